@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// PlaceOrder is a shopper buying from a sale.
+type PlaceOrder struct {
+	Principal      domain.Principal
+	SaleID         uuid.UUID
+	Quantity       int
+	IdempotencyKey string
+}
+
+// fingerprint identifies the request an idempotency key stands for.
+func (c PlaceOrder) fingerprint() string {
+	sum := sha256.Sum256([]byte(c.SaleID.String() + "|" + strconv.Itoa(c.Quantity)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// PlaceOrderResult is the accepted (pending) order.
+type PlaceOrderResult struct {
+	Order domain.Order
+	// Replayed: the answer, order or error, is the one first given for this idempotency key.
+	Replayed bool
+}
+
+// PlaceOrderHandler handles PlaceOrder: the hot path of a flash sale.
+type PlaceOrderHandler struct {
+	Sales       ports.SaleRepository
+	Inventory   ports.InventoryStore
+	Idempotency ports.IdempotencyStore
+	Queue       ports.OrderQueue
+	Now         func() time.Time
+	Log         *slog.Logger
+	// IdempotencyLease bounds how long a crashed request keeps its key busy.
+	IdempotencyLease time.Duration
+	// IdempotencyTTL is how long answers are kept for replay.
+	IdempotencyTTL time.Duration
+}
+
+// Handle reserves the stock atomically in Redis and queues the order for PostgreSQL.
+//
+// Idempotency works at two levels. The key is first claimed per user, which catches a key reused
+// with another request and a retry racing the first. The reservation script then records the
+// key within the sale, so even when a claim expired (a crash mid-request) a retry finds the
+// first order instead of taking stock twice.
+func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrderResult, error) {
+	if cmd.Principal.Role != domain.RoleShopper {
+		return PlaceOrderResult{}, domain.ErrForbidden.WithDetail("only shoppers buy")
+	}
+	if cmd.Quantity < 1 {
+		return PlaceOrderResult{}, domain.ErrInvalidRequest.WithDetail("quantity must be at least 1")
+	}
+	scope := ports.IdempotencyScope{TenantID: cmd.Principal.TenantID, UserID: cmd.Principal.UserID, Key: cmd.IdempotencyKey}
+	fp := cmd.fingerprint()
+	existing, err := h.Idempotency.Claim(ctx, scope, fp, h.IdempotencyLease)
+	if err != nil {
+		return PlaceOrderResult{}, fmt.Errorf("place order: claim idempotency key: %w", err)
+	}
+	if existing != nil {
+		return replay(*existing, fp)
+	}
+
+	order, err := h.reserve(ctx, cmd)
+	if !worthReplaying(err) {
+		if ferr := h.Idempotency.Forget(ctx, scope); ferr != nil {
+			h.Log.WarnContext(ctx, "idempotency claim kept until its lease ends", "err", ferr)
+		}
+		return PlaceOrderResult{}, err
+	}
+	rec := ports.IdempotencyRecord{Fingerprint: fp, Done: true}
+	if err != nil {
+		var de *domain.Error
+		errors.As(err, &de)
+		rec.Outcome = ports.PlaceOrderOutcome{ErrCode: de.Code, ErrDetail: de.Detail}
+	} else {
+		rec.Outcome = ports.PlaceOrderOutcome{Order: &order}
+	}
+	if cerr := h.Idempotency.Complete(ctx, scope, rec, h.IdempotencyTTL); cerr != nil {
+		// The reservation itself is idempotent, so a retry still finds this order.
+		h.Log.WarnContext(ctx, "idempotency answer not stored", "err", cerr)
+	}
+	return PlaceOrderResult{Order: order}, err
+}
+
+// worthReplaying reports whether an answer is final for its key: an accepted order or a refusal
+// that a retry would meet again. "Not started yet" is not final: the same purchase may be retried
+// with the same key once the sale opens. Unexpected failures are not answers.
+func worthReplaying(err error) bool {
+	if err == nil {
+		return true
+	}
+	var de *domain.Error
+	if !errors.As(err, &de) || de == domain.ErrSaleNotStarted {
+		return false
+	}
+	switch de.Code {
+	case domain.ErrSoldOut.Code, domain.ErrInsufficientStock.Code, domain.ErrSaleNotActive.Code,
+		domain.ErrPurchaseLimitExceeded.Code:
+		return true
+	}
+	return false
+}
+
+func replay(rec ports.IdempotencyRecord, fingerprint string) (PlaceOrderResult, error) {
+	switch {
+	case rec.Fingerprint != fingerprint:
+		return PlaceOrderResult{}, domain.ErrIdempotencyKeyReused.WithDetail("the key was first used with a different request")
+	case !rec.Done:
+		return PlaceOrderResult{}, domain.ErrIdempotencyInFlight.WithDetail("a request with this key is still being processed; retry shortly")
+	case rec.Outcome.Order != nil:
+		return PlaceOrderResult{Order: *rec.Outcome.Order, Replayed: true}, nil
+	default:
+		return PlaceOrderResult{Replayed: true}, &domain.Error{Code: rec.Outcome.ErrCode, Detail: rec.Outcome.ErrDetail}
+	}
+}
+
+func (h PlaceOrderHandler) reserve(ctx context.Context, cmd PlaceOrder) (domain.Order, error) {
+	r := domain.Reservation{
+		OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
+		UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey,
+	}
+	res, err := h.Inventory.Reserve(ctx, r)
+	if errors.Is(err, domain.ErrSaleNotFound) {
+		// Redis does not know the sale: it may exist in PostgreSQL only.
+		s, serr := h.Sales.Sale(ctx, cmd.Principal.TenantID, cmd.SaleID)
+		if serr != nil {
+			return domain.Order{}, serr
+		}
+		if _, serr := (stock{h.Sales, h.Inventory}).seed(ctx, s); serr != nil {
+			return domain.Order{}, fmt.Errorf("place order: %w", serr)
+		}
+		res, err = h.Inventory.Reserve(ctx, r)
+	}
+	if err != nil {
+		if domain.CodeOf(err) != "" {
+			return domain.Order{}, err
+		}
+		return domain.Order{}, fmt.Errorf("place order: reserve stock: %w", err)
+	}
+	if res.Reservation.Status == domain.OrderPending || res.Reservation.Status == "" {
+		// Once the script has run the order is accepted: if queueing fails, the reconciler
+		// finds the reservation and queues it.
+		if err := h.Queue.EnqueueOrder(ctx, res.Reservation); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
+			h.Log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
+				"order_id", res.Reservation.OrderID, "err", err)
+		}
+	}
+	return res.Reservation.Order(), nil
+}

@@ -1,0 +1,248 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// SaleView is a sale with its live stock and the status computed from both.
+type SaleView struct {
+	Sale      domain.Sale
+	Inventory domain.Inventory
+	Status    domain.SaleStatus
+}
+
+func viewOf(s domain.Sale, inv domain.Inventory, now time.Time) SaleView {
+	return SaleView{Sale: s, Inventory: inv, Status: s.Status(now, inv.Remaining)}
+}
+
+// stock reads a sale's live inventory, seeding it from PostgreSQL if Redis does not know the
+// sale (created while Redis was unreachable, or Redis lost its data).
+type stock struct {
+	sales     ports.SaleRepository
+	inventory ports.InventoryStore
+}
+
+func (st stock) of(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
+	inv, ok, err := st.inventory.Inventory(ctx, s.TenantID, s.ID)
+	if err != nil || ok {
+		return inv, err
+	}
+	return st.seed(ctx, s)
+}
+
+func (st stock) seed(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
+	sold, err := st.sales.SoldUnits(ctx, s.ID)
+	if err != nil {
+		return domain.Inventory{}, fmt.Errorf("seed inventory: %w", err)
+	}
+	inv, err := st.inventory.SyncSale(ctx, s, sold)
+	if err != nil {
+		return domain.Inventory{}, fmt.Errorf("seed inventory: %w", err)
+	}
+	return inv, nil
+}
+
+// CreateSale is an admin creating a sale in their tenant.
+type CreateSale struct {
+	Principal    domain.Principal
+	Name         string
+	PriceCents   int64
+	Currency     string
+	TotalStock   int
+	PerUserLimit int
+	StartsAt     time.Time
+	EndsAt       time.Time
+}
+
+// CreateSaleHandler handles CreateSale.
+type CreateSaleHandler struct {
+	Sales     ports.SaleRepository
+	Inventory ports.InventoryStore
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Handle stores the sale in PostgreSQL, then loads its stock into Redis. If Redis fails the
+// sale still exists and its stock is loaded on first use.
+func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView, error) {
+	if !cmd.Principal.IsAdmin() {
+		return SaleView{}, domain.ErrForbidden
+	}
+	now := h.Now().UTC()
+	s := domain.Sale{
+		ID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, Name: cmd.Name,
+		PriceCents: cmd.PriceCents, Currency: cmd.Currency, TotalStock: cmd.TotalStock,
+		PerUserLimit: cmd.PerUserLimit, StartsAt: cmd.StartsAt.UTC(), EndsAt: cmd.EndsAt.UTC(),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.Validate(); err != nil {
+		return SaleView{}, err
+	}
+	if err := h.Sales.CreateSale(ctx, s); err != nil {
+		return SaleView{}, fmt.Errorf("create sale: %w", err)
+	}
+	inv, err := h.Inventory.SyncSale(ctx, s, 0)
+	if err != nil {
+		h.Log.WarnContext(ctx, "sale created but its stock is not in redis yet; it is loaded on first use",
+			"sale_id", s.ID, "err", err)
+		inv = domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: s.TotalStock, Remaining: s.TotalStock}
+	}
+	return viewOf(s, inv, now), nil
+}
+
+// UpdateSale is an admin changing a sale.
+type UpdateSale struct {
+	Principal domain.Principal
+	SaleID    uuid.UUID
+	Patch     domain.SalePatch
+}
+
+// UpdateSaleHandler handles UpdateSale.
+type UpdateSaleHandler struct {
+	Sales     ports.SaleRepository
+	Inventory ports.InventoryStore
+	Cache     ports.SaleCache
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Handle changes the sale with its row locked, applies the change to the live inventory inside
+// that transaction (Redis refuses a stock below what is sold, which rolls back PostgreSQL), and
+// drops the cached copy once committed.
+func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView, error) {
+	if !cmd.Principal.IsAdmin() {
+		return SaleView{}, domain.ErrForbidden
+	}
+	var (
+		before domain.Sale
+		inv           domain.Inventory
+		synced        bool
+	)
+	saved, err := h.Sales.UpdateSale(ctx, cmd.Principal.TenantID, cmd.SaleID,
+		func(ctx context.Context, s domain.Sale) (domain.Sale, error) {
+			next, err := cmd.Patch.Apply(s)
+			if err != nil {
+				return s, err
+			}
+			next.UpdatedAt = h.Now().UTC()
+			sold, err := h.Sales.SoldUnits(ctx, s.ID)
+			if err != nil {
+				return s, err
+			}
+			if inv, err = h.Inventory.SyncSale(ctx, next, sold); err != nil {
+				return s, err
+			}
+			before, synced = s, true
+			return next, nil
+		})
+	if err != nil {
+		if synced { // Redis took the change but PostgreSQL did not commit: put Redis back.
+			if _, rerr := h.Inventory.SyncSale(ctx, before, 0); rerr != nil {
+				h.Log.ErrorContext(ctx, "sale update rolled back but redis keeps the new values",
+					"sale_id", cmd.SaleID, "err", rerr)
+			}
+		}
+		return SaleView{}, fmt.Errorf("update sale: %w", err)
+	}
+	if err := h.Cache.InvalidateSale(ctx, saved.TenantID, saved.ID); err != nil {
+		h.Log.ErrorContext(ctx, "sale cache not invalidated", "sale_id", saved.ID, "err", err)
+	}
+	return viewOf(saved, inv, h.Now().UTC()), nil
+}
+
+// GetSaleHandler reads one sale: details cache-aside from Redis, stock live.
+type GetSaleHandler struct {
+	Sales     ports.SaleRepository
+	Inventory ports.InventoryStore
+	Cache     ports.SaleCache
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Handle returns the sale or domain.ErrSaleNotFound.
+func (h GetSaleHandler) Handle(ctx context.Context, tenantID, saleID uuid.UUID) (SaleView, error) {
+	s, err := h.sale(ctx, tenantID, saleID)
+	if err != nil {
+		return SaleView{}, err
+	}
+	inv, err := stock{h.Sales, h.Inventory}.of(ctx, s)
+	if err != nil {
+		return SaleView{}, fmt.Errorf("get sale: %w", err)
+	}
+	return viewOf(s, inv, h.Now()), nil
+}
+
+func (h GetSaleHandler) sale(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Sale, error) {
+	s, ok, err := h.Cache.CachedSale(ctx, tenantID, saleID)
+	if err != nil {
+		h.Log.WarnContext(ctx, "sale cache read failed", "sale_id", saleID, "err", err)
+	}
+	if ok {
+		return s, nil
+	}
+	s, err = h.Sales.Sale(ctx, tenantID, saleID)
+	if err != nil {
+		return domain.Sale{}, err
+	}
+	if err := h.Cache.CacheSale(ctx, s); err != nil {
+		h.Log.WarnContext(ctx, "sale cache write failed", "sale_id", saleID, "err", err)
+	}
+	return s, nil
+}
+
+// ListSales lists a tenant's sales, optionally of one status.
+type ListSales struct {
+	TenantID uuid.UUID
+	Status   *domain.SaleStatus
+	Limit    int
+}
+
+// ListSalesHandler handles ListSales.
+type ListSalesHandler struct {
+	Sales     ports.SaleRepository
+	Inventory ports.InventoryStore
+	Now       func() time.Time
+}
+
+// Handle reads the sales from PostgreSQL and their stock from Redis in one round trip each.
+func (h ListSalesHandler) Handle(ctx context.Context, q ListSales) ([]SaleView, error) {
+	f := ports.SaleFilter{Limit: q.Limit, Any: q.Status == nil}
+	if q.Status != nil && *q.Status == domain.SaleEnded {
+		f.EndedOnly = true
+	}
+	sales, err := h.Sales.ListSales(ctx, q.TenantID, f)
+	if err != nil {
+		return nil, fmt.Errorf("list sales: %w", err)
+	}
+	ids := make([]uuid.UUID, len(sales))
+	for i, s := range sales {
+		ids[i] = s.ID
+	}
+	invs, err := h.Inventory.Inventories(ctx, q.TenantID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list sales: %w", err)
+	}
+	now := h.Now()
+	views := make([]SaleView, 0, len(sales))
+	for _, s := range sales {
+		inv, ok := invs[s.ID]
+		if !ok {
+			if inv, err = (stock{h.Sales, h.Inventory}).seed(ctx, s); err != nil {
+				return nil, fmt.Errorf("list sales: %w", err)
+			}
+		}
+		v := viewOf(s, inv, now)
+		if q.Status == nil || v.Status == *q.Status {
+			views = append(views, v)
+		}
+	}
+	return views, nil
+}

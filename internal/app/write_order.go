@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// WriteOrder makes a reservation durable: one attempt of the queue's order task.
+type WriteOrder struct {
+	Reservation domain.Reservation
+	// FinalAttempt: if this attempt fails the task is dead-lettered.
+	FinalAttempt bool
+}
+
+// WriteOrderHandler handles WriteOrder in the worker.
+type WriteOrderHandler struct {
+	Orders    ports.OrderRepository
+	Inventory ports.InventoryStore
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Handle writes the order to PostgreSQL, idempotently. When the order can never be written, or
+// this was the last attempt, the reservation is released: the order becomes failed and its stock
+// and the buyer's allowance go back on sale. An error wrapping domain.ErrPermanent tells the queue
+// not to retry.
+func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
+	r := cmd.Reservation
+	current, ok, err := h.Inventory.Reservation(ctx, r.TenantID, r.SaleID, r.OrderID)
+	if err != nil {
+		return h.fail(ctx, cmd, fmt.Errorf("write order: read reservation: %w", err))
+	}
+	if ok {
+		if current.Status == domain.OrderFailed {
+			return fmt.Errorf("write order %s: reservation was released: %w", r.OrderID, domain.ErrPermanent)
+		}
+		r = current // the store's copy is authoritative (price, time)
+	}
+	// No reservation in Redis means Redis lost it; the order was accepted, so it is written.
+	o := r.Order()
+	o.Status = domain.OrderConfirmed
+	now := h.Now().UTC()
+	o.ConfirmedAt = &now
+	if _, err := h.Orders.SaveOrder(ctx, o); err != nil {
+		return h.fail(ctx, cmd, fmt.Errorf("write order %s: %w", r.OrderID, err))
+	}
+	if err := h.Inventory.MarkConfirmed(ctx, r); err != nil {
+		// Durable already; the reconciler clears what is left.
+		h.Log.WarnContext(ctx, "order durable but still marked awaited", "order_id", r.OrderID, "err", err)
+	}
+	return nil
+}
+
+func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error) error {
+	if !cmd.FinalAttempt && !errors.Is(cause, domain.ErrPermanent) {
+		return cause
+	}
+	if err := ReleaseOrder(ctx, h.Inventory, h.Orders, cmd.Reservation); err != nil {
+		h.Log.ErrorContext(ctx, "dead-lettered order not released yet; the reconciler retries",
+			"order_id", cmd.Reservation.OrderID, "err", err)
+	}
+	return cause
+}
+
+// ReleaseOrder gives a failed order's stock back and records the failure in PostgreSQL when it
+// can; Redis holds the failed state either way.
+func ReleaseOrder(ctx context.Context, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) error {
+	if _, err := inventory.Release(ctx, r); err != nil {
+		return fmt.Errorf("release order %s: %w", r.OrderID, err)
+	}
+	o := r.Order()
+	o.Status = domain.OrderFailed
+	if _, err := orders.SaveOrder(ctx, o); err != nil && !errors.Is(err, domain.ErrPermanent) {
+		return fmt.Errorf("record failed order %s: %w", r.OrderID, err)
+	}
+	return nil
+}

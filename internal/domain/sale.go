@@ -1,0 +1,103 @@
+package domain
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// SaleStatus is computed from the sale window and the live stock; it is never stored.
+type SaleStatus string
+
+const (
+	SaleScheduled SaleStatus = "scheduled"
+	SaleActive    SaleStatus = "active"
+	SaleSoldOut   SaleStatus = "sold_out"
+	SaleEnded     SaleStatus = "ended"
+)
+
+// Sale is a time-boxed offer of a fixed stock at one price.
+type Sale struct {
+	ID           uuid.UUID
+	TenantID     uuid.UUID
+	Name         string
+	PriceCents   int64
+	Currency     string
+	TotalStock   int
+	PerUserLimit int
+	StartsAt     time.Time
+	EndsAt       time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Validate checks the rules the schema cannot express.
+func (s Sale) Validate() error {
+	if !s.EndsAt.After(s.StartsAt) {
+		return ErrInvalidSaleWindow.WithDetail("endsAt must be after startsAt")
+	}
+	if s.TotalStock < 1 || s.PerUserLimit < 1 || s.PriceCents < 0 {
+		return ErrInvalidRequest.WithDetail("stock and per-user limit must be positive, price not negative")
+	}
+	return nil
+}
+
+// Status is the sale's state at now given the remaining stock.
+func (s Sale) Status(now time.Time, remaining int) SaleStatus {
+	switch {
+	case now.Before(s.StartsAt):
+		return SaleScheduled
+	case !now.Before(s.EndsAt):
+		return SaleEnded
+	case remaining <= 0:
+		return SaleSoldOut
+	default:
+		return SaleActive
+	}
+}
+
+// SalePatch holds the fields an admin changes; nil means unchanged.
+type SalePatch struct {
+	Name         *string
+	PriceCents   *int64
+	Currency     *string
+	TotalStock   *int
+	PerUserLimit *int
+	StartsAt     *time.Time
+	EndsAt       *time.Time
+}
+
+// Apply returns the sale with the patch applied and validated.
+func (p SalePatch) Apply(s Sale) (Sale, error) {
+	if p.Name != nil {
+		s.Name = *p.Name
+	}
+	if p.PriceCents != nil {
+		s.PriceCents = *p.PriceCents
+	}
+	if p.Currency != nil {
+		s.Currency = *p.Currency
+	}
+	if p.TotalStock != nil {
+		s.TotalStock = *p.TotalStock
+	}
+	if p.PerUserLimit != nil {
+		s.PerUserLimit = *p.PerUserLimit
+	}
+	if p.StartsAt != nil {
+		s.StartsAt = *p.StartsAt
+	}
+	if p.EndsAt != nil {
+		s.EndsAt = *p.EndsAt
+	}
+	return s, s.Validate()
+}
+
+// Inventory is the live stock of a sale, as Redis holds it.
+type Inventory struct {
+	SaleID    uuid.UUID
+	TenantID  uuid.UUID
+	Total     int
+	Remaining int
+	Sold      int
+}

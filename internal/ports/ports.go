@@ -1,0 +1,213 @@
+// Package ports declares the outbound interfaces the use-cases in internal/app depend on; the
+// packages under internal/adapters implement them with PostgreSQL, Redis, Asynq and friends.
+package ports
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/domain"
+)
+
+// TenantRepository stores merchants.
+type TenantRepository interface {
+	// EnsureTenant returns the tenant with slug, creating it if it does not exist.
+	EnsureTenant(ctx context.Context, slug, name string) (domain.Tenant, error)
+	// TenantBySlug fails with domain.ErrTenantNotFound.
+	TenantBySlug(ctx context.Context, slug string) (domain.Tenant, error)
+}
+
+// UserRepository stores accounts.
+type UserRepository interface {
+	// CreateUser fails with domain.ErrEmailTaken if the tenant already has the address.
+	CreateUser(ctx context.Context, u domain.User) error
+	// UserByEmail and UserByID fail with domain.ErrUserNotFound.
+	UserByEmail(ctx context.Context, tenantID uuid.UUID, email string) (domain.User, error)
+	UserByID(ctx context.Context, tenantID, id uuid.UUID) (domain.User, error)
+}
+
+// SaleFilter narrows ListSales. Status filtering happens above the store: it needs live stock.
+type SaleFilter struct {
+	// EndedOnly lists sales whose end is past; otherwise only sales not yet ended are listed.
+	EndedOnly bool
+	// Any lists every sale, newest first.
+	Any   bool
+	Limit int
+}
+
+// SaleRef names a sale across tenants, for background sweeps.
+type SaleRef struct {
+	TenantID uuid.UUID
+	SaleID   uuid.UUID
+}
+
+// SaleRepository stores sales.
+type SaleRepository interface {
+	CreateSale(ctx context.Context, s domain.Sale) error
+	// Sale fails with domain.ErrSaleNotFound, also for a sale of another tenant.
+	Sale(ctx context.Context, tenantID, id uuid.UUID) (domain.Sale, error)
+	ListSales(ctx context.Context, tenantID uuid.UUID, f SaleFilter) ([]domain.Sale, error)
+	// UpdateSale runs update on the locked sale inside a transaction and stores what it returns;
+	// an error from update rolls everything back.
+	UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
+		update func(ctx context.Context, s domain.Sale) (domain.Sale, error)) (domain.Sale, error)
+	// LiveSales lists the sales that may still hold reservations: open, or ended after since.
+	LiveSales(ctx context.Context, since time.Time) ([]SaleRef, error)
+	// TenantLiveSaleIDs is LiveSales for one tenant.
+	TenantLiveSaleIDs(ctx context.Context, tenantID uuid.UUID, since time.Time) ([]uuid.UUID, error)
+	// CloseSales marks the sales ended before cutoff as closed, out of the active index.
+	CloseSales(ctx context.Context, cutoff time.Time) (int64, error)
+	// SoldUnits is the number of units in durable (confirmed) orders of the sale.
+	SoldUnits(ctx context.Context, saleID uuid.UUID) (int, error)
+}
+
+// OrderCursor is the keyset position after which a page of orders starts.
+type OrderCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// OrderRepository stores durable orders.
+type OrderRepository interface {
+	// SaveOrder writes the order once: saving the same order again is a no-op that reports
+	// created=false. A confirmed order replaces a failed one with the same id. An order that
+	// can never be written (its idempotency key taken by another order, an unknown sale or
+	// user) fails with an error wrapping domain.ErrPermanent.
+	SaveOrder(ctx context.Context, o domain.Order) (created bool, err error)
+	// Order fails with domain.ErrOrderNotFound.
+	Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error)
+	// ListOrders pages through a user's orders, newest first, after the cursor if given.
+	ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *OrderCursor, limit int) ([]domain.Order, error)
+	// ExistingOrderIDs reports which of ids are already durable.
+	ExistingOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+}
+
+// ReserveResult is what an accepted reservation left in the inventory.
+type ReserveResult struct {
+	Reservation domain.Reservation
+	// Duplicate: the (user, idempotency key) pair had already reserved; Reservation is that one.
+	Duplicate bool
+	Remaining int
+}
+
+// InventoryStore is the source of truth for stock: atomic check-and-reserve, never oversold.
+type InventoryStore interface {
+	// SyncSale creates the sale's inventory, or applies a changed stock, limit or window to it
+	// atomically. soldHint seeds the sold count when the inventory is created; a total below the
+	// units already sold fails with domain.ErrStockBelowSold and changes nothing.
+	SyncSale(ctx context.Context, s domain.Sale, soldHint int) (domain.Inventory, error)
+	// Inventory reads the live stock; ok is false if the store does not know the sale.
+	Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (inv domain.Inventory, ok bool, err error)
+	// Inventories reads the live stock of many sales in one round trip.
+	Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error)
+	// Reserve checks the window, idempotency, per-user limit and stock and takes the stock, all
+	// atomically, recording the reservation. It fails with domain.ErrSoldOut,
+	// ErrInsufficientStock, ErrSaleNotActive, ErrPurchaseLimitExceeded, or ErrSaleNotFound when
+	// the store does not know the sale (SyncSale it and try again).
+	Reserve(ctx context.Context, r domain.Reservation) (ReserveResult, error)
+	// Reservation reads one reservation; ok is false if there is none.
+	Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (r domain.Reservation, ok bool, err error)
+	// FindReservation looks for orderID among the reservations of several sales.
+	FindReservation(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (r domain.Reservation, ok bool, err error)
+	// MarkConfirmed records that the order is durable; it is no longer awaited.
+	MarkConfirmed(ctx context.Context, r domain.Reservation) error
+	// Release gives a pending reservation's stock and per-user allowance back and marks it
+	// failed, atomically; released is false if it was not pending.
+	Release(ctx context.Context, r domain.Reservation) (released bool, err error)
+	// Rereserve takes the stock of a failed reservation again and marks it pending (a dead letter
+	// retried); it fails like Reserve, ignoring the sale window, or with ErrOrderNotRetryable.
+	Rereserve(ctx context.Context, r domain.Reservation) (domain.Reservation, error)
+	// AwaitedReservations lists pending reservations of a sale not confirmed since before.
+	AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error)
+}
+
+// IdempotencyScope is one client key: unique per user within a tenant.
+type IdempotencyScope struct {
+	TenantID uuid.UUID
+	UserID   uuid.UUID
+	Key      string
+}
+
+// IdempotencyRecord is what the store remembers of a key.
+type IdempotencyRecord struct {
+	// Fingerprint identifies the request the key was first used with.
+	Fingerprint string
+	// Done: the first request finished and Outcome is its answer; otherwise it is in flight.
+	Done    bool
+	Outcome PlaceOrderOutcome
+}
+
+// PlaceOrderOutcome is a purchase answer worth replaying: an order, or an expected refusal.
+type PlaceOrderOutcome struct {
+	Order     *domain.Order
+	ErrCode   domain.Code
+	ErrDetail string
+}
+
+// IdempotencyStore remembers idempotency keys and the answers given to them.
+type IdempotencyStore interface {
+	// Claim takes the key for fingerprint for at most lease. If the key is already known it
+	// returns that record and claims nothing.
+	Claim(ctx context.Context, s IdempotencyScope, fingerprint string, lease time.Duration) (existing *IdempotencyRecord, err error)
+	// Complete stores the answer for replays, for ttl.
+	Complete(ctx context.Context, s IdempotencyScope, rec IdempotencyRecord, ttl time.Duration) error
+	// Forget drops a claim whose request left nothing behind, so the key can be used again.
+	Forget(ctx context.Context, s IdempotencyScope) error
+}
+
+// ErrAlreadyQueued: a task for the order exists (queued, retrying or dead-lettered).
+var ErrAlreadyQueued = errors.New("order task already exists")
+
+// TaskState is where an order's task is in the queue.
+type TaskState string
+
+const (
+	TaskAbsent   TaskState = "absent"
+	TaskQueued   TaskState = "queued"
+	TaskArchived TaskState = "archived"
+)
+
+// OrderQueue carries reservations to the worker that writes them to PostgreSQL.
+type OrderQueue interface {
+	// EnqueueOrder queues the order once: a second call for the same order fails with
+	// ErrAlreadyQueued while its task exists.
+	EnqueueOrder(ctx context.Context, r domain.Reservation) error
+	OrderTaskState(ctx context.Context, orderID uuid.UUID) (TaskState, error)
+	// DeadLetters lists the tenant's archived order tasks, newest first.
+	DeadLetters(ctx context.Context, tenantID uuid.UUID, limit int) ([]domain.DeadLetter, error)
+	// DeadLetter reads one archived task; it fails with domain.ErrOrderNotFound.
+	DeadLetter(ctx context.Context, orderID uuid.UUID) (domain.DeadLetter, error)
+	// RunDeadLetter moves an archived task back to the queue.
+	RunDeadLetter(ctx context.Context, orderID uuid.UUID) error
+}
+
+// SaleCache holds sale details, cache-aside; the inventory is never cached.
+type SaleCache interface {
+	// CachedSale returns ok=false on a miss.
+	CachedSale(ctx context.Context, tenantID, saleID uuid.UUID) (s domain.Sale, ok bool, err error)
+	CacheSale(ctx context.Context, s domain.Sale) error
+	InvalidateSale(ctx context.Context, tenantID, saleID uuid.UUID) error
+}
+
+// PasswordHasher hashes and checks passwords.
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+	// Verify reports whether password matches hash; a malformed hash is an error.
+	Verify(hash, password string) (bool, error)
+}
+
+// TokenIssuer issues and verifies access tokens.
+type TokenIssuer interface {
+	Issue(p domain.Principal) (token string, ttl time.Duration, err error)
+	// Verify fails with domain.ErrUnauthenticated for any token it did not issue or that expired.
+	Verify(token string) (domain.Principal, error)
+}
+
+// Pinger is a dependency a readiness probe checks.
+type Pinger interface {
+	Name() string
+	Ping(ctx context.Context) error
+}
