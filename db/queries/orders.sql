@@ -1,0 +1,29 @@
+-- name: UpsertOrder :one
+-- Writes an order once. Saving it again changes nothing, except that a confirmation replaces
+-- an earlier failure (a dead letter retried). Returns whether the row was inserted.
+INSERT INTO orders (id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents,
+                    currency, idempotency_key, status, created_at, confirmed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (id) DO UPDATE
+SET status = EXCLUDED.status, confirmed_at = EXCLUDED.confirmed_at
+WHERE orders.status = 'failed' AND EXCLUDED.status = 'confirmed'
+RETURNING (xmax = 0) AS inserted;
+
+-- name: OrderByID :one
+SELECT * FROM orders WHERE tenant_id = $1 AND id = $2;
+
+-- name: ListUserOrders :many
+SELECT * FROM orders
+WHERE tenant_id = $1 AND user_id = $2
+ORDER BY created_at DESC, id DESC
+LIMIT $3;
+
+-- name: ListUserOrdersAfter :many
+SELECT * FROM orders
+WHERE tenant_id = sqlc.arg(tenant_id) AND user_id = sqlc.arg(user_id)
+  AND (created_at, id) < (sqlc.arg(after_created_at)::timestamptz, sqlc.arg(after_id)::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: ExistingOrderIDs :many
+SELECT id FROM orders WHERE id = ANY(sqlc.arg(ids)::uuid[]);

@@ -1,0 +1,49 @@
+-- name: InsertSale :exec
+INSERT INTO sales (id, tenant_id, name, price_cents, currency, total_stock, per_user_limit,
+                   starts_at, ends_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+
+-- name: SaleByID :one
+SELECT * FROM sales WHERE tenant_id = $1 AND id = $2;
+
+-- name: SaleByIDForUpdate :one
+SELECT * FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE;
+
+-- name: UpdateSale :exec
+UPDATE sales
+SET name = $3, price_cents = $4, currency = $5, total_stock = $6, per_user_limit = $7,
+    starts_at = $8, ends_at = $9, updated_at = $10,
+    status = CASE WHEN $9 > now() THEN 'active' ELSE status END
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: ListActiveSales :many
+-- Sales not yet ended, through the partial index on active sales.
+SELECT * FROM sales
+WHERE tenant_id = $1 AND status = 'active' AND ends_at > now()
+ORDER BY starts_at DESC
+LIMIT $2;
+
+-- name: ListEndedSales :many
+SELECT * FROM sales
+WHERE tenant_id = $1 AND ends_at <= now()
+ORDER BY ends_at DESC
+LIMIT $2;
+
+-- name: ListSales :many
+SELECT * FROM sales
+WHERE tenant_id = $1
+ORDER BY created_at DESC
+LIMIT $2;
+
+-- name: LiveSales :many
+SELECT tenant_id, id FROM sales WHERE status = 'active' OR ends_at > $1;
+
+-- name: TenantLiveSaleIDs :many
+SELECT id FROM sales WHERE tenant_id = $1 AND (status = 'active' OR ends_at > $2);
+
+-- name: CloseSales :execrows
+UPDATE sales SET status = 'closed' WHERE status = 'active' AND ends_at < $1;
+
+-- name: SoldUnits :one
+SELECT COALESCE(SUM(quantity), 0)::integer AS sold
+FROM orders WHERE sale_id = $1 AND status = 'confirmed';

@@ -1,0 +1,97 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// SaveOrder implements ports.OrderRepository.
+func (s *Store) SaveOrder(ctx context.Context, o domain.Order) (bool, error) {
+	inserted, err := s.q.UpsertOrder(ctx, sqlcdb.UpsertOrderParams{
+		ID: o.ID, TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Quantity: int32(o.Quantity),
+		UnitPriceCents: o.UnitPriceCents, AmountCents: o.AmountCents, Currency: o.Currency,
+		IdempotencyKey: o.IdempotencyKey, Status: string(o.Status), CreatedAt: o.CreatedAt, ConfirmedAt: o.ConfirmedAt,
+	})
+	if errors.Is(err, pgx.ErrNoRows) { // already there, and not a failure to replace
+		return false, nil
+	}
+	switch code, constraint := pgCode(err); code {
+	case "":
+	case uniqueViolation:
+		return false, fmt.Errorf("save order: %s taken by another order: %w", constraint, domain.ErrPermanent)
+	case foreignKeyViolation, checkViolation:
+		return false, fmt.Errorf("save order: violates %s: %w", constraint, domain.ErrPermanent)
+	default:
+		return false, fmt.Errorf("save order: %w", err)
+	}
+	return inserted, nil
+}
+
+// Order implements ports.OrderRepository.
+func (s *Store) Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error) {
+	row, err := s.q.OrderByID(ctx, sqlcdb.OrderByIDParams{TenantID: tenantID, ID: id})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Order{}, domain.ErrOrderNotFound
+	}
+	if err != nil {
+		return domain.Order{}, fmt.Errorf("read order: %w", err)
+	}
+	return toDomainOrder(row), nil
+}
+
+// ListOrders implements ports.OrderRepository.
+func (s *Store) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *ports.OrderCursor, limit int) ([]domain.Order, error) {
+	var (
+		rows []sqlcdb.Order
+		err  error
+	)
+	if after == nil {
+		rows, err = s.q.ListUserOrders(ctx, sqlcdb.ListUserOrdersParams{TenantID: tenantID, UserID: userID, Limit: int32(limit)})
+	} else {
+		rows, err = s.q.ListUserOrdersAfter(ctx, sqlcdb.ListUserOrdersAfterParams{
+			TenantID: tenantID, UserID: userID, AfterCreatedAt: after.CreatedAt, AfterID: after.ID, Lim: int32(limit),
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	orders := make([]domain.Order, len(rows))
+	for i, r := range rows {
+		orders[i] = toDomainOrder(r)
+	}
+	return orders, nil
+}
+
+// ExistingOrderIDs implements ports.OrderRepository.
+func (s *Store) ExistingOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	found, err := s.q.ExistingOrderIDs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("existing orders: %w", err)
+	}
+	m := make(map[uuid.UUID]bool, len(found))
+	for _, id := range found {
+		m[id] = true
+	}
+	return m, nil
+}
+
+func toDomainOrder(r sqlcdb.Order) domain.Order {
+	o := domain.Order{
+		ID: r.ID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: int(r.Quantity),
+		IdempotencyKey: r.IdempotencyKey, Status: domain.OrderStatus(r.Status), UnitPriceCents: r.UnitPriceCents,
+		AmountCents: r.AmountCents, Currency: r.Currency, CreatedAt: r.CreatedAt.UTC(),
+	}
+	if r.ConfirmedAt != nil {
+		t := r.ConfirmedAt.UTC()
+		o.ConfirmedAt = &t
+	}
+	return o
+}

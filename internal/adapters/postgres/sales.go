@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// CreateSale implements ports.SaleRepository.
+func (s *Store) CreateSale(ctx context.Context, sale domain.Sale) error {
+	err := s.q.InsertSale(ctx, sqlcdb.InsertSaleParams{
+		ID: sale.ID, TenantID: sale.TenantID, Name: sale.Name, PriceCents: sale.PriceCents,
+		Currency: sale.Currency, TotalStock: int32(sale.TotalStock), PerUserLimit: int32(sale.PerUserLimit),
+		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, CreatedAt: sale.CreatedAt, UpdatedAt: sale.UpdatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("insert sale: %w", err)
+	}
+	return nil
+}
+
+// Sale implements ports.SaleRepository.
+func (s *Store) Sale(ctx context.Context, tenantID, id uuid.UUID) (domain.Sale, error) {
+	row, err := s.q.SaleByID(ctx, sqlcdb.SaleByIDParams{TenantID: tenantID, ID: id})
+	return toDomainSale(row, err)
+}
+
+// ListSales implements ports.SaleRepository.
+func (s *Store) ListSales(ctx context.Context, tenantID uuid.UUID, f ports.SaleFilter) ([]domain.Sale, error) {
+	var (
+		rows []sqlcdb.Sale
+		err  error
+	)
+	limit := int32(f.Limit)
+	switch {
+	case f.Any:
+		rows, err = s.q.ListSales(ctx, sqlcdb.ListSalesParams{TenantID: tenantID, Limit: limit})
+	case f.EndedOnly:
+		rows, err = s.q.ListEndedSales(ctx, sqlcdb.ListEndedSalesParams{TenantID: tenantID, Limit: limit})
+	default:
+		rows, err = s.q.ListActiveSales(ctx, sqlcdb.ListActiveSalesParams{TenantID: tenantID, Limit: limit})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list sales: %w", err)
+	}
+	sales := make([]domain.Sale, len(rows))
+	for i, r := range rows {
+		sales[i], _ = toDomainSale(r, nil)
+	}
+	return sales, nil
+}
+
+// UpdateSale implements ports.SaleRepository: the row stays locked while update runs.
+func (s *Store) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
+	update func(ctx context.Context, s domain.Sale) (domain.Sale, error)) (domain.Sale, error) {
+	var saved domain.Sale
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		current, err := toDomainSale(q.SaleByIDForUpdate(ctx, sqlcdb.SaleByIDForUpdateParams{TenantID: tenantID, ID: id}))
+		if err != nil {
+			return err
+		}
+		next, err := update(ctx, current)
+		if err != nil {
+			return err
+		}
+		err = q.UpdateSale(ctx, sqlcdb.UpdateSaleParams{
+			TenantID: tenantID, ID: id, Name: next.Name, PriceCents: next.PriceCents, Currency: next.Currency,
+			TotalStock: int32(next.TotalStock), PerUserLimit: int32(next.PerUserLimit),
+			StartsAt: next.StartsAt, EndsAt: next.EndsAt, UpdatedAt: next.UpdatedAt,
+		})
+		if err != nil {
+			return fmt.Errorf("update sale: %w", err)
+		}
+		saved = next
+		return nil
+	})
+	return saved, err
+}
+
+// LiveSales implements ports.SaleRepository.
+func (s *Store) LiveSales(ctx context.Context, since time.Time) ([]ports.SaleRef, error) {
+	rows, err := s.q.LiveSales(ctx, since)
+	if err != nil {
+		return nil, fmt.Errorf("live sales: %w", err)
+	}
+	refs := make([]ports.SaleRef, len(rows))
+	for i, r := range rows {
+		refs[i] = ports.SaleRef{TenantID: r.TenantID, SaleID: r.ID}
+	}
+	return refs, nil
+}
+
+// TenantLiveSaleIDs implements ports.SaleRepository.
+func (s *Store) TenantLiveSaleIDs(ctx context.Context, tenantID uuid.UUID, since time.Time) ([]uuid.UUID, error) {
+	ids, err := s.q.TenantLiveSaleIDs(ctx, sqlcdb.TenantLiveSaleIDsParams{TenantID: tenantID, EndsAt: since})
+	if err != nil {
+		return nil, fmt.Errorf("tenant live sales: %w", err)
+	}
+	return ids, nil
+}
+
+// CloseSales implements ports.SaleRepository.
+func (s *Store) CloseSales(ctx context.Context, cutoff time.Time) (int64, error) {
+	return s.q.CloseSales(ctx, cutoff)
+}
+
+// SoldUnits implements ports.SaleRepository.
+func (s *Store) SoldUnits(ctx context.Context, saleID uuid.UUID) (int, error) {
+	n, err := s.q.SoldUnits(ctx, saleID)
+	if err != nil {
+		return 0, fmt.Errorf("sold units: %w", err)
+	}
+	return int(n), nil
+}
+
+func toDomainSale(r sqlcdb.Sale, err error) (domain.Sale, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Sale{}, domain.ErrSaleNotFound
+	}
+	if err != nil {
+		return domain.Sale{}, fmt.Errorf("read sale: %w", err)
+	}
+	return domain.Sale{
+		ID: r.ID, TenantID: r.TenantID, Name: r.Name, PriceCents: r.PriceCents, Currency: r.Currency,
+		TotalStock: int(r.TotalStock), PerUserLimit: int(r.PerUserLimit),
+		StartsAt: r.StartsAt.UTC(), EndsAt: r.EndsAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}, nil
+}
