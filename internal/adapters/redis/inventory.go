@@ -1,0 +1,262 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/lua"
+)
+
+var (
+	reserveScript   = goredis.NewScript(lua.Reserve)
+	releaseScript   = goredis.NewScript(lua.Release)
+	rereserveScript = goredis.NewScript(lua.Rereserve)
+	confirmScript   = goredis.NewScript(lua.Confirm)
+	syncSaleScript  = goredis.NewScript(lua.SyncSale)
+)
+
+// Inventory implements ports.InventoryStore.
+type Inventory struct {
+	rdb    goredis.UniversalClient
+	prefix string
+}
+
+// NewInventory stores under keys starting with prefix (REDIS_PREFIX), so several
+// installations, or tests, can share one Redis.
+func NewInventory(rdb goredis.UniversalClient, prefix string) *Inventory {
+	return &Inventory{rdb: rdb, prefix: prefix}
+}
+
+var _ ports.InventoryStore = (*Inventory)(nil)
+
+// saleKeys are the keys of one sale; the {tenant:sale} hash tag keeps them in one cluster slot.
+type saleKeys struct{ inv, buyers, keys, res, awaited string }
+
+func (s *Inventory) keysOf(tenantID, saleID uuid.UUID) saleKeys {
+	base := s.prefix + ":{" + tenantID.String() + ":" + saleID.String() + "}:"
+	return saleKeys{inv: base + "inv", buyers: base + "buyers", keys: base + "keys", res: base + "res", awaited: base + "awaited"}
+}
+
+// reservationRecord is a reservation as the Lua scripts store it (short names: one per order).
+type reservationRecord struct {
+	OrderID  string `json:"o"`
+	UserID   string `json:"u"`
+	Quantity int    `json:"q"`
+	Key      string `json:"k"`
+	Price    string `json:"p"`
+	Currency string `json:"c"`
+	TimeMS   string `json:"t"`
+	Status   string `json:"s"`
+}
+
+func decodeReservation(tenantID, saleID uuid.UUID, raw string) (domain.Reservation, error) {
+	var rec reservationRecord
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return domain.Reservation{}, fmt.Errorf("decode reservation: %w", err)
+	}
+	orderID, err1 := uuid.Parse(rec.OrderID)
+	userID, err2 := uuid.Parse(rec.UserID)
+	price, err3 := strconv.ParseInt(rec.Price, 10, 64)
+	ms, err4 := strconv.ParseInt(rec.TimeMS, 10, 64)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return domain.Reservation{}, fmt.Errorf("decode reservation %q: %w", raw, err)
+	}
+	return domain.Reservation{
+		OrderID: orderID, TenantID: tenantID, SaleID: saleID, UserID: userID, Quantity: rec.Quantity,
+		IdempotencyKey: rec.Key, UnitPriceCents: price, Currency: rec.Currency,
+		CreatedAt: time.UnixMilli(ms).UTC(), Status: domain.OrderStatus(rec.Status),
+	}, nil
+}
+
+// SyncSale implements ports.InventoryStore.
+func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int) (domain.Inventory, error) {
+	k := s.keysOf(sale.TenantID, sale.ID)
+	reply, err := syncSaleScript.Run(ctx, s.rdb, []string{k.inv},
+		sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
+		sale.PriceCents, sale.Currency, soldHint).StringSlice()
+	if err != nil {
+		return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
+	}
+	if reply[0] == "BELOW_SOLD" {
+		return domain.Inventory{}, domain.ErrStockBelowSold.WithDetail(
+			fmt.Sprintf("totalStock %d is below the %s units already sold", sale.TotalStock, reply[1]))
+	}
+	remaining, _ := strconv.Atoi(reply[1])
+	sold, _ := strconv.Atoi(reply[2])
+	return domain.Inventory{SaleID: sale.ID, TenantID: sale.TenantID, Total: sale.TotalStock, Remaining: remaining, Sold: sold}, nil
+}
+
+// Inventory implements ports.InventoryStore.
+func (s *Inventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Inventory, bool, error) {
+	invs, err := s.Inventories(ctx, tenantID, []uuid.UUID{saleID})
+	inv, ok := invs[saleID]
+	return inv, ok, err
+}
+
+// Inventories implements ports.InventoryStore.
+func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
+	cmds := make([]*goredis.SliceCmd, len(saleIDs))
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range saleIDs {
+			cmds[i] = p.HMGet(ctx, s.keysOf(tenantID, id).inv, "total", "remaining", "sold")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read inventories: %w", err)
+	}
+	out := make(map[uuid.UUID]domain.Inventory, len(saleIDs))
+	for i, id := range saleIDs {
+		v := cmds[i].Val()
+		if len(v) != 3 || v[0] == nil {
+			continue
+		}
+		out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: atoi(v[0]), Remaining: atoi(v[1]), Sold: atoi(v[2])}
+	}
+	return out, nil
+}
+
+func atoi(v any) int {
+	s, _ := v.(string)
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// Reserve implements ports.InventoryStore.
+func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
+	k := s.keysOf(r.TenantID, r.SaleID)
+	reply, err := reserveScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.keys, k.res, k.awaited},
+		r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey).StringSlice()
+	if err != nil {
+		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
+	}
+	switch reply[0] {
+	case "OK", "DUP":
+		rec, err := decodeReservation(r.TenantID, r.SaleID, reply[1])
+		if err != nil {
+			return ports.ReserveResult{}, err
+		}
+		remaining, _ := strconv.Atoi(reply[2])
+		return ports.ReserveResult{Reservation: rec, Duplicate: reply[0] == "DUP", Remaining: remaining}, nil
+	case "NO_SALE":
+		return ports.ReserveResult{}, domain.ErrSaleNotFound
+	case "NOT_STARTED":
+		return ports.ReserveResult{}, domain.ErrSaleNotStarted
+	case "ENDED":
+		return ports.ReserveResult{}, domain.ErrSaleEnded
+	}
+	return ports.ReserveResult{}, refusal(reply, r.Quantity)
+}
+
+// refusal maps the scripts' stock and limit refusals to domain errors.
+func refusal(reply []string, qty int) error {
+	switch reply[0] {
+	case "SOLD_OUT":
+		return domain.ErrSoldOut.WithDetail("the sale has no stock left")
+	case "LIMIT":
+		return domain.ErrPurchaseLimitExceeded.WithDetail(
+			fmt.Sprintf("%d more would exceed the per-user limit: %s more allowed", qty, reply[1]))
+	case "INSUFFICIENT":
+		return domain.ErrInsufficientStock.WithDetail(fmt.Sprintf("%d requested, %s left", qty, reply[1]))
+	case "NO_SALE":
+		return domain.ErrSaleNotFound
+	case "MISSING", "NOT_RETRYABLE":
+		return domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
+	}
+	return fmt.Errorf("inventory script: unexpected reply %q", reply)
+}
+
+// Reservation implements ports.InventoryStore.
+func (s *Inventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	return s.FindReservation(ctx, tenantID, []uuid.UUID{saleID}, orderID)
+}
+
+// FindReservation implements ports.InventoryStore.
+func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	cmds := make([]*goredis.StringCmd, len(saleIDs))
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range saleIDs {
+			cmds[i] = p.HGet(ctx, s.keysOf(tenantID, id).res, orderID.String())
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return domain.Reservation{}, false, fmt.Errorf("find reservation: %w", err)
+	}
+	for i, cmd := range cmds {
+		if cmd.Err() == nil {
+			r, err := decodeReservation(tenantID, saleIDs[i], cmd.Val())
+			return r, err == nil, err
+		}
+	}
+	return domain.Reservation{}, false, nil
+}
+
+// MarkConfirmed implements ports.InventoryStore.
+func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) error {
+	k := s.keysOf(r.TenantID, r.SaleID)
+	if err := confirmScript.Run(ctx, s.rdb, []string{k.res, k.awaited}, r.OrderID.String()).Err(); err != nil {
+		return fmt.Errorf("confirm reservation: %w", err)
+	}
+	return nil
+}
+
+// Release implements ports.InventoryStore.
+func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (bool, error) {
+	k := s.keysOf(r.TenantID, r.SaleID)
+	reply, err := releaseScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.res, k.awaited}, r.OrderID.String()).StringSlice()
+	if err != nil {
+		return false, fmt.Errorf("release reservation: %w", err)
+	}
+	return reply[0] == "OK", nil
+}
+
+// Rereserve implements ports.InventoryStore.
+func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain.Reservation, error) {
+	k := s.keysOf(r.TenantID, r.SaleID)
+	reply, err := rereserveScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.res, k.awaited}, r.OrderID.String()).StringSlice()
+	if err != nil {
+		return domain.Reservation{}, fmt.Errorf("rereserve script: %w", err)
+	}
+	if reply[0] != "OK" {
+		return domain.Reservation{}, refusal(reply, r.Quantity)
+	}
+	return decodeReservation(r.TenantID, r.SaleID, reply[1])
+}
+
+// AwaitedReservations implements ports.InventoryStore.
+func (s *Inventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
+	k := s.keysOf(tenantID, saleID)
+	ids, err := s.rdb.ZRangeByScore(ctx, k.awaited, &goredis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	raws, err := s.rdb.HMGet(ctx, k.res, ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("awaited reservations: %w", err)
+	}
+	out := make([]domain.Reservation, 0, len(raws))
+	for _, raw := range raws {
+		str, ok := raw.(string)
+		if !ok {
+			continue
+		}
+		r, err := decodeReservation(tenantID, saleID, str)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

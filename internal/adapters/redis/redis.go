@@ -1,0 +1,34 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Open connects to REDIS_URL and checks it answers.
+func Open(ctx context.Context, url string) (*goredis.Client, error) {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis: parse REDIS_URL: %w", err)
+	}
+	client := goredis.NewClient(opt)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("redis: ping: %w", err)
+	}
+	return client, nil
+}
+
+// Pinger makes a Redis client a readiness check.
+type Pinger struct{ Client goredis.UniversalClient }
+
+// Name implements ports.Pinger.
+func (Pinger) Name() string { return "redis" }
+
+// Ping implements ports.Pinger.
+func (p Pinger) Ping(ctx context.Context) error { return p.Client.Ping(ctx).Err() }

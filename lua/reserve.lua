@@ -1,0 +1,57 @@
+-- Reserve stock for one purchase, atomically, in one round trip.
+--
+-- KEYS[1] inv      hash: total, remaining, sold, limit, starts, ends (unix ms), price, currency
+-- KEYS[2] buyers   hash: user id -> units bought (reserved) in this sale
+-- KEYS[3] keys     hash: "<user id>:<idempotency key>" -> order id
+-- KEYS[4] res      hash: order id -> reservation (JSON)
+-- KEYS[5] awaited  zset: order id -> time (ms) since it waits for PostgreSQL
+-- ARGV: order id, user id, quantity, idempotency key
+--
+-- Returns {code, ...}:
+--   {'OK', reservation, remaining}   stock taken, reservation recorded
+--   {'DUP', reservation, remaining}  this user already used this key in this sale
+--   {'NO_SALE'} {'NOT_STARTED'} {'ENDED'} {'SOLD_OUT'}
+--   {'LIMIT', units still allowed}   {'INSUFFICIENT', units left}
+local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local order_id, user_id, qty, idem = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local key_field = user_id .. ':' .. idem
+
+local prior = redis.call('HGET', keys, key_field)
+if prior then
+  return {'DUP', redis.call('HGET', res, prior) or '', redis.call('HGET', inv, 'remaining') or '0'}
+end
+
+local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency')
+if not f[1] then
+  return {'NO_SALE'}
+end
+local remaining, limit, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now < starts then
+  return {'NOT_STARTED'}
+end
+if now >= ends then
+  return {'ENDED'}
+end
+if remaining <= 0 then
+  return {'SOLD_OUT'}
+end
+local bought = tonumber(redis.call('HGET', buyers, user_id) or '0')
+if bought + qty > limit then
+  return {'LIMIT', tostring(limit - bought)}
+end
+if remaining < qty then
+  return {'INSUFFICIENT', tostring(remaining)}
+end
+
+remaining = redis.call('HINCRBY', inv, 'remaining', -qty)
+redis.call('HINCRBY', inv, 'sold', qty)
+redis.call('HINCRBY', buyers, user_id, qty)
+redis.call('HSET', keys, key_field, order_id)
+local rec = cjson.encode({o = order_id, u = user_id, q = qty, k = idem, p = f[5], c = f[6],
+                          t = tostring(now), s = 'pending'})
+redis.call('HSET', res, order_id, rec)
+redis.call('ZADD', awaited, now, order_id)
+return {'OK', rec, tostring(remaining)}
