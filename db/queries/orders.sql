@@ -25,5 +25,5 @@ WHERE tenant_id = sqlc.arg(tenant_id) AND user_id = sqlc.arg(user_id)
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
 
--- name: ExistingOrderIDs :many
-SELECT id FROM orders WHERE id = ANY(sqlc.arg(ids)::uuid[]);
+-- name: ConfirmedOrderIDs :many
+SELECT id FROM orders WHERE id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'confirmed';

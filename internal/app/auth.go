@@ -30,6 +30,9 @@ type RegisterHandler struct {
 
 // Handle creates the account; the email must be free within the tenant.
 func (h RegisterHandler) Handle(ctx context.Context, cmd Register) (domain.User, error) {
+	if len(cmd.Password) > 72 {
+		return domain.User{}, domain.ErrInvalidRequest.WithDetail("password: at most 72 bytes")
+	}
 	tenant, err := h.Tenants.BySlug(ctx, cmd.TenantSlug)
 	if err != nil {
 		return domain.User{}, err

@@ -116,15 +116,15 @@ type UpdateSaleHandler struct {
 
 // Handle changes the sale with its row locked, applies the change to the live inventory inside
 // that transaction (Redis refuses a stock below what is sold, which rolls back PostgreSQL), and
-// drops the cached copy once committed.
+// replaces the cached copy once committed.
 func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView, error) {
 	if !cmd.Principal.IsAdmin() {
 		return SaleView{}, domain.ErrForbidden
 	}
 	var (
 		before domain.Sale
-		inv           domain.Inventory
-		synced        bool
+		inv    domain.Inventory
+		synced bool
 	)
 	saved, err := h.Sales.UpdateSale(ctx, cmd.Principal.TenantID, cmd.SaleID,
 		func(ctx context.Context, s domain.Sale) (domain.Sale, error) {
@@ -152,8 +152,8 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 		}
 		return SaleView{}, fmt.Errorf("update sale: %w", err)
 	}
-	if err := h.Cache.InvalidateSale(ctx, saved.TenantID, saved.ID); err != nil {
-		h.Log.ErrorContext(ctx, "sale cache not invalidated", "sale_id", saved.ID, "err", err)
+	if err := h.Cache.ReplaceSale(ctx, saved); err != nil {
+		h.Log.ErrorContext(ctx, "cached sale not replaced; stale until its TTL", "sale_id", saved.ID, "err", err)
 	}
 	return viewOf(saved, inv, h.Now().UTC()), nil
 }
@@ -192,7 +192,7 @@ func (h GetSaleHandler) sale(ctx context.Context, tenantID, saleID uuid.UUID) (d
 	if err != nil {
 		return domain.Sale{}, err
 	}
-	if err := h.Cache.CacheSale(ctx, s); err != nil {
+	if err := h.Cache.FillSale(ctx, s); err != nil {
 		h.Log.WarnContext(ctx, "sale cache write failed", "sale_id", saleID, "err", err)
 	}
 	return s, nil

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
 )
@@ -69,8 +71,17 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 }
 
 // ReleaseOrder gives a failed order's stock back and records the failure in PostgreSQL when it
-// can; Redis holds the failed state either way.
+// can; Redis holds the failed state either way. An attempt that failed on its way back (the
+// commit landed, the answer was lost) may have written the order after all: PostgreSQL is asked
+// first, and if it cannot answer nothing is released (the reconciler asks again later).
 func ReleaseOrder(ctx context.Context, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) error {
+	confirmed, err := orders.ConfirmedOrderIDs(ctx, []uuid.UUID{r.OrderID})
+	if err != nil {
+		return fmt.Errorf("release order %s: %w", r.OrderID, err)
+	}
+	if confirmed[r.OrderID] {
+		return inventory.MarkConfirmed(ctx, r)
+	}
 	if _, err := inventory.Release(ctx, r); err != nil {
 		return fmt.Errorf("release order %s: %w", r.OrderID, err)
 	}

@@ -81,8 +81,8 @@ type OrderRepository interface {
 	Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error)
 	// ListOrders pages through a user's orders, newest first, after the cursor if given.
 	ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *OrderCursor, limit int) ([]domain.Order, error)
-	// ExistingOrderIDs reports which of ids are already durable.
-	ExistingOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	// ConfirmedOrderIDs reports which of ids are durable and confirmed.
+	ConfirmedOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
 
 // ReserveResult is what an accepted reservation left in the inventory.
@@ -188,8 +188,11 @@ type OrderQueue interface {
 type SaleCache interface {
 	// CachedSale returns ok=false on a miss.
 	CachedSale(ctx context.Context, tenantID, saleID uuid.UUID) (s domain.Sale, ok bool, err error)
-	CacheSale(ctx context.Context, s domain.Sale) error
-	InvalidateSale(ctx context.Context, tenantID, saleID uuid.UUID) error
+	// FillSale caches s after a miss unless the entry was set meanwhile, so a reader holding an
+	// older copy never overwrites the one an admin's change put there.
+	FillSale(ctx context.Context, s domain.Sale) error
+	// ReplaceSale puts a changed sale in the cache at once, replacing the old copy.
+	ReplaceSale(ctx context.Context, s domain.Sale) error
 }
 
 // PasswordHasher hashes and checks passwords.

@@ -70,11 +70,11 @@ func (s *Store) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, afte
 	return orders, nil
 }
 
-// ExistingOrderIDs implements ports.OrderRepository.
-func (s *Store) ExistingOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	found, err := s.q.ExistingOrderIDs(ctx, ids)
+// ConfirmedOrderIDs implements ports.OrderRepository.
+func (s *Store) ConfirmedOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	found, err := s.q.ConfirmedOrderIDs(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("existing orders: %w", err)
+		return nil, fmt.Errorf("confirmed orders: %w", err)
 	}
 	m := make(map[uuid.UUID]bool, len(found))
 	for _, id := range found {

@@ -14,8 +14,8 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 )
 
-// SaleCache implements ports.SaleCache: sale details as JSON, cache-aside, with a TTL as a
-// safety net behind explicit invalidation.
+// SaleCache implements ports.SaleCache: sale details as JSON, cache-aside, replaced the moment
+// an admin changes the sale, with a TTL as a safety net.
 type SaleCache struct {
 	rdb    goredis.UniversalClient
 	prefix string
@@ -49,16 +49,20 @@ func (c *SaleCache) CachedSale(ctx context.Context, tenantID, saleID uuid.UUID) 
 	return s, true, nil
 }
 
-// CacheSale implements ports.SaleCache.
-func (c *SaleCache) CacheSale(ctx context.Context, s domain.Sale) error {
+// FillSale implements ports.SaleCache.
+func (c *SaleCache) FillSale(ctx context.Context, s domain.Sale) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode sale: %w", err)
+	}
+	return c.rdb.SetNX(ctx, c.key(s.TenantID, s.ID), raw, c.ttl).Err()
+}
+
+// ReplaceSale implements ports.SaleCache.
+func (c *SaleCache) ReplaceSale(ctx context.Context, s domain.Sale) error {
 	raw, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode sale: %w", err)
 	}
 	return c.rdb.Set(ctx, c.key(s.TenantID, s.ID), raw, c.ttl).Err()
-}
-
-// InvalidateSale implements ports.SaleCache.
-func (c *SaleCache) InvalidateSale(ctx context.Context, tenantID, saleID uuid.UUID) error {
-	return c.rdb.Del(ctx, c.key(tenantID, saleID)).Err()
 }

@@ -12,12 +12,12 @@ import (
 	"github.com/google/uuid"
 )
 
-const existingOrderIDs = `-- name: ExistingOrderIDs :many
-SELECT id FROM orders WHERE id = ANY($1::uuid[])
+const confirmedOrderIDs = `-- name: ConfirmedOrderIDs :many
+SELECT id FROM orders WHERE id = ANY($1::uuid[]) AND status = 'confirmed'
 `
 
-func (q *Queries) ExistingOrderIDs(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, existingOrderIDs, ids)
+func (q *Queries) ConfirmedOrderIDs(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, confirmedOrderIDs, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,178 @@
+package asynq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// TypeOrderCreate is the task that writes an accepted order to PostgreSQL.
+const TypeOrderCreate = "order:create"
+
+// orderCreatePayload is the task's JSON payload: the whole reservation, so the worker needs
+// nothing else to write the order.
+type orderCreatePayload struct {
+	OrderID        uuid.UUID `json:"orderId"`
+	TenantID       uuid.UUID `json:"tenantId"`
+	SaleID         uuid.UUID `json:"saleId"`
+	UserID         uuid.UUID `json:"userId"`
+	Quantity       int       `json:"quantity"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+	UnitPriceCents int64     `json:"unitPriceCents"`
+	Currency       string    `json:"currency"`
+	CreatedAt      time.Time `json:"createdAt"`
+}
+
+// NewOrderCreateTask builds the task of a reservation; its id is the order id, so the queue
+// holds at most one task per order.
+func NewOrderCreateTask(r domain.Reservation, queue string, maxRetry int) (*asynq.Task, error) {
+	payload, err := json.Marshal(orderCreatePayload{
+		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
+		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: r.UnitPriceCents, Currency: r.Currency, CreatedAt: r.CreatedAt,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s payload: %w", TypeOrderCreate, err)
+	}
+	return asynq.NewTask(TypeOrderCreate, payload,
+		asynq.TaskID(r.OrderID.String()), asynq.Queue(queue), asynq.MaxRetry(maxRetry)), nil
+}
+
+func decodeOrderCreate(payload []byte) (domain.Reservation, error) {
+	var p orderCreatePayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return domain.Reservation{}, fmt.Errorf("decode %s payload: %w", TypeOrderCreate, err)
+	}
+	return domain.Reservation{
+		OrderID: p.OrderID, TenantID: p.TenantID, SaleID: p.SaleID, UserID: p.UserID, Quantity: p.Quantity,
+		IdempotencyKey: p.IdempotencyKey, UnitPriceCents: p.UnitPriceCents, Currency: p.Currency,
+		CreatedAt: p.CreatedAt, Status: domain.OrderPending,
+	}, nil
+}
+
+// QueueConfig names the queue and the attempts of each task.
+type QueueConfig struct {
+	// Queue is the Asynq queue name (ORDER_QUEUE).
+	Queue string
+	// Attempts is how many times a task runs before it is dead-lettered (3).
+	Attempts int
+}
+
+// Queue implements ports.OrderQueue.
+type Queue struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	cfg       QueueConfig
+}
+
+// NewQueue uses rdb for both enqueueing and inspection.
+func NewQueue(rdb goredis.UniversalClient, cfg QueueConfig) *Queue {
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), cfg: cfg}
+}
+
+var _ ports.OrderQueue = (*Queue)(nil)
+
+// EnqueueOrder implements ports.OrderQueue.
+func (q *Queue) EnqueueOrder(ctx context.Context, r domain.Reservation) error {
+	task, err := NewOrderCreateTask(r, q.cfg.Queue, q.cfg.Attempts-1)
+	if err != nil {
+		return err
+	}
+	_, err = q.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return ports.ErrAlreadyQueued
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", TypeOrderCreate, err)
+	}
+	return nil
+}
+
+// OrderTaskState implements ports.OrderQueue.
+func (q *Queue) OrderTaskState(_ context.Context, orderID uuid.UUID) (ports.TaskState, error) {
+	info, err := q.inspector.GetTaskInfo(q.cfg.Queue, orderID.String())
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return ports.TaskAbsent, nil
+	case err != nil:
+		return "", fmt.Errorf("task state: %w", err)
+	case info.State == asynq.TaskStateArchived:
+		return ports.TaskArchived, nil
+	case info.State == asynq.TaskStateCompleted:
+		return ports.TaskAbsent, nil
+	default:
+		return ports.TaskQueued, nil
+	}
+}
+
+// DeadLetters implements ports.OrderQueue; it reads archived tasks page by page until it has
+// limit of the tenant's.
+func (q *Queue) DeadLetters(_ context.Context, tenantID uuid.UUID, limit int) ([]domain.DeadLetter, error) {
+	const pageSize, maxPages = 200, 50
+	out := []domain.DeadLetter{}
+	for page := 1; page <= maxPages && len(out) < limit; page++ {
+		infos, err := q.inspector.ListArchivedTasks(q.cfg.Queue, asynq.PageSize(pageSize), asynq.Page(page))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list dead letters: %w", err)
+		}
+		for _, info := range infos {
+			dl, err := toDeadLetter(info)
+			if err != nil {
+				return nil, err
+			}
+			if dl.Reservation.TenantID == tenantID && len(out) < limit {
+				out = append(out, dl)
+			}
+		}
+		if len(infos) < pageSize {
+			break
+		}
+	}
+	return out, nil
+}
+
+// DeadLetter implements ports.OrderQueue.
+func (q *Queue) DeadLetter(_ context.Context, orderID uuid.UUID) (domain.DeadLetter, error) {
+	info, err := q.inspector.GetTaskInfo(q.cfg.Queue, orderID.String())
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) ||
+		(err == nil && info.State != asynq.TaskStateArchived) {
+		return domain.DeadLetter{}, domain.ErrOrderNotFound.WithDetail("no dead-lettered order with this id")
+	}
+	if err != nil {
+		return domain.DeadLetter{}, fmt.Errorf("dead letter: %w", err)
+	}
+	return toDeadLetter(info)
+}
+
+// RunDeadLetter implements ports.OrderQueue.
+func (q *Queue) RunDeadLetter(_ context.Context, orderID uuid.UUID) error {
+	if err := q.inspector.RunTask(q.cfg.Queue, orderID.String()); err != nil {
+		return fmt.Errorf("run dead letter: %w", err)
+	}
+	return nil
+}
+
+func toDeadLetter(info *asynq.TaskInfo) (domain.DeadLetter, error) {
+	r, err := decodeOrderCreate(info.Payload)
+	if err != nil {
+		return domain.DeadLetter{}, err
+	}
+	r.Status = domain.OrderFailed
+	return domain.DeadLetter{Reservation: r, LastError: info.LastErr, FailedAt: info.LastFailedAt, Attempts: info.Retried + 1}, nil
+}
+
+// Close releases the client's and inspector's resources (not the shared Redis client).
+func (q *Queue) Close() error {
+	return errors.Join(q.client.Close(), q.inspector.Close())
+}

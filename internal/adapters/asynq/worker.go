@@ -1,0 +1,103 @@
+package asynq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/domain"
+)
+
+// WorkerConfig tunes the order worker.
+type WorkerConfig struct {
+	Queue string
+	// Concurrency bounds the orders written at once: the rate PostgreSQL sees. Keep it at or
+	// below the pool size.
+	Concurrency int
+	// RetryBase is the first retry delay; each next one doubles, with jitter.
+	RetryBase time.Duration
+	// PollInterval is how often an idle worker looks for tasks.
+	PollInterval time.Duration
+	// ShutdownTimeout is how long in-flight tasks may finish before they are handed back.
+	ShutdownTimeout time.Duration
+}
+
+// Worker runs order:create tasks.
+type Worker struct {
+	srv *asynq.Server
+	mux *asynq.ServeMux
+}
+
+// NewWorker builds a worker that writes orders through h.
+func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHandler, log *slog.Logger) *Worker {
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{cfg.Queue: 1},
+		RetryDelayFunc:           exponentialBackoff(cfg.RetryBase),
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.PollInterval,
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   slogLogger{log},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			id, _ := asynq.GetTaskID(ctx)
+			log.WarnContext(ctx, "order task failed", "task_id", id, "attempt", retried+1,
+				"dead_lettered", retried >= maxRetry || errors.Is(err, asynq.SkipRetry), "err", err)
+		}),
+	})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TypeOrderCreate, orderCreateHandler(h))
+	return &Worker{srv: srv, mux: mux}
+}
+
+func orderCreateHandler(h app.WriteOrderHandler) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		r, err := decodeOrderCreate(t.Payload())
+		if err != nil {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		err = h.Handle(ctx, app.WriteOrder{Reservation: r, FinalAttempt: retried >= maxRetry})
+		if errors.Is(err, domain.ErrPermanent) {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		return err
+	}
+}
+
+// exponentialBackoff waits base, 2·base, 4·base, ... (±20% jitter, at most 10 minutes).
+func exponentialBackoff(base time.Duration) asynq.RetryDelayFunc {
+	return func(n int, _ error, _ *asynq.Task) time.Duration {
+		d := base << min(n, 20)
+		d = min(d, 10*time.Minute)
+		return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	}
+}
+
+// Start begins processing; it returns at once.
+func (w *Worker) Start() error { return w.srv.Start(w.mux) }
+
+// Shutdown stops taking tasks, lets running ones finish within the shutdown timeout and hands
+// the rest back to the queue.
+func (w *Worker) Shutdown() { w.srv.Shutdown() }
+
+// slogLogger routes Asynq's logs to slog.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (l slogLogger) Info(args ...any)  { l.log.Info(fmt.Sprint(args...), "component", "asynq") }
+func (l slogLogger) Warn(args ...any)  { l.log.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (l slogLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...), "component", "asynq") }
+func (l slogLogger) Fatal(args ...any) {
+	l.log.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

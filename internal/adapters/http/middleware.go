@@ -1,0 +1,240 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/flashsale/flashsale/internal/adapters/http/api"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/openapi"
+)
+
+type principalKey struct{}
+
+// authResult is what the bearer token of a request proved, if anything.
+type authResult struct {
+	principal domain.Principal
+	err       error // set when a token was sent and refused
+	present   bool
+}
+
+// principalFrom returns the authenticated caller.
+func principalFrom(ctx context.Context) (domain.Principal, bool) {
+	a, _ := ctx.Value(principalKey{}).(authResult)
+	return a.principal, a.present && a.err == nil
+}
+
+// authenticate reads a bearer token, if any, into the request context. Whether an operation
+// needs one, and which role, is the spec's business: the validator enforces its security
+// requirements through checkSecurity.
+func authenticate(tokens ports.TokenIssuer) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := r.Header.Get("Authorization")
+			if h == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			res := authResult{present: true}
+			scheme, token, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+				res.err = domain.ErrUnauthenticated.WithDetail("Authorization must be: Bearer <access token>")
+			} else {
+				res.principal, res.err = tokens.Verify(strings.TrimSpace(token))
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, res)))
+		})
+	}
+}
+
+// checkSecurity is the validator's AuthenticationFunc: a bearerAuth requirement needs a valid
+// token, and its scopes name the roles allowed.
+func checkSecurity(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	a, _ := in.RequestValidationInput.Request.Context().Value(principalKey{}).(authResult)
+	switch {
+	case !a.present:
+		return domain.ErrUnauthenticated.WithDetail("this operation needs an access token")
+	case a.err != nil:
+		return a.err
+	case len(in.Scopes) > 0 && !slices.Contains(in.Scopes, string(a.principal.Role)):
+		return domain.ErrForbidden.WithDetail("this operation needs role " + strings.Join(in.Scopes, " or "))
+	}
+	return nil
+}
+
+var defineFormats sync.Once
+
+// validate checks every request against the spec before any handler runs: parameters, body,
+// content type and security. Requests it refuses leave nothing behind.
+func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
+	defineFormats.Do(func() {
+		// Order and sale ids are UUIDv7, which RFC 4122's pattern does not know.
+		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
+		openapi3.DefineStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
+	})
+	doc, err := openapi3.NewLoader().LoadFromData(openapi.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi spec: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("openapi spec invalid: %w", err)
+	}
+	// With servers set, routes would also have to match the Host header.
+	doc.Servers = nil
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("openapi router: %w", err)
+	}
+	opts := &openapi3filter.Options{AuthenticationFunc: checkSecurity}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			route, params, err := router.FindRoute(r)
+			switch {
+			case errors.Is(err, routers.ErrMethodNotAllowed):
+				writeProblem(w, newProblem(ctx, codeMethodNotAllowed, r.Method+" is not allowed here"), nil)
+				return
+			case err != nil:
+				writeProblem(w, newProblem(ctx, codeNotFound, "no such resource"), nil)
+				return
+			}
+			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+			if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+				writeProblem(w, validationProblem(ctx, log, r, err), nil)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, nil
+}
+
+// validationProblem explains why the validator refused a request, without echoing the schema.
+func validationProblem(ctx context.Context, log *slog.Logger, r *http.Request, err error) api.Problem {
+	var (
+		secErr *openapi3filter.SecurityRequirementsError
+		reqErr *openapi3filter.RequestError
+		tooBig *http.MaxBytesError
+		domErr *domain.Error
+	)
+	switch {
+	case errors.As(err, &secErr):
+		for _, e := range secErr.Errors {
+			if errors.As(e, &domErr) && domErr.Code == domain.ErrForbidden.Code {
+				return newProblem(ctx, domErr.Code, domErr.Detail)
+			}
+		}
+		for _, e := range secErr.Errors {
+			if errors.As(e, &domErr) {
+				return newProblem(ctx, domErr.Code, domErr.Detail)
+			}
+		}
+		return newProblem(ctx, domain.ErrUnauthenticated.Code, "")
+	case errors.As(err, &tooBig):
+		return newProblem(ctx, codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", tooBig.Limit))
+	case errors.As(err, &reqErr):
+		if reqErr.RequestBody != nil && !isJSON(r.Header.Get("Content-Type")) && r.ContentLength != 0 {
+			return newProblem(ctx, codeUnsupportedMediaType, "the body must be application/json")
+		}
+		return newProblem(ctx, domain.ErrInvalidRequest.Code, describe(reqErr))
+	}
+	log.WarnContext(ctx, "request validation failed unexpectedly", "err", err)
+	return newProblem(ctx, domain.ErrInvalidRequest.Code, "")
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// describe names what is wrong and where, in one line a client developer can act on.
+func describe(e *openapi3filter.RequestError) string {
+	var where string
+	switch {
+	case e.Parameter != nil:
+		where = e.Parameter.In + " parameter " + e.Parameter.Name
+	case e.RequestBody != nil:
+		where = "request body"
+	}
+	reason := e.Reason
+	var se *openapi3.SchemaError
+	if errors.As(e.Err, &se) {
+		if p := se.JSONPointer(); len(p) > 0 {
+			where += " field " + strings.Join(p, ".")
+		}
+		reason = se.Reason
+	} else if reason == "" && e.Err != nil {
+		reason = e.Err.Error()
+	}
+	reason = strings.TrimSpace(reason)
+	if where == "" {
+		return reason
+	}
+	return where + ": " + reason
+}
+
+// limitBody caps request bodies; the validator reports an overrun as 413.
+func limitBody(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				writeProblem(w, newProblem(r.Context(), codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", max)), nil)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// recoverPanics turns a panic into a 500 problem that leaks nothing; the stack goes to the log.
+func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.ErrorContext(r.Context(), "panic", "panic", v, "stack", string(debug.Stack()),
+						"request_id", middleware.GetReqID(r.Context()))
+					writeProblem(w, newProblem(r.Context(), codeInternal, ""), nil)
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// accessLog logs one line per request.
+func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			level := slog.LevelDebug
+			if ww.Status() >= 500 {
+				level = slog.LevelError
+			}
+			log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
+				"status", ww.Status(), "bytes", ww.BytesWritten(), "took", time.Since(start),
+				"request_id", middleware.GetReqID(r.Context()))
+		})
+	}
+}

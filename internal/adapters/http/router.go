@@ -1,0 +1,86 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/flashsale/flashsale/internal/adapters/http/api"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/openapi"
+)
+
+// RouterConfig tunes the HTTP edge.
+type RouterConfig struct {
+	// MaxBodyBytes caps request bodies (413 beyond).
+	MaxBodyBytes int64
+}
+
+// NewRouter assembles the HTTP API: request id, logging and panic recovery for everything;
+// body cap, authentication and spec validation in front of every generated handler.
+func NewRouter(srv *Server, tokens ports.TokenIssuer, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
+	validator, err := validate(log)
+	if err != nil {
+		return nil, err
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), baseHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(r.Context(), codeMethodNotAllowed, r.Method+" is not allowed here"), nil)
+	})
+	r.Get("/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(openapi.Spec)
+	})
+
+	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
+		// Reached only when the body passed validation but does not decode (it should not).
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeProblem(w, newProblem(r.Context(), domain.ErrInvalidRequest.Code, "request body: "+decodeReason(err)), nil)
+		},
+		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeProblem(w, problemOf(r.Context(), log, err), nil)
+		},
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(limitBody(cfg.MaxBodyBytes), authenticate(tokens), validator)
+		api.HandlerWithOptions(strict, api.ChiServerOptions{
+			BaseRouter: r,
+			ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+				writeProblem(w, newProblem(r.Context(), domain.ErrInvalidRequest.Code, err.Error()), nil)
+			},
+		})
+	})
+	return r, nil
+}
+
+func decodeReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "malformed JSON"
+	case errors.As(err, &te):
+		return "field " + te.Field + " has the wrong type"
+	}
+	return "cannot be decoded"
+}
+
+// baseHeaders are safe defaults for an API that only ever returns JSON.
+func baseHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

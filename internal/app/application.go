@@ -1,0 +1,103 @@
+package app
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// Deps are the ports the use-cases run on.
+type Deps struct {
+	Tenants     ports.TenantRepository
+	Users       ports.UserRepository
+	Sales       ports.SaleRepository
+	Orders      ports.OrderRepository
+	Inventory   ports.InventoryStore
+	Idempotency ports.IdempotencyStore
+	Queue       ports.OrderQueue
+	Cache       ports.SaleCache
+	Hasher      ports.PasswordHasher
+	Tokens      ports.TokenIssuer
+	Log         *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Settings tune the use-cases.
+type Settings struct {
+	IdempotencyLease time.Duration
+	IdempotencyTTL   time.Duration
+	ReconcileGrace   time.Duration
+	// SaleHorizon is how long after its end a sale's reservations are still looked at.
+	SaleHorizon    time.Duration
+	ReconcileBatch int
+}
+
+// DefaultSettings are the production defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		IdempotencyLease: 30 * time.Second,
+		IdempotencyTTL:   24 * time.Hour,
+		ReconcileGrace:   time.Minute,
+		SaleHorizon:      7 * 24 * time.Hour,
+		ReconcileBatch:   500,
+	}
+}
+
+// Application is every use-case, wired to its ports.
+type Application struct {
+	Tenants         *TenantResolver
+	Bootstrap       BootstrapHandler
+	Register        RegisterHandler
+	Login           *LoginHandler
+	Me              MeHandler
+	CreateSale      CreateSaleHandler
+	UpdateSale      UpdateSaleHandler
+	GetSale         GetSaleHandler
+	ListSales       ListSalesHandler
+	PlaceOrder      PlaceOrderHandler
+	WriteOrder      WriteOrderHandler
+	GetOrder        GetOrderHandler
+	ListOrders      ListOrdersHandler
+	DeadLetters     DeadLettersHandler
+	RetryDeadLetter RetryDeadLetterHandler
+	Reconcile       ReconcileHandler
+}
+
+// New wires the use-cases.
+func New(d Deps, s Settings) *Application {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	tenants := &TenantResolver{Tenants: d.Tenants}
+	return &Application{
+		Tenants:    tenants,
+		Bootstrap:  BootstrapHandler{Tenants: d.Tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
+		Register:   RegisterHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
+		Login:      &LoginHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Tokens: d.Tokens},
+		Me:         MeHandler{Users: d.Users},
+		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now, Log: log},
+		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
+		GetSale:    GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
+		ListSales:  ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now},
+		PlaceOrder: PlaceOrderHandler{
+			Sales: d.Sales, Inventory: d.Inventory, Idempotency: d.Idempotency, Queue: d.Queue, Now: now, Log: log,
+			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
+		},
+		WriteOrder:      WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log},
+		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
+		ListOrders:      ListOrdersHandler{Orders: d.Orders},
+		DeadLetters:     DeadLettersHandler{Queue: d.Queue},
+		RetryDeadLetter: RetryDeadLetterHandler{Inventory: d.Inventory, Queue: d.Queue, Log: log},
+		Reconcile: ReconcileHandler{
+			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
+			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch,
+		},
+	}
+}
