@@ -67,10 +67,12 @@ type Application struct {
 
 // New wires the use-cases.
 func New(d Deps, s Settings) *Application {
-	now := d.Now
-	if now == nil {
-		now = time.Now
+	clock := d.Now
+	if clock == nil {
+		clock = time.Now
 	}
+	// PostgreSQL keeps microseconds: a time read back must equal the one handed out.
+	now := func() time.Time { return clock().UTC().Truncate(time.Microsecond) }
 	log := d.Log
 	if log == nil {
 		log = slog.Default()

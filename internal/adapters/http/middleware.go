@@ -178,6 +178,9 @@ func describe(e *openapi3filter.RequestError) string {
 			where += " field " + strings.Join(p, ".")
 		}
 		reason = se.Reason
+		if se.SchemaField == "format" && se.Schema != nil {
+			reason = "must be a valid " + se.Schema.Format
+		}
 	} else if reason == "" && e.Err != nil {
 		reason = e.Err.Error()
 	}

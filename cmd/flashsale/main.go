@@ -1,0 +1,125 @@
+// Command flashsale is the whole Flashsale system in one binary: `flashsale all` runs every role
+// in one process; `serve`, `worker` and `migrate` run one role each, for scale-out.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/fx"
+
+	"github.com/flashsale/flashsale/internal/adapters/postgres"
+	"github.com/flashsale/flashsale/internal/config"
+	"github.com/flashsale/flashsale/internal/wiring"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	if err := rootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "flashsale:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "flashsale",
+		Short:         "Flash-sale platform: sells exactly the stock it has, keeps every order",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + envHelp())
+	root.AddCommand(
+		roleCommand("all", "Run every role in one process (migrate, API, worker); the default for local runs",
+			wiring.Migrate, wiring.API, wiring.Worker),
+		roleCommand("serve", "Run the HTTP API", wiring.API),
+		roleCommand("worker", "Run the order worker and the reconciler", wiring.Worker),
+		migrateCommand(),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Run: func(cmd *cobra.Command, _ []string) {
+				fmt.Fprintln(cmd.OutOrStdout(), "flashsale", buildVersion())
+			},
+		},
+	)
+	return root
+}
+
+func roleCommand(name, short string, roles ...fx.Option) *cobra.Command {
+	return &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := config.Load()
+			if err != nil {
+				return err
+			}
+			app := fx.New(
+				wiring.Config(cfg),
+				wiring.Backends,
+				fx.Options(roles...),
+				fx.StopTimeout(cfg.ShutdownWait+5*time.Second),
+			)
+			// Run starts, blocks until SIGINT/SIGTERM, then stops gracefully.
+			app.Run()
+			return app.Err()
+		},
+	}
+}
+
+func migrateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			pool, err := postgres.Open(ctx, cfg.DatabaseURL, 2)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			return postgres.Migrate(ctx, pool, cfg.Logger())
+		},
+	}
+}
+
+func envHelp() string {
+	var b strings.Builder
+	b.WriteString("Configuration (environment variables, default in brackets):\n")
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, v := range config.Vars() {
+		fmt.Fprintf(w, "  %s\t[%s]\t%s\n", v.Name, v.Default, v.Help)
+	}
+	_ = w.Flush()
+	return b.String()
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				return "dev-" + s.Value[:min(12, len(s.Value))]
+			}
+		}
+	}
+	return version
+}

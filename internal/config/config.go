@@ -1,0 +1,121 @@
+// Package config reads Flashsale's typed configuration from the environment, with defaults that
+// work for a local run and checks that refuse unsafe production settings.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// DevJWTSecret and DevAdminPassword make a local run work with no setup; production refuses them.
+const (
+	DevJWTSecret     = "dev-only-secret-change-me-0123456789abcdef"
+	DevAdminPassword = "admin-dev-password"
+)
+
+// Config is every setting, one environment variable each.
+type Config struct {
+	AppEnv    string `env:"APP_ENV" envDefault:"development" help:"development or production; production refuses dev secrets"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+
+	HTTPAddr     string        `env:"HTTP_ADDR" envDefault:":8080" help:"address the API listens on"`
+	MaxBodyBytes int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"65536" help:"largest accepted request body"`
+	ShutdownWait time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"time in-flight requests and tasks get to finish on stop"`
+
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/flashsale?sslmode=disable" help:"PostgreSQL connection URL"`
+	DBMaxConns  int32  `env:"DB_MAX_CONNS" envDefault:"20" help:"PostgreSQL pool size per process"`
+
+	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis connection URL"`
+	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"fs" help:"prefix of every Flashsale key in Redis"`
+
+	JWTSecret      string        `env:"JWT_SECRET" envDefault:"dev-only-secret-change-me-0123456789abcdef" help:"HS256 signing secret, at least 32 bytes"`
+	JWTKeyID       string        `env:"JWT_KEY_ID" envDefault:"k1" help:"key id (kid) of JWT_SECRET"`
+	JWTIssuer      string        `env:"JWT_ISSUER" envDefault:"flashsale" help:"iss claim"`
+	JWTAudience    string        `env:"JWT_AUDIENCE" envDefault:"flashsale-api" help:"aud claim"`
+	AccessTokenTTL time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m" help:"access token lifetime"`
+	BcryptCost     int           `env:"BCRYPT_COST" envDefault:"12" help:"bcrypt cost of password hashes"`
+	AdminEmail     string        `env:"ADMIN_EMAIL" envDefault:"admin@flashsale.local" help:"first admin of the default tenant, created at start"`
+	AdminPassword  string        `env:"ADMIN_PASSWORD" envDefault:"admin-dev-password" help:"password of ADMIN_EMAIL when it is created"`
+
+	OrderQueue         string        `env:"ORDER_QUEUE" envDefault:"orders" help:"Asynq queue of order:create tasks"`
+	OrderAttempts      int           `env:"ORDER_ATTEMPTS" envDefault:"3" help:"attempts per order before it is dead-lettered"`
+	WorkerConcurrency  int           `env:"WORKER_CONCURRENCY" envDefault:"10" help:"orders written to PostgreSQL at once, per worker"`
+	WorkerRetryBase    time.Duration `env:"WORKER_RETRY_BASE" envDefault:"1s" help:"first retry delay; doubles per attempt"`
+	WorkerPollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"100ms" help:"how often an idle worker looks for tasks"`
+
+	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"15s" help:"how often the reconciler looks for stranded orders"`
+	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"1m" help:"age at which an unwritten reservation is re-queued"`
+	IdempotencyTTL    time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
+	IdempotencyLease  time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"30s" help:"how long a crashed request keeps its idempotency key busy"`
+	SaleCacheTTL      time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
+}
+
+// Load reads the environment and validates the result.
+func Load() (Config, error) {
+	c, err := env.ParseAs[Config]()
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Production reports whether APP_ENV is production.
+func (c Config) Production() bool { return c.AppEnv == "production" }
+
+// Validate rejects settings that cannot work, and dev secrets in production.
+func (c Config) Validate() error {
+	var errs []error
+	if c.AppEnv != "development" && c.AppEnv != "production" && c.AppEnv != "test" {
+		errs = append(errs, fmt.Errorf("APP_ENV must be development, test or production, not %q", c.AppEnv))
+	}
+	if len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))
+	}
+	if c.DBMaxConns < 1 {
+		errs = append(errs, errors.New("DB_MAX_CONNS must be at least 1"))
+	}
+	if c.WorkerConcurrency < 1 || int32(c.WorkerConcurrency) > c.DBMaxConns {
+		errs = append(errs, fmt.Errorf("WORKER_CONCURRENCY must be 1..DB_MAX_CONNS (%d)", c.DBMaxConns))
+	}
+	if c.OrderAttempts < 1 {
+		errs = append(errs, errors.New("ORDER_ATTEMPTS must be at least 1"))
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		errs = append(errs, errors.New("BCRYPT_COST must be 4..31"))
+	}
+	if c.AdminEmail != "" && len(c.AdminPassword) < 10 {
+		errs = append(errs, errors.New("ADMIN_PASSWORD must be at least 10 characters"))
+	}
+	if c.Production() {
+		if c.JWTSecret == DevJWTSecret {
+			errs = append(errs, errors.New("APP_ENV=production refuses the development JWT_SECRET"))
+		}
+		if c.AdminEmail != "" && c.AdminPassword == DevAdminPassword {
+			errs = append(errs, errors.New("APP_ENV=production refuses the development ADMIN_PASSWORD"))
+		}
+		if c.BcryptCost < 10 {
+			errs = append(errs, errors.New("APP_ENV=production needs BCRYPT_COST of at least 10"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Logger builds the process logger from LOG_LEVEL and LOG_FORMAT.
+func (c Config) Logger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if strings.EqualFold(c.LogFormat, "json") {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	return slog.New(h)
+}

@@ -1,0 +1,289 @@
+// Package wiring assembles Flashsale's roles with uber-go/fx: one module per adapter, and the
+// role options that `flashsale serve|worker|all` start. Constructors elsewhere stay plain Go.
+package wiring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	asynqadapter "github.com/flashsale/flashsale/internal/adapters/asynq"
+	"github.com/flashsale/flashsale/internal/adapters/bcrypt"
+	httpadapter "github.com/flashsale/flashsale/internal/adapters/http"
+	"github.com/flashsale/flashsale/internal/adapters/jwt"
+	"github.com/flashsale/flashsale/internal/adapters/postgres"
+	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
+	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/config"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// startTimeout bounds connecting to dependencies at start.
+const startTimeout = 10 * time.Second
+
+// Config provides an already loaded configuration and the logger it describes.
+func Config(c config.Config) fx.Option {
+	log := c.Logger()
+	return fx.Options(
+		fx.Supply(c),
+		fx.Supply(log),
+		fx.WithLogger(func() fxevent.Logger {
+			if c.LogLevel == "debug" {
+				return &fxevent.SlogLogger{Logger: log}
+			}
+			return fxevent.NopLogger
+		}),
+	)
+}
+
+// Postgres provides the pool (DB_MAX_CONNS) and the repositories.
+var Postgres = fx.Module("postgres",
+	fx.Provide(
+		func(lc fx.Lifecycle, c config.Config) (*pgxpool.Pool, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+			defer cancel()
+			pool, err := postgres.Open(ctx, c.DatabaseURL, c.DBMaxConns)
+			if err != nil {
+				return nil, err
+			}
+			lc.Append(fx.StopHook(pool.Close))
+			return pool, nil
+		},
+		fx.Annotate(postgres.NewStore,
+			fx.As(fx.Self()),
+			fx.As(new(ports.TenantRepository)),
+			fx.As(new(ports.UserRepository)),
+			fx.As(new(ports.SaleRepository)),
+			fx.As(new(ports.OrderRepository)),
+		),
+	),
+)
+
+// Redis provides the client and the inventory, idempotency and cache stores.
+var Redis = fx.Module("redis",
+	fx.Provide(
+		func(lc fx.Lifecycle, c config.Config) (goredis.UniversalClient, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+			defer cancel()
+			client, err := redisadapter.Open(ctx, c.RedisURL)
+			if err != nil {
+				return nil, err
+			}
+			lc.Append(fx.StopHook(client.Close))
+			return client, nil
+		},
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Inventory {
+			return redisadapter.NewInventory(rdb, c.RedisPrefix)
+		}, fx.As(new(ports.InventoryStore))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Idempotency {
+			return redisadapter.NewIdempotency(rdb, c.RedisPrefix)
+		}, fx.As(new(ports.IdempotencyStore))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
+			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)
+		}, fx.As(new(ports.SaleCache))),
+	),
+)
+
+// Queue provides the order queue (enqueueing and inspection).
+var Queue = fx.Module("asynq-queue",
+	fx.Provide(fx.Annotate(func(lc fx.Lifecycle, rdb goredis.UniversalClient, c config.Config) *asynqadapter.Queue {
+		q := asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue, Attempts: c.OrderAttempts})
+		lc.Append(fx.StopHook(q.Close))
+		return q
+	}, fx.As(new(ports.OrderQueue)))),
+)
+
+// Security provides the token issuer and the password hasher.
+var Security = fx.Module("security",
+	fx.Provide(
+		fx.Annotate(func(c config.Config) (*jwt.Issuer, error) {
+			return jwt.NewIssuer(jwt.Config{
+				Signing: jwt.Key{ID: c.JWTKeyID, Secret: []byte(c.JWTSecret)},
+				Issuer:  c.JWTIssuer, Audience: c.JWTAudience, TTL: c.AccessTokenTTL, Leeway: 30 * time.Second,
+			})
+		}, fx.As(new(ports.TokenIssuer))),
+		fx.Annotate(func(c config.Config) (bcrypt.Hasher, error) { return bcrypt.NewHasher(c.BcryptCost) },
+			fx.As(new(ports.PasswordHasher))),
+	),
+)
+
+// Application provides the use-cases.
+var Application = fx.Module("app",
+	fx.Provide(func(p struct {
+		fx.In
+		Tenants     ports.TenantRepository
+		Users       ports.UserRepository
+		Sales       ports.SaleRepository
+		Orders      ports.OrderRepository
+		Inventory   ports.InventoryStore
+		Idempotency ports.IdempotencyStore
+		Queue       ports.OrderQueue
+		Cache       ports.SaleCache
+		Hasher      ports.PasswordHasher
+		Tokens      ports.TokenIssuer
+		Log         *slog.Logger
+		Config      config.Config
+	}) *app.Application {
+		s := app.DefaultSettings()
+		s.IdempotencyLease, s.IdempotencyTTL = p.Config.IdempotencyLease, p.Config.IdempotencyTTL
+		s.ReconcileGrace = p.Config.ReconcileGrace
+		return app.New(app.Deps{
+			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
+			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens, Log: p.Log,
+		}, s)
+	}),
+)
+
+// Backends is everything every role needs.
+var Backends = fx.Options(Postgres, Redis, Queue, Security, Application)
+
+// HTTPServer is the API listening on HTTP_ADDR; Addr reports where it listens once started.
+type HTTPServer struct {
+	Handler http.Handler
+	mu      sync.Mutex
+	addr    net.Addr
+}
+
+// Addr is the bound address (useful with HTTP_ADDR=:0), nil before start.
+func (s *HTTPServer) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// API is the serve role: the HTTP server, and the bootstrap of the default tenant and admin.
+var API = fx.Module("api",
+	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
+		tokens ports.TokenIssuer, log *slog.Logger, c config.Config) (*HTTPServer, error) {
+		srv := httpadapter.NewServer(a, log, store, redisadapter.Pinger{Client: rdb})
+		handler, err := httpadapter.NewRouter(srv, tokens, log, httpadapter.RouterConfig{MaxBodyBytes: c.MaxBodyBytes})
+		if err != nil {
+			return nil, err
+		}
+		hs := &HTTPServer{Handler: handler}
+		server := &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		lc.Append(fx.Hook{
+			OnStart: func(ctx context.Context) error {
+				ln, err := net.Listen("tcp", c.HTTPAddr)
+				if err != nil {
+					return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
+				}
+				hs.mu.Lock()
+				hs.addr = ln.Addr()
+				hs.mu.Unlock()
+				log.Info("api listening", "addr", ln.Addr().String())
+				go func() {
+					if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						log.Error("http server stopped", "err", err)
+					}
+				}()
+				return nil
+			},
+			// In-flight requests finish; new connections are refused.
+			OnStop: server.Shutdown,
+		})
+		return hs, nil
+	}),
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger, _ *HTTPServer) {
+		lc.Append(fx.StartHook(func(ctx context.Context) error {
+			t, err := a.Bootstrap.Handle(ctx, app.Bootstrap{AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword})
+			if err != nil {
+				return err
+			}
+			log.Info("bootstrap done", "tenant", t.Slug, "admin", c.AdminEmail)
+			return nil
+		}))
+	}),
+)
+
+// Worker is the worker role: the order worker and the reconciler.
+var Worker = fx.Module("worker",
+	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, log *slog.Logger) {
+		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
+			Queue: c.OrderQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
+			PollInterval: c.WorkerPollInterval, ShutdownTimeout: c.ShutdownWait,
+		}, a.WriteOrder, log)
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { return w.Start() },
+			OnStop:  func(context.Context) error { w.Shutdown(); return nil },
+		})
+	}),
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
+		loop := newTicker(c.ReconcileInterval, func(ctx context.Context) {
+			rep, err := a.Reconcile.Handle(ctx)
+			if err != nil {
+				log.ErrorContext(ctx, "reconcile pass failed", "err", err)
+			}
+			if rep.Requeued+rep.Released+rep.Confirmed > 0 {
+				log.InfoContext(ctx, "reconciled", "requeued", rep.Requeued, "released", rep.Released, "confirmed", rep.Confirmed)
+			}
+		})
+		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
+	}),
+)
+
+// Migrate applies the migrations before anything else starts (the `all` role).
+var Migrate = fx.Invoke(func(pool *pgxpool.Pool, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return postgres.Migrate(ctx, pool, log)
+})
+
+// ticker runs fn every interval in the background until stopped.
+type ticker struct {
+	interval time.Duration
+	fn       func(context.Context)
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func newTicker(interval time.Duration, fn func(context.Context)) *ticker {
+	return &ticker{interval: interval, fn: fn, done: make(chan struct{})}
+}
+
+func (t *ticker) start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	go func() {
+		defer close(t.done)
+		tk := time.NewTicker(t.interval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				t.fn(ctx)
+			}
+		}
+	}()
+	return nil
+}
+
+func (t *ticker) stop(ctx context.Context) error {
+	t.cancel()
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
