@@ -119,3 +119,12 @@ func (c Config) Logger() *slog.Logger {
 	}
 	return slog.New(h)
 }
+
+// Defaults is the configuration with no environment at all: what a local run uses.
+func Defaults() Config {
+	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: map[string]string{}})
+	if err != nil {
+		panic(fmt.Sprintf("config defaults: %v", err)) // the tags are wrong: a programming error
+	}
+	return c
+}
