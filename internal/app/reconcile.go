@@ -98,5 +98,5 @@ func (h ReconcileHandler) reservation(ctx context.Context, r domain.Reservation,
 	}
 	// Dead-lettered without being released (the worker died on its last attempt).
 	rep.Released++
-	return ReleaseOrder(ctx, h.Inventory, h.Orders, r)
+	return ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, r)
 }

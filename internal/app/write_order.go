@@ -63,7 +63,7 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 	if !cmd.FinalAttempt && !errors.Is(cause, domain.ErrPermanent) {
 		return cause
 	}
-	if err := ReleaseOrder(ctx, h.Inventory, h.Orders, cmd.Reservation); err != nil {
+	if err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, cmd.Reservation); err != nil {
 		h.Log.ErrorContext(ctx, "dead-lettered order not released yet; the reconciler retries",
 			"order_id", cmd.Reservation.OrderID, "err", err)
 	}
@@ -71,10 +71,10 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 }
 
 // ReleaseOrder gives a failed order's stock back and records the failure in PostgreSQL when it
-// can; Redis holds the failed state either way. An attempt that failed on its way back (the
+// can (Redis holds the failed state either way, so a failed record is only logged). An attempt that failed on its way back (the
 // commit landed, the answer was lost) may have written the order after all: PostgreSQL is asked
 // first, and if it cannot answer nothing is released (the reconciler asks again later).
-func ReleaseOrder(ctx context.Context, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) error {
+func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) error {
 	confirmed, err := orders.ConfirmedOrderIDs(ctx, []uuid.UUID{r.OrderID})
 	if err != nil {
 		return fmt.Errorf("release order %s: %w", r.OrderID, err)
@@ -88,7 +88,8 @@ func ReleaseOrder(ctx context.Context, inventory ports.InventoryStore, orders po
 	o := r.Order()
 	o.Status = domain.OrderFailed
 	if _, err := orders.SaveOrder(ctx, o); err != nil && !errors.Is(err, domain.ErrPermanent) {
-		return fmt.Errorf("record failed order %s: %w", r.OrderID, err)
+		log.WarnContext(ctx, "order failed and its stock given back; the failure is not in PostgreSQL",
+			"order_id", r.OrderID, "err", err)
 	}
 	return nil
 }

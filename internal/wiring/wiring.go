@@ -96,10 +96,9 @@ var Redis = fx.Module("redis",
 
 // Queue provides the order queue (enqueueing and inspection).
 var Queue = fx.Module("asynq-queue",
-	fx.Provide(fx.Annotate(func(lc fx.Lifecycle, rdb goredis.UniversalClient, c config.Config) *asynqadapter.Queue {
-		q := asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue, Attempts: c.OrderAttempts})
-		lc.Append(fx.StopHook(q.Close))
-		return q
+	// The queue shares the Redis client, which the redis module closes.
+	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Queue {
+		return asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue, Attempts: c.OrderAttempts})
 	}, fx.As(new(ports.OrderQueue)))),
 )
 

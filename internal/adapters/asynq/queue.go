@@ -171,8 +171,3 @@ func toDeadLetter(info *asynq.TaskInfo) (domain.DeadLetter, error) {
 	r.Status = domain.OrderFailed
 	return domain.DeadLetter{Reservation: r, LastError: info.LastErr, FailedAt: info.LastFailedAt, Attempts: info.Retried + 1}, nil
 }
-
-// Close releases the client's and inspector's resources (not the shared Redis client).
-func (q *Queue) Close() error {
-	return errors.Join(q.client.Close(), q.inspector.Close())
-}

@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/testutil"
+)
+
+// TestConcurrentPurchasesSellExactlyTheStock is the brief's core promise: thousands of shoppers
+// press buy at the same instant, and exactly the stock is sold, nobody beyond the limit, every
+// accepted order written to PostgreSQL exactly once.
+func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
+	t.Parallel()
+	const (
+		stock, perUserLimit = 100, 2
+		users, attempts     = 1000, 5 // 5,000 purchase attempts
+	)
+	sys := testutil.StartSystem(t, testutil.SystemOptions{})
+	c := testutil.NewClient(sys.URL)
+	sale := sys.CreateSale(t, stock, perUserLimit, -time.Second, time.Hour)
+	shoppers := sys.CreateUsers(t, users, domain.RoleShopper)
+	tokens := make([]string, users)
+	for i, u := range shoppers {
+		tokens[i] = sys.TokenFor(t, u)
+	}
+
+	type answer struct {
+		user    int
+		status  int
+		problem string
+		orderID string
+		qty     int
+	}
+	answers := make(chan answer, users*attempts)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range users {
+		for a := range attempts {
+			wg.Go(func() {
+				qty := 1 + (i+a)%2 // a mix of 1s and 2s
+				<-start
+				r := c.Do(t, testutil.Request{
+					Method: "POST", Path: "/v1/sales/" + sale.Sale.ID.String() + "/orders", Token: tokens[i],
+					Header: map[string]string{"Idempotency-Key": fmt.Sprintf("u%d-attempt-%d", i, a)},
+					Body:   map[string]any{"quantity": qty},
+				})
+				ans := answer{user: i, status: r.Status, problem: r.ProblemType(), qty: qty}
+				if r.Status == http.StatusAccepted {
+					ans.orderID = r.JSON(t)["id"].(string)
+				}
+				answers <- ans
+			})
+		}
+	}
+	began := time.Now()
+	close(start)
+	wg.Wait()
+	close(answers)
+	answered := time.Since(began)
+
+	sold, accepted := 0, map[string]bool{}
+	perUser := map[int]int{}
+	outcomes := map[string]int{}
+	for a := range answers {
+		switch {
+		case a.status == http.StatusAccepted:
+			if accepted[a.orderID] {
+				t.Errorf("order %s accepted twice", a.orderID)
+			}
+			accepted[a.orderID] = true
+			sold += a.qty
+			perUser[a.user] += a.qty
+			outcomes["202"]++
+		case a.status == http.StatusConflict:
+			outcomes["409 "+a.problem]++
+		default:
+			t.Errorf("unexpected answer %d %s", a.status, a.problem)
+		}
+	}
+	t.Logf("%d attempts answered in %s: %v", users*attempts, answered, outcomes)
+	if sold != stock {
+		t.Fatalf("sold %d units, stock is %d", sold, stock)
+	}
+	for u, n := range perUser {
+		if n > perUserLimit {
+			t.Errorf("user %d bought %d units, limit %d", u, n, perUserLimit)
+		}
+	}
+
+	// Every accepted order reaches PostgreSQL, exactly once.
+	ctx := context.Background()
+	var rows, units int
+	testutil.WaitFor(t, time.Minute, "the worker to write every accepted order", func() bool {
+		err := sys.Pool.QueryRow(ctx, `SELECT count(*), COALESCE(sum(quantity), 0) FROM orders WHERE sale_id = $1`,
+			sale.Sale.ID).Scan(&rows, &units)
+		return err == nil && rows >= len(accepted)
+	})
+	if rows != len(accepted) || units != stock {
+		t.Fatalf("PostgreSQL holds %d orders / %d units; accepted %d orders / %d units", rows, units, len(accepted), stock)
+	}
+	ids := make([]uuid.UUID, 0, len(accepted))
+	for id := range accepted {
+		ids = append(ids, uuid.MustParse(id))
+	}
+	confirmed, err := sys.Store.ConfirmedOrderIDs(ctx, ids)
+	if err != nil || len(confirmed) != len(accepted) {
+		t.Fatalf("confirmed %d of %d accepted orders (err %v)", len(confirmed), len(accepted), err)
+	}
+	var overLimit int
+	if err := sys.Pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT user_id FROM orders WHERE sale_id = $1
+		GROUP BY user_id HAVING sum(quantity) > $2) x`, sale.Sale.ID, perUserLimit).Scan(&overLimit); err != nil || overLimit != 0 {
+		t.Fatalf("%d users above the limit in PostgreSQL (err %v)", overLimit, err)
+	}
+	inv, ok, err := sys.App.GetSale.Inventory.Inventory(ctx, sale.Sale.TenantID, sale.Sale.ID)
+	if err != nil || !ok || inv.Remaining != 0 || inv.Sold != stock {
+		t.Fatalf("inventory after the sale: %+v ok=%v err=%v", inv, ok, err)
+	}
+	awaited, err := sys.App.Reconcile.Inventory.AwaitedReservations(ctx, sale.Sale.TenantID, sale.Sale.ID, time.Now().Add(time.Hour), 1000)
+	if err != nil || len(awaited) != 0 {
+		t.Fatalf("%d reservations still awaited after the drain (err %v)", len(awaited), err)
+	}
+}
