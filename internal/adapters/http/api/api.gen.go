@@ -167,11 +167,11 @@ type LoginRequest struct {
 
 // Order defines model for Order.
 type Order struct {
-	// AmountCents Set once the order is durable.
+	// AmountCents Unit price × quantity, fixed when the stock was reserved.
 	AmountCents *int64    `json:"amountCents,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
 
-	// Currency Set once the order is durable.
+	// Currency Example: EUR
 	Currency *string            `json:"currency,omitempty"`
 	Id       openapi_types.UUID `json:"id"`
 	Quantity int                `json:"quantity"`
@@ -212,8 +212,10 @@ type Problem struct {
 
 // RegisterRequest defines model for RegisterRequest.
 type RegisterRequest struct {
-	Email    openapi_types.Email `json:"email"`
-	Password string              `json:"password"`
+	Email openapi_types.Email `json:"email"`
+
+	// Password 10 to 72 characters (bcrypt reads at most 72 bytes; longer multi-byte passwords are refused).
+	Password string `json:"password"`
 }
 
 // Role defines model for Role.
