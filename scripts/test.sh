@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check and test: services up, generated code fresh, vet, and the test suite against
+# the real PostgreSQL and Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1;32m== %s\033[0m\n' "$*" >&2; }
+
+step "services"
+./scripts/services.sh
+
+step "generated code is up to date"
+generated() { find internal/adapters/http/api internal/adapters/postgres/sqlcdb -name '*.go' -type f | sort | xargs sha256sum; }
+before=$(generated)
+./scripts/generate.sh
+if [ "$before" != "$(generated)" ]; then
+  echo "Generated code was stale: it has been regenerated; review and commit it." >&2
+  git --no-pager diff --stat -- internal/adapters/http/api internal/adapters/postgres/sqlcdb >&2 || true
+  exit 1
+fi
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt-ed: $unformatted" >&2; exit 1; fi
+go vet ./...
+
+step "tests (real PostgreSQL and Redis)"
+go test -race -count=1 -timeout 15m "$@" ./...
