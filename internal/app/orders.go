@@ -78,6 +78,9 @@ type ListOrdersHandler struct {
 
 // Handle reads one page more than asked to learn whether another page follows.
 func (h ListOrdersHandler) Handle(ctx context.Context, q ListOrders) (OrderPage, error) {
+	if q.Limit < 1 {
+		return OrderPage{}, domain.ErrInvalidRequest.WithDetail("limit must be at least 1")
+	}
 	orders, err := h.Orders.ListOrders(ctx, q.Principal.TenantID, q.Principal.UserID, q.After, q.Limit+1)
 	if err != nil {
 		return OrderPage{}, fmt.Errorf("list orders: %w", err)

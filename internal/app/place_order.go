@@ -104,7 +104,7 @@ func worthReplaying(err error) bool {
 		return true
 	}
 	var de *domain.Error
-	if !errors.As(err, &de) || de == domain.ErrSaleNotStarted {
+	if !errors.As(err, &de) || de.Transient {
 		return false
 	}
 	switch de.Code {

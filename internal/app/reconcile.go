@@ -97,6 +97,9 @@ func (h ReconcileHandler) reservation(ctx context.Context, r domain.Reservation,
 		return err // still queued or retrying: the worker has it
 	}
 	// Dead-lettered without being released (the worker died on its last attempt).
-	rep.Released++
-	return ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, r)
+	released, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, r)
+	if released {
+		rep.Released++
+	}
+	return err
 }

@@ -63,7 +63,7 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 	if !cmd.FinalAttempt && !errors.Is(cause, domain.ErrPermanent) {
 		return cause
 	}
-	if err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, cmd.Reservation); err != nil {
+	if _, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, cmd.Reservation); err != nil {
 		h.Log.ErrorContext(ctx, "dead-lettered order not released yet; the reconciler retries",
 			"order_id", cmd.Reservation.OrderID, "err", err)
 	}
@@ -74,16 +74,16 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 // can (Redis holds the failed state either way, so a failed record is only logged). An attempt that failed on its way back (the
 // commit landed, the answer was lost) may have written the order after all: PostgreSQL is asked
 // first, and if it cannot answer nothing is released (the reconciler asks again later).
-func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) error {
+func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) (released bool, err error) {
 	confirmed, err := orders.ConfirmedOrderIDs(ctx, []uuid.UUID{r.OrderID})
 	if err != nil {
-		return fmt.Errorf("release order %s: %w", r.OrderID, err)
+		return false, fmt.Errorf("release order %s: %w", r.OrderID, err)
 	}
 	if confirmed[r.OrderID] {
-		return inventory.MarkConfirmed(ctx, r)
+		return false, inventory.MarkConfirmed(ctx, r)
 	}
-	if _, err := inventory.Release(ctx, r); err != nil {
-		return fmt.Errorf("release order %s: %w", r.OrderID, err)
+	if released, err = inventory.Release(ctx, r); err != nil {
+		return false, fmt.Errorf("release order %s: %w", r.OrderID, err)
 	}
 	o := r.Order()
 	o.Status = domain.OrderFailed
@@ -91,5 +91,5 @@ func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.Invento
 		log.WarnContext(ctx, "order failed and its stock given back; the failure is not in PostgreSQL",
 			"order_id", r.OrderID, "err", err)
 	}
-	return nil
+	return released, nil
 }

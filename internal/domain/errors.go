@@ -11,6 +11,9 @@ type Code string
 type Error struct {
 	Code   Code
 	Detail string
+	// Transient: the same request may succeed later (the sale has not started yet), so its
+	// answer is not final and not replayed.
+	Transient bool
 }
 
 func (e *Error) Error() string {
@@ -27,7 +30,9 @@ func (e *Error) Is(target error) bool {
 }
 
 // WithDetail returns a copy of e with a human-readable detail.
-func (e *Error) WithDetail(detail string) *Error { return &Error{Code: e.Code, Detail: detail} }
+func (e *Error) WithDetail(detail string) *Error {
+	return &Error{Code: e.Code, Detail: detail, Transient: e.Transient}
+}
 
 // CodeOf returns the code of an expected error, or "" for an unexpected one.
 func CodeOf(err error) Code {
@@ -66,6 +71,6 @@ var ErrPermanent = errors.New("permanent failure")
 // The two ways a sale is not active. Both carry the sale-not-active code; they differ in whether
 // a client may usefully retry the same purchase later.
 var (
-	ErrSaleNotStarted = ErrSaleNotActive.WithDetail("the sale has not started yet")
+	ErrSaleNotStarted = &Error{Code: ErrSaleNotActive.Code, Detail: "the sale has not started yet", Transient: true}
 	ErrSaleEnded      = ErrSaleNotActive.WithDetail("the sale has ended")
 )

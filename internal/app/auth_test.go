@@ -1,0 +1,108 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/domain"
+)
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		email    string
+		password string
+		want     error
+	}{
+		{"right credentials", "ada@example.com", "correct-horse", nil},
+		{"address spelled differently", "  Ada@Example.COM ", "correct-horse", nil},
+		{"wrong password", "ada@example.com", "wrong-horse", domain.ErrInvalidCredentials},
+		{"unknown email", "nobody@example.com", "correct-horse", domain.ErrInvalidCredentials},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			u, err := e.app.Register.Handle(ctx, app.Register{Email: "Ada@example.com", Password: "correct-horse"})
+			if err != nil {
+				t.Fatalf("register: %v", err)
+			}
+
+			tok, err := e.app.Login.Handle(ctx, app.Login{Email: tc.email, Password: tc.password})
+			if tc.want != nil {
+				wantErr(t, err, tc.want)
+				if err != tc.want {
+					t.Errorf("error = %v, want exactly %v (no hint which part was wrong)", err, tc.want)
+				}
+				if tok != (app.AccessToken{}) || e.tokens.count("Issue") != 0 {
+					t.Error("a token was issued")
+				}
+			} else if err != nil || tok.Token != "token:"+u.ID.String() || tok.ExpiresIn <= 0 {
+				t.Fatalf("login = %+v, %v", tok, err)
+			}
+			// One hash comparison whether or not the address has an account, on a real hash.
+			if n := e.hasher.count("Verify"); n != 1 {
+				t.Errorf("Verify called %d times, want 1", n)
+			}
+			for _, h := range e.hasher.verified {
+				if !strings.HasPrefix(h, hashPrefix) {
+					t.Errorf("Verify asked about %q, not a hash the hasher made", h)
+				}
+			}
+		})
+	}
+}
+
+func TestLoginUnknownTenant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, err := e.app.Login.Handle(ctx, app.Login{TenantSlug: "nope", Email: "a@example.com", Password: "x"})
+	wantErr(t, err, domain.ErrTenantNotFound)
+}
+
+func TestRegister(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		password string
+		want     error
+	}{
+		{"72 bytes", strings.Repeat("a", 72), nil},
+		{"73 bytes", strings.Repeat("a", 73), domain.ErrInvalidRequest},
+		{"24 three-byte runes (72 bytes)", strings.Repeat("€", 24), nil},
+		{"25 three-byte runes (75 bytes, 25 characters)", strings.Repeat("€", 25), domain.ErrInvalidRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			u, err := e.app.Register.Handle(ctx, app.Register{Email: " New@Example.com", Password: tc.password})
+			if tc.want != nil {
+				wantErr(t, err, tc.want)
+				if e.hasher.count("Hash") != 0 || e.users.count() != 0 {
+					t.Error("an over-long password was hashed or stored")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("register: %v", err)
+			}
+			if u.Email != "new@example.com" || u.Role != domain.RoleShopper || u.TenantID != e.tenant.ID ||
+				u.PasswordHash != hashPrefix+tc.password {
+				t.Errorf("user = %+v", u)
+			}
+		})
+	}
+}
+
+func TestRegisterEmailTaken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if _, err := e.app.Register.Handle(ctx, app.Register{Email: "a@example.com", Password: "pw"}); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	_, err := e.app.Register.Handle(ctx, app.Register{Email: "A@EXAMPLE.com", Password: "pw"})
+	wantErr(t, err, domain.ErrEmailTaken)
+}

@@ -1,0 +1,1187 @@
+package app_test
+
+// In-memory fakes of the ports in internal/ports, faithful to the contracts documented there
+// (and, for the inventory, to the Lua scripts in lua/). Every fake is safe for concurrent use,
+// counts the calls it receives, and lets a test inject failures. Methods starting with a lower
+// case letter are test set-up and inspection helpers: they neither count nor fail.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+var ctx = context.Background()
+
+// ---------------------------------------------------------------------------------------------
+// clock, call counter, log recorder
+
+// clock is a manual clock shared by the use-cases and the fakes standing in for Redis TIME.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// calls counts method invocations by name.
+type calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *calls) inc(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[name]++
+}
+
+func (c *calls) count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[name]
+}
+
+// logRecorder is a slog.Handler that keeps every record.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, r.Clone())
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// logged counts the records at level whose message contains substr.
+func (l *logRecorder) logged(level slog.Level, substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.records {
+		if r.Level == level && strings.Contains(r.Message, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// ---------------------------------------------------------------------------------------------
+// InventoryStore
+
+type saleKey struct{ tenant, sale uuid.UUID }
+
+// invSale is one sale's inventory: the inv, buyers, keys, res and awaited keys of reserve.lua.
+type invSale struct {
+	total, remaining, sold, limit int
+	starts, ends                  time.Time
+	price                         int64
+	currency                      string
+	buyers                        map[uuid.UUID]int
+	keys                          map[string]uuid.UUID // "<user>:<idempotency key>" -> order id
+	res                           map[uuid.UUID]domain.Reservation
+	awaited                       map[uuid.UUID]time.Time
+}
+
+type syncCall struct {
+	Sale     domain.Sale
+	SoldHint int
+}
+
+// fakeInventory implements ports.InventoryStore like the Lua scripts do: every operation is
+// atomic under one mutex, the window, idempotency, per-user limit and stock are checked in the
+// order reserve.lua checks them, and times have Redis' millisecond resolution.
+type fakeInventory struct {
+	calls
+	now func() time.Time
+
+	mu    sync.Mutex
+	sales map[saleKey]*invSale
+	syncs []syncCall
+
+	// Injected failures, returned before the operation does anything.
+	ReserveErr, SyncErr, ReservationErr, FindErr, MarkErr, ReleaseErr error
+	// BeforeReserve, if set, runs at the start of every Reserve call, outside the lock.
+	BeforeReserve func()
+}
+
+var _ ports.InventoryStore = (*fakeInventory)(nil)
+
+func newFakeInventory(now func() time.Time) *fakeInventory {
+	return &fakeInventory{now: now, sales: map[saleKey]*invSale{}}
+}
+
+func (f *fakeInventory) redisNow() time.Time { return time.UnixMilli(f.now().UnixMilli()).UTC() }
+
+func (f *fakeInventory) SyncSale(_ context.Context, s domain.Sale, soldHint int) (domain.Inventory, error) {
+	f.inc("SyncSale")
+	if f.SyncErr != nil {
+		return domain.Inventory{}, f.SyncErr
+	}
+	f.mu.Lock()
+	f.syncs = append(f.syncs, syncCall{Sale: s, SoldHint: soldHint})
+	f.mu.Unlock()
+	return f.load(s, soldHint)
+}
+
+// load is sync_sale.lua: an existing inventory keeps its sold count; a total below it is refused
+// and nothing changes.
+func (f *fakeInventory) load(s domain.Sale, soldHint int) (domain.Inventory, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := saleKey{s.TenantID, s.ID}
+	sold := soldHint
+	inv, ok := f.sales[k]
+	if ok {
+		sold = inv.sold
+	}
+	if s.TotalStock < sold {
+		return domain.Inventory{}, domain.ErrStockBelowSold.WithDetail(
+			fmt.Sprintf("totalStock %d is below the %d units already sold", s.TotalStock, sold))
+	}
+	if !ok {
+		inv = &invSale{buyers: map[uuid.UUID]int{}, keys: map[string]uuid.UUID{},
+			res: map[uuid.UUID]domain.Reservation{}, awaited: map[uuid.UUID]time.Time{}}
+		f.sales[k] = inv
+	}
+	inv.total, inv.remaining, inv.sold = s.TotalStock, s.TotalStock-sold, sold
+	inv.limit, inv.starts, inv.ends = s.PerUserLimit, s.StartsAt, s.EndsAt
+	inv.price, inv.currency = s.PriceCents, s.Currency
+	return domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold}, nil
+}
+
+func (f *fakeInventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Inventory, bool, error) {
+	invs, err := f.Inventories(ctx, tenantID, []uuid.UUID{saleID})
+	inv, ok := invs[saleID]
+	return inv, ok, err
+}
+
+func (f *fakeInventory) Inventories(_ context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
+	f.inc("Inventories")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[uuid.UUID]domain.Inventory{}
+	for _, id := range saleIDs {
+		if inv, ok := f.sales[saleKey{tenantID, id}]; ok {
+			out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold}
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeInventory) Reserve(_ context.Context, r domain.Reservation) (ports.ReserveResult, error) {
+	f.inc("Reserve")
+	if f.BeforeReserve != nil {
+		f.BeforeReserve()
+	}
+	if f.ReserveErr != nil {
+		return ports.ReserveResult{}, f.ReserveErr
+	}
+	return f.reserve(r)
+}
+
+// reserve is reserve.lua; the refusals are the ones the Redis adapter maps its replies to.
+func (f *fakeInventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
+	keyField := r.UserID.String() + ":" + r.IdempotencyKey
+	if ok {
+		if prior, dup := inv.keys[keyField]; dup {
+			res, found := inv.res[prior]
+			if !found {
+				return ports.ReserveResult{}, errors.New("decode reservation: empty record")
+			}
+			return ports.ReserveResult{Reservation: res, Duplicate: true, Remaining: inv.remaining}, nil
+		}
+	}
+	if !ok {
+		return ports.ReserveResult{}, domain.ErrSaleNotFound
+	}
+	now := f.redisNow()
+	switch {
+	case now.Before(inv.starts):
+		return ports.ReserveResult{}, domain.ErrSaleNotStarted
+	case !now.Before(inv.ends):
+		return ports.ReserveResult{}, domain.ErrSaleEnded
+	case inv.remaining <= 0:
+		return ports.ReserveResult{}, domain.ErrSoldOut.WithDetail("the sale has no stock left")
+	case inv.buyers[r.UserID]+r.Quantity > inv.limit:
+		return ports.ReserveResult{}, domain.ErrPurchaseLimitExceeded.WithDetail(
+			fmt.Sprintf("%d more would exceed the per-user limit: %d more allowed", r.Quantity, inv.limit-inv.buyers[r.UserID]))
+	case inv.remaining < r.Quantity:
+		return ports.ReserveResult{}, domain.ErrInsufficientStock.WithDetail(
+			fmt.Sprintf("%d requested, %d left", r.Quantity, inv.remaining))
+	}
+	inv.remaining -= r.Quantity
+	inv.sold += r.Quantity
+	inv.buyers[r.UserID] += r.Quantity
+	inv.keys[keyField] = r.OrderID
+	rec := domain.Reservation{
+		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
+		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.price, Currency: inv.currency,
+		CreatedAt: now, Status: domain.OrderPending,
+	}
+	inv.res[r.OrderID] = rec
+	inv.awaited[r.OrderID] = now
+	return ports.ReserveResult{Reservation: rec, Remaining: inv.remaining}, nil
+}
+
+func (f *fakeInventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	f.inc("Reservation")
+	if f.ReservationErr != nil {
+		return domain.Reservation{}, false, f.ReservationErr
+	}
+	r, ok := f.reservation(tenantID, saleID, orderID)
+	return r, ok, nil
+}
+
+func (f *fakeInventory) FindReservation(_ context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	f.inc("FindReservation")
+	if f.FindErr != nil {
+		return domain.Reservation{}, false, f.FindErr
+	}
+	for _, id := range saleIDs {
+		if r, ok := f.reservation(tenantID, id, orderID); ok {
+			return r, true, nil
+		}
+	}
+	return domain.Reservation{}, false, nil
+}
+
+// MarkConfirmed is confirm.lua.
+func (f *fakeInventory) MarkConfirmed(_ context.Context, r domain.Reservation) error {
+	f.inc("MarkConfirmed")
+	if f.MarkErr != nil {
+		return f.MarkErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return nil
+	}
+	if rec, ok := inv.res[r.OrderID]; ok && rec.Status == domain.OrderPending {
+		rec.Status = domain.OrderConfirmed
+		inv.res[r.OrderID] = rec
+	}
+	delete(inv.awaited, r.OrderID)
+	return nil
+}
+
+func (f *fakeInventory) Release(_ context.Context, r domain.Reservation) (bool, error) {
+	f.inc("Release")
+	if f.ReleaseErr != nil {
+		return false, f.ReleaseErr
+	}
+	return f.release(r), nil
+}
+
+// release is release.lua.
+func (f *fakeInventory) release(r domain.Reservation) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return false
+	}
+	rec, ok := inv.res[r.OrderID]
+	if !ok || rec.Status != domain.OrderPending {
+		return false
+	}
+	inv.remaining += rec.Quantity
+	inv.sold -= rec.Quantity
+	if inv.buyers[rec.UserID] -= rec.Quantity; inv.buyers[rec.UserID] <= 0 {
+		delete(inv.buyers, rec.UserID)
+	}
+	rec.Status = domain.OrderFailed
+	inv.res[r.OrderID] = rec
+	delete(inv.awaited, r.OrderID)
+	return true
+}
+
+// Rereserve is rereserve.lua.
+func (f *fakeInventory) Rereserve(_ context.Context, r domain.Reservation) (domain.Reservation, error) {
+	f.inc("Rereserve")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return domain.Reservation{}, domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
+	}
+	rec, ok := inv.res[r.OrderID]
+	switch {
+	case !ok || (rec.Status != domain.OrderPending && rec.Status != domain.OrderFailed):
+		return domain.Reservation{}, domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
+	case rec.Status == domain.OrderPending:
+		return rec, nil
+	case inv.remaining <= 0:
+		return domain.Reservation{}, domain.ErrSoldOut.WithDetail("the sale has no stock left")
+	case inv.buyers[rec.UserID]+rec.Quantity > inv.limit:
+		return domain.Reservation{}, domain.ErrPurchaseLimitExceeded
+	case inv.remaining < rec.Quantity:
+		return domain.Reservation{}, domain.ErrInsufficientStock
+	}
+	inv.remaining -= rec.Quantity
+	inv.sold += rec.Quantity
+	inv.buyers[rec.UserID] += rec.Quantity
+	rec.Status = domain.OrderPending
+	inv.res[r.OrderID] = rec
+	inv.awaited[r.OrderID] = f.redisNow()
+	return rec, nil
+}
+
+func (f *fakeInventory) AwaitedReservations(_ context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
+	f.inc("AwaitedReservations")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{tenantID, saleID}]
+	if !ok {
+		return nil, nil
+	}
+	type entry struct {
+		at time.Time
+		r  domain.Reservation
+	}
+	var es []entry
+	for id, at := range inv.awaited {
+		if !at.After(before.Truncate(time.Millisecond)) {
+			es = append(es, entry{at, inv.res[id]})
+		}
+	}
+	slices.SortFunc(es, func(a, b entry) int { return a.at.Compare(b.at) })
+	if len(es) > limit {
+		es = es[:limit]
+	}
+	out := make([]domain.Reservation, len(es))
+	for i, e := range es {
+		out[i] = e.r
+	}
+	return out, nil
+}
+
+// Helpers.
+
+func (f *fakeInventory) reservation(tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{tenantID, saleID}]
+	if !ok {
+		return domain.Reservation{}, false
+	}
+	r, ok := inv.res[orderID]
+	return r, ok
+}
+
+// state is a copy of a sale's inventory.
+func (f *fakeInventory) state(tenantID, saleID uuid.UUID) (invSale, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{tenantID, saleID}]
+	if !ok {
+		return invSale{}, false
+	}
+	c := *inv
+	c.buyers = cloneMap(inv.buyers)
+	return c, true
+}
+
+func (f *fakeInventory) isAwaited(r domain.Reservation) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return false
+	}
+	_, ok = inv.awaited[r.OrderID]
+	return ok
+}
+
+func (f *fakeInventory) syncCalls() []syncCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.syncs)
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// ---------------------------------------------------------------------------------------------
+// IdempotencyStore
+
+type fakeIdempotency struct {
+	calls
+	mu     sync.Mutex
+	recs   map[ports.IdempotencyScope]ports.IdempotencyRecord
+	leases map[ports.IdempotencyScope]time.Duration
+	ttls   map[ports.IdempotencyScope]time.Duration
+
+	ClaimErr, CompleteErr error
+}
+
+var _ ports.IdempotencyStore = (*fakeIdempotency)(nil)
+
+func newFakeIdempotency() *fakeIdempotency {
+	return &fakeIdempotency{recs: map[ports.IdempotencyScope]ports.IdempotencyRecord{},
+		leases: map[ports.IdempotencyScope]time.Duration{}, ttls: map[ports.IdempotencyScope]time.Duration{}}
+}
+
+func copyRecord(r ports.IdempotencyRecord) ports.IdempotencyRecord {
+	if r.Outcome.Order != nil {
+		o := *r.Outcome.Order
+		r.Outcome.Order = &o
+	}
+	return r
+}
+
+// Claim is SET NX GET: the first caller takes the key, later ones read what is there.
+func (f *fakeIdempotency) Claim(_ context.Context, s ports.IdempotencyScope, fingerprint string, lease time.Duration) (*ports.IdempotencyRecord, error) {
+	f.inc("Claim")
+	if f.ClaimErr != nil {
+		return nil, f.ClaimErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rec, ok := f.recs[s]; ok {
+		c := copyRecord(rec)
+		return &c, nil
+	}
+	f.recs[s] = ports.IdempotencyRecord{Fingerprint: fingerprint}
+	f.leases[s] = lease
+	return nil, nil
+}
+
+func (f *fakeIdempotency) Complete(_ context.Context, s ports.IdempotencyScope, rec ports.IdempotencyRecord, ttl time.Duration) error {
+	f.inc("Complete")
+	if f.CompleteErr != nil {
+		return f.CompleteErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec = copyRecord(rec)
+	rec.Done = true
+	f.recs[s] = rec
+	f.ttls[s] = ttl
+	return nil
+}
+
+func (f *fakeIdempotency) Forget(_ context.Context, s ports.IdempotencyScope) error {
+	f.inc("Forget")
+	f.forget(s)
+	return nil
+}
+
+func (f *fakeIdempotency) forget(s ports.IdempotencyScope) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.recs, s)
+}
+
+func (f *fakeIdempotency) record(s ports.IdempotencyScope) (ports.IdempotencyRecord, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.recs[s]
+	return copyRecord(r), ok
+}
+
+// ---------------------------------------------------------------------------------------------
+// SaleRepository
+
+type fakeSales struct {
+	calls
+	now func() time.Time
+
+	mu     sync.Mutex
+	sales  map[uuid.UUID]domain.Sale
+	closed map[uuid.UUID]bool
+	sold   map[uuid.UUID]int
+	rowMu  sync.Mutex // the row lock UpdateSale holds
+
+	CreateErr, SoldErr error
+	// CommitErr makes UpdateSale fail after its update function succeeded: the commit failed.
+	CommitErr error
+}
+
+var _ ports.SaleRepository = (*fakeSales)(nil)
+
+func newFakeSales(now func() time.Time) *fakeSales {
+	return &fakeSales{now: now, sales: map[uuid.UUID]domain.Sale{}, closed: map[uuid.UUID]bool{}, sold: map[uuid.UUID]int{}}
+}
+
+func (f *fakeSales) CreateSale(_ context.Context, s domain.Sale) error {
+	f.inc("CreateSale")
+	if f.CreateErr != nil {
+		return f.CreateErr
+	}
+	f.put(s)
+	return nil
+}
+
+func (f *fakeSales) Sale(_ context.Context, tenantID, id uuid.UUID) (domain.Sale, error) {
+	f.inc("Sale")
+	s, ok := f.get(id)
+	if !ok || s.TenantID != tenantID {
+		return domain.Sale{}, domain.ErrSaleNotFound
+	}
+	return s, nil
+}
+
+func (f *fakeSales) ListSales(_ context.Context, tenantID uuid.UUID, flt ports.SaleFilter) ([]domain.Sale, error) {
+	f.inc("ListSales")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	var out []domain.Sale
+	for _, s := range f.sales {
+		ended := !now.Before(s.EndsAt)
+		if s.TenantID == tenantID && (flt.Any || ended == flt.EndedOnly) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Sale) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	if flt.Limit > 0 && len(out) > flt.Limit {
+		out = out[:flt.Limit]
+	}
+	return out, nil
+}
+
+// UpdateSale models the transaction: update sees the locked row, and an error from update (or
+// from the commit) leaves the stored sale as it was.
+func (f *fakeSales) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
+	update func(ctx context.Context, s domain.Sale) (domain.Sale, error)) (domain.Sale, error) {
+	f.inc("UpdateSale")
+	f.rowMu.Lock()
+	defer f.rowMu.Unlock()
+	current, ok := f.get(id)
+	if !ok || current.TenantID != tenantID {
+		return domain.Sale{}, domain.ErrSaleNotFound
+	}
+	next, err := update(ctx, current)
+	if err != nil {
+		return domain.Sale{}, err
+	}
+	if f.CommitErr != nil {
+		return domain.Sale{}, f.CommitErr
+	}
+	f.put(next)
+	return next, nil
+}
+
+func (f *fakeSales) LiveSales(_ context.Context, since time.Time) ([]ports.SaleRef, error) {
+	f.inc("LiveSales")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ports.SaleRef
+	for _, s := range f.sales {
+		if !f.closed[s.ID] && s.EndsAt.After(since) {
+			out = append(out, ports.SaleRef{TenantID: s.TenantID, SaleID: s.ID})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSales) TenantLiveSaleIDs(_ context.Context, tenantID uuid.UUID, since time.Time) ([]uuid.UUID, error) {
+	f.inc("TenantLiveSaleIDs")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []uuid.UUID
+	for _, s := range f.sales {
+		if s.TenantID == tenantID && !f.closed[s.ID] && s.EndsAt.After(since) {
+			out = append(out, s.ID)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSales) CloseSales(_ context.Context, cutoff time.Time) (int64, error) {
+	f.inc("CloseSales")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for _, s := range f.sales {
+		if !f.closed[s.ID] && s.EndsAt.Before(cutoff) {
+			f.closed[s.ID] = true
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (f *fakeSales) SoldUnits(_ context.Context, saleID uuid.UUID) (int, error) {
+	f.inc("SoldUnits")
+	if f.SoldErr != nil {
+		return 0, f.SoldErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sold[saleID], nil
+}
+
+func (f *fakeSales) put(s domain.Sale) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sales[s.ID] = s
+}
+
+func (f *fakeSales) get(id uuid.UUID) (domain.Sale, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sales[id]
+	return s, ok
+}
+
+func (f *fakeSales) setSold(id uuid.UUID, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sold[id] = n
+}
+
+// ---------------------------------------------------------------------------------------------
+// OrderRepository
+
+type fakeOrders struct {
+	calls
+	mu     sync.Mutex
+	orders map[uuid.UUID]domain.Order
+
+	// OnSave, if set, decides each SaveOrder: persist says whether the write lands, err is what
+	// the caller is told (persist && err != nil: the commit landed, the answer was lost).
+	OnSave       func(o domain.Order) (persist bool, err error)
+	OrderErr     error
+	ConfirmedErr error
+}
+
+var _ ports.OrderRepository = (*fakeOrders)(nil)
+
+func newFakeOrders() *fakeOrders { return &fakeOrders{orders: map[uuid.UUID]domain.Order{}} }
+
+func (f *fakeOrders) SaveOrder(_ context.Context, o domain.Order) (bool, error) {
+	f.inc("SaveOrder")
+	persist, err := true, error(nil)
+	if f.OnSave != nil {
+		persist, err = f.OnSave(o)
+	}
+	created := false
+	if persist {
+		created = f.save(o)
+	}
+	return created && err == nil, err
+}
+
+// save writes once; a confirmed order replaces a failed one.
+func (f *fakeOrders) save(o domain.Order) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old, ok := f.orders[o.ID]; ok && !(old.Status == domain.OrderFailed && o.Status == domain.OrderConfirmed) {
+		return false
+	}
+	f.orders[o.ID] = o
+	return true
+}
+
+func (f *fakeOrders) Order(_ context.Context, tenantID, id uuid.UUID) (domain.Order, error) {
+	f.inc("Order")
+	if f.OrderErr != nil {
+		return domain.Order{}, f.OrderErr
+	}
+	o, ok := f.get(id)
+	if !ok || o.TenantID != tenantID {
+		return domain.Order{}, domain.ErrOrderNotFound
+	}
+	return o, nil
+}
+
+func orderAfter(o domain.Order, c ports.OrderCursor) bool {
+	// Newest first: o comes after the cursor if it is older, ties broken by id.
+	if cmp := o.CreatedAt.Compare(c.CreatedAt); cmp != 0 {
+		return cmp < 0
+	}
+	return strings.Compare(o.ID.String(), c.ID.String()) < 0
+}
+
+func (f *fakeOrders) ListOrders(_ context.Context, tenantID, userID uuid.UUID, after *ports.OrderCursor, limit int) ([]domain.Order, error) {
+	f.inc("ListOrders")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []domain.Order
+	for _, o := range f.orders {
+		if o.TenantID == tenantID && o.UserID == userID && (after == nil || orderAfter(o, *after)) {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Order) int {
+		if cmp := b.CreatedAt.Compare(a.CreatedAt); cmp != 0 {
+			return cmp
+		}
+		return strings.Compare(b.ID.String(), a.ID.String())
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (f *fakeOrders) ConfirmedOrderIDs(_ context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	f.inc("ConfirmedOrderIDs")
+	if f.ConfirmedErr != nil {
+		return nil, f.ConfirmedErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[uuid.UUID]bool{}
+	for _, id := range ids {
+		if o, ok := f.orders[id]; ok && o.Status == domain.OrderConfirmed {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeOrders) get(id uuid.UUID) (domain.Order, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.orders[id]
+	return o, ok
+}
+
+func (f *fakeOrders) put(o domain.Order) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.orders[o.ID] = o
+}
+
+// ---------------------------------------------------------------------------------------------
+// OrderQueue
+
+type task struct {
+	R     domain.Reservation
+	State ports.TaskState
+}
+
+type fakeQueue struct {
+	calls
+	mu    sync.Mutex
+	tasks map[uuid.UUID]task
+
+	EnqueueErr error
+}
+
+var _ ports.OrderQueue = (*fakeQueue)(nil)
+
+func newFakeQueue() *fakeQueue { return &fakeQueue{tasks: map[uuid.UUID]task{}} }
+
+// EnqueueOrder queues once per order id while the task exists, whatever its state.
+func (f *fakeQueue) EnqueueOrder(_ context.Context, r domain.Reservation) error {
+	f.inc("EnqueueOrder")
+	if f.EnqueueErr != nil {
+		return f.EnqueueErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.tasks[r.OrderID]; ok {
+		return fmt.Errorf("enqueue order %s: %w", r.OrderID, ports.ErrAlreadyQueued)
+	}
+	f.tasks[r.OrderID] = task{R: r, State: ports.TaskQueued}
+	return nil
+}
+
+func (f *fakeQueue) OrderTaskState(_ context.Context, orderID uuid.UUID) (ports.TaskState, error) {
+	f.inc("OrderTaskState")
+	t, ok := f.task(orderID)
+	if !ok {
+		return ports.TaskAbsent, nil
+	}
+	return t.State, nil
+}
+
+func (f *fakeQueue) DeadLetters(_ context.Context, tenantID uuid.UUID, limit int) ([]domain.DeadLetter, error) {
+	f.inc("DeadLetters")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []domain.DeadLetter
+	for _, t := range f.tasks {
+		if t.State == ports.TaskArchived && t.R.TenantID == tenantID && len(out) < limit {
+			out = append(out, domain.DeadLetter{Reservation: t.R, Attempts: 1})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeQueue) DeadLetter(_ context.Context, orderID uuid.UUID) (domain.DeadLetter, error) {
+	f.inc("DeadLetter")
+	t, ok := f.task(orderID)
+	if !ok || t.State != ports.TaskArchived {
+		return domain.DeadLetter{}, domain.ErrOrderNotFound
+	}
+	return domain.DeadLetter{Reservation: t.R, Attempts: 1}, nil
+}
+
+func (f *fakeQueue) RunDeadLetter(_ context.Context, orderID uuid.UUID) error {
+	f.inc("RunDeadLetter")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tasks[orderID]
+	if !ok || t.State != ports.TaskArchived {
+		return domain.ErrOrderNotFound
+	}
+	t.State = ports.TaskQueued
+	f.tasks[orderID] = t
+	return nil
+}
+
+func (f *fakeQueue) task(orderID uuid.UUID) (task, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tasks[orderID]
+	return t, ok
+}
+
+func (f *fakeQueue) put(r domain.Reservation, state ports.TaskState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tasks[r.OrderID] = task{R: r, State: state}
+}
+
+func (f *fakeQueue) size() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.tasks)
+}
+
+// ---------------------------------------------------------------------------------------------
+// SaleCache
+
+type fakeCache struct {
+	calls
+	mu    sync.Mutex
+	sales map[saleKey]domain.Sale
+
+	ReplaceErr error
+}
+
+var _ ports.SaleCache = (*fakeCache)(nil)
+
+func newFakeCache() *fakeCache { return &fakeCache{sales: map[saleKey]domain.Sale{}} }
+
+func (f *fakeCache) CachedSale(_ context.Context, tenantID, saleID uuid.UUID) (domain.Sale, bool, error) {
+	f.inc("CachedSale")
+	s, ok := f.get(tenantID, saleID)
+	return s, ok, nil
+}
+
+func (f *fakeCache) FillSale(_ context.Context, s domain.Sale) error {
+	f.inc("FillSale")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sales[saleKey{s.TenantID, s.ID}]; !ok {
+		f.sales[saleKey{s.TenantID, s.ID}] = s
+	}
+	return nil
+}
+
+func (f *fakeCache) ReplaceSale(_ context.Context, s domain.Sale) error {
+	f.inc("ReplaceSale")
+	if f.ReplaceErr != nil {
+		return f.ReplaceErr
+	}
+	f.put(s)
+	return nil
+}
+
+func (f *fakeCache) put(s domain.Sale) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sales[saleKey{s.TenantID, s.ID}] = s
+}
+
+func (f *fakeCache) get(tenantID, saleID uuid.UUID) (domain.Sale, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sales[saleKey{tenantID, saleID}]
+	return s, ok
+}
+
+// ---------------------------------------------------------------------------------------------
+// TenantRepository, UserRepository, PasswordHasher, TokenIssuer
+
+type fakeTenants struct {
+	calls
+	mu      sync.Mutex
+	tenants map[string]domain.Tenant
+}
+
+var _ ports.TenantRepository = (*fakeTenants)(nil)
+
+func newFakeTenants() *fakeTenants { return &fakeTenants{tenants: map[string]domain.Tenant{}} }
+
+func (f *fakeTenants) EnsureTenant(_ context.Context, slug, name string) (domain.Tenant, error) {
+	f.inc("EnsureTenant")
+	return f.ensure(slug, name), nil
+}
+
+func (f *fakeTenants) ensure(slug, name string) domain.Tenant {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t, ok := f.tenants[slug]; ok {
+		return t
+	}
+	t := domain.Tenant{ID: uuid.New(), Slug: slug, Name: name}
+	f.tenants[slug] = t
+	return t
+}
+
+func (f *fakeTenants) TenantBySlug(_ context.Context, slug string) (domain.Tenant, error) {
+	f.inc("TenantBySlug")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tenants[slug]
+	if !ok {
+		return domain.Tenant{}, domain.ErrTenantNotFound
+	}
+	return t, nil
+}
+
+type fakeUsers struct {
+	calls
+	mu    sync.Mutex
+	users map[uuid.UUID]domain.User
+}
+
+var _ ports.UserRepository = (*fakeUsers)(nil)
+
+func newFakeUsers() *fakeUsers { return &fakeUsers{users: map[uuid.UUID]domain.User{}} }
+
+func (f *fakeUsers) CreateUser(_ context.Context, u domain.User) error {
+	f.inc("CreateUser")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range f.users {
+		if o.TenantID == u.TenantID && o.Email == u.Email {
+			return domain.ErrEmailTaken
+		}
+	}
+	f.users[u.ID] = u
+	return nil
+}
+
+func (f *fakeUsers) UserByEmail(_ context.Context, tenantID uuid.UUID, email string) (domain.User, error) {
+	f.inc("UserByEmail")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u.TenantID == tenantID && u.Email == email {
+			return u, nil
+		}
+	}
+	return domain.User{}, domain.ErrUserNotFound
+}
+
+func (f *fakeUsers) UserByID(_ context.Context, tenantID, id uuid.UUID) (domain.User, error) {
+	f.inc("UserByID")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[id]
+	if !ok || u.TenantID != tenantID {
+		return domain.User{}, domain.ErrUserNotFound
+	}
+	return u, nil
+}
+
+func (f *fakeUsers) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.users)
+}
+
+// fakeHasher "hashes" by prefixing; like bcrypt, a hash it did not make is an error.
+type fakeHasher struct {
+	calls
+	mu       sync.Mutex
+	verified []string // the hashes Verify was asked about
+}
+
+var _ ports.PasswordHasher = (*fakeHasher)(nil)
+
+const hashPrefix = "fakehash$"
+
+func (f *fakeHasher) Hash(password string) (string, error) {
+	f.inc("Hash")
+	return hashPrefix + password, nil
+}
+
+func (f *fakeHasher) Verify(hash, password string) (bool, error) {
+	f.inc("Verify")
+	f.mu.Lock()
+	f.verified = append(f.verified, hash)
+	f.mu.Unlock()
+	if !strings.HasPrefix(hash, hashPrefix) {
+		return false, errors.New("malformed hash")
+	}
+	return hash == hashPrefix+password, nil
+}
+
+type fakeTokens struct{ calls }
+
+var _ ports.TokenIssuer = (*fakeTokens)(nil)
+
+func (f *fakeTokens) Issue(p domain.Principal) (string, time.Duration, error) {
+	f.inc("Issue")
+	return "token:" + p.UserID.String(), 15 * time.Minute, nil
+}
+
+func (f *fakeTokens) Verify(string) (domain.Principal, error) {
+	return domain.Principal{}, domain.ErrUnauthenticated
+}
+
+// ---------------------------------------------------------------------------------------------
+// environment
+
+// env is an Application wired to fresh fakes, with one tenant ready.
+type env struct {
+	clock   *clock
+	tenants *fakeTenants
+	users   *fakeUsers
+	sales   *fakeSales
+	orders  *fakeOrders
+	inv     *fakeInventory
+	idem    *fakeIdempotency
+	queue   *fakeQueue
+	cache   *fakeCache
+	hasher  *fakeHasher
+	tokens  *fakeTokens
+	log     *logRecorder
+
+	settings app.Settings
+	app      *app.Application
+	tenant   domain.Tenant
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c := newClock()
+	e := &env{
+		clock: c, tenants: newFakeTenants(), users: newFakeUsers(), sales: newFakeSales(c.Now),
+		orders: newFakeOrders(), inv: newFakeInventory(c.Now), idem: newFakeIdempotency(),
+		queue: newFakeQueue(), cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
+		log: &logRecorder{}, settings: app.DefaultSettings(),
+	}
+	e.tenant = e.tenants.ensure(domain.DefaultTenantSlug, "Default merchant")
+	e.app = app.New(app.Deps{
+		Tenants: e.tenants, Users: e.users, Sales: e.sales, Orders: e.orders, Inventory: e.inv,
+		Idempotency: e.idem, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
+		Log: slog.New(e.log), Now: c.Now,
+	}, e.settings)
+	return e
+}
+
+func (e *env) shopperOf(tenantID uuid.UUID) domain.Principal {
+	return domain.Principal{UserID: uuid.New(), TenantID: tenantID, Email: "shopper@example.com", Role: domain.RoleShopper}
+}
+
+func (e *env) adminOf(tenantID uuid.UUID) domain.Principal {
+	return domain.Principal{UserID: uuid.New(), TenantID: tenantID, Email: "admin@example.com", Role: domain.RoleAdmin}
+}
+
+func (e *env) shopper() domain.Principal { return e.shopperOf(e.tenant.ID) }
+func (e *env) admin() domain.Principal   { return e.adminOf(e.tenant.ID) }
+
+// newSale is a sale of the env's tenant open from start to end (relative to now), stored in
+// the repository only.
+func (e *env) newSale(stock, limit int, start, end time.Duration) domain.Sale {
+	now := e.clock.Now()
+	s := domain.Sale{
+		ID: uuid.New(), TenantID: e.tenant.ID, Name: "Drop", PriceCents: 1999, Currency: "EUR",
+		TotalStock: stock, PerUserLimit: limit, StartsAt: now.Add(start), EndsAt: now.Add(end),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	e.sales.put(s)
+	return s
+}
+
+// activeSale is an open sale in the repository and the inventory.
+func (e *env) activeSale(t *testing.T, stock, limit int) domain.Sale {
+	t.Helper()
+	s := e.newSale(stock, limit, -time.Hour, time.Hour)
+	e.loadInventory(t, s, 0)
+	return s
+}
+
+func (e *env) loadInventory(t *testing.T, s domain.Sale, sold int) {
+	t.Helper()
+	if _, err := e.inv.load(s, sold); err != nil {
+		t.Fatalf("load inventory: %v", err)
+	}
+}
+
+// reserve takes stock directly in the inventory, as an earlier purchase did.
+func (e *env) reserve(t *testing.T, s domain.Sale, buyer domain.Principal, qty int) domain.Reservation {
+	t.Helper()
+	res, err := e.inv.reserve(domain.Reservation{
+		OrderID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: buyer.UserID,
+		Quantity: qty, IdempotencyKey: uuid.NewString(),
+	})
+	if err != nil {
+		t.Fatalf("reserve: %v", err)
+	}
+	return res.Reservation
+}
+
+func (e *env) remaining(t *testing.T, s domain.Sale) int {
+	t.Helper()
+	st, ok := e.inv.state(s.TenantID, s.ID)
+	if !ok {
+		t.Fatalf("inventory of sale %s missing", s.ID)
+	}
+	return st.remaining
+}
+
+func scopeOf(p domain.Principal, key string) ports.IdempotencyScope {
+	return ports.IdempotencyScope{TenantID: p.TenantID, UserID: p.UserID, Key: key}
+}
+
+// wantErr fails unless errors.Is(err, want).
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error = %v, want one matching %v", err, want)
+	}
+}
+
+var errBoom = errors.New("boom: dependency unavailable")

@@ -1,0 +1,154 @@
+package app_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+func TestReconcileSettlesAwaitedReservations(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		// arrange puts the world around the awaited reservation r in place.
+		arrange    func(e *env, r domain.Reservation)
+		wantReport app.ReconcileReport
+		wantRes    domain.OrderStatus
+		wantTask   ports.TaskState
+		wantStock  int // remaining of 10 after one unit was reserved
+	}{
+		{
+			name:       "never reached the database: queued",
+			arrange:    func(*env, domain.Reservation) {},
+			wantReport: app.ReconcileReport{Sales: 1, Requeued: 1},
+			wantRes:    domain.OrderPending, wantTask: ports.TaskQueued, wantStock: 9,
+		},
+		{
+			name: "already durable: marked confirmed",
+			arrange: func(e *env, r domain.Reservation) {
+				o := r.Order()
+				o.Status = domain.OrderConfirmed
+				e.orders.put(o)
+			},
+			wantReport: app.ReconcileReport{Sales: 1, Confirmed: 1},
+			wantRes:    domain.OrderConfirmed, wantTask: ports.TaskAbsent, wantStock: 9,
+		},
+		{
+			name:       "dead-lettered but not released: released",
+			arrange:    func(e *env, r domain.Reservation) { e.queue.put(r, ports.TaskArchived) },
+			wantReport: app.ReconcileReport{Sales: 1, Released: 1},
+			wantRes:    domain.OrderFailed, wantTask: ports.TaskArchived, wantStock: 10,
+		},
+		{
+			name:       "still queued: left to the worker",
+			arrange:    func(e *env, r domain.Reservation) { e.queue.put(r, ports.TaskQueued) },
+			wantReport: app.ReconcileReport{Sales: 1},
+			wantRes:    domain.OrderPending, wantTask: ports.TaskQueued, wantStock: 9,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			s := e.activeSale(t, 10, 5)
+			r := e.reserve(t, s, e.shopper(), 1)
+			tc.arrange(e, r)
+			e.clock.Advance(e.settings.ReconcileGrace + time.Second)
+
+			rep, err := e.app.Reconcile.Handle(ctx)
+			if err != nil {
+				t.Fatalf("reconcile: %v", err)
+			}
+			if rep != tc.wantReport {
+				t.Errorf("report = %+v, want %+v", rep, tc.wantReport)
+			}
+			cur, _ := e.inv.reservation(s.TenantID, s.ID, r.OrderID)
+			if cur.Status != tc.wantRes {
+				t.Errorf("reservation status %s, want %s", cur.Status, tc.wantRes)
+			}
+			if st, _ := e.queue.OrderTaskState(ctx, r.OrderID); st != tc.wantTask {
+				t.Errorf("task state %s, want %s", st, tc.wantTask)
+			}
+			if got := e.remaining(t, s); got != tc.wantStock {
+				t.Errorf("remaining %d, want %d", got, tc.wantStock)
+			}
+			if tc.wantRes == domain.OrderFailed {
+				if o, ok := e.orders.get(r.OrderID); !ok || o.Status != domain.OrderFailed {
+					t.Errorf("failed order not recorded: %+v, %v", o, ok)
+				}
+			}
+			if tc.wantRes != domain.OrderPending && e.inv.isAwaited(cur) {
+				t.Error("settled reservation still awaited")
+			}
+		})
+	}
+}
+
+// Reservations younger than the grace period are the worker's; a second pass changes nothing;
+// sales ended beyond the horizon are not swept but closed.
+func TestReconcileGraceIdempotenceAndHorizon(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 5)
+	old := e.reserve(t, s, e.shopper(), 1)
+	// A sale that ended beyond the horizon, with a reservation left in the inventory.
+	gone := e.newSale(10, 5, -e.settings.SaleHorizon-2*time.Hour, -e.settings.SaleHorizon-time.Hour)
+	open := gone
+	open.StartsAt, open.EndsAt = e.clock.Now().Add(-time.Hour), e.clock.Now().Add(time.Hour)
+	e.loadInventory(t, open, 0)
+	stale := e.reserve(t, open, e.shopper(), 1)
+	e.clock.Advance(e.settings.ReconcileGrace + time.Second)
+	fresh := e.reserve(t, s, e.shopper(), 1)
+
+	rep, err := e.app.Reconcile.Handle(ctx)
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if want := (app.ReconcileReport{Sales: 1, Requeued: 1}); rep != want {
+		t.Errorf("first pass = %+v, want %+v", rep, want)
+	}
+	if _, ok := e.queue.task(old.OrderID); !ok {
+		t.Error("old reservation not queued")
+	}
+	for _, r := range []domain.Reservation{fresh, stale} {
+		if _, ok := e.queue.task(r.OrderID); ok {
+			t.Errorf("reservation %s queued, want it left alone", r.OrderID)
+		}
+	}
+	if e.sales.count("CloseSales") != 1 || !e.sales.closed[gone.ID] {
+		t.Error("sale past the horizon not closed")
+	}
+
+	rep, err = e.app.Reconcile.Handle(ctx)
+	if err != nil {
+		t.Fatalf("second pass: %v", err)
+	}
+	if want := (app.ReconcileReport{Sales: 1}); rep != want {
+		t.Errorf("second pass = %+v, want %+v", rep, want)
+	}
+}
+
+// A failure on one sale does not stop the pass, and is reported.
+func TestReconcileReportsRepositoryFailure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 5)
+	r := e.reserve(t, s, e.shopper(), 1)
+	e.clock.Advance(e.settings.ReconcileGrace + time.Second)
+	e.orders.ConfirmedErr = errBoom
+
+	_, err := e.app.Reconcile.Handle(ctx)
+	wantErr(t, err, errBoom)
+	if e.queue.count("EnqueueOrder") != 0 || e.inv.count("Release") != 0 {
+		t.Error("acted on a reservation without knowing whether it is durable")
+	}
+	if cur, _ := e.inv.reservation(s.TenantID, s.ID, r.OrderID); cur.Status != domain.OrderPending {
+		t.Errorf("reservation %s, want pending", cur.Status)
+	}
+	if e.sales.count("CloseSales") != 1 {
+		t.Error("CloseSales skipped after a sale failed")
+	}
+}
