@@ -26,4 +26,5 @@ ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
 
 -- name: ConfirmedOrderIDs :many
-SELECT id FROM orders WHERE id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'confirmed';
+SELECT id FROM orders
+WHERE tenant_id = sqlc.arg(tenant_id) AND id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'confirmed';

@@ -46,4 +46,4 @@ UPDATE sales SET status = 'closed' WHERE status = 'active' AND ends_at < $1;
 
 -- name: SoldUnits :one
 SELECT COALESCE(SUM(quantity), 0)::integer AS sold
-FROM orders WHERE sale_id = $1 AND status = 'confirmed';
+FROM orders WHERE tenant_id = $1 AND sale_id = $2 AND status = 'confirmed';

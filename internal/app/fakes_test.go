@@ -644,7 +644,7 @@ func (f *fakeSales) CloseSales(_ context.Context, cutoff time.Time) (int64, erro
 	return n, nil
 }
 
-func (f *fakeSales) SoldUnits(_ context.Context, saleID uuid.UUID) (int, error) {
+func (f *fakeSales) SoldUnits(_ context.Context, _, saleID uuid.UUID) (int, error) {
 	f.inc("SoldUnits")
 	if f.SoldErr != nil {
 		return 0, f.SoldErr
@@ -758,7 +758,7 @@ func (f *fakeOrders) ListOrders(_ context.Context, tenantID, userID uuid.UUID, a
 	return out, nil
 }
 
-func (f *fakeOrders) ConfirmedOrderIDs(_ context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+func (f *fakeOrders) ConfirmedOrderIDs(_ context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	f.inc("ConfirmedOrderIDs")
 	if f.ConfirmedErr != nil {
 		return nil, f.ConfirmedErr
@@ -767,7 +767,7 @@ func (f *fakeOrders) ConfirmedOrderIDs(_ context.Context, ids []uuid.UUID) (map[
 	defer f.mu.Unlock()
 	out := map[uuid.UUID]bool{}
 	for _, id := range ids {
-		if o, ok := f.orders[id]; ok && o.Status == domain.OrderConfirmed {
+		if o, ok := f.orders[id]; ok && o.TenantID == tenantID && o.Status == domain.OrderConfirmed {
 			out[id] = true
 		}
 	}

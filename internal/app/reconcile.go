@@ -66,7 +66,7 @@ func (h ReconcileHandler) sale(ctx context.Context, ref ports.SaleRef, now time.
 	for i, r := range awaited {
 		ids[i] = r.OrderID
 	}
-	durable, err := h.Orders.ConfirmedOrderIDs(ctx, ids)
+	durable, err := h.Orders.ConfirmedOrderIDs(ctx, ref.TenantID, ids)
 	if err != nil {
 		return fmt.Errorf("reconcile sale %s: %w", ref.SaleID, err)
 	}

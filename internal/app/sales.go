@@ -39,7 +39,7 @@ func (st stock) of(ctx context.Context, s domain.Sale) (domain.Inventory, error)
 }
 
 func (st stock) seed(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
-	sold, err := st.sales.SoldUnits(ctx, s.ID)
+	sold, err := st.sales.SoldUnits(ctx, s.TenantID, s.ID)
 	if err != nil {
 		return domain.Inventory{}, fmt.Errorf("seed inventory: %w", err)
 	}
@@ -133,7 +133,7 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 				return s, err
 			}
 			next.UpdatedAt = h.Now().UTC()
-			sold, err := h.Sales.SoldUnits(ctx, s.ID)
+			sold, err := h.Sales.SoldUnits(ctx, s.TenantID, s.ID)
 			if err != nil {
 				return s, err
 			}

@@ -75,7 +75,7 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 // commit landed, the answer was lost) may have written the order after all: PostgreSQL is asked
 // first, and if it cannot answer nothing is released (the reconciler asks again later).
 func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) (released bool, err error) {
-	confirmed, err := orders.ConfirmedOrderIDs(ctx, []uuid.UUID{r.OrderID})
+	confirmed, err := orders.ConfirmedOrderIDs(ctx, r.TenantID, []uuid.UUID{r.OrderID})
 	if err != nil {
 		return false, fmt.Errorf("release order %s: %w", r.OrderID, err)
 	}

@@ -110,7 +110,7 @@ func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
 	for id := range accepted {
 		ids = append(ids, uuid.MustParse(id))
 	}
-	confirmed, err := sys.Store.ConfirmedOrderIDs(ctx, ids)
+	confirmed, err := sys.Store.ConfirmedOrderIDs(ctx, sale.Sale.TenantID, ids)
 	if err != nil || len(confirmed) != len(accepted) {
 		t.Fatalf("confirmed %d of %d accepted orders (err %v)", len(confirmed), len(accepted), err)
 	}

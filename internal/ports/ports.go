@@ -61,7 +61,7 @@ type SaleRepository interface {
 	// CloseSales marks the sales ended before cutoff as closed, out of the active index.
 	CloseSales(ctx context.Context, cutoff time.Time) (int64, error)
 	// SoldUnits is the number of units in durable (confirmed) orders of the sale.
-	SoldUnits(ctx context.Context, saleID uuid.UUID) (int, error)
+	SoldUnits(ctx context.Context, tenantID, saleID uuid.UUID) (int, error)
 }
 
 // OrderCursor is the keyset position after which a page of orders starts.
@@ -82,7 +82,7 @@ type OrderRepository interface {
 	// ListOrders pages through a user's orders, newest first, after the cursor if given.
 	ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *OrderCursor, limit int) ([]domain.Order, error)
 	// ConfirmedOrderIDs reports which of ids are durable and confirmed.
-	ConfirmedOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
 
 // ReserveResult is what an accepted reservation left in the inventory.

@@ -71,8 +71,8 @@ func (s *Store) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, afte
 }
 
 // ConfirmedOrderIDs implements ports.OrderRepository.
-func (s *Store) ConfirmedOrderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	found, err := s.q.ConfirmedOrderIDs(ctx, ids)
+func (s *Store) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	found, err := s.q.ConfirmedOrderIDs(ctx, sqlcdb.ConfirmedOrderIDsParams{TenantID: tenantID, Ids: ids})
 	if err != nil {
 		return nil, fmt.Errorf("confirmed orders: %w", err)
 	}

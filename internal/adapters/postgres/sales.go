@@ -113,8 +113,8 @@ func (s *Store) CloseSales(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
 // SoldUnits implements ports.SaleRepository.
-func (s *Store) SoldUnits(ctx context.Context, saleID uuid.UUID) (int, error) {
-	n, err := s.q.SoldUnits(ctx, saleID)
+func (s *Store) SoldUnits(ctx context.Context, tenantID, saleID uuid.UUID) (int, error) {
+	n, err := s.q.SoldUnits(ctx, sqlcdb.SoldUnitsParams{TenantID: tenantID, SaleID: saleID})
 	if err != nil {
 		return 0, fmt.Errorf("sold units: %w", err)
 	}

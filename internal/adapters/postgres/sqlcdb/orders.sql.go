@@ -13,11 +13,17 @@ import (
 )
 
 const confirmedOrderIDs = `-- name: ConfirmedOrderIDs :many
-SELECT id FROM orders WHERE id = ANY($1::uuid[]) AND status = 'confirmed'
+SELECT id FROM orders
+WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND status = 'confirmed'
 `
 
-func (q *Queries) ConfirmedOrderIDs(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, confirmedOrderIDs, ids)
+type ConfirmedOrderIDsParams struct {
+	TenantID uuid.UUID
+	Ids      []uuid.UUID
+}
+
+func (q *Queries) ConfirmedOrderIDs(ctx context.Context, arg ConfirmedOrderIDsParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, confirmedOrderIDs, arg.TenantID, arg.Ids)
 	if err != nil {
 		return nil, err
 	}

@@ -286,11 +286,16 @@ func (q *Queries) SaleByIDForUpdate(ctx context.Context, arg SaleByIDForUpdatePa
 
 const soldUnits = `-- name: SoldUnits :one
 SELECT COALESCE(SUM(quantity), 0)::integer AS sold
-FROM orders WHERE sale_id = $1 AND status = 'confirmed'
+FROM orders WHERE tenant_id = $1 AND sale_id = $2 AND status = 'confirmed'
 `
 
-func (q *Queries) SoldUnits(ctx context.Context, saleID uuid.UUID) (int32, error) {
-	row := q.db.QueryRow(ctx, soldUnits, saleID)
+type SoldUnitsParams struct {
+	TenantID uuid.UUID
+	SaleID   uuid.UUID
+}
+
+func (q *Queries) SoldUnits(ctx context.Context, arg SoldUnitsParams) (int32, error) {
+	row := q.db.QueryRow(ctx, soldUnits, arg.TenantID, arg.SaleID)
 	var sold int32
 	err := row.Scan(&sold)
 	return sold, err
