@@ -133,6 +133,10 @@ func validationProblem(ctx context.Context, log *slog.Logger, r *http.Request, e
 		domErr *domain.Error
 	)
 	switch {
+	// First: the validator reads the body while it checks security (for an AuthenticationFunc that
+	// might need it), so a body over the cap can surface inside a SecurityRequirementsError.
+	case errors.As(err, &tooBig):
+		return newProblem(ctx, codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", tooBig.Limit))
 	case errors.As(err, &secErr):
 		for _, e := range secErr.Errors {
 			if errors.As(e, &domErr) && domErr.Code == domain.ErrForbidden.Code {
@@ -145,8 +149,6 @@ func validationProblem(ctx context.Context, log *slog.Logger, r *http.Request, e
 			}
 		}
 		return newProblem(ctx, domain.ErrUnauthenticated.Code, "")
-	case errors.As(err, &tooBig):
-		return newProblem(ctx, codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", tooBig.Limit))
 	case errors.As(err, &reqErr):
 		if reqErr.RequestBody != nil && !isJSON(r.Header.Get("Content-Type")) && r.ContentLength != 0 {
 			return newProblem(ctx, codeUnsupportedMediaType, "the body must be application/json")

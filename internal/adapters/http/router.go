@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -33,8 +34,21 @@ func NewRouter(srv *Server, tokens ports.TokenIssuer, log *slog.Logger, cfg Rout
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)
 	})
+	mux := r
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, newProblem(r.Context(), codeMethodNotAllowed, r.Method+" is not allowed here"), nil)
+		// A 405 must list the methods the resource supports (RFC 9110, section 15.5.6).
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if mux.Match(chi.NewRouteContext(), m, path) {
+				allowed = append(allowed, m)
+			}
+		}
+		writeProblem(w, newProblem(r.Context(), codeMethodNotAllowed, r.Method+" is not allowed here"),
+			http.Header{"Allow": {strings.Join(allowed, ", ")}})
 	})
 	r.Get("/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
