@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 ./scripts/services.sh
 command -v go >/dev/null || { echo "Go 1.26 or newer is needed: https://go.dev/dl/" >&2; exit 1; }
 go build -o bin/flashsale ./cmd/flashsale
-echo "Flashsale on http://localhost:${HTTP_ADDR:-:8080}  (admin: ${ADMIN_EMAIL:-admin@flashsale.local})" >&2
+echo "Flashsale on http://localhost${HTTP_ADDR:-:8080}  (admin: ${ADMIN_EMAIL:-admin@flashsale.local})" >&2
 exec ./bin/flashsale all
