@@ -1,5 +1,6 @@
-// Package lua embeds the Redis scripts that keep inventory consistent. Each script touches the
-// keys of one sale only, all sharing the sale's {hash tag}, so it also runs on Redis Cluster.
+// Package lua embeds the Redis scripts that keep inventory and sessions consistent. Each script
+// touches the keys of one sale (sharing the sale's {hash tag}) or one session only, so it also
+// runs on Redis Cluster.
 package lua
 
 import _ "embed"
@@ -20,4 +21,7 @@ var (
 	// SyncSale creates or changes a sale's inventory.
 	//go:embed sync_sale.lua
 	SyncSale string
+	// RotateRefresh swaps a session's refresh token, revoking the session on reuse.
+	//go:embed rotate_refresh.lua
+	RotateRefresh string
 )

@@ -19,6 +19,7 @@ type Deps struct {
 	Cache       ports.SaleCache
 	Hasher      ports.PasswordHasher
 	Tokens      ports.TokenIssuer
+	Sessions    ports.SessionStore
 	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -32,6 +33,7 @@ type Settings struct {
 	// SaleHorizon is how long after its end a sale's reservations are still looked at.
 	SaleHorizon    time.Duration
 	ReconcileBatch int
+	RefreshTTL     time.Duration
 }
 
 // DefaultSettings are the production defaults.
@@ -42,6 +44,7 @@ func DefaultSettings() Settings {
 		ReconcileGrace:   time.Minute,
 		SaleHorizon:      7 * 24 * time.Hour,
 		ReconcileBatch:   500,
+		RefreshTTL:       7 * 24 * time.Hour,
 	}
 }
 
@@ -51,6 +54,11 @@ type Application struct {
 	Bootstrap       BootstrapHandler
 	Register        RegisterHandler
 	Login           *LoginHandler
+	Sessions        SessionIssuer
+	Refresh         RefreshHandler
+	Logout          LogoutHandler
+	LogoutAll       LogoutAllHandler
+	Authenticate    AuthenticateHandler
 	Me              MeHandler
 	CreateSale      CreateSaleHandler
 	UpdateSale      UpdateSaleHandler
@@ -78,16 +86,22 @@ func New(d Deps, s Settings) *Application {
 		log = slog.Default()
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
+	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
-		Tenants:    tenants,
-		Bootstrap:  BootstrapHandler{Tenants: d.Tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
-		Register:   RegisterHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
-		Login:      &LoginHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Tokens: d.Tokens},
-		Me:         MeHandler{Users: d.Users},
-		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now, Log: log},
-		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
-		GetSale:    GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
-		ListSales:  ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now},
+		Tenants:      tenants,
+		Bootstrap:    BootstrapHandler{Tenants: d.Tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
+		Register:     RegisterHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
+		Login:        &LoginHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Issuer: issuer},
+		Sessions:     issuer,
+		Refresh:      RefreshHandler{Issuer: issuer, Users: d.Users},
+		Logout:       LogoutHandler{Sessions: d.Sessions},
+		LogoutAll:    LogoutAllHandler{Sessions: d.Sessions},
+		Authenticate: AuthenticateHandler{Tokens: d.Tokens, Sessions: d.Sessions},
+		Me:           MeHandler{Users: d.Users},
+		CreateSale:   CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now, Log: log},
+		UpdateSale:   UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
+		GetSale:      GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
+		ListSales:    ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now},
 		PlaceOrder: PlaceOrderHandler{
 			Sales: d.Sales, Inventory: d.Inventory, Idempotency: d.Idempotency, Queue: d.Queue, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,

@@ -30,8 +30,8 @@ type RegisterHandler struct {
 
 // Handle creates the account; the email must be free within the tenant.
 func (h RegisterHandler) Handle(ctx context.Context, cmd Register) (domain.User, error) {
-	if len(cmd.Password) > 72 {
-		return domain.User{}, domain.ErrInvalidRequest.WithDetail("password: at most 72 bytes")
+	if err := checkPassword(cmd.Password, cmd.Email); err != nil {
+		return domain.User{}, err
 	}
 	tenant, err := h.Tenants.BySlug(ctx, cmd.TenantSlug)
 	if err != nil {
@@ -63,18 +63,12 @@ type Login struct {
 	Password   string
 }
 
-// AccessToken is a bearer token and how long it lives.
-type AccessToken struct {
-	Token     string
-	ExpiresIn time.Duration
-}
-
 // LoginHandler handles Login.
 type LoginHandler struct {
 	Tenants *TenantResolver
 	Users   ports.UserRepository
 	Hasher  ports.PasswordHasher
-	Tokens  ports.TokenIssuer
+	Issuer  SessionIssuer
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -82,31 +76,27 @@ type LoginHandler struct {
 
 // Handle checks the credentials. An unknown email costs the same hash comparison as a wrong
 // password, so response times do not reveal which addresses have accounts.
-func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (AccessToken, error) {
+func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (TokenPair, error) {
 	tenant, err := h.Tenants.BySlug(ctx, cmd.TenantSlug)
 	if err != nil {
-		return AccessToken{}, err
+		return TokenPair{}, err
 	}
 	u, err := h.Users.UserByEmail(ctx, tenant.ID, domain.NormalizeEmail(cmd.Email))
 	switch {
 	case errors.Is(err, domain.ErrUserNotFound):
 		_, _ = h.Hasher.Verify(h.dummy(), cmd.Password)
-		return AccessToken{}, domain.ErrInvalidCredentials
+		return TokenPair{}, domain.ErrInvalidCredentials
 	case err != nil:
-		return AccessToken{}, fmt.Errorf("login: %w", err)
+		return TokenPair{}, fmt.Errorf("login: %w", err)
 	}
 	ok, err := h.Hasher.Verify(u.PasswordHash, cmd.Password)
 	if err != nil {
-		return AccessToken{}, fmt.Errorf("login: verify password: %w", err)
+		return TokenPair{}, fmt.Errorf("login: verify password: %w", err)
 	}
 	if !ok {
-		return AccessToken{}, domain.ErrInvalidCredentials
+		return TokenPair{}, domain.ErrInvalidCredentials
 	}
-	token, ttl, err := h.Tokens.Issue(domain.Principal{UserID: u.ID, TenantID: u.TenantID, Email: u.Email, Role: u.Role})
-	if err != nil {
-		return AccessToken{}, fmt.Errorf("login: issue token: %w", err)
-	}
-	return AccessToken{Token: token, ExpiresIn: ttl}, nil
+	return h.Issuer.Open(ctx, u)
 }
 
 func (h *LoginHandler) dummy() string {

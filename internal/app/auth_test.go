@@ -36,10 +36,10 @@ func TestLogin(t *testing.T) {
 				if err != tc.want {
 					t.Errorf("error = %v, want exactly %v (no hint which part was wrong)", err, tc.want)
 				}
-				if tok != (app.AccessToken{}) || e.tokens.count("Issue") != 0 {
+				if tok != (app.TokenPair{}) || e.tokens.count("Issue") != 0 {
 					t.Error("a token was issued")
 				}
-			} else if err != nil || tok.Token != "token:"+u.ID.String() || tok.ExpiresIn <= 0 {
+			} else if err != nil || tok.AccessToken != "token:"+u.ID.String() || tok.AccessTTL <= 0 || tok.RefreshToken == "" {
 				t.Fatalf("login = %+v, %v", tok, err)
 			}
 			// One hash comparison whether or not the address has an account, on a real hash.
@@ -69,10 +69,13 @@ func TestRegister(t *testing.T) {
 		password string
 		want     error
 	}{
-		{"72 bytes", strings.Repeat("a", 72), nil},
-		{"73 bytes", strings.Repeat("a", 73), domain.ErrInvalidRequest},
-		{"24 three-byte runes (72 bytes)", strings.Repeat("€", 24), nil},
-		{"25 three-byte runes (75 bytes, 25 characters)", strings.Repeat("€", 25), domain.ErrInvalidRequest},
+		{"72 bytes", strings.Repeat("abcdefgh", 9), nil},
+		{"73 bytes", strings.Repeat("abcdefgh", 9) + "i", domain.ErrInvalidRequest},
+		{"24 three-byte runes (72 bytes)", strings.Repeat("€₩₽₹₿₫", 4), nil},
+		{"25 three-byte runes (75 bytes, 25 characters)", strings.Repeat("€₩₽₹₿", 5), domain.ErrInvalidRequest},
+		{"too few different characters", strings.Repeat("ab", 10), domain.ErrWeakPassword},
+		{"a well-known password", "Password123", domain.ErrWeakPassword},
+		{"under 10 characters", "Ab1!xyz", domain.ErrWeakPassword},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,7 +85,7 @@ func TestRegister(t *testing.T) {
 			if tc.want != nil {
 				wantErr(t, err, tc.want)
 				if e.hasher.count("Hash") != 0 || e.users.count() != 0 {
-					t.Error("an over-long password was hashed or stored")
+					t.Error("a refused password was hashed or stored")
 				}
 				return
 			}
@@ -100,9 +103,16 @@ func TestRegister(t *testing.T) {
 func TestRegisterEmailTaken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	if _, err := e.app.Register.Handle(ctx, app.Register{Email: "a@example.com", Password: "pw"}); err != nil {
+	if _, err := e.app.Register.Handle(ctx, app.Register{Email: "a@example.com", Password: "correct-horse"}); err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	_, err := e.app.Register.Handle(ctx, app.Register{Email: "A@EXAMPLE.com", Password: "pw"})
+	_, err := e.app.Register.Handle(ctx, app.Register{Email: "A@EXAMPLE.com", Password: "correct-horse"})
 	wantErr(t, err, domain.ErrEmailTaken)
+}
+
+func TestRegisterRefusesThePasswordHoldingTheEmail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, err := e.app.Register.Handle(ctx, app.Register{Email: "Margaret@example.com", Password: "i-am-MARGARET-2026"})
+	wantErr(t, err, domain.ErrWeakPassword)
 }

@@ -1070,6 +1070,75 @@ func (f *fakeTokens) Verify(string) (domain.Principal, error) {
 	return domain.Principal{}, domain.ErrUnauthenticated
 }
 
+// fakeSessions keeps sessions in memory like the Redis store: the current refresh hash per
+// session, and revocation on a replayed (non-current) hash.
+type fakeSessions struct {
+	calls
+	mu       sync.Mutex
+	sessions map[uuid.UUID]fakeSession
+}
+
+type fakeSession struct {
+	s    domain.Session
+	hash string
+}
+
+var _ ports.SessionStore = (*fakeSessions)(nil)
+
+func newFakeSessions() *fakeSessions { return &fakeSessions{sessions: map[uuid.UUID]fakeSession{}} }
+
+func (f *fakeSessions) CreateSession(_ context.Context, s domain.Session, hash string, _ time.Duration) error {
+	f.inc("CreateSession")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sessions[s.ID] = fakeSession{s: s, hash: hash}
+	return nil
+}
+
+func (f *fakeSessions) RotateRefresh(_ context.Context, id uuid.UUID, presented, next string, _ time.Duration) (domain.Session, error) {
+	f.inc("RotateRefresh")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, ok := f.sessions[id]
+	switch {
+	case !ok:
+		return domain.Session{}, domain.ErrInvalidRefreshToken
+	case cur.hash != presented:
+		delete(f.sessions, id)
+		return domain.Session{}, domain.ErrRefreshTokenReused
+	}
+	cur.hash = next
+	f.sessions[id] = cur
+	return cur.s, nil
+}
+
+func (f *fakeSessions) SessionActive(_ context.Context, id uuid.UUID) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.sessions[id]
+	return ok, nil
+}
+
+func (f *fakeSessions) RevokeSession(_ context.Context, id uuid.UUID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sessions, id)
+	return nil
+}
+
+func (f *fakeSessions) RevokeUserSessions(_ context.Context, tenantID, userID uuid.UUID) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for id, s := range f.sessions {
+		if s.s.TenantID == tenantID && s.s.UserID == userID {
+			delete(f.sessions, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ---------------------------------------------------------------------------------------------
 // environment
 
@@ -1086,6 +1155,7 @@ type env struct {
 	cache   *fakeCache
 	hasher  *fakeHasher
 	tokens  *fakeTokens
+	sess    *fakeSessions
 	log     *logRecorder
 
 	settings app.Settings
@@ -1100,13 +1170,13 @@ func newEnv(t *testing.T) *env {
 		clock: c, tenants: newFakeTenants(), users: newFakeUsers(), sales: newFakeSales(c.Now),
 		orders: newFakeOrders(), inv: newFakeInventory(c.Now), idem: newFakeIdempotency(),
 		queue: newFakeQueue(), cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
-		log: &logRecorder{}, settings: app.DefaultSettings(),
+		sess: newFakeSessions(), log: &logRecorder{}, settings: app.DefaultSettings(),
 	}
 	e.tenant = e.tenants.ensure(domain.DefaultTenantSlug, "Default merchant")
 	e.app = app.New(app.Deps{
 		Tenants: e.tenants, Users: e.users, Sales: e.sales, Orders: e.orders, Inventory: e.inv,
 		Idempotency: e.idem, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
-		Log: slog.New(e.log), Now: c.Now,
+		Sessions: e.sess, Log: slog.New(e.log), Now: c.Now,
 	}, e.settings)
 	return e
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -34,14 +35,22 @@ type Config struct {
 	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis connection URL"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"fs" help:"prefix of every Flashsale key in Redis"`
 
-	JWTSecret      string        `env:"JWT_SECRET" envDefault:"dev-only-secret-change-me-0123456789abcdef" help:"HS256 signing secret, at least 32 bytes"`
-	JWTKeyID       string        `env:"JWT_KEY_ID" envDefault:"k1" help:"key id (kid) of JWT_SECRET"`
-	JWTIssuer      string        `env:"JWT_ISSUER" envDefault:"flashsale" help:"iss claim"`
-	JWTAudience    string        `env:"JWT_AUDIENCE" envDefault:"flashsale-api" help:"aud claim"`
-	AccessTokenTTL time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m" help:"access token lifetime"`
-	BcryptCost     int           `env:"BCRYPT_COST" envDefault:"12" help:"bcrypt cost of password hashes"`
-	AdminEmail     string        `env:"ADMIN_EMAIL" envDefault:"admin@flashsale.local" help:"first admin of the default tenant, created at start"`
-	AdminPassword  string        `env:"ADMIN_PASSWORD" envDefault:"admin-dev-password" help:"password of ADMIN_EMAIL when it is created"`
+	JWTSecret       string        `env:"JWT_SECRET" envDefault:"dev-only-secret-change-me-0123456789abcdef" help:"HS256 signing secret, at least 32 bytes"`
+	JWTKeyID        string        `env:"JWT_KEY_ID" envDefault:"k1" help:"key id (kid) of JWT_SECRET"`
+	JWTIssuer       string        `env:"JWT_ISSUER" envDefault:"flashsale" help:"iss claim"`
+	JWTAudience     string        `env:"JWT_AUDIENCE" envDefault:"flashsale-api" help:"aud claim"`
+	JWTPreviousKeys string        `env:"JWT_PREVIOUS_KEYS" help:"retired signing keys still accepted until their tokens expire: kid:secret,kid:secret"`
+	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m" help:"access token lifetime"`
+	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"168h" help:"refresh token (session) lifetime"`
+	CookieSecure    bool          `env:"COOKIE_SECURE" envDefault:"false" help:"mark auth cookies Secure (always on in production)"`
+	BcryptCost      int           `env:"BCRYPT_COST" envDefault:"12" help:"bcrypt cost of password hashes"`
+	AdminEmail      string        `env:"ADMIN_EMAIL" envDefault:"admin@flashsale.local" help:"first admin of the default tenant, created at start"`
+	AdminPassword   string        `env:"ADMIN_PASSWORD" envDefault:"admin-dev-password" help:"password of ADMIN_EMAIL when it is created"`
+
+	CORSAllowedOrigins []string `env:"CORS_ALLOWED_ORIGINS" envDefault:"http://localhost:8080,http://localhost:5173" envSeparator:"," help:"origins allowed to call the API from a browser, with credentials"`
+	TrustedProxies     []string `env:"TRUSTED_PROXIES" envSeparator:"," help:"CIDRs of proxies whose X-Forwarded-For is believed"`
+	RateLimitPurchase  int      `env:"RATE_LIMIT_PURCHASE_PER_MIN" envDefault:"100" help:"purchases per minute per client IP (0: no limit)"`
+	RateLimitAuth      int      `env:"RATE_LIMIT_AUTH_PER_MIN" envDefault:"10" help:"requests to /v1/auth/* per minute per client IP (0: no limit)"`
 
 	OrderQueue         string        `env:"ORDER_QUEUE" envDefault:"orders" help:"Asynq queue of order:create tasks"`
 	OrderAttempts      int           `env:"ORDER_ATTEMPTS" envDefault:"3" help:"attempts per order before it is dead-lettered"`
@@ -92,6 +101,20 @@ func (c Config) Validate() error {
 	if c.AdminEmail != "" && len(c.AdminPassword) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD must be at least 10 characters"))
 	}
+	if _, err := c.PreviousKeys(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RateLimitPurchase < 0 || c.RateLimitAuth < 0 {
+		errs = append(errs, errors.New("rate limits must not be negative"))
+	}
+	for _, o := range c.CORSAllowedOrigins {
+		if strings.Contains(o, "*") && c.Production() {
+			errs = append(errs, errors.New("APP_ENV=production refuses a wildcard in CORS_ALLOWED_ORIGINS"))
+		}
+	}
 	if c.Production() {
 		if c.JWTSecret == DevJWTSecret {
 			errs = append(errs, errors.New("APP_ENV=production refuses the development JWT_SECRET"))
@@ -105,6 +128,47 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// JWTKey is a signing key and its id.
+type JWTKey struct {
+	ID     string
+	Secret string
+}
+
+// PreviousKeys parses JWT_PREVIOUS_KEYS.
+func (c Config) PreviousKeys() ([]JWTKey, error) {
+	var keys []JWTKey
+	for _, item := range strings.Split(c.JWTPreviousKeys, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		kid, secret, ok := strings.Cut(item, ":")
+		if !ok || kid == "" || len(secret) < 32 {
+			return nil, errors.New("JWT_PREVIOUS_KEYS must be kid:secret pairs with secrets of at least 32 bytes")
+		}
+		keys = append(keys, JWTKey{ID: kid, Secret: secret})
+	}
+	return keys, nil
+}
+
+// TrustedProxyPrefixes parses TRUSTED_PROXIES.
+func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// SecureCookies reports whether auth cookies carry the Secure attribute.
+func (c Config) SecureCookies() bool { return c.CookieSecure || c.Production() }
 
 // Logger builds the process logger from LOG_LEVEL and LOG_FORMAT.
 func (c Config) Logger() *slog.Logger {

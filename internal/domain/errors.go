@@ -62,6 +62,9 @@ var (
 	ErrIdempotencyKeyReused  = &Error{Code: "idempotency-key-reused"}
 	ErrIdempotencyInFlight   = &Error{Code: "idempotency-key-in-flight"}
 	ErrOrderNotRetryable     = &Error{Code: "order-not-retryable"}
+	ErrWeakPassword          = &Error{Code: "weak-password"}
+	ErrInvalidRefreshToken   = &Error{Code: "invalid-refresh-token"}
+	ErrRefreshTokenReused    = &Error{Code: "refresh-token-reused"}
 )
 
 // ErrPermanent marks a failure that retrying cannot fix (the order can never be written); the

@@ -34,6 +34,16 @@ type Principal struct {
 	TenantID uuid.UUID
 	Email    string
 	Role     Role
+	// SessionID is the login session (refresh-token family) the token belongs to; revoking the
+	// session revokes the token.
+	SessionID uuid.UUID
+}
+
+// Session is one login: a family of rotating refresh tokens and the access tokens they issue.
+type Session struct {
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	UserID   uuid.UUID
 }
 
 // IsAdmin reports whether the caller administers its tenant.

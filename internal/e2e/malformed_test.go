@@ -46,7 +46,9 @@ func TestMalformedRequestsAreRefusedAndLeaveNoTrace(t *testing.T) {
 	ctx := context.Background()
 
 	shopper := sys.CreateUsers(t, 1, domain.RoleShopper)[0]
-	shopperToken := sys.TokenFor(t, shopper)
+	session := sys.SessionFor(t, shopper)
+	shopperToken := session.AccessToken
+	sessionID, _, _ := strings.Cut(session.RefreshToken, ".")
 	_, adminToken := sys.Admin(t)
 	sale := sys.CreateSale(t, 10, 2, -time.Minute, time.Hour)
 	saleID := sale.Sale.ID.String()
@@ -58,7 +60,7 @@ func TestMalformedRequestsAreRefusedAndLeaveNoTrace(t *testing.T) {
 		now := time.Now()
 		claims := gojwt.MapClaims{
 			"iss": sys.Config.JWTIssuer, "aud": []string{sys.Config.JWTAudience}, "sub": shopper.ID.String(),
-			"tid": shopper.TenantID.String(), "role": "shopper", "email": shopper.Email, "jti": uuid.NewString(),
+			"tid": shopper.TenantID.String(), "sid": sessionID, "role": "shopper", "email": shopper.Email, "jti": uuid.NewString(),
 			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
 		}
 		if mutate != nil {

@@ -209,6 +209,21 @@ type TokenIssuer interface {
 	Verify(token string) (domain.Principal, error)
 }
 
+// SessionStore keeps login sessions: the current refresh token of each (as a hash) and the
+// sessions of each user, so that any of them can be revoked at once.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s domain.Session, refreshHash string, ttl time.Duration) error
+	// RotateRefresh replaces the session's refresh hash presented by next, atomically. A hash that
+	// is not the current one is a rotated token replayed: the session is revoked and
+	// domain.ErrRefreshTokenReused returned. An unknown or expired session fails with
+	// domain.ErrInvalidRefreshToken.
+	RotateRefresh(ctx context.Context, sessionID uuid.UUID, presented, next string, ttl time.Duration) (domain.Session, error)
+	SessionActive(ctx context.Context, sessionID uuid.UUID) (bool, error)
+	RevokeSession(ctx context.Context, sessionID uuid.UUID) error
+	// RevokeUserSessions revokes every session of the user and says how many there were.
+	RevokeUserSessions(ctx context.Context, tenantID, userID uuid.UUID) (int, error)
+}
+
 // Pinger is a dependency a readiness probe checks.
 type Pinger interface {
 	Name() string

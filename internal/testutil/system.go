@@ -63,6 +63,8 @@ func TestConfig(dbURL string, r Redis) config.Config {
 	c.WorkerPollInterval = 20 * time.Millisecond
 	c.ShutdownWait = 5 * time.Second
 	c.ReconcileInterval = time.Hour // tests run passes themselves
+	// Tests drive many requests from 127.0.0.1; the limit tests set their own.
+	c.RateLimitPurchase, c.RateLimitAuth = 0, 0
 	return c
 }
 
@@ -132,14 +134,21 @@ func (s *System) Stop(t testing.TB) {
 	s.fx = nil
 }
 
-// TokenFor mints an access token for an existing user without the cost of a login.
+// TokenFor opens a session for an existing user without the cost of a password check and
+// returns its access token.
 func (s *System) TokenFor(t testing.TB, u domain.User) string {
 	t.Helper()
-	tok, _, err := s.Tokens.Issue(domain.Principal{UserID: u.ID, TenantID: u.TenantID, Email: u.Email, Role: u.Role})
+	return s.SessionFor(t, u).AccessToken
+}
+
+// SessionFor opens a session for u and returns its token pair.
+func (s *System) SessionFor(t testing.TB, u domain.User) app.TokenPair {
+	t.Helper()
+	pair, err := s.App.Sessions.Open(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return pair
 }
 
 // CreateUsers inserts n users of role straight into the database (one shared password hash).

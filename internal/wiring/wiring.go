@@ -91,6 +91,12 @@ var Redis = fx.Module("redis",
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
 			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)
 		}, fx.As(new(ports.SaleCache))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Sessions {
+			return redisadapter.NewSessions(rdb, c.RedisPrefix)
+		}, fx.As(new(ports.SessionStore))),
+		func(rdb goredis.UniversalClient, c config.Config) *redisadapter.RateLimiter {
+			return redisadapter.NewRateLimiter(rdb, c.RedisPrefix)
+		},
 	),
 )
 
@@ -106,9 +112,17 @@ var Queue = fx.Module("asynq-queue",
 var Security = fx.Module("security",
 	fx.Provide(
 		fx.Annotate(func(c config.Config) (*jwt.Issuer, error) {
+			previous, err := c.PreviousKeys()
+			if err != nil {
+				return nil, err
+			}
+			verifying := make([]jwt.Key, len(previous))
+			for i, k := range previous {
+				verifying[i] = jwt.Key{ID: k.ID, Secret: []byte(k.Secret)}
+			}
 			return jwt.NewIssuer(jwt.Config{
-				Signing: jwt.Key{ID: c.JWTKeyID, Secret: []byte(c.JWTSecret)},
-				Issuer:  c.JWTIssuer, Audience: c.JWTAudience, TTL: c.AccessTokenTTL, Leeway: 30 * time.Second,
+				Signing: jwt.Key{ID: c.JWTKeyID, Secret: []byte(c.JWTSecret)}, Verifying: verifying,
+				Issuer: c.JWTIssuer, Audience: c.JWTAudience, TTL: c.AccessTokenTTL, Leeway: 30 * time.Second,
 			})
 		}, fx.As(new(ports.TokenIssuer))),
 		fx.Annotate(func(c config.Config) (bcrypt.Hasher, error) { return bcrypt.NewHasher(c.BcryptCost) },
@@ -130,15 +144,18 @@ var Application = fx.Module("app",
 		Cache       ports.SaleCache
 		Hasher      ports.PasswordHasher
 		Tokens      ports.TokenIssuer
+		Sessions    ports.SessionStore
 		Log         *slog.Logger
 		Config      config.Config
 	}) *app.Application {
 		s := app.DefaultSettings()
 		s.IdempotencyLease, s.IdempotencyTTL = p.Config.IdempotencyLease, p.Config.IdempotencyTTL
 		s.ReconcileGrace = p.Config.ReconcileGrace
+		s.RefreshTTL = p.Config.RefreshTokenTTL
 		return app.New(app.Deps{
 			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
-			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens, Log: p.Log,
+			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
+			Sessions: p.Sessions, Log: p.Log,
 		}, s)
 	}),
 )
@@ -163,9 +180,20 @@ func (s *HTTPServer) Addr() net.Addr {
 // API is the serve role: the HTTP server, and the bootstrap of the default tenant and admin.
 var API = fx.Module("api",
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		tokens ports.TokenIssuer, log *slog.Logger, c config.Config) (*HTTPServer, error) {
-		srv := httpadapter.NewServer(a, log, store, redisadapter.Pinger{Client: rdb})
-		handler, err := httpadapter.NewRouter(srv, tokens, log, httpadapter.RouterConfig{MaxBodyBytes: c.MaxBodyBytes})
+		limiter *redisadapter.RateLimiter, log *slog.Logger, c config.Config) (*HTTPServer, error) {
+		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
+			store, redisadapter.Pinger{Client: rdb})
+		proxies, err := c.TrustedProxyPrefixes()
+		if err != nil {
+			return nil, err
+		}
+		handler, err := httpadapter.NewRouter(srv, a.Authenticate, limiter, log, httpadapter.RouterConfig{
+			MaxBodyBytes: c.MaxBodyBytes,
+			Edge: httpadapter.EdgeConfig{
+				AllowedOrigins: c.CORSAllowedOrigins, TrustedProxies: proxies, HSTS: c.Production(),
+				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth,
+			},
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,17 +20,18 @@ import (
 
 	"github.com/flashsale/flashsale/internal/adapters/http/api"
 	"github.com/flashsale/flashsale/internal/domain"
-	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/openapi"
 )
 
 type principalKey struct{}
 
-// authResult is what the bearer token of a request proved, if anything.
+// authResult is what the access token of a request proved, if anything.
 type authResult struct {
 	principal domain.Principal
 	err       error // set when a token was sent and refused
 	present   bool
+	viaCookie bool
+	refresh   string // the refresh cookie, for /v1/auth/refresh
 }
 
 // principalFrom returns the authenticated caller.
@@ -40,40 +40,61 @@ func principalFrom(ctx context.Context) (domain.Principal, bool) {
 	return a.principal, a.present && a.err == nil
 }
 
-// authenticate reads a bearer token, if any, into the request context. Whether an operation
-// needs one, and which role, is the spec's business: the validator enforces its security
-// requirements through checkSecurity.
-func authenticate(tokens ports.TokenIssuer) func(http.Handler) http.Handler {
+// cookieFrom returns the refresh cookie read by authenticate.
+func cookieFrom(ctx context.Context, name string) string {
+	a, _ := ctx.Value(principalKey{}).(authResult)
+	if name == RefreshCookie {
+		return a.refresh
+	}
+	return ""
+}
+
+// Authenticator turns an access token into the caller (the app's AuthenticateHandler).
+type Authenticator interface {
+	Handle(ctx context.Context, token string) (domain.Principal, error)
+}
+
+// authenticate reads the access token, from the Authorization header or else the access cookie,
+// into the request context. Whether an operation needs one, and which role, is the spec's
+// business: the validator enforces its security requirements through checkSecurity.
+func authenticate(auth Authenticator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := r.Header.Get("Authorization")
-			if h == "" {
-				next.ServeHTTP(w, r)
-				return
+			var res authResult
+			if c, err := r.Cookie(RefreshCookie); err == nil {
+				res.refresh = c.Value
 			}
-			res := authResult{present: true}
-			scheme, token, ok := strings.Cut(h, " ")
-			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-				res.err = domain.ErrUnauthenticated.WithDetail("Authorization must be: Bearer <access token>")
-			} else {
-				res.principal, res.err = tokens.Verify(strings.TrimSpace(token))
+			token := ""
+			if h := r.Header.Get("Authorization"); h != "" {
+				res.present = true
+				scheme, t, ok := strings.Cut(h, " ")
+				if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(t) == "" {
+					res.err = domain.ErrUnauthenticated.WithDetail("Authorization must be: Bearer <access token>")
+				}
+				token = strings.TrimSpace(t)
+			} else if c, err := r.Cookie(AccessCookie); err == nil && c.Value != "" {
+				res.present, res.viaCookie, token = true, true, c.Value
+			}
+			if res.present && res.err == nil {
+				res.principal, res.err = auth.Handle(r.Context(), token)
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, res)))
 		})
 	}
 }
 
-// checkSecurity is the validator's AuthenticationFunc: a bearerAuth requirement needs a valid
-// token, and its scopes name the roles allowed.
-func checkSecurity(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+// checkSecurity is the validator's AuthenticationFunc: a secured operation needs a valid token,
+// and its x-required-role extension names the role allowed.
+func checkSecurity(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	a, _ := in.RequestValidationInput.Request.Context().Value(principalKey{}).(authResult)
 	switch {
 	case !a.present:
 		return domain.ErrUnauthenticated.WithDetail("this operation needs an access token")
 	case a.err != nil:
 		return a.err
-	case len(in.Scopes) > 0 && !slices.Contains(in.Scopes, string(a.principal.Role)):
-		return domain.ErrForbidden.WithDetail("this operation needs role " + strings.Join(in.Scopes, " or "))
+	}
+	if role, _ := in.RequestValidationInput.Route.Operation.Extensions["x-required-role"].(string); role != "" && string(a.principal.Role) != role {
+		return domain.ErrForbidden.WithDetail("this operation needs role " + role)
 	}
 	return nil
 }
@@ -138,6 +159,11 @@ func validationProblem(ctx context.Context, log *slog.Logger, r *http.Request, e
 	case errors.As(err, &tooBig):
 		return newProblem(ctx, codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", tooBig.Limit))
 	case errors.As(err, &secErr):
+		for _, e := range secErr.Errors {
+			if domain.CodeOf(e) == "" { // the session store failed, not the caller
+				return problemOf(ctx, log, e)
+			}
+		}
 		for _, e := range secErr.Errors {
 			if errors.As(e, &domErr) && domErr.Code == domain.ErrForbidden.Code {
 				return newProblem(ctx, domErr.Code, domErr.Detail)

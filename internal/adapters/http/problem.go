@@ -22,6 +22,9 @@ const (
 	codeMethodNotAllowed     domain.Code = "method-not-allowed"
 	codePayloadTooLarge      domain.Code = "payload-too-large"
 	codeUnsupportedMediaType domain.Code = "unsupported-media-type"
+	codeCrossOrigin          domain.Code = "cross-origin-request-rejected"
+	codeOriginNotAllowed     domain.Code = "origin-not-allowed"
+	codeRateLimited          domain.Code = "rate-limited"
 	codeInternal             domain.Code = "internal"
 	codeUnavailable          domain.Code = "unavailable"
 )
@@ -36,6 +39,10 @@ var problemKinds = map[domain.Code]problemKind{
 	domain.ErrInvalidRequest.Code:        {http.StatusBadRequest, "Invalid request"},
 	domain.ErrUnauthenticated.Code:       {http.StatusUnauthorized, "Authentication required"},
 	domain.ErrInvalidCredentials.Code:    {http.StatusUnauthorized, "Invalid credentials"},
+	domain.ErrInvalidRefreshToken.Code:   {http.StatusUnauthorized, "Invalid refresh token"},
+	domain.ErrRefreshTokenReused.Code:    {http.StatusUnauthorized, "Refresh token reused"},
+	codeCrossOrigin:                      {http.StatusForbidden, "Cross-origin request rejected"},
+	codeOriginNotAllowed:                 {http.StatusForbidden, "Origin not allowed"},
 	domain.ErrForbidden.Code:             {http.StatusForbidden, "Forbidden"},
 	codeNotFound:                         {http.StatusNotFound, "Not found"},
 	domain.ErrTenantNotFound.Code:        {http.StatusNotFound, "Tenant not found"},
@@ -55,6 +62,8 @@ var problemKinds = map[domain.Code]problemKind{
 	codeUnsupportedMediaType:             {http.StatusUnsupportedMediaType, "Unsupported media type"},
 	domain.ErrInvalidSaleWindow.Code:     {http.StatusUnprocessableEntity, "Invalid sale window"},
 	domain.ErrIdempotencyKeyReused.Code:  {http.StatusUnprocessableEntity, "Idempotency key reused"},
+	domain.ErrWeakPassword.Code:          {http.StatusUnprocessableEntity, "Weak password"},
+	codeRateLimited:                      {http.StatusTooManyRequests, "Too many requests"},
 	codeInternal:                         {http.StatusInternalServerError, "Internal server error"},
 	codeUnavailable:                      {http.StatusServiceUnavailable, "Service unavailable"},
 }
@@ -107,9 +116,13 @@ func writeProblem(w http.ResponseWriter, p api.Problem, header http.Header) {
 type problemResponse struct {
 	problem api.Problem
 	header  http.Header
+	cookies []*http.Cookie
 }
 
 func (p problemResponse) write(w http.ResponseWriter) error {
+	for _, c := range p.cookies {
+		http.SetCookie(w, c)
+	}
 	writeProblem(w, p.problem, p.header)
 	return nil
 }
@@ -129,3 +142,6 @@ func (p problemResponse) VisitCreateSaleResponse(w http.ResponseWriter) error   
 func (p problemResponse) VisitUpdateSaleResponse(w http.ResponseWriter) error      { return p.write(w) }
 func (p problemResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error { return p.write(w) }
 func (p problemResponse) VisitRetryDeadLetterResponse(w http.ResponseWriter) error { return p.write(w) }
+func (p problemResponse) VisitRefreshTokensResponse(w http.ResponseWriter) error   { return p.write(w) }
+func (p problemResponse) VisitLogoutResponse(w http.ResponseWriter) error          { return p.write(w) }
+func (p problemResponse) VisitLogoutAllResponse(w http.ResponseWriter) error       { return p.write(w) }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/flashsale/flashsale/internal/adapters/http/api"
 	"github.com/flashsale/flashsale/internal/domain"
-	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/openapi"
 )
 
@@ -20,17 +19,23 @@ import (
 type RouterConfig struct {
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
+	Edge         EdgeConfig
 }
 
-// NewRouter assembles the HTTP API: request id, logging and panic recovery for everything;
-// body cap, authentication and spec validation in front of every generated handler.
-func NewRouter(srv *Server, tokens ports.TokenIssuer, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
+// NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
+// CORS and cross-origin protection for everything; rate limits, body cap, authentication and
+// spec validation in front of every generated handler.
+func NewRouter(srv *Server, auth Authenticator, limiter Limiter, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
 	validator, err := validate(log)
 	if err != nil {
 		return nil, err
 	}
+	origins, err := corsAndCSRF(cfg.Edge)
+	if err != nil {
+		return nil, err
+	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), baseHeaders)
+	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS), origins)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)
 	})
@@ -65,7 +70,7 @@ func NewRouter(srv *Server, tokens ports.TokenIssuer, log *slog.Logger, cfg Rout
 		},
 	})
 	r.Group(func(r chi.Router) {
-		r.Use(limitBody(cfg.MaxBodyBytes), authenticate(tokens), validator)
+		r.Use(rateLimit(limiter, cfg.Edge, log), limitBody(cfg.MaxBodyBytes), authenticate(auth), validator)
 		api.HandlerWithOptions(strict, api.ChiServerOptions{
 			BaseRouter: r,
 			ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -86,15 +91,4 @@ func decodeReason(err error) string {
 		return "field " + te.Field + " has the wrong type"
 	}
 	return "cannot be decoded"
-}
-
-// baseHeaders are safe defaults for an API that only ever returns JSON.
-func baseHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		next.ServeHTTP(w, r)
-	})
 }

@@ -25,13 +25,14 @@ type Server struct {
 	log     *slog.Logger
 	checks  []ports.Pinger
 	timeout time.Duration
+	cookies CookieConfig
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
 // NewServer builds the handlers; checks are what /readyz pings.
-func NewServer(a *app.Application, log *slog.Logger, checks ...ports.Pinger) *Server {
-	return &Server{app: a, log: log, checks: checks, timeout: 2 * time.Second}
+func NewServer(a *app.Application, log *slog.Logger, cookies CookieConfig, checks ...ports.Pinger) *Server {
+	return &Server{app: a, log: log, checks: checks, timeout: 2 * time.Second, cookies: cookies}
 }
 
 func (s *Server) fail(ctx context.Context, err error) problemResponse {
@@ -96,19 +97,6 @@ func (s *Server) Register(ctx context.Context, req api.RegisterRequestObject) (a
 		return s.fail(ctx, err), nil
 	}
 	return api.Register201JSONResponse(toAPIUser(u)), nil
-}
-
-// Login implements api.StrictServerInterface.
-func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.LoginResponseObject, error) {
-	slug := ""
-	if req.Params.XTenant != nil {
-		slug = *req.Params.XTenant
-	}
-	tok, err := s.app.Login.Handle(ctx, app.Login{TenantSlug: slug, Email: string(req.Body.Email), Password: req.Body.Password})
-	if err != nil {
-		return s.fail(ctx, err), nil
-	}
-	return api.Login200JSONResponse{AccessToken: tok.Token, TokenType: api.Bearer, ExpiresIn: int(tok.ExpiresIn.Seconds())}, nil
 }
 
 // GetMe implements api.StrictServerInterface.

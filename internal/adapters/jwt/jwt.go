@@ -69,9 +69,10 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 // claims are the registered claims plus the tenant, role and email of the subject.
 type claims struct {
 	gojwt.RegisteredClaims
-	TenantID string `json:"tid"`
-	Role     string `json:"role"`
-	Email    string `json:"email,omitempty"`
+	TenantID  string `json:"tid"`
+	SessionID string `json:"sid"`
+	Role      string `json:"role"`
+	Email     string `json:"email,omitempty"`
 }
 
 // Issue implements ports.TokenIssuer.
@@ -87,9 +88,10 @@ func (i *Issuer) Issue(p domain.Principal) (string, time.Duration, error) {
 			IssuedAt:  gojwt.NewNumericDate(now),
 			ID:        uuid.NewString(),
 		},
-		TenantID: p.TenantID.String(),
-		Role:     string(p.Role),
-		Email:    p.Email,
+		TenantID:  p.TenantID.String(),
+		SessionID: p.SessionID.String(),
+		Role:      string(p.Role),
+		Email:     p.Email,
 	}
 	t := gojwt.NewWithClaims(gojwt.SigningMethodHS256, c)
 	t.Header["kid"] = i.cfg.Signing.ID
@@ -117,9 +119,10 @@ func (i *Issuer) Verify(token string) (domain.Principal, error) {
 	}
 	userID, err1 := uuid.Parse(c.Subject)
 	tenantID, err2 := uuid.Parse(c.TenantID)
+	sessionID, err3 := uuid.Parse(c.SessionID)
 	role := domain.Role(c.Role)
-	if err1 != nil || err2 != nil || (role != domain.RoleShopper && role != domain.RoleAdmin) {
+	if err1 != nil || err2 != nil || err3 != nil || (role != domain.RoleShopper && role != domain.RoleAdmin) {
 		return domain.Principal{}, domain.ErrUnauthenticated.WithDetail("invalid access token claims")
 	}
-	return domain.Principal{UserID: userID, TenantID: tenantID, Role: role, Email: c.Email}, nil
+	return domain.Principal{UserID: userID, TenantID: tenantID, Role: role, Email: c.Email, SessionID: sessionID}, nil
 }

@@ -30,7 +30,7 @@ func issuer(t *testing.T, signing jwt.Key, verifying ...jwt.Key) *jwt.Issuer {
 
 func TestIssueAndVerifyRoundTrip(t *testing.T) {
 	t.Parallel()
-	p := domain.Principal{UserID: uuid.New(), TenantID: uuid.New(), Email: "ada@example.com", Role: domain.RoleAdmin}
+	p := domain.Principal{UserID: uuid.New(), TenantID: uuid.New(), Email: "ada@example.com", Role: domain.RoleAdmin, SessionID: uuid.New()}
 	i := issuer(t, keyA)
 	tok, ttl, err := i.Issue(p)
 	if err != nil || ttl != 15*time.Minute {
@@ -59,7 +59,7 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 	now := time.Now()
 	good := func() gojwt.MapClaims {
 		return gojwt.MapClaims{"iss": "flashsale", "aud": "flashsale-api", "sub": uuid.NewString(),
-			"tid": uuid.NewString(), "role": "shopper", "exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "nbf": now.Unix()}
+			"tid": uuid.NewString(), "sid": uuid.NewString(), "role": "shopper", "exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "nbf": now.Unix()}
 	}
 	with := func(k string, v any) gojwt.MapClaims { c := good(); c[k] = v; return c }
 	without := func(k string) gojwt.MapClaims { c := good(); delete(c, k); return c }
@@ -78,6 +78,7 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 		"unknown role":         sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("role", "root")),
 		"subject not a uuid":   sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("sub", "1 OR 1=1")),
 		"no tenant":            sign(gojwt.SigningMethodHS256, keyA.Secret, "a", without("tid")),
+		"no session":           sign(gojwt.SigningMethodHS256, keyA.Secret, "a", without("sid")),
 		"garbage":              "not.a.token",
 		"empty":                "",
 	}
@@ -99,7 +100,7 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 
 func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 	t.Parallel()
-	p := domain.Principal{UserID: uuid.New(), TenantID: uuid.New(), Role: domain.RoleShopper}
+	p := domain.Principal{UserID: uuid.New(), TenantID: uuid.New(), Role: domain.RoleShopper, SessionID: uuid.New()}
 	old, _, err := issuer(t, keyA).Issue(p)
 	if err != nil {
 		t.Fatal(err)

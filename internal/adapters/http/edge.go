@@ -1,0 +1,194 @@
+package http
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/cors"
+)
+
+// Limiter counts requests per key, shared by every API node (the Redis adapter's RateLimiter).
+type Limiter interface {
+	Allow(ctx context.Context, key string, perMinute int) (allowed bool, remaining int, retryAfter, resetAfter time.Duration, err error)
+}
+
+// EdgeConfig is the protection at the HTTP edge.
+type EdgeConfig struct {
+	// AllowedOrigins may call the API from a browser, with credentials (CORS), and send
+	// state-changing requests (CSRF). Never "*".
+	AllowedOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// PurchasesPerMinute and AuthPerMinute limit each client IP; 0 disables the limit.
+	PurchasesPerMinute int
+	AuthPerMinute      int
+	// HSTS sends Strict-Transport-Security (production, behind TLS).
+	HSTS bool
+}
+
+// clientIP is the address of the client: the peer, unless the peer is a trusted proxy, in
+// which case the right-most X-Forwarded-For entry that is not itself a trusted proxy. Entries
+// left of it were written by the client and prove nothing.
+func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer // a malformed chain: trust nothing in it
+		}
+		addr = addr.Unmap()
+		if !isTrusted(addr, trusted) {
+			return addr
+		}
+	}
+	return peer
+}
+
+func peerAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	addr, _ := netip.ParseAddr(host)
+	return addr.Unmap()
+}
+
+func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// rateLimit limits purchases and auth calls per client IP, in Redis so every API node shares
+// the counts. If Redis cannot answer, requests pass: the limiter
+// protects the system and must not take it down.
+func rateLimit(limiter Limiter, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			bucket, perMinute := limitFor(r, cfg)
+			if perMinute <= 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ip := clientIP(r, cfg.TrustedProxies)
+			allowed, remaining, retryAfter, resetAfter, err := limiter.Allow(r.Context(), bucket+":"+ip.String(), perMinute)
+			if err != nil {
+				log.WarnContext(r.Context(), "rate limiter unavailable; request let through", "err", err)
+				next.ServeHTTP(w, r)
+				return
+			}
+			h := w.Header()
+			h.Set("RateLimit-Limit", strconv.Itoa(perMinute))
+			h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
+			h.Set("RateLimit-Reset", strconv.Itoa(seconds(resetAfter.Seconds())))
+			h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=60", perMinute))
+			if !allowed {
+				retry := seconds(retryAfter.Seconds())
+				h.Set("Retry-After", strconv.Itoa(retry))
+				writeProblem(w, newProblem(r.Context(), codeRateLimited,
+					fmt.Sprintf("%d requests per minute; retry in %d seconds", perMinute, retry)), nil)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func seconds(s float64) int { return max(0, int(math.Ceil(s))) }
+
+// limitFor names the bucket of a request: purchases and auth calls are limited, the rest not.
+func limitFor(r *http.Request, cfg EdgeConfig) (string, int) {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/v1/auth/"):
+		return "auth", cfg.AuthPerMinute
+	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1/sales/") && strings.HasSuffix(p, "/orders"):
+		return "purchase", cfg.PurchasesPerMinute
+	}
+	return "", 0
+}
+
+// corsAndCSRF applies the origin allowlist twice: CORS lets allowed origins read answers with
+// credentials, and cross-origin protection (net/http's, by Sec-Fetch-Site and Origin) refuses
+// state-changing browser requests from any other origin, which is what makes cookie
+// authentication safe from CSRF. A preflight from a foreign origin is refused outright.
+func corsAndCSRF(cfg EdgeConfig) (func(http.Handler) http.Handler, error) {
+	c := cors.New(cors.Options{
+		AllowedOrigins:   cfg.AllowedOrigins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", "X-Tenant"},
+		ExposedHeaders:   []string{"Location", "Idempotent-Replayed", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+	allowed := map[string]bool{}
+	csrf := http.NewCrossOriginProtection()
+	for _, o := range cfg.AllowedOrigins {
+		if strings.Contains(o, "*") {
+			return nil, fmt.Errorf("CORS origin %q: wildcards are not allowed", o)
+		}
+		if err := csrf.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("CORS origin %q: %w", o, err)
+		}
+		allowed[o] = true
+	}
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(r.Context(), codeCrossOrigin,
+			"state-changing requests must come from this site or an allowed origin"), nil)
+	}))
+	return func(next http.Handler) http.Handler {
+		protected := c.Handler(csrf.Handler(next))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			origin := r.Header.Get("Origin")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" &&
+				origin != "" && !allowed[origin] && !sameOrigin(r, origin) {
+				writeProblem(w, newProblem(r.Context(), codeOriginNotAllowed, "origin "+origin+" may not call this API"), nil)
+				return
+			}
+			protected.ServeHTTP(w, r)
+		})
+	}, nil
+}
+
+func sameOrigin(r *http.Request, origin string) bool {
+	return origin == "http://"+r.Host || origin == "https://"+r.Host
+}
+
+// securityHeaders is Helmet's set for a JSON API: nothing may frame, embed or sniff it.
+func securityHeaders(hsts bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Cross-Origin-Resource-Policy", "same-origin")
+			h.Set("Origin-Agent-Cluster", "?1")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-DNS-Prefetch-Control", "off")
+			h.Set("X-Download-Options", "noopen")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("X-Permitted-Cross-Domain-Policies", "none")
+			h.Set("X-XSS-Protection", "0")
+			if hsts {
+				h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

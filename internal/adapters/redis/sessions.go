@@ -1,0 +1,123 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/lua"
+)
+
+var rotateRefreshScript = goredis.NewScript(lua.RotateRefresh)
+
+// Sessions implements ports.SessionStore: a hash per session (TTL = refresh token lifetime) and a
+// set of session ids per user for logout-all.
+type Sessions struct {
+	rdb    goredis.UniversalClient
+	prefix string
+}
+
+// NewSessions stores under prefix (REDIS_PREFIX).
+func NewSessions(rdb goredis.UniversalClient, prefix string) *Sessions {
+	return &Sessions{rdb: rdb, prefix: prefix}
+}
+
+var _ ports.SessionStore = (*Sessions)(nil)
+
+func (s *Sessions) key(id uuid.UUID) string { return s.prefix + ":sess:" + id.String() }
+
+func (s *Sessions) userKey(tenantID, userID uuid.UUID) string {
+	return s.prefix + ":usess:" + tenantID.String() + ":" + userID.String()
+}
+
+// CreateSession implements ports.SessionStore.
+func (s *Sessions) CreateSession(ctx context.Context, sess domain.Session, refreshHash string, ttl time.Duration) error {
+	uk := s.userKey(sess.TenantID, sess.UserID)
+	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.HSet(ctx, s.key(sess.ID), "t", sess.TenantID.String(), "u", sess.UserID.String(), "h", refreshHash)
+		p.PExpire(ctx, s.key(sess.ID), ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	// The user's index lives in another slot; it only serves logout-all and outlives no session.
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.SAdd(ctx, uk, sess.ID.String())
+		p.PExpire(ctx, uk, ttl)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index session: %w", err)
+	}
+	return nil
+}
+
+// RotateRefresh implements ports.SessionStore.
+func (s *Sessions) RotateRefresh(ctx context.Context, id uuid.UUID, presented, next string, ttl time.Duration) (domain.Session, error) {
+	reply, err := rotateRefreshScript.Run(ctx, s.rdb, []string{s.key(id)}, presented, next, ttl.Milliseconds()).StringSlice()
+	if err != nil {
+		return domain.Session{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	switch reply[0] {
+	case "OK":
+		tenantID, err1 := uuid.Parse(reply[1])
+		userID, err2 := uuid.Parse(reply[2])
+		if err1 != nil || err2 != nil {
+			return domain.Session{}, fmt.Errorf("rotate refresh token: corrupt session %s", id)
+		}
+		return domain.Session{ID: id, TenantID: tenantID, UserID: userID}, nil
+	case "REUSED":
+		return domain.Session{}, domain.ErrRefreshTokenReused.WithDetail(
+			"this refresh token was already used; the session is revoked, log in again")
+	default:
+		return domain.Session{}, domain.ErrInvalidRefreshToken.WithDetail("the refresh token is unknown, expired or revoked")
+	}
+}
+
+// SessionActive implements ports.SessionStore.
+func (s *Sessions) SessionActive(ctx context.Context, id uuid.UUID) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.key(id)).Result()
+	if err != nil {
+		return false, fmt.Errorf("session active: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RevokeSession implements ports.SessionStore.
+func (s *Sessions) RevokeSession(ctx context.Context, id uuid.UUID) error {
+	if err := s.rdb.Del(ctx, s.key(id)).Err(); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}
+
+// RevokeUserSessions implements ports.SessionStore.
+func (s *Sessions) RevokeUserSessions(ctx context.Context, tenantID, userID uuid.UUID) (int, error) {
+	uk := s.userKey(tenantID, userID)
+	ids, err := s.rdb.SMembers(ctx, uk).Result()
+	if err != nil {
+		return 0, fmt.Errorf("revoke user sessions: %w", err)
+	}
+	cmds := make([]*goredis.IntCmd, len(ids))
+	// One DEL per key: sessions live in different cluster slots.
+	_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Del(ctx, s.prefix+":sess:"+id)
+		}
+		p.Del(ctx, uk)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke user sessions: %w", err)
+	}
+	revoked := 0
+	for _, c := range cmds {
+		revoked += int(c.Val())
+	}
+	return revoked, nil
+}
