@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Order struct {
@@ -25,6 +26,25 @@ type Order struct {
 	ConfirmedAt    *time.Time
 }
 
+type Outbox struct {
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	Topic       string
+	Key         string
+	Type        string
+	Payload     []byte
+	CreatedAt   time.Time
+	PublishedAt *time.Time
+	Attempts    int32
+	LastError   pgtype.Text
+}
+
+type ProcessedEvent struct {
+	Consumer    string
+	EventID     uuid.UUID
+	ProcessedAt time.Time
+}
+
 type Sale struct {
 	ID           uuid.UUID
 	TenantID     uuid.UUID
@@ -37,6 +57,26 @@ type Sale struct {
 	EndsAt       time.Time
 	Status       string
 	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+type SaleCounter struct {
+	SaleID    uuid.UUID
+	TenantID  uuid.UUID
+	Sold      int32
+	Drift     int32
+	CheckedAt time.Time
+}
+
+type SaleStat struct {
+	SaleID       uuid.UUID
+	TenantID     uuid.UUID
+	Orders       int32
+	Units        int32
+	RevenueCents int64
+	Currency     string
+	FirstOrderAt time.Time
+	LastOrderAt  time.Time
 	UpdatedAt    time.Time
 }
 
