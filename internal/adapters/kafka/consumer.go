@@ -1,0 +1,194 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/flashsale/flashsale/internal/domain"
+)
+
+// Message is what a handler gets: the value and where it came from.
+type Message struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+}
+
+// Handler applies one message. An error wrapping domain.ErrPermanent (a poison message) is
+// retried a few times and then dead-lettered; any other error is an outage of something the
+// handler needs and is retried, with backoff, until it succeeds.
+type Handler func(ctx context.Context, m Message) error
+
+// ConsumerConfig configures one consumer group.
+type ConsumerConfig struct {
+	Brokers string
+	Group   string
+	Topic   string
+	// DLQTopic receives the messages that failed PoisonAttempts times.
+	DLQTopic       string
+	PoisonAttempts int
+	// Backoff is the first wait after a failure; it doubles up to MaxBackoff.
+	Backoff, MaxBackoff time.Duration
+}
+
+// Consumer runs a handler over a topic as one consumer group, at least once: an offset is
+// stored only after its message was applied (or dead-lettered), and committed from there.
+type Consumer struct {
+	cfg     ConsumerConfig
+	c       *ckafka.Consumer
+	dlq     *Producer
+	handler Handler
+	log     *slog.Logger
+}
+
+// NewConsumer joins the group; Run consumes.
+func NewConsumer(cfg ConsumerConfig, dlq *Producer, h Handler, log *slog.Logger) (*Consumer, error) {
+	c, err := ckafka.NewConsumer(&ckafka.ConfigMap{
+		"bootstrap.servers":        cfg.Brokers,
+		"group.id":                 cfg.Group,
+		"client.id":                cfg.Group,
+		"auto.offset.reset":        "earliest",
+		"enable.auto.commit":       true,
+		"auto.commit.interval.ms":  1000,
+		"enable.auto.offset.store": false,
+		"session.timeout.ms":       10000,
+		"heartbeat.interval.ms":    1000,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka consumer %s: %w", cfg.Group, err)
+	}
+	if err := c.Subscribe(cfg.Topic, nil); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("kafka consumer %s: subscribe %s: %w", cfg.Group, cfg.Topic, err)
+	}
+	return &Consumer{cfg: cfg, c: c, dlq: dlq, handler: h, log: log.With("consumer", cfg.Group)}, nil
+}
+
+// Run consumes until ctx ends, then commits what was stored and leaves the group.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer func() {
+		if err := c.c.Close(); err != nil {
+			c.log.Warn("kafka consumer close", "err", err)
+		}
+	}()
+	for ctx.Err() == nil {
+		ev := c.c.Poll(200)
+		switch e := ev.(type) {
+		case nil:
+		case *ckafka.Message:
+			if err := c.process(ctx, e); err != nil {
+				return nil // ctx ended mid-message: it stays unstored and is redelivered
+			}
+		case ckafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("kafka consumer %s: %w", c.cfg.Group, e)
+			}
+			c.log.Debug("kafka consumer error", "err", e)
+		}
+	}
+	return nil
+}
+
+// process applies one message until it succeeds, or dead-letters it once it proved poison.
+func (c *Consumer) process(ctx context.Context, km *ckafka.Message) error {
+	m := Message{Topic: *km.TopicPartition.Topic, Partition: km.TopicPartition.Partition,
+		Offset: int64(km.TopicPartition.Offset), Key: km.Key, Value: km.Value}
+	backoff := c.cfg.Backoff
+	poison := 0
+	for attempt := 1; ; attempt++ {
+		err := c.apply(ctx, m)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, domain.ErrPermanent) {
+			if poison++; poison >= c.cfg.PoisonAttempts {
+				if err := c.deadLetter(ctx, km, err, attempt); err != nil {
+					return err
+				}
+				break
+			}
+		}
+		c.log.Warn("event not applied; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+			"attempt", attempt, "poison", errors.Is(err, domain.ErrPermanent), "retry_in", backoff, "err", err)
+		if err := sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(backoff*2, c.cfg.MaxBackoff)
+	}
+	if _, err := c.c.StoreMessage(km); err != nil {
+		c.log.Warn("offset not stored; the message will be redelivered", "offset", m.Offset, "err", err)
+	}
+	return nil
+}
+
+// apply runs the handler, turning a panic into a poison error.
+func (c *Consumer) apply(ctx context.Context, m Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("handler panicked: %v: %w", v, domain.ErrPermanent)
+		}
+	}()
+	return c.handler(ctx, m)
+}
+
+// deadLetter parks the message, unchanged, on the DLQ topic with headers saying why; it retries
+// until the DLQ has it, so a message is never dropped.
+func (c *Consumer) deadLetter(ctx context.Context, km *ckafka.Message, cause error, attempts int) error {
+	topic := c.cfg.DLQTopic
+	msg := &ckafka.Message{
+		TopicPartition: ckafka.TopicPartition{Topic: &topic, Partition: ckafka.PartitionAny},
+		Key:            km.Key,
+		Value:          km.Value,
+		Headers: append(km.Headers,
+			ckafka.Header{Key: "dlq-consumer", Value: []byte(c.cfg.Group)},
+			ckafka.Header{Key: "dlq-error", Value: []byte(cause.Error())},
+			ckafka.Header{Key: "dlq-attempts", Value: []byte(strconv.Itoa(attempts))},
+			ckafka.Header{Key: "dlq-source-topic", Value: []byte(*km.TopicPartition.Topic)},
+			ckafka.Header{Key: "dlq-source-partition", Value: []byte(strconv.Itoa(int(km.TopicPartition.Partition)))},
+			ckafka.Header{Key: "dlq-source-offset", Value: []byte(km.TopicPartition.Offset.String())},
+		),
+	}
+	backoff := c.cfg.Backoff
+	for {
+		reports := make(chan ckafka.Event, 1)
+		err := c.dlq.produce(ctx, msg, reports)
+		if err == nil {
+			err = awaitDeliveries(ctx, reports, 1)
+		}
+		if err == nil {
+			c.log.Error("poison message dead-lettered", "dlq", topic, "partition", km.TopicPartition.Partition,
+				"offset", km.TopicPartition.Offset, "attempts", attempts, "err", cause)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Warn("dead-letter topic unavailable; retrying", "err", err)
+		if err := sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(backoff*2, c.cfg.MaxBackoff)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
