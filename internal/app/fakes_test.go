@@ -1057,17 +1057,44 @@ func (f *fakeHasher) Verify(hash, password string) (bool, error) {
 	return hash == hashPrefix+password, nil
 }
 
-type fakeTokens struct{ calls }
+// fakeTokens issues "token:<user id>"; Verify accepts only a token it issued and returns the
+// principal it was last issued for.
+type fakeTokens struct {
+	calls
+	mu     sync.Mutex
+	issued map[string]domain.Principal
+	last   domain.Principal
+}
 
 var _ ports.TokenIssuer = (*fakeTokens)(nil)
 
 func (f *fakeTokens) Issue(p domain.Principal) (string, time.Duration, error) {
 	f.inc("Issue")
-	return "token:" + p.UserID.String(), 15 * time.Minute, nil
+	tok := "token:" + p.UserID.String()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.issued == nil {
+		f.issued = map[string]domain.Principal{}
+	}
+	f.issued[tok], f.last = p, p
+	return tok, 15 * time.Minute, nil
 }
 
-func (f *fakeTokens) Verify(string) (domain.Principal, error) {
+func (f *fakeTokens) Verify(token string) (domain.Principal, error) {
+	f.inc("Verify")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.issued[token]; ok {
+		return p, nil
+	}
 	return domain.Principal{}, domain.ErrUnauthenticated
+}
+
+// lastIssued is the principal of the latest Issue call.
+func (f *fakeTokens) lastIssued() domain.Principal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
 }
 
 // fakeSessions keeps sessions in memory like the Redis store: the current refresh hash per
@@ -1113,6 +1140,7 @@ func (f *fakeSessions) RotateRefresh(_ context.Context, id uuid.UUID, presented,
 }
 
 func (f *fakeSessions) SessionActive(_ context.Context, id uuid.UUID) (bool, error) {
+	f.inc("SessionActive")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.sessions[id]
@@ -1120,6 +1148,7 @@ func (f *fakeSessions) SessionActive(_ context.Context, id uuid.UUID) (bool, err
 }
 
 func (f *fakeSessions) RevokeSession(_ context.Context, id uuid.UUID) error {
+	f.inc("RevokeSession")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.sessions, id)
@@ -1127,6 +1156,7 @@ func (f *fakeSessions) RevokeSession(_ context.Context, id uuid.UUID) error {
 }
 
 func (f *fakeSessions) RevokeUserSessions(_ context.Context, tenantID, userID uuid.UUID) (int, error) {
+	f.inc("RevokeUserSessions")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0

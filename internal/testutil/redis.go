@@ -41,7 +41,8 @@ func NewRedis(t testing.TB) Redis {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, pattern := range []string{r.Prefix + ":*", "asynq:{" + r.Queue + "}:*"} {
+		// Rate-limit counters carry the library's own "rate:" in front of the prefix.
+		for _, pattern := range []string{r.Prefix + ":*", "rate:" + r.Prefix + ":*", "asynq:{" + r.Queue + "}:*"} {
 			DeleteKeys(ctx, client, pattern)
 		}
 		client.SRem(ctx, "asynq:queues", r.Queue)

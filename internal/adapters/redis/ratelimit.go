@@ -14,7 +14,8 @@ type RateLimiter struct {
 	prefix  string
 }
 
-// NewRateLimiter stores its counters under prefix (REDIS_PREFIX).
+// NewRateLimiter stores its counters under "rate:" + prefix (REDIS_PREFIX): redis_rate puts its
+// own "rate:" in front of every key.
 func NewRateLimiter(rdb goredis.UniversalClient, prefix string) *RateLimiter {
 	return &RateLimiter{limiter: redis_rate.NewLimiter(rdb), prefix: prefix}
 }

@@ -70,6 +70,15 @@ func (s *Sessions) RotateRefresh(ctx context.Context, id uuid.UUID, presented, n
 		if err1 != nil || err2 != nil {
 			return domain.Session{}, fmt.Errorf("rotate refresh token: corrupt session %s", id)
 		}
+		// The session now lives ttl longer: so must the user's index, or logout-all would miss it.
+		// Best effort: the rotation is done, and failing now would make the client's retry of
+		// the old token look like a replay.
+		uk := s.userKey(tenantID, userID)
+		_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			p.SAdd(ctx, uk, id.String())
+			p.PExpire(ctx, uk, ttl)
+			return nil
+		})
 		return domain.Session{ID: id, TenantID: tenantID, UserID: userID}, nil
 	case "REUSED":
 		return domain.Session{}, domain.ErrRefreshTokenReused.WithDetail(
@@ -109,7 +118,14 @@ func (s *Sessions) RevokeUserSessions(ctx context.Context, tenantID, userID uuid
 		for i, id := range ids {
 			cmds[i] = p.Del(ctx, s.prefix+":sess:"+id)
 		}
-		p.Del(ctx, uk)
+		// Only the ids read: a session opened meanwhile stays indexed (and alive).
+		members := make([]any, len(ids))
+		for i, id := range ids {
+			members[i] = id
+		}
+		if len(members) > 0 {
+			p.SRem(ctx, uk, members...)
+		}
 		return nil
 	})
 	if err != nil {

@@ -1,0 +1,125 @@
+package redis_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
+	"github.com/flashsale/flashsale/internal/testutil"
+)
+
+// newLimiterRedis is a private share of Redis for a rate limiter test. The limiter's library puts
+// its own "rate:" in front of the key it is given, so its counters are deleted wherever they sit.
+func newLimiterRedis(t *testing.T) testutil.Redis {
+	t.Helper()
+	r := testutil.NewRedis(t)
+	t.Cleanup(func() { // runs before NewRedis closes the client
+		testutil.DeleteKeys(context.Background(), r.Client, "*"+r.Prefix+":rl:*")
+	})
+	return r
+}
+
+type allowResult struct {
+	allowed                bool
+	remaining              int
+	retryAfter, resetAfter time.Duration
+}
+
+func allow(t *testing.T, l *redisadapter.RateLimiter, key string, perMinute int) allowResult {
+	t.Helper()
+	a, rem, retry, reset, err := l.Allow(context.Background(), key, perMinute)
+	if err != nil {
+		t.Fatalf("Allow(%s): %v", key, err)
+	}
+	return allowResult{a, rem, retry, reset}
+}
+
+func TestRateLimiterBudget(t *testing.T) {
+	t.Parallel()
+	r := newLimiterRedis(t)
+	l := redisadapter.NewRateLimiter(r.Client, r.Prefix)
+	const perMinute = 10
+	const interval = time.Minute / perMinute // one token back every 6 s
+
+	start := time.Now()
+	for i := range perMinute {
+		got := allow(t, l, "ip:192.0.2.1", perMinute)
+		if !got.allowed || got.remaining != perMinute-1-i {
+			t.Fatalf("call %d = %+v, want allowed with %d remaining", i+1, got, perMinute-1-i)
+		}
+	}
+	for i := range 2 {
+		got := allow(t, l, "ip:192.0.2.1", perMinute)
+		if got.allowed || got.remaining != 0 {
+			t.Fatalf("call %d = %+v, want refused with 0 remaining", perMinute+1+i, got)
+		}
+		// The next token comes back one interval after the first call took it: no later than
+		// interval from now, and no earlier than interval minus the time spent since.
+		elapsed := time.Since(start)
+		if got.retryAfter <= 0 || got.retryAfter > interval || got.retryAfter < interval-elapsed {
+			t.Fatalf("call %d: RetryAfter = %v, want within (0, %v] and at least %v",
+				perMinute+1+i, got.retryAfter, interval, interval-elapsed)
+		}
+	}
+
+	// Another key has a budget of its own, untouched by the first one's.
+	if got := allow(t, l, "ip:192.0.2.2", perMinute); !got.allowed || got.remaining != perMinute-1 {
+		t.Fatalf("first call on another key = %+v, want allowed with %d remaining", got, perMinute-1)
+	}
+	// ...and spending it does not give the first key anything back.
+	if got := allow(t, l, "ip:192.0.2.1", perMinute); got.allowed {
+		t.Fatalf("exhausted key allowed again: %+v", got)
+	}
+}
+
+// Two API nodes, each with its own connection, count against one budget.
+func TestRateLimiterSharedAcrossNodes(t *testing.T) {
+	t.Parallel()
+	r := newLimiterRedis(t)
+	opt, err := goredis.ParseURL(testutil.RedisURL())
+	if err != nil {
+		t.Fatalf("parse Redis URL: %v", err)
+	}
+	other := goredis.NewClient(opt)
+	t.Cleanup(func() { _ = other.Close() })
+	nodes := []*redisadapter.RateLimiter{
+		redisadapter.NewRateLimiter(r.Client, r.Prefix),
+		redisadapter.NewRateLimiter(other, r.Prefix),
+	}
+	const perMinute, callsPerNode = 10, 6
+
+	var mu sync.Mutex
+	allowed, refused := 0, 0
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, l := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range callsPerNode {
+				ok, _, _, _, err := l.Allow(context.Background(), "user:shared", perMinute)
+				mu.Lock()
+				switch {
+				case err != nil:
+					t.Errorf("Allow: %v", err)
+				case ok:
+					allowed++
+				default:
+					refused++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if allowed != perMinute || refused != 2*callsPerNode-perMinute {
+		t.Fatalf("allowed %d, refused %d across two nodes; want %d allowed, %d refused",
+			allowed, refused, perMinute, 2*callsPerNode-perMinute)
+	}
+}
