@@ -13,6 +13,7 @@ if r.s ~= 'pending' then
 end
 redis.call('HINCRBY', KEYS[1], 'remaining', r.q)
 redis.call('HINCRBY', KEYS[1], 'sold', -r.q)
+redis.call('HINCRBY', KEYS[1], 'pending', -r.q)
 if redis.call('HINCRBY', KEYS[2], r.u, -r.q) <= 0 then
   redis.call('HDEL', KEYS[2], r.u)
 end

@@ -33,6 +33,7 @@ if remaining < r.q then
 end
 redis.call('HINCRBY', KEYS[1], 'remaining', -r.q)
 redis.call('HINCRBY', KEYS[1], 'sold', r.q)
+redis.call('HINCRBY', KEYS[1], 'pending', r.q)
 redis.call('HINCRBY', KEYS[2], r.u, r.q)
 r.s = 'pending'
 rec = cjson.encode(r)

@@ -1,6 +1,7 @@
 -- Reserve stock for one purchase, atomically, in one round trip.
 --
--- KEYS[1] inv      hash: total, remaining, sold, limit, starts, ends (unix ms), price, currency
+-- KEYS[1] inv      hash: total, remaining, sold (units taken), pending (of orders not yet durable),
+--                  limit, starts, ends (unix ms), price, currency
 -- KEYS[2] buyers   hash: user id -> units bought (reserved) in this sale
 -- KEYS[3] keys     hash: "<user id>:<idempotency key>" -> order id
 -- KEYS[4] res      hash: order id -> reservation (JSON)
@@ -48,6 +49,7 @@ end
 
 remaining = redis.call('HINCRBY', inv, 'remaining', -qty)
 redis.call('HINCRBY', inv, 'sold', qty)
+redis.call('HINCRBY', inv, 'pending', qty)
 redis.call('HINCRBY', buyers, user_id, qty)
 redis.call('HSET', keys, key_field, order_id)
 local rec = cjson.encode({o = order_id, u = user_id, q = qty, k = idem, p = f[5], c = f[6],

@@ -5,10 +5,14 @@
 -- ARGV: total, per-user limit, starts (ms), ends (ms), price (cents), currency,
 --       units sold (used only when the inventory does not exist yet)
 -- Returns {'OK', remaining, sold} | {'BELOW_SOLD', sold}
-local sold = tonumber(redis.call('HGET', KEYS[1], 'sold') or ARGV[7])
+local existing = redis.call('HGET', KEYS[1], 'sold')
+local sold = tonumber(existing or ARGV[7])
 local total = tonumber(ARGV[1])
 if total < sold then
   return {'BELOW_SOLD', tostring(sold)}
+end
+if not existing then
+  redis.call('HSET', KEYS[1], 'pending', 0)
 end
 redis.call('HSET', KEYS[1], 'total', total, 'remaining', total - sold, 'sold', sold,
   'limit', ARGV[2], 'starts', ARGV[3], 'ends', ARGV[4], 'price', ARGV[5], 'currency', ARGV[6])

@@ -38,10 +38,12 @@ func rootCommand() *cobra.Command {
 	}
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + envHelp())
 	root.AddCommand(
-		roleCommand("all", "Run every role in one process (migrate, API, worker); the default for local runs",
-			wiring.Migrate, wiring.API, wiring.Worker),
+		roleCommand("all", "Run every role in one process (migrate, API, worker, relay, consumers; an embedded Kafka broker unless KAFKA_BROKERS is set); the default for local runs",
+			wiring.EmbeddedBroker, wiring.Kafka, wiring.Migrate, wiring.API, wiring.Worker, wiring.Relay, wiring.Consumers()),
 		roleCommand("serve", "Run the HTTP API", wiring.API),
-		roleCommand("worker", "Run the order worker and the reconciler", wiring.Worker),
+		roleCommand("worker", "Run the order worker, the reconciler and the outbox relay", wiring.Kafka, wiring.Worker, wiring.Relay),
+		consumerCommand(),
+		brokerCommand(),
 		migrateCommand(),
 		&cobra.Command{
 			Use:   "version",
@@ -71,6 +73,41 @@ func roleCommand(name, short string, roles ...fx.Option) *cobra.Command {
 				fx.StopTimeout(cfg.ShutdownWait+5*time.Second),
 			)
 			// Run starts, blocks until SIGINT/SIGTERM, then stops gracefully.
+			app.Run()
+			return app.Err()
+		},
+	}
+}
+
+func consumerCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:       "consumer " + strings.Join(wiring.ConsumerNames, "|"),
+		Short:     "Run one consumer group of order.confirmed",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: wiring.ConsumerNames,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			consumer, err := wiring.Consumer(args[0])
+			if err != nil {
+				return err
+			}
+			return roleCommand(args[0], "", wiring.Kafka, wiring.Mailer, consumer).RunE(cmd, nil)
+		},
+	}
+	return cmd
+}
+
+func brokerCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "broker",
+		Short: "Run only the embedded Kafka-protocol broker on KAFKA_EMBEDDED_PORT (for running roles as separate processes locally)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := config.Load()
+			if err != nil {
+				return err
+			}
+			cfg.KafkaBrokers = ""
+			app := fx.New(wiring.Config(cfg), wiring.EmbeddedBroker)
 			app.Run()
 			return app.Err()
 		},

@@ -17,7 +17,7 @@ UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NU
 WHERE id = ANY(sqlc.arg(ids)::uuid[]);
 
 -- name: MarkOutboxFailed :exec
-UPDATE outbox SET attempts = attempts + 1, last_error = sqlc.arg(last_error)
+UPDATE outbox SET attempts = attempts + 1, last_error = sqlc.arg(last_error)::text
 WHERE id = ANY(sqlc.arg(ids)::uuid[]);
 
 -- name: OutboxBacklog :one

@@ -20,7 +20,16 @@ type Deps struct {
 	Hasher      ports.PasswordHasher
 	Tokens      ports.TokenIssuer
 	Sessions    ports.SessionStore
-	Log         *slog.Logger
+	// Event side: the outbox and its relay, and the consumers' stores. A role that does not
+	// run a handler may leave its ports nil.
+	Outbox    ports.Outbox
+	Publisher ports.EventPublisher
+	Processed ports.ProcessedEvents
+	Stats     ports.SaleStatsRepository
+	Counters  ports.SaleCounterRepository
+	Mailer    ports.Mailer
+	Metrics   ports.Metrics
+	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -34,6 +43,7 @@ type Settings struct {
 	SaleHorizon    time.Duration
 	ReconcileBatch int
 	RefreshTTL     time.Duration
+	RelayBatch     int
 }
 
 // DefaultSettings are the production defaults.
@@ -45,6 +55,7 @@ func DefaultSettings() Settings {
 		SaleHorizon:      7 * 24 * time.Hour,
 		ReconcileBatch:   500,
 		RefreshTTL:       7 * 24 * time.Hour,
+		RelayBatch:       500,
 	}
 }
 
@@ -71,6 +82,11 @@ type Application struct {
 	DeadLetters     DeadLettersHandler
 	RetryDeadLetter RetryDeadLetterHandler
 	Reconcile       ReconcileHandler
+	RelayOutbox     RelayOutboxHandler
+	SendOrderEmail  SendOrderEmailHandler
+	RecordSaleStats RecordSaleStatsHandler
+	GetSaleStats    GetSaleStatsHandler
+	SyncInventory   *SyncInventoryHandler
 }
 
 // New wires the use-cases.
@@ -114,6 +130,14 @@ func New(d Deps, s Settings) *Application {
 		Reconcile: ReconcileHandler{
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
 			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch,
+		},
+		RelayOutbox:     RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch},
+		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
+		RecordSaleStats: RecordSaleStatsHandler{Stats: d.Stats},
+		GetSaleStats:    GetSaleStatsHandler{Sales: d.Sales, Stats: d.Stats},
+		SyncInventory: &SyncInventoryHandler{
+			Counters: d.Counters, Inventory: d.Inventory, Sales: d.Sales, Metrics: d.Metrics, Log: log, Now: now,
+			Horizon: s.SaleHorizon,
 		},
 	}
 }

@@ -58,11 +58,28 @@ type Config struct {
 	WorkerRetryBase    time.Duration `env:"WORKER_RETRY_BASE" envDefault:"1s" help:"first retry delay; doubles per attempt"`
 	WorkerPollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"100ms" help:"how often an idle worker looks for tasks"`
 
-	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"15s" help:"how often the reconciler looks for stranded orders"`
-	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"1m" help:"age at which an unwritten reservation is re-queued"`
-	IdempotencyTTL    time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
-	IdempotencyLease  time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"30s" help:"how long a crashed request keeps its idempotency key busy"`
-	SaleCacheTTL      time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
+	KafkaBrokers         string        `env:"KAFKA_BROKERS" help:"Kafka bootstrap servers; empty: 'all' starts an embedded broker, other roles use 127.0.0.1:KAFKA_EMBEDDED_PORT"`
+	KafkaEmbeddedPort    int           `env:"KAFKA_EMBEDDED_PORT" envDefault:"9092" help:"port of the embedded broker (flashsale all / flashsale broker)"`
+	KafkaPartitions      int           `env:"KAFKA_PARTITIONS" envDefault:"6" help:"partitions of order.confirmed on the embedded broker"`
+	KafkaDeliveryTimeout time.Duration `env:"KAFKA_DELIVERY_TIMEOUT" envDefault:"10s" help:"how long a publish waits for the brokers before it fails"`
+	RelayInterval        time.Duration `env:"RELAY_INTERVAL" envDefault:"200ms" help:"how often the outbox relay looks for events"`
+	RelayBatch           int           `env:"RELAY_BATCH" envDefault:"500" help:"events published per outbox batch"`
+	BreakerFailures      int           `env:"RELAY_BREAKER_FAILURES" envDefault:"3" help:"failed publishes in a row that open the relay's circuit breaker"`
+	BreakerOpenFor       time.Duration `env:"RELAY_BREAKER_OPEN_FOR" envDefault:"5s" help:"how long the open breaker fails fast before trying again"`
+	PoisonAttempts       int           `env:"CONSUMER_POISON_ATTEMPTS" envDefault:"3" help:"attempts at a poison message before it goes to the dead-letter topic"`
+	ConsumerBackoff      time.Duration `env:"CONSUMER_BACKOFF" envDefault:"200ms" help:"first wait after a consumer failure; doubles per attempt"`
+	ConsumerMaxBackoff   time.Duration `env:"CONSUMER_MAX_BACKOFF" envDefault:"30s" help:"longest wait between consumer retries"`
+	InventoryCheck       time.Duration `env:"INVENTORY_CHECK_INTERVAL" envDefault:"30s" help:"how often inventory-sync compares Redis with PostgreSQL"`
+	SMTPAddr             string        `env:"SMTP_ADDR" help:"SMTP server host:port; empty writes mail to MAIL_DIR instead"`
+	SMTPUsername         string        `env:"SMTP_USERNAME" help:"SMTP user, if the server wants one"`
+	SMTPPassword         string        `env:"SMTP_PASSWORD" help:"SMTP password"`
+	MailFrom             string        `env:"MAIL_FROM" envDefault:"Flashsale <orders@flashsale.local>" help:"sender of order mails"`
+	MailDir              string        `env:"MAIL_DIR" envDefault:"var/mail" help:"where mail is written as .eml files when SMTP_ADDR is empty"`
+	ReconcileInterval    time.Duration `env:"RECONCILE_INTERVAL" envDefault:"15s" help:"how often the reconciler looks for stranded orders"`
+	ReconcileGrace       time.Duration `env:"RECONCILE_GRACE" envDefault:"1m" help:"age at which an unwritten reservation is re-queued"`
+	IdempotencyTTL       time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
+	IdempotencyLease     time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"30s" help:"how long a crashed request keeps its idempotency key busy"`
+	SaleCacheTTL         time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
 }
 
 // Load reads the environment and validates the result.
@@ -91,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.WorkerConcurrency < 1 || int32(c.WorkerConcurrency) > c.DBMaxConns {
 		errs = append(errs, fmt.Errorf("WORKER_CONCURRENCY must be 1..DB_MAX_CONNS (%d)", c.DBMaxConns))
+	}
+	if c.RelayBatch < 1 || c.PoisonAttempts < 1 || c.BreakerFailures < 1 || c.KafkaPartitions < 1 {
+		errs = append(errs, errors.New("RELAY_BATCH, RELAY_BREAKER_FAILURES, CONSUMER_POISON_ATTEMPTS and KAFKA_PARTITIONS must be at least 1"))
 	}
 	if c.OrderAttempts < 1 {
 		errs = append(errs, errors.New("ORDER_ATTEMPTS must be at least 1"))
@@ -165,6 +185,14 @@ func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// Brokers is where Kafka is: KAFKA_BROKERS, or the embedded broker's address.
+func (c Config) Brokers() string {
+	if c.KafkaBrokers != "" {
+		return c.KafkaBrokers
+	}
+	return fmt.Sprintf("127.0.0.1:%d", c.KafkaEmbeddedPort)
 }
 
 // SecureCookies reports whether auth cookies carry the Secure attribute.

@@ -99,5 +99,7 @@ type Inventory struct {
 	TenantID  uuid.UUID
 	Total     int
 	Remaining int
-	Sold      int
+	// Sold counts every unit taken, Pending those of orders not yet durable.
+	Sold    int
+	Pending int
 }

@@ -73,7 +73,8 @@ type OrderCursor struct {
 // OrderRepository stores durable orders.
 type OrderRepository interface {
 	// SaveOrder writes the order once: saving the same order again is a no-op that reports
-	// created=false. A confirmed order replaces a failed one with the same id. An order that
+	// created=false. A confirmed order replaces a failed one with the same id, and is written
+	// with its order.confirmed event in the outbox, in the same transaction. An order that
 	// can never be written (its idempotency key taken by another order, an unknown sale or
 	// user) fails with an error wrapping domain.ErrPermanent.
 	SaveOrder(ctx context.Context, o domain.Order) (created bool, err error)
@@ -222,6 +223,59 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, sessionID uuid.UUID) error
 	// RevokeUserSessions revokes every session of the user and says how many there were.
 	RevokeUserSessions(ctx context.Context, tenantID, userID uuid.UUID) (int, error)
+}
+
+// EventPublisher delivers events to the message broker.
+type EventPublisher interface {
+	// Publish returns nil only once the broker acknowledged every event.
+	Publish(ctx context.Context, events []domain.Event) error
+}
+
+// Outbox holds the events written with the changes they report, until they are published.
+type Outbox interface {
+	// RelayPending claims up to limit unpublished events, oldest first (skipping any another
+	// relay holds), hands them to publish, and marks them published if it returned nil or
+	// records the failure (and returns it) otherwise. It returns how many were published.
+	RelayPending(ctx context.Context, limit int, publish func(context.Context, []domain.Event) error) (int, error)
+	// Backlog is how many events wait and how old the oldest is.
+	Backlog(ctx context.Context) (pending int, oldest time.Duration, err error)
+}
+
+// ProcessedEvents remembers which events a consumer has applied, for effects that cannot share
+// a transaction with the record (sending a mail).
+type ProcessedEvents interface {
+	EventProcessed(ctx context.Context, consumer string, eventID uuid.UUID) (bool, error)
+	MarkEventProcessed(ctx context.Context, consumer string, eventID uuid.UUID) error
+}
+
+// SaleStatsRepository keeps the analytics consumer's per-sale figures.
+type SaleStatsRepository interface {
+	// AddOrderToStats applies one order.confirmed event, once per consumer: applied is false
+	// for an event seen before. An event of an unknown sale wraps domain.ErrPermanent.
+	AddOrderToStats(ctx context.Context, consumer string, e domain.OrderConfirmedV1) (applied bool, err error)
+	// SaleStats reads a sale's figures (zero before its first order).
+	SaleStats(ctx context.Context, tenantID, saleID uuid.UUID) (domain.SaleStats, error)
+}
+
+// SaleCounterRepository keeps the sold counter PostgreSQL holds for each sale, beside Redis's.
+type SaleCounterRepository interface {
+	// AddSoldUnits applies one order.confirmed event, once per consumer.
+	AddSoldUnits(ctx context.Context, consumer string, e domain.OrderConfirmedV1) (applied bool, err error)
+	// SoldCounter reads the counter; ok is false before the sale's first event.
+	SoldCounter(ctx context.Context, tenantID, saleID uuid.UUID) (sold int, ok bool, err error)
+	// RecordDrift stores the last measured difference, Redis minus PostgreSQL.
+	RecordDrift(ctx context.Context, tenantID, saleID uuid.UUID, drift int) error
+}
+
+// Mailer sends mail.
+type Mailer interface {
+	Send(ctx context.Context, m domain.Mail) error
+}
+
+// Metrics receives the figures operators watch.
+type Metrics interface {
+	InventoryDrift(tenantID, saleID uuid.UUID, units int)
+	OutboxBacklog(pending int, oldest time.Duration)
 }
 
 // Pinger is a dependency a readiness probe checks.

@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
+	"github.com/flashsale/flashsale/internal/adapters/kafka"
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
@@ -31,6 +32,8 @@ type System struct {
 	Redis  goredis.UniversalClient
 	Tokens ports.TokenIssuer
 	Tenant domain.Tenant
+	// Broker is the embedded Kafka broker (Events only).
+	Broker *kafka.Embedded
 	fx     *fx.App
 }
 
@@ -38,6 +41,9 @@ type System struct {
 type SystemOptions struct {
 	// NoWorker starts the API only; NoAPI the worker only.
 	NoWorker, NoAPI bool
+	// Events adds the event side: an embedded Kafka broker, the outbox relay and the three
+	// consumer groups (mail goes to files in a temporary directory).
+	Events bool
 	// DatabaseURL and Redis reuse another system's backends (a second node); empty means fresh.
 	DatabaseURL string
 	Redis       *Redis
@@ -65,6 +71,14 @@ func TestConfig(dbURL string, r Redis) config.Config {
 	c.ReconcileInterval = time.Hour // tests run passes themselves
 	// Tests drive many requests from 127.0.0.1; the limit tests set their own.
 	c.RateLimitPurchase, c.RateLimitAuth = 0, 0
+	c.KafkaEmbeddedPort = 0 // a free port per system
+	c.KafkaPartitions = 3
+	c.RelayInterval = 50 * time.Millisecond
+	c.ConsumerBackoff = 50 * time.Millisecond
+	c.ConsumerMaxBackoff = 500 * time.Millisecond
+	c.BreakerOpenFor = 500 * time.Millisecond
+	c.KafkaDeliveryTimeout = 3 * time.Second
+	c.InventoryCheck = time.Hour // tests run checks themselves
 	return c
 }
 
@@ -82,6 +96,7 @@ func StartSystem(t testing.TB, o SystemOptions) *System {
 		r = NewRedis(t)
 	}
 	cfg := TestConfig(dbURL, r)
+	cfg.MailDir = t.TempDir()
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
@@ -101,6 +116,9 @@ func StartSystem(t testing.TB, o SystemOptions) *System {
 	}
 	if !o.NoWorker {
 		opts = append(opts, wiring.Worker)
+	}
+	if o.Events {
+		opts = append(opts, wiring.EmbeddedBroker, wiring.Kafka, wiring.Relay, wiring.Consumers(), fx.Populate(&s.Broker))
 	}
 	opts = append(opts, o.Options...)
 	s.fx = fx.New(opts...)

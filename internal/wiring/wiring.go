@@ -21,6 +21,7 @@ import (
 	"github.com/flashsale/flashsale/internal/adapters/bcrypt"
 	httpadapter "github.com/flashsale/flashsale/internal/adapters/http"
 	"github.com/flashsale/flashsale/internal/adapters/jwt"
+	"github.com/flashsale/flashsale/internal/adapters/metrics"
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 	"github.com/flashsale/flashsale/internal/app"
@@ -65,6 +66,10 @@ var Postgres = fx.Module("postgres",
 			fx.As(new(ports.UserRepository)),
 			fx.As(new(ports.SaleRepository)),
 			fx.As(new(ports.OrderRepository)),
+			fx.As(new(ports.Outbox)),
+			fx.As(new(ports.ProcessedEvents)),
+			fx.As(new(ports.SaleStatsRepository)),
+			fx.As(new(ports.SaleCounterRepository)),
 		),
 	),
 )
@@ -145,6 +150,13 @@ var Application = fx.Module("app",
 		Hasher      ports.PasswordHasher
 		Tokens      ports.TokenIssuer
 		Sessions    ports.SessionStore
+		Outbox      ports.Outbox
+		Processed   ports.ProcessedEvents
+		Stats       ports.SaleStatsRepository
+		Counters    ports.SaleCounterRepository
+		Metrics     ports.Metrics
+		Publisher   ports.EventPublisher `optional:"true"`
+		Mailer      ports.Mailer         `optional:"true"`
 		Log         *slog.Logger
 		Config      config.Config
 	}) *app.Application {
@@ -152,16 +164,21 @@ var Application = fx.Module("app",
 		s.IdempotencyLease, s.IdempotencyTTL = p.Config.IdempotencyLease, p.Config.IdempotencyTTL
 		s.ReconcileGrace = p.Config.ReconcileGrace
 		s.RefreshTTL = p.Config.RefreshTokenTTL
+		s.RelayBatch = p.Config.RelayBatch
 		return app.New(app.Deps{
 			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
 			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
-			Sessions: p.Sessions, Log: p.Log,
+			Sessions: p.Sessions, Outbox: p.Outbox, Processed: p.Processed, Stats: p.Stats, Counters: p.Counters,
+			Metrics: p.Metrics, Publisher: p.Publisher, Mailer: p.Mailer, Log: p.Log,
 		}, s)
 	}),
 )
 
+// Metrics provides the Prometheus registry behind ports.Metrics.
+var Metrics = fx.Provide(fx.Annotate(metrics.New, fx.As(fx.Self()), fx.As(new(ports.Metrics))))
+
 // Backends is everything every role needs.
-var Backends = fx.Options(Postgres, Redis, Queue, Security, Application)
+var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application)
 
 // HTTPServer is the API listening on HTTP_ADDR; Addr reports where it listens once started.
 type HTTPServer struct {
@@ -180,7 +197,7 @@ func (s *HTTPServer) Addr() net.Addr {
 // API is the serve role: the HTTP server, and the bootstrap of the default tenant and admin.
 var API = fx.Module("api",
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		limiter *redisadapter.RateLimiter, log *slog.Logger, c config.Config) (*HTTPServer, error) {
+		limiter *redisadapter.RateLimiter, prom *metrics.Prometheus, log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
 			store, redisadapter.Pinger{Client: rdb})
 		proxies, err := c.TrustedProxyPrefixes()
@@ -189,6 +206,7 @@ var API = fx.Module("api",
 		}
 		handler, err := httpadapter.NewRouter(srv, a.Authenticate, limiter, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
+			Metrics:      prom.Handler(),
 			Edge: httpadapter.EdgeConfig{
 				AllowedOrigins: c.CORSAllowedOrigins, TrustedProxies: proxies, HSTS: c.Production(),
 				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth,
@@ -241,7 +259,8 @@ var API = fx.Module("api",
 	}),
 )
 
-// Worker is the worker role: the order worker and the reconciler.
+// Worker is the worker role: the order worker and the reconciler (the outbox relay is the
+// Relay module, which needs Kafka).
 var Worker = fx.Module("worker",
 	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{

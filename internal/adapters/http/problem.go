@@ -145,3 +145,4 @@ func (p problemResponse) VisitRetryDeadLetterResponse(w http.ResponseWriter) err
 func (p problemResponse) VisitRefreshTokensResponse(w http.ResponseWriter) error   { return p.write(w) }
 func (p problemResponse) VisitLogoutResponse(w http.ResponseWriter) error          { return p.write(w) }
 func (p problemResponse) VisitLogoutAllResponse(w http.ResponseWriter) error       { return p.write(w) }
+func (p problemResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error    { return p.write(w) }

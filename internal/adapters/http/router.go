@@ -20,6 +20,8 @@ type RouterConfig struct {
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
 	Edge         EdgeConfig
+	// Metrics, if set, is served at GET /metrics.
+	Metrics http.Handler
 }
 
 // NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
@@ -55,6 +57,9 @@ func NewRouter(srv *Server, auth Authenticator, limiter Limiter, log *slog.Logge
 		writeProblem(w, newProblem(r.Context(), codeMethodNotAllowed, r.Method+" is not allowed here"),
 			http.Header{"Allow": {strings.Join(allowed, ", ")}})
 	})
+	if cfg.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
+	}
 	r.Get("/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openapi.Spec)

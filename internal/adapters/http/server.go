@@ -341,3 +341,19 @@ func toAPIDeadLetter(dl domain.DeadLetter) api.DeadLetter {
 	}
 	return out
 }
+
+// GetSaleStats implements api.StrictServerInterface.
+func (s *Server) GetSaleStats(ctx context.Context, req api.GetSaleStatsRequestObject) (api.GetSaleStatsResponseObject, error) {
+	st, err := s.app.GetSaleStats.Handle(ctx, mustPrincipal(ctx), req.SaleId)
+	if err != nil {
+		return s.fail(ctx, err), nil
+	}
+	out := api.GetSaleStats200JSONResponse{
+		SaleId: req.SaleId, Orders: st.Orders, Units: st.Units, RevenueCents: st.RevenueCents,
+		FirstOrderAt: st.FirstOrderAt, LastOrderAt: st.LastOrderAt,
+	}
+	if st.Currency != "" {
+		out.Currency = &st.Currency
+	}
+	return out, nil
+}

@@ -61,6 +61,8 @@ func NewConsumer(cfg ConsumerConfig, dlq *Producer, h Handler, log *slog.Logger)
 		"enable.auto.offset.store": false,
 		"session.timeout.ms":       10000,
 		"heartbeat.interval.ms":    1000,
+		"log_level":                4,
+		"enable.metrics.push":      false,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer %s: %w", cfg.Group, err)

@@ -32,13 +32,15 @@ type Producer struct {
 // NewProducer connects lazily; Publish reports whether brokers acknowledged.
 func NewProducer(cfg ProducerConfig, log *slog.Logger) (*Producer, error) {
 	p, err := ckafka.NewProducer(&ckafka.ConfigMap{
-		"bootstrap.servers":  cfg.Brokers,
-		"client.id":          cfg.ClientID,
-		"enable.idempotence": true,
-		"acks":               "all",
-		"linger.ms":          5,
-		"message.timeout.ms": int(cfg.DeliveryTimeout.Milliseconds()),
-		"socket.timeout.ms":  int(min(cfg.DeliveryTimeout, 60*time.Second).Milliseconds()),
+		"bootstrap.servers":   cfg.Brokers,
+		"client.id":           cfg.ClientID,
+		"enable.idempotence":  true,
+		"acks":                "all",
+		"linger.ms":           5,
+		"message.timeout.ms":  int(cfg.DeliveryTimeout.Milliseconds()),
+		"socket.timeout.ms":   int(min(cfg.DeliveryTimeout, 60*time.Second).Milliseconds()),
+		"log_level":           4, // warnings and worse; librdkafka writes its logs to stderr
+		"enable.metrics.push": false,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)

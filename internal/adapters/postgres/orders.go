@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"time"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -13,12 +15,25 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 )
 
-// SaveOrder implements ports.OrderRepository.
+// SaveOrder implements ports.OrderRepository: a confirmed order and its order.confirmed event
+// commit together, and only when the row changed, so a redelivered task adds no second event.
 func (s *Store) SaveOrder(ctx context.Context, o domain.Order) (bool, error) {
-	inserted, err := s.q.UpsertOrder(ctx, sqlcdb.UpsertOrderParams{
-		ID: o.ID, TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Quantity: int32(o.Quantity),
-		UnitPriceCents: o.UnitPriceCents, AmountCents: o.AmountCents, Currency: o.Currency,
-		IdempotencyKey: o.IdempotencyKey, Status: string(o.Status), CreatedAt: o.CreatedAt, ConfirmedAt: o.ConfirmedAt,
+	var inserted bool
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		var err error
+		inserted, err = q.UpsertOrder(ctx, sqlcdb.UpsertOrderParams{
+			ID: o.ID, TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Quantity: int32(o.Quantity),
+			UnitPriceCents: o.UnitPriceCents, AmountCents: o.AmountCents, Currency: o.Currency,
+			IdempotencyKey: o.IdempotencyKey, Status: string(o.Status), CreatedAt: o.CreatedAt, ConfirmedAt: o.ConfirmedAt,
+		})
+		if err != nil || o.Status != domain.OrderConfirmed {
+			return err
+		}
+		at := time.Now().UTC()
+		if o.ConfirmedAt != nil {
+			at = *o.ConfirmedAt
+		}
+		return insertEvent(ctx, q, domain.OrderConfirmedEvent(o, at))
 	})
 	if errors.Is(err, pgx.ErrNoRows) { // already there, and not a failure to replace
 		return false, nil

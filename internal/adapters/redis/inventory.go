@@ -107,7 +107,7 @@ func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs
 	cmds := make([]*goredis.SliceCmd, len(saleIDs))
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, id := range saleIDs {
-			cmds[i] = p.HMGet(ctx, s.keysOf(tenantID, id).inv, "total", "remaining", "sold")
+			cmds[i] = p.HMGet(ctx, s.keysOf(tenantID, id).inv, "total", "remaining", "sold", "pending")
 		}
 		return nil
 	})
@@ -117,10 +117,11 @@ func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs
 	out := make(map[uuid.UUID]domain.Inventory, len(saleIDs))
 	for i, id := range saleIDs {
 		v := cmds[i].Val()
-		if len(v) != 3 || v[0] == nil {
+		if len(v) != 4 || v[0] == nil {
 			continue
 		}
-		out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: atoi(v[0]), Remaining: atoi(v[1]), Sold: atoi(v[2])}
+		out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: atoi(v[0]), Remaining: atoi(v[1]),
+			Sold: atoi(v[2]), Pending: atoi(v[3])}
 	}
 	return out, nil
 }
@@ -204,7 +205,7 @@ func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, sal
 // MarkConfirmed implements ports.InventoryStore.
 func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) error {
 	k := s.keysOf(r.TenantID, r.SaleID)
-	if err := confirmScript.Run(ctx, s.rdb, []string{k.res, k.awaited}, r.OrderID.String()).Err(); err != nil {
+	if err := confirmScript.Run(ctx, s.rdb, []string{k.res, k.awaited, k.inv}, r.OrderID.String()).Err(); err != nil {
 		return fmt.Errorf("confirm reservation: %w", err)
 	}
 	return nil

@@ -91,7 +91,16 @@ func (f *fixture) stock(s domain.Sale, total, remaining, sold int) {
 	if err != nil || !ok {
 		f.t.Fatalf("Inventory: ok=%v err=%v", ok, err)
 	}
-	want := domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: total, Remaining: remaining, Sold: sold}
+	// Pending units are always those of the reservations still awaited.
+	awaited, err := f.inv.AwaitedReservations(f.ctx, s.TenantID, s.ID, time.Now().Add(time.Hour), 0)
+	if err != nil {
+		f.t.Fatalf("AwaitedReservations: %v", err)
+	}
+	pending := 0
+	for _, r := range awaited {
+		pending += r.Quantity
+	}
+	want := domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: total, Remaining: remaining, Sold: sold, Pending: pending}
 	if inv != want {
 		f.t.Fatalf("inventory = %+v, want %+v", inv, want)
 	}
@@ -205,7 +214,7 @@ func TestSyncSaleCreatesInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantHash := map[string]string{
-		"total": "50", "remaining": "50", "sold": "0", "limit": "3",
+		"total": "50", "remaining": "50", "sold": "0", "pending": "0", "limit": "3",
 		"starts": fmt.Sprint(s.StartsAt.UnixMilli()), "ends": fmt.Sprint(s.EndsAt.UnixMilli()),
 		"price": "1999", "currency": "EUR",
 	}

@@ -251,6 +251,22 @@ type SaleList struct {
 	Items []Sale `json:"items"`
 }
 
+// SaleStats defines model for SaleStats.
+type SaleStats struct {
+	// Currency Absent before the first order.
+	Currency *string `json:"currency,omitempty"`
+
+	// FirstOrderAt Absent before the first order.
+	FirstOrderAt *time.Time `json:"firstOrderAt,omitempty"`
+
+	// LastOrderAt Absent before the first order.
+	LastOrderAt  *time.Time         `json:"lastOrderAt,omitempty"`
+	Orders       int                `json:"orders"`
+	RevenueCents int64              `json:"revenueCents"`
+	SaleId       openapi_types.UUID `json:"saleId"`
+	Units        int                `json:"units"`
+}
+
 // SaleStatus defines model for SaleStatus.
 type SaleStatus string
 
@@ -429,6 +445,9 @@ type ServerInterface interface {
 	// UpdateSale Change a sale
 	// (PATCH /v1/admin/sales/{saleId})
 	UpdateSale(w http.ResponseWriter, r *http.Request, saleId SaleId)
+	// GetSaleStats A sale's figures
+	// (GET /v1/admin/sales/{saleId}/stats)
+	GetSaleStats(w http.ResponseWriter, r *http.Request, saleId SaleId)
 	// Login Exchange credentials for an access token
 	// (POST /v1/auth/login)
 	Login(w http.ResponseWriter, r *http.Request, params LoginParams)
@@ -504,6 +523,12 @@ func (_ Unimplemented) CreateSale(w http.ResponseWriter, r *http.Request) {
 // UpdateSale Change a sale
 // (PATCH /v1/admin/sales/{saleId})
 func (_ Unimplemented) UpdateSale(w http.ResponseWriter, r *http.Request, saleId SaleId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetSaleStats A sale's figures
+// (GET /v1/admin/sales/{saleId}/stats)
+func (_ Unimplemented) GetSaleStats(w http.ResponseWriter, r *http.Request, saleId SaleId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -706,6 +731,32 @@ func (siw *ServerInterfaceWrapper) UpdateSale(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateSale(w, r, saleId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetSaleStats operation middleware
+func (siw *ServerInterfaceWrapper) GetSaleStats(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "saleId" -------------
+	var saleId SaleId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "saleId", chi.URLParam(r, "saleId"), &saleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "saleId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetSaleStats(w, r, saleId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1306,6 +1357,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Patch(options.BaseURL+"/v1/admin/sales/{saleId}", wrapper.UpdateSale)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/v1/admin/sales/{saleId}/stats", wrapper.GetSaleStats)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/v1/admin/dead-letters", wrapper.ListDeadLetters)
@@ -1921,6 +1975,108 @@ type UpdateSale500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response UpdateSale500ApplicationProblemPlusJSONResponse) VisitUpdateSaleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSaleStatsRequestObject struct {
+	SaleId SaleId `json:"saleId"`
+}
+
+type GetSaleStatsResponseObject interface {
+	VisitGetSaleStatsResponse(w http.ResponseWriter) error
+}
+
+type GetSaleStats200JSONResponse SaleStats
+
+func (response GetSaleStats200JSONResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSaleStats400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetSaleStats400ApplicationProblemPlusJSONResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSaleStats401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetSaleStats401ApplicationProblemPlusJSONResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSaleStats403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetSaleStats403ApplicationProblemPlusJSONResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSaleStats404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetSaleStats404ApplicationProblemPlusJSONResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSaleStats500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetSaleStats500ApplicationProblemPlusJSONResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -3313,6 +3469,9 @@ type StrictServerInterface interface {
 	// UpdateSale Change a sale
 	// (PATCH /v1/admin/sales/{saleId})
 	UpdateSale(ctx context.Context, request UpdateSaleRequestObject) (UpdateSaleResponseObject, error)
+	// GetSaleStats A sale's figures
+	// (GET /v1/admin/sales/{saleId}/stats)
+	GetSaleStats(ctx context.Context, request GetSaleStatsRequestObject) (GetSaleStatsResponseObject, error)
 	// Login Exchange credentials for an access token
 	// (POST /v1/auth/login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
@@ -3547,6 +3706,32 @@ func (sh *strictHandler) UpdateSale(w http.ResponseWriter, r *http.Request, sale
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateSaleResponseObject); ok {
 		if err := validResponse.VisitUpdateSaleResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetSaleStats operation middleware
+func (sh *strictHandler) GetSaleStats(w http.ResponseWriter, r *http.Request, saleId SaleId) {
+	var request GetSaleStatsRequestObject
+
+	request.SaleId = saleId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSaleStats(ctx, request.(GetSaleStatsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSaleStats")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetSaleStatsResponseObject); ok {
+		if err := validResponse.VisitGetSaleStatsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const claimOutboxBatch = `-- name: ClaimOutboxBatch :many
@@ -93,12 +92,12 @@ func (q *Queries) InsertOutboxEvent(ctx context.Context, arg InsertOutboxEventPa
 }
 
 const markOutboxFailed = `-- name: MarkOutboxFailed :exec
-UPDATE outbox SET attempts = attempts + 1, last_error = $1
+UPDATE outbox SET attempts = attempts + 1, last_error = $1::text
 WHERE id = ANY($2::uuid[])
 `
 
 type MarkOutboxFailedParams struct {
-	LastError pgtype.Text
+	LastError string
 	Ids       []uuid.UUID
 }
 

@@ -1,0 +1,64 @@
+// Package metrics exposes Flashsale's operational figures to Prometheus.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// Prometheus implements ports.Metrics on its own registry.
+type Prometheus struct {
+	registry      *prometheus.Registry
+	drift         *prometheus.GaugeVec
+	outboxPending prometheus.Gauge
+	outboxOldest  prometheus.Gauge
+}
+
+var _ ports.Metrics = (*Prometheus)(nil)
+
+// New registers the Go runtime and process collectors and Flashsale's gauges.
+func New() *Prometheus {
+	r := prometheus.NewRegistry()
+	p := &Prometheus{
+		registry: r,
+		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flashsale_inventory_drift_units",
+			Help: "Units of confirmed orders Redis counts minus those PostgreSQL's inventory-sync counter holds, per sale.",
+		}, []string{"tenant", "sale"}),
+		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "flashsale_outbox_pending_events", Help: "Events waiting in the outbox for the relay.",
+		}),
+		outboxOldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "flashsale_outbox_oldest_event_age_seconds", Help: "Age of the oldest unpublished outbox event.",
+		}),
+	}
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		p.drift, p.outboxPending, p.outboxOldest)
+	return p
+}
+
+// Registry lets other adapters register their collectors.
+func (p *Prometheus) Registry() *prometheus.Registry { return p.registry }
+
+// Handler serves the registry in the Prometheus text format.
+func (p *Prometheus) Handler() http.Handler {
+	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
+}
+
+// InventoryDrift implements ports.Metrics.
+func (p *Prometheus) InventoryDrift(tenantID, saleID uuid.UUID, units int) {
+	p.drift.WithLabelValues(tenantID.String(), saleID.String()).Set(float64(units))
+}
+
+// OutboxBacklog implements ports.Metrics.
+func (p *Prometheus) OutboxBacklog(pending int, oldest time.Duration) {
+	p.outboxPending.Set(float64(pending))
+	p.outboxOldest.Set(oldest.Seconds())
+}
