@@ -26,3 +26,7 @@ go vet ./...
 
 step "tests (real PostgreSQL and Redis)"
 go test -race -count=1 -timeout 15m "$@" ./...
+
+step "fuzzing (10s per target)"
+go test -run='^$' -fuzz='^FuzzVerify$' -fuzztime=10s ./internal/adapters/jwt
+go test -run='^$' -fuzz='^FuzzRequestDecoding$' -fuzztime=10s ./internal/adapters/http

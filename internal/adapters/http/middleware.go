@@ -2,8 +2,10 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -108,6 +110,7 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 		// Order and sale ids are UUIDv7, which RFC 4122's pattern does not know.
 		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
 		openapi3.DefineStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
+		openapi3filter.RegisterBodyDecoder("application/json", decodeOneJSONValue)
 	})
 	doc, err := openapi3.NewLoader().LoadFromData(openapi.Spec)
 	if err != nil {
@@ -143,6 +146,22 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 			next.ServeHTTP(w, r)
 		})
 	}, nil
+}
+
+// decodeOneJSONValue is the validator's JSON body decoder. The default one reads the first JSON
+// value and ignores whatever follows, and so does the handlers' binding: {"quantity":1} followed by
+// anything at all was accepted. A body is one JSON value (RFC 8259), white space around it only.
+func decodeOneJSONValue(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	dec := json.NewDecoder(body)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Reason: "data after the JSON value"}
+	}
+	return v, nil
 }
 
 // validationProblem explains why the validator refused a request, without echoing the schema.

@@ -5,6 +5,7 @@ package jwt
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
@@ -61,6 +62,9 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 			gojwt.WithExpirationRequired(),
 			gojwt.WithIssuedAt(),
 			gojwt.WithLeeway(cfg.Leeway),
+			// Base64url has one spelling per byte string only when the unused bits of the last
+			// character must be zero; otherwise four strings carry the same signature.
+			gojwt.WithStrictDecoding(),
 		),
 		now: time.Now,
 	}, nil
@@ -105,6 +109,10 @@ func (i *Issuer) Issue(p domain.Principal) (string, time.Duration, error) {
 // Verify implements ports.TokenIssuer. Every failure is the same domain.ErrUnauthenticated:
 // a client learns nothing about why a forged token was refused.
 func (i *Issuer) Verify(token string) (domain.Principal, error) {
+	// Base64 decoding skips CR and LF even when strict: a token is base64url segments and dots.
+	if strings.ContainsFunc(token, func(r rune) bool { return !isTokenChar(r) }) {
+		return domain.Principal{}, domain.ErrUnauthenticated.WithDetail("invalid or expired access token")
+	}
 	var c claims
 	_, err := i.parser.ParseWithClaims(token, &c, func(t *gojwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -125,4 +133,8 @@ func (i *Issuer) Verify(token string) (domain.Principal, error) {
 		return domain.Principal{}, domain.ErrUnauthenticated.WithDetail("invalid access token claims")
 	}
 	return domain.Principal{UserID: userID, TenantID: tenantID, Role: role, Email: c.Email, SessionID: sessionID}, nil
+}
+
+func isTokenChar(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
 }
