@@ -1108,6 +1108,7 @@ type fakeSessions struct {
 type fakeSession struct {
 	s    domain.Session
 	hash string
+	used map[string]bool
 }
 
 var _ ports.SessionStore = (*fakeSessions)(nil)
@@ -1130,10 +1131,16 @@ func (f *fakeSessions) RotateRefresh(_ context.Context, id uuid.UUID, presented,
 	switch {
 	case !ok:
 		return domain.Session{}, domain.ErrInvalidRefreshToken
-	case cur.hash != presented:
+	case cur.hash != presented && cur.used[presented]:
 		delete(f.sessions, id)
 		return domain.Session{}, domain.ErrRefreshTokenReused
+	case cur.hash != presented:
+		return domain.Session{}, domain.ErrInvalidRefreshToken
 	}
+	if cur.used == nil {
+		cur.used = map[string]bool{}
+	}
+	cur.used[presented] = true
 	cur.hash = next
 	f.sessions[id] = cur
 	return cur.s, nil

@@ -215,9 +215,9 @@ type TokenIssuer interface {
 type SessionStore interface {
 	CreateSession(ctx context.Context, s domain.Session, refreshHash string, ttl time.Duration) error
 	// RotateRefresh replaces the session's refresh hash presented by next, atomically. A hash that
-	// is not the current one is a rotated token replayed: the session is revoked and
-	// domain.ErrRefreshTokenReused returned. An unknown or expired session fails with
-	// domain.ErrInvalidRefreshToken.
+	// was current before is a rotated token replayed: the session is revoked and
+	// domain.ErrRefreshTokenReused returned. Any other hash, or an unknown or expired session,
+	// fails with domain.ErrInvalidRefreshToken and changes nothing.
 	RotateRefresh(ctx context.Context, sessionID uuid.UUID, presented, next string, ttl time.Duration) (domain.Session, error)
 	SessionActive(ctx context.Context, sessionID uuid.UUID) (bool, error)
 	RevokeSession(ctx context.Context, sessionID uuid.UUID) error

@@ -29,7 +29,9 @@ func NewSessions(rdb goredis.UniversalClient, prefix string) *Sessions {
 
 var _ ports.SessionStore = (*Sessions)(nil)
 
-func (s *Sessions) key(id uuid.UUID) string { return s.prefix + ":sess:" + id.String() }
+// A session's keys share the {session id} hash tag, so the rotation script runs on one slot.
+func (s *Sessions) key(id uuid.UUID) string     { return s.prefix + ":sess:{" + id.String() + "}" }
+func (s *Sessions) usedKey(id uuid.UUID) string { return s.key(id) + ":used" }
 
 func (s *Sessions) userKey(tenantID, userID uuid.UUID) string {
 	return s.prefix + ":usess:" + tenantID.String() + ":" + userID.String()
@@ -59,7 +61,7 @@ func (s *Sessions) CreateSession(ctx context.Context, sess domain.Session, refre
 
 // RotateRefresh implements ports.SessionStore.
 func (s *Sessions) RotateRefresh(ctx context.Context, id uuid.UUID, presented, next string, ttl time.Duration) (domain.Session, error) {
-	reply, err := rotateRefreshScript.Run(ctx, s.rdb, []string{s.key(id)}, presented, next, ttl.Milliseconds()).StringSlice()
+	reply, err := rotateRefreshScript.Run(ctx, s.rdb, []string{s.key(id), s.usedKey(id)}, presented, next, ttl.Milliseconds()).StringSlice()
 	if err != nil {
 		return domain.Session{}, fmt.Errorf("rotate refresh token: %w", err)
 	}
@@ -99,7 +101,7 @@ func (s *Sessions) SessionActive(ctx context.Context, id uuid.UUID) (bool, error
 
 // RevokeSession implements ports.SessionStore.
 func (s *Sessions) RevokeSession(ctx context.Context, id uuid.UUID) error {
-	if err := s.rdb.Del(ctx, s.key(id)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, s.key(id), s.usedKey(id)).Err(); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	return nil
@@ -116,7 +118,11 @@ func (s *Sessions) RevokeUserSessions(ctx context.Context, tenantID, userID uuid
 	// One DEL per key: sessions live in different cluster slots.
 	_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.Del(ctx, s.prefix+":sess:"+id)
+			sid, err := uuid.Parse(id)
+			if err != nil {
+				continue
+			}
+			cmds[i] = p.Del(ctx, s.key(sid), s.usedKey(sid))
 		}
 		// Only the ids read: a session opened meanwhile stays indexed (and alive).
 		members := make([]any, len(ids))
@@ -133,7 +139,9 @@ func (s *Sessions) RevokeUserSessions(ctx context.Context, tenantID, userID uuid
 	}
 	revoked := 0
 	for _, c := range cmds {
-		revoked += int(c.Val())
+		if c != nil && c.Val() > 0 {
+			revoked++
+		}
 	}
 	return revoked, nil
 }

@@ -64,7 +64,7 @@ func wantPTTL(t *testing.T, r testutil.Redis, key string, ttl time.Duration) {
 	}
 }
 
-func sessKey(r testutil.Redis, id uuid.UUID) string { return r.Prefix + ":sess:" + id.String() }
+func sessKey(r testutil.Redis, id uuid.UUID) string { return r.Prefix + ":sess:{" + id.String() + "}" }
 
 func userKey(r testutil.Redis, tenantID, userID uuid.UUID) string {
 	return r.Prefix + ":usess:" + tenantID.String() + ":" + userID.String()
@@ -326,4 +326,30 @@ func TestSessionsConcurrentRotation(t *testing.T) {
 	}
 	_, err := s.RotateRefresh(ctx, sess.ID, winner, "after", time.Hour)
 	wantCode(t, "the winner's token after the revocation", err, domain.ErrInvalidRefreshToken)
+}
+
+// TestSessionsWrongSecretLeavesTheSessionAlone: a session id is no secret (every access token
+// carries it); a refresh with a secret that was never issued is refused and revokes nothing.
+// Only a secret that was current once, replayed, ends the session.
+func TestSessionsWrongSecretLeavesTheSessionAlone(t *testing.T) {
+	t.Parallel()
+	s, _ := newSessions(t)
+	ctx := context.Background()
+	sess := newSession(uuid.New(), uuid.New())
+	createSession(t, s, sess, "h1", time.Hour)
+	if _, err := s.RotateRefresh(ctx, sess.ID, "never-issued", "h2", time.Hour); !errors.Is(err, domain.ErrInvalidRefreshToken) {
+		t.Fatalf("a guessed secret: %v, want ErrInvalidRefreshToken", err)
+	}
+	if !sessionActive(t, s, sess.ID) {
+		t.Fatal("a guessed secret revoked the session")
+	}
+	if _, err := s.RotateRefresh(ctx, sess.ID, "h1", "h2", time.Hour); err != nil {
+		t.Fatalf("the real secret after a guess: %v", err)
+	}
+	if _, err := s.RotateRefresh(ctx, sess.ID, "h1", "h3", time.Hour); !errors.Is(err, domain.ErrRefreshTokenReused) {
+		t.Fatalf("the rotated secret replayed: %v, want ErrRefreshTokenReused", err)
+	}
+	if sessionActive(t, s, sess.ID) {
+		t.Fatal("a replayed secret must revoke the session")
+	}
 }
