@@ -336,3 +336,18 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedHeadersAreAProblem: headers beyond 32 KiB are refused with a 431 problem, not the
+// server's plain-text answer, and nothing runs.
+func TestOversizedHeadersAreAProblem(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true})
+	c := testutil.NewClient(sys.URL)
+	r := c.Do(t, testutil.Request{Method: "GET", Path: "/v1/sales", Header: map[string]string{"X-Padding": strings.Repeat("a", 40<<10)}})
+	if r.Status != http.StatusRequestHeaderFieldsTooLarge || r.ProblemType() != "headers-too-large" {
+		t.Fatalf("40 KiB of headers: %d %q %s", r.Status, r.ProblemType(), r.Body)
+	}
+	if r := c.Do(t, testutil.Request{Method: "GET", Path: "/v1/sales", Header: map[string]string{"X-Padding": strings.Repeat("a", 16<<10)}}); r.Status != http.StatusOK {
+		t.Fatalf("16 KiB of headers: %d %s", r.Status, r.Body)
+	}
+}

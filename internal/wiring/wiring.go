@@ -222,7 +222,7 @@ var API = fx.Module("api",
 			ReadTimeout:       15 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    32 << 10,
+			MaxHeaderBytes:    1 << 20, // the API itself refuses above httpadapter.MaxHeaderBytes, as a problem
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		lc.Append(fx.Hook{

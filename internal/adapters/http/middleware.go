@@ -238,6 +238,27 @@ func describe(e *openapi3filter.RequestError) string {
 	return where + ": " + reason
 }
 
+// MaxHeaderBytes caps a request's headers. The server's own cap (http.Server.MaxHeaderBytes) sits
+// above it and answers in plain text; below it this middleware answers with a problem.
+const MaxHeaderBytes = 32 << 10
+
+// limitHeaders refuses requests whose headers exceed MaxHeaderBytes.
+func limitHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		size := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				size += len(k) + len(v) + 4
+			}
+		}
+		if size > MaxHeaderBytes {
+			writeProblem(w, newProblem(r.Context(), codeHeadersTooLarge, fmt.Sprintf("headers may be at most %d bytes", MaxHeaderBytes)), nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // limitBody caps request bodies; the validator reports an overrun as 413.
 func limitBody(max int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {

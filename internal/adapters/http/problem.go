@@ -25,6 +25,7 @@ const (
 	codeCrossOrigin          domain.Code = "cross-origin-request-rejected"
 	codeOriginNotAllowed     domain.Code = "origin-not-allowed"
 	codeRateLimited          domain.Code = "rate-limited"
+	codeHeadersTooLarge      domain.Code = "headers-too-large"
 	codeInternal             domain.Code = "internal"
 	codeUnavailable          domain.Code = "unavailable"
 )
@@ -64,6 +65,7 @@ var problemKinds = map[domain.Code]problemKind{
 	domain.ErrIdempotencyKeyReused.Code:  {http.StatusUnprocessableEntity, "Idempotency key reused"},
 	domain.ErrWeakPassword.Code:          {http.StatusUnprocessableEntity, "Weak password"},
 	codeRateLimited:                      {http.StatusTooManyRequests, "Too many requests"},
+	codeHeadersTooLarge:                  {http.StatusRequestHeaderFieldsTooLarge, "Request headers too large"},
 	codeInternal:                         {http.StatusInternalServerError, "Internal server error"},
 	codeUnavailable:                      {http.StatusServiceUnavailable, "Service unavailable"},
 }

@@ -37,7 +37,7 @@ func NewRouter(srv *Server, auth Authenticator, limiter Limiter, log *slog.Logge
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS), origins)
+	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS), limitHeaders, origins)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)
 	})
