@@ -65,3 +65,42 @@ func TestVarsListEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestProductionRefusesWildcardOrigins(t *testing.T) {
+	c := Defaults()
+	c.AppEnv, c.JWTSecret, c.AdminPassword = "production", strings.Repeat("s", 48), "a-real-admin-password"
+	c.CORSAllowedOrigins = []string{"https://shop.example", "*"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "wildcard") {
+		t.Fatalf("production with a wildcard origin: %v", err)
+	}
+	c.CORSAllowedOrigins = []string{"https://shop.example"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("production with an explicit origin: %v", err)
+	}
+	if !c.SecureCookies() {
+		t.Fatal("production cookies must be Secure")
+	}
+}
+
+func TestTrustedProxiesAndPreviousKeysParse(t *testing.T) {
+	c := Defaults()
+	c.TrustedProxies = []string{"10.0.0.0/8", " 192.168.1.7/32 "}
+	c.JWTPreviousKeys = "old:" + strings.Repeat("k", 32) + ", older:" + strings.Repeat("q", 40)
+	p, err := c.TrustedProxyPrefixes()
+	if err != nil || len(p) != 2 || p[1].String() != "192.168.1.7/32" {
+		t.Fatalf("proxies: %v %v", p, err)
+	}
+	keys, err := c.PreviousKeys()
+	if err != nil || len(keys) != 2 || keys[1].ID != "older" {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+	c.TrustedProxies = []string{"not-a-cidr"}
+	if c.Validate() == nil {
+		t.Fatal("a bad CIDR must be refused")
+	}
+	c = Defaults()
+	c.JWTPreviousKeys = "old:short"
+	if c.Validate() == nil {
+		t.Fatal("a short previous key must be refused")
+	}
+}
