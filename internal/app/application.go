@@ -29,7 +29,11 @@ type Deps struct {
 	Counters  ports.SaleCounterRepository
 	Mailer    ports.Mailer
 	Metrics   ports.Metrics
-	Log       *slog.Logger
+	// Real time: live events to every node's clients, scheduled sale events, WS tickets.
+	Broadcaster ports.Broadcaster
+	Scheduler   ports.SaleScheduler
+	Tickets     ports.TicketStore
+	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -44,6 +48,7 @@ type Settings struct {
 	ReconcileBatch int
 	RefreshTTL     time.Duration
 	RelayBatch     int
+	TicketTTL      time.Duration
 }
 
 // DefaultSettings are the production defaults.
@@ -56,6 +61,7 @@ func DefaultSettings() Settings {
 		ReconcileBatch:   500,
 		RefreshTTL:       7 * 24 * time.Hour,
 		RelayBatch:       500,
+		TicketTTL:        30 * time.Second,
 	}
 }
 
@@ -87,6 +93,9 @@ type Application struct {
 	RecordSaleStats RecordSaleStatsHandler
 	GetSaleStats    GetSaleStatsHandler
 	SyncInventory   *SyncInventoryHandler
+	Feed            *LiveFeed
+	FireSaleEvent   FireSaleEventHandler
+	IssueTicket     IssueTicketHandler
 }
 
 // New wires the use-cases.
@@ -102,6 +111,7 @@ func New(d Deps, s Settings) *Application {
 		log = slog.Default()
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
+	feed := &LiveFeed{Inventory: d.Inventory, Sales: d.Sales, Broadcaster: d.Broadcaster, Log: log, Now: now}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:      tenants,
@@ -114,22 +124,25 @@ func New(d Deps, s Settings) *Application {
 		LogoutAll:    LogoutAllHandler{Sessions: d.Sessions},
 		Authenticate: AuthenticateHandler{Tokens: d.Tokens, Sessions: d.Sessions},
 		Me:           MeHandler{Users: d.Users},
-		CreateSale:   CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now, Log: log},
-		UpdateSale:   UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
-		GetSale:      GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
-		ListSales:    ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now},
+		CreateSale:   CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
+		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Scheduler: d.Scheduler,
+			Feed: feed, Now: now, Log: log},
+		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
+		ListSales: ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now},
 		PlaceOrder: PlaceOrderHandler{
 			Sales: d.Sales, Inventory: d.Inventory, Idempotency: d.Idempotency, Queue: d.Queue, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
+			Feed: feed, Broadcaster: d.Broadcaster,
 		},
-		WriteOrder:      WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log},
+		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log,
+			Broadcaster: d.Broadcaster, Feed: feed},
 		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
 		ListOrders:      ListOrdersHandler{Orders: d.Orders},
 		DeadLetters:     DeadLettersHandler{Queue: d.Queue},
-		RetryDeadLetter: RetryDeadLetterHandler{Inventory: d.Inventory, Queue: d.Queue, Log: log},
+		RetryDeadLetter: RetryDeadLetterHandler{Inventory: d.Inventory, Queue: d.Queue, Log: log, Feed: feed},
 		Reconcile: ReconcileHandler{
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
-			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch,
+			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Feed: feed,
 		},
 		RelayOutbox:     RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch},
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
@@ -139,5 +152,9 @@ func New(d Deps, s Settings) *Application {
 			Counters: d.Counters, Inventory: d.Inventory, Sales: d.Sales, Metrics: d.Metrics, Log: log, Now: now,
 			Horizon: s.SaleHorizon,
 		},
+		Feed: feed,
+		FireSaleEvent: FireSaleEventHandler{Sales: d.Sales, Inventory: d.Inventory, Broadcaster: d.Broadcaster,
+			Log: log, Now: now},
+		IssueTicket: IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
 	}
 }

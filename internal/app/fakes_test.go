@@ -85,6 +85,27 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
 
+// loggedFor counts the records at level whose message contains substr and whose attribute key
+// prints as value.
+func (l *logRecorder) loggedFor(level slog.Level, substr, key, value string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.records {
+		if r.Level != level || !strings.Contains(r.Message, substr) {
+			continue
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == key && a.Value.String() == value {
+				n++
+				return false
+			}
+			return true
+		})
+	}
+	return n
+}
+
 // logged counts the records at level whose message contains substr.
 func (l *logRecorder) logged(level slog.Level, substr string) int {
 	l.mu.Lock()
@@ -195,10 +216,23 @@ func (f *fakeInventory) Inventories(_ context.Context, tenantID uuid.UUID, saleI
 	out := map[uuid.UUID]domain.Inventory{}
 	for _, id := range saleIDs {
 		if inv, ok := f.sales[saleKey{tenantID, id}]; ok {
-			out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold}
+			out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold,
+				Pending: inv.pendingUnits()}
 		}
 	}
 	return out, nil
+}
+
+// pendingUnits is the inventory's pending field: the units of reservations not yet durable
+// (reserve and rereserve add them, confirm and release take them off).
+func (inv *invSale) pendingUnits() int {
+	n := 0
+	for _, r := range inv.res {
+		if r.Status == domain.OrderPending {
+			n += r.Quantity
+		}
+	}
+	return n
 }
 
 func (f *fakeInventory) Reserve(_ context.Context, r domain.Reservation) (ports.ReserveResult, error) {
@@ -1195,6 +1229,14 @@ type env struct {
 	sess    *fakeSessions
 	log     *logRecorder
 
+	outbox    *fakeOutbox
+	publisher *fakePublisher
+	processed *fakeProcessed
+	stats     *fakeStats
+	counters  *fakeCounters
+	mailer    *fakeMailer
+	metrics   *fakeMetrics
+
 	settings app.Settings
 	app      *app.Application
 	tenant   domain.Tenant
@@ -1202,18 +1244,30 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with settings changed by tune (if not nil) before the use-cases are wired.
+func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
+	t.Helper()
 	c := newClock()
 	e := &env{
 		clock: c, tenants: newFakeTenants(), users: newFakeUsers(), sales: newFakeSales(c.Now),
 		orders: newFakeOrders(), inv: newFakeInventory(c.Now), idem: newFakeIdempotency(),
 		queue: newFakeQueue(), cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
 		sess: newFakeSessions(), log: &logRecorder{}, settings: app.DefaultSettings(),
+		outbox: newFakeOutbox(c.Now), publisher: &fakePublisher{}, processed: newFakeProcessed(),
+		stats: newFakeStats(), counters: newFakeCounters(), mailer: &fakeMailer{}, metrics: newFakeMetrics(),
+	}
+	if tune != nil {
+		tune(&e.settings)
 	}
 	e.tenant = e.tenants.ensure(domain.DefaultTenantSlug, "Default merchant")
 	e.app = app.New(app.Deps{
 		Tenants: e.tenants, Users: e.users, Sales: e.sales, Orders: e.orders, Inventory: e.inv,
 		Idempotency: e.idem, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
-		Sessions: e.sess, Log: slog.New(e.log), Now: c.Now,
+		Sessions: e.sess, Outbox: e.outbox, Publisher: e.publisher, Processed: e.processed, Stats: e.stats,
+		Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Log: slog.New(e.log), Now: c.Now,
 	}, e.settings)
 	return e
 }
@@ -1292,3 +1346,428 @@ func wantErr(t *testing.T, err, want error) {
 }
 
 var errBoom = errors.New("boom: dependency unavailable")
+
+// ---------------------------------------------------------------------------------------------
+// Outbox, EventPublisher
+
+type outboxEntry struct {
+	e         domain.Event
+	claimed   bool // held by a relay (the row lock)
+	published bool
+	attempts  int
+	lastErr   string
+}
+
+// fakeOutbox is the outbox table: RelayPending claims the oldest unpublished events (skipping
+// those another relay holds), publishes them outside the lock and records the outcome.
+type fakeOutbox struct {
+	calls
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries []*outboxEntry
+
+	BacklogErr error
+}
+
+var _ ports.Outbox = (*fakeOutbox)(nil)
+
+func newFakeOutbox(now func() time.Time) *fakeOutbox { return &fakeOutbox{now: now} }
+
+func (f *fakeOutbox) RelayPending(ctx context.Context, limit int, publish func(context.Context, []domain.Event) error) (int, error) {
+	f.inc("RelayPending")
+	f.mu.Lock()
+	var batch []*outboxEntry
+	for _, en := range f.entries {
+		if !en.published && !en.claimed {
+			batch = append(batch, en)
+		}
+	}
+	slices.SortFunc(batch, func(a, b *outboxEntry) int {
+		if c := a.e.CreatedAt.Compare(b.e.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.e.ID.String(), b.e.ID.String())
+	})
+	if len(batch) > limit {
+		batch = batch[:limit]
+	}
+	events := make([]domain.Event, len(batch))
+	for i, en := range batch {
+		en.claimed = true
+		events[i] = en.e
+	}
+	f.mu.Unlock()
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	err := publish(ctx, events)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, en := range batch {
+		en.claimed = false
+		en.attempts++
+		if err != nil {
+			en.lastErr = err.Error()
+		} else {
+			en.published, en.lastErr = true, ""
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("relay outbox: %w", err)
+	}
+	return len(batch), nil
+}
+
+func (f *fakeOutbox) Backlog(context.Context) (int, time.Duration, error) {
+	f.inc("Backlog")
+	if f.BacklogErr != nil {
+		return 0, 0, f.BacklogErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pending := 0
+	var oldest time.Time
+	for _, en := range f.entries {
+		if en.published {
+			continue
+		}
+		pending++
+		if oldest.IsZero() || en.e.CreatedAt.Before(oldest) {
+			oldest = en.e.CreatedAt
+		}
+	}
+	if pending == 0 {
+		return 0, 0, nil
+	}
+	return pending, f.now().Sub(oldest), nil
+}
+
+// add puts events in the outbox, as SaveOrder does.
+func (f *fakeOutbox) add(events ...domain.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range events {
+		f.entries = append(f.entries, &outboxEntry{e: e})
+	}
+}
+
+// entry is a copy of the event's row; ok is false if there is none.
+func (f *fakeOutbox) entry(id uuid.UUID) (outboxEntry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, en := range f.entries {
+		if en.e.ID == id {
+			return *en, true
+		}
+	}
+	return outboxEntry{}, false
+}
+
+// fakePublisher records every batch it is handed; OnPublish (if set) decides each call's
+// outcome from its 1-based number.
+type fakePublisher struct {
+	calls
+	mu        sync.Mutex
+	batches   [][]domain.Event // every batch handed over
+	delivered []domain.Event   // events of the batches acknowledged
+
+	OnPublish func(call int, events []domain.Event) error
+}
+
+var _ ports.EventPublisher = (*fakePublisher)(nil)
+
+func (f *fakePublisher) Publish(_ context.Context, events []domain.Event) error {
+	f.inc("Publish")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, slices.Clone(events))
+	var err error
+	if f.OnPublish != nil {
+		err = f.OnPublish(len(f.batches), events)
+	}
+	if err == nil {
+		f.delivered = append(f.delivered, events...)
+	}
+	return err
+}
+
+// batchSizes lists the size of each batch handed over.
+func (f *fakePublisher) batchSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sizes := make([]int, len(f.batches))
+	for i, b := range f.batches {
+		sizes[i] = len(b)
+	}
+	return sizes
+}
+
+func (f *fakePublisher) deliveredIDs() []uuid.UUID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := make([]uuid.UUID, len(f.delivered))
+	for i, e := range f.delivered {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// ---------------------------------------------------------------------------------------------
+// ProcessedEvents, SaleStatsRepository, SaleCounterRepository
+
+type consumerEvent struct {
+	consumer string
+	event    uuid.UUID
+}
+
+type fakeProcessed struct {
+	calls
+	mu   sync.Mutex
+	done map[consumerEvent]bool
+
+	ProcessedErr, MarkErr error
+}
+
+var _ ports.ProcessedEvents = (*fakeProcessed)(nil)
+
+func newFakeProcessed() *fakeProcessed { return &fakeProcessed{done: map[consumerEvent]bool{}} }
+
+func (f *fakeProcessed) EventProcessed(_ context.Context, consumer string, id uuid.UUID) (bool, error) {
+	f.inc("EventProcessed")
+	if f.ProcessedErr != nil {
+		return false, f.ProcessedErr
+	}
+	return f.isDone(consumer, id), nil
+}
+
+func (f *fakeProcessed) MarkEventProcessed(_ context.Context, consumer string, id uuid.UUID) error {
+	f.inc("MarkEventProcessed")
+	if f.MarkErr != nil {
+		return f.MarkErr
+	}
+	f.mark(consumer, id)
+	return nil
+}
+
+func (f *fakeProcessed) mark(consumer string, id uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done[consumerEvent{consumer, id}] = true
+}
+
+func (f *fakeProcessed) isDone(consumer string, id uuid.UUID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done[consumerEvent{consumer, id}]
+}
+
+// fakeStats keeps the analytics figures; an event applies once per consumer.
+type fakeStats struct {
+	calls
+	mu      sync.Mutex
+	applied map[consumerEvent]bool
+	stats   map[saleKey]domain.SaleStats
+	adds    []consumerEvent // every AddOrderToStats call, in order
+
+	AddErr error
+}
+
+var _ ports.SaleStatsRepository = (*fakeStats)(nil)
+
+func newFakeStats() *fakeStats {
+	return &fakeStats{applied: map[consumerEvent]bool{}, stats: map[saleKey]domain.SaleStats{}}
+}
+
+func (f *fakeStats) AddOrderToStats(_ context.Context, consumer string, e domain.OrderConfirmedV1) (bool, error) {
+	f.inc("AddOrderToStats")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.adds = append(f.adds, consumerEvent{consumer, e.EventID})
+	if f.AddErr != nil {
+		return false, f.AddErr
+	}
+	k := consumerEvent{consumer, e.EventID}
+	if f.applied[k] {
+		return false, nil
+	}
+	f.applied[k] = true
+	key := saleKey{e.TenantID, e.SaleID}
+	s := f.stats[key]
+	s.SaleID, s.Currency = e.SaleID, e.Currency
+	s.Orders++
+	s.Units += e.Quantity
+	s.RevenueCents += e.AmountCents
+	at := e.OrderedAt
+	if s.FirstOrderAt == nil || at.Before(*s.FirstOrderAt) {
+		s.FirstOrderAt = &at
+	}
+	if s.LastOrderAt == nil || at.After(*s.LastOrderAt) {
+		s.LastOrderAt = &at
+	}
+	f.stats[key] = s
+	return true, nil
+}
+
+func (f *fakeStats) SaleStats(_ context.Context, tenantID, saleID uuid.UUID) (domain.SaleStats, error) {
+	f.inc("SaleStats")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.stats[saleKey{tenantID, saleID}]; ok {
+		return s, nil
+	}
+	return domain.SaleStats{SaleID: saleID}, nil
+}
+
+func (f *fakeStats) addCalls() []consumerEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.adds)
+}
+
+type driftCall struct {
+	Sale  saleKey
+	Drift int
+}
+
+// fakeCounters keeps PostgreSQL's sold counters; an event applies once per consumer.
+type fakeCounters struct {
+	calls
+	mu      sync.Mutex
+	applied map[consumerEvent]bool
+	sold    map[saleKey]int
+	drifts  []driftCall
+
+	SoldErr, DriftErr error
+}
+
+var _ ports.SaleCounterRepository = (*fakeCounters)(nil)
+
+func newFakeCounters() *fakeCounters {
+	return &fakeCounters{applied: map[consumerEvent]bool{}, sold: map[saleKey]int{}}
+}
+
+func (f *fakeCounters) AddSoldUnits(_ context.Context, consumer string, e domain.OrderConfirmedV1) (bool, error) {
+	f.inc("AddSoldUnits")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := consumerEvent{consumer, e.EventID}
+	if f.applied[k] {
+		return false, nil
+	}
+	f.applied[k] = true
+	f.sold[saleKey{e.TenantID, e.SaleID}] += e.Quantity
+	return true, nil
+}
+
+func (f *fakeCounters) SoldCounter(_ context.Context, tenantID, saleID uuid.UUID) (int, bool, error) {
+	f.inc("SoldCounter")
+	if f.SoldErr != nil {
+		return 0, false, f.SoldErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.sold[saleKey{tenantID, saleID}]
+	return n, ok, nil
+}
+
+func (f *fakeCounters) RecordDrift(_ context.Context, tenantID, saleID uuid.UUID, drift int) error {
+	f.inc("RecordDrift")
+	if f.DriftErr != nil {
+		return f.DriftErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drifts = append(f.drifts, driftCall{saleKey{tenantID, saleID}, drift})
+	return nil
+}
+
+func (f *fakeCounters) setSold(tenantID, saleID uuid.UUID, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sold[saleKey{tenantID, saleID}] = n
+}
+
+func (f *fakeCounters) soldOf(tenantID, saleID uuid.UUID) (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.sold[saleKey{tenantID, saleID}]
+	return n, ok
+}
+
+func (f *fakeCounters) driftCalls() []driftCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.drifts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mailer, Metrics
+
+type fakeMailer struct {
+	calls
+	mu   sync.Mutex
+	sent []domain.Mail
+
+	Err error
+}
+
+var _ ports.Mailer = (*fakeMailer)(nil)
+
+func (f *fakeMailer) Send(_ context.Context, m domain.Mail) error {
+	f.inc("Send")
+	if f.Err != nil {
+		return f.Err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent = append(f.sent, m)
+	return nil
+}
+
+func (f *fakeMailer) mails() []domain.Mail {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
+}
+
+type backlogReport struct {
+	Pending int
+	Oldest  time.Duration
+}
+
+type fakeMetrics struct {
+	mu      sync.Mutex
+	drift   map[saleKey]int
+	drifts  []driftCall
+	backlog []backlogReport
+}
+
+var _ ports.Metrics = (*fakeMetrics)(nil)
+
+func newFakeMetrics() *fakeMetrics { return &fakeMetrics{drift: map[saleKey]int{}} }
+
+func (f *fakeMetrics) InventoryDrift(tenantID, saleID uuid.UUID, units int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drift[saleKey{tenantID, saleID}] = units
+	f.drifts = append(f.drifts, driftCall{saleKey{tenantID, saleID}, units})
+}
+
+func (f *fakeMetrics) OutboxBacklog(pending int, oldest time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.backlog = append(f.backlog, backlogReport{pending, oldest})
+}
+
+func (f *fakeMetrics) backlogReports() []backlogReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.backlog)
+}
+
+func (f *fakeMetrics) driftGauges() map[saleKey]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cloneMap(f.drift)
+}

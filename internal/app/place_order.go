@@ -49,6 +49,9 @@ type PlaceOrderHandler struct {
 	IdempotencyLease time.Duration
 	// IdempotencyTTL is how long answers are kept for replay.
 	IdempotencyTTL time.Duration
+	// Feed and Broadcaster push the stock change and a sell-out to live clients (optional).
+	Feed        *LiveFeed
+	Broadcaster ports.Broadcaster
 }
 
 // Handle reserves the stock atomically in Redis and queues the order for PostgreSQL.
@@ -151,6 +154,12 @@ func (h PlaceOrderHandler) reserve(ctx context.Context, cmd PlaceOrder) (domain.
 		}
 		return domain.Order{}, fmt.Errorf("place order: reserve stock: %w", err)
 	}
+	if !res.Duplicate {
+		h.Feed.InventoryChanged(r.TenantID, r.SaleID)
+		if res.Remaining == 0 {
+			h.soldOut(ctx, r.TenantID, r.SaleID)
+		}
+	}
 	if res.Reservation.Status == domain.OrderPending || res.Reservation.Status == "" {
 		// Once the script has run the order is accepted: if queueing fails, the reconciler
 		// finds the reservation and queues it.
@@ -160,4 +169,20 @@ func (h PlaceOrderHandler) reserve(ctx context.Context, cmd PlaceOrder) (domain.
 		}
 	}
 	return res.Reservation.Order(), nil
+}
+
+// soldOut tells live clients the sale just ended by selling its last unit. Only the purchase that
+// took the last unit sees remaining 0, so this fires once per sell-out.
+func (h PlaceOrderHandler) soldOut(ctx context.Context, tenantID, saleID uuid.UUID) {
+	if h.Broadcaster == nil {
+		return
+	}
+	s, err := h.Sales.Sale(ctx, tenantID, saleID)
+	if err != nil {
+		h.Log.WarnContext(ctx, "sold-out event not broadcast", "sale_id", saleID, "err", err)
+		return
+	}
+	now := h.Now()
+	broadcast(ctx, h.Broadcaster, h.Log, domain.LiveEvent{Type: domain.LiveSaleEnded, TenantID: tenantID, SaleID: saleID,
+		TS: now, Data: saleTimes(s, now, 0, "sold_out")})
 }

@@ -28,6 +28,7 @@ type ReconcileHandler struct {
 	Horizon time.Duration
 	// Batch bounds the reservations handled per sale and pass.
 	Batch int
+	Feed  *LiveFeed
 }
 
 // ReconcileReport counts what one pass did.
@@ -97,7 +98,7 @@ func (h ReconcileHandler) reservation(ctx context.Context, r domain.Reservation,
 		return err // still queued or retrying: the worker has it
 	}
 	// Dead-lettered without being released (the worker died on its last attempt).
-	released, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, r)
+	released, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, r)
 	if released {
 		rep.Released++
 	}

@@ -66,6 +66,7 @@ type CreateSale struct {
 type CreateSaleHandler struct {
 	Sales     ports.SaleRepository
 	Inventory ports.InventoryStore
+	Scheduler ports.SaleScheduler
 	Now       func() time.Time
 	Log       *slog.Logger
 }
@@ -80,7 +81,7 @@ func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView
 	s := domain.Sale{
 		ID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, Name: cmd.Name,
 		PriceCents: cmd.PriceCents, Currency: cmd.Currency, TotalStock: cmd.TotalStock,
-		PerUserLimit: cmd.PerUserLimit, StartsAt: cmd.StartsAt.UTC(), EndsAt: cmd.EndsAt.UTC(),
+		PerUserLimit: cmd.PerUserLimit, StartsAt: pgTime(cmd.StartsAt), EndsAt: pgTime(cmd.EndsAt),
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Validate(); err != nil {
@@ -95,6 +96,7 @@ func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView
 			"sale_id", s.ID, "err", err)
 		inv = domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: s.TotalStock, Remaining: s.TotalStock}
 	}
+	schedule(ctx, h.Scheduler, h.Log, s)
 	return viewOf(s, inv, now), nil
 }
 
@@ -110,6 +112,8 @@ type UpdateSaleHandler struct {
 	Sales     ports.SaleRepository
 	Inventory ports.InventoryStore
 	Cache     ports.SaleCache
+	Scheduler ports.SaleScheduler
+	Feed      *LiveFeed
 	Now       func() time.Time
 	Log       *slog.Logger
 }
@@ -155,6 +159,10 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 	if err := h.Cache.ReplaceSale(ctx, saved); err != nil {
 		h.Log.ErrorContext(ctx, "cached sale not replaced; stale until its TTL", "sale_id", saved.ID, "err", err)
 	}
+	if !saved.StartsAt.Equal(before.StartsAt) || !saved.EndsAt.Equal(before.EndsAt) {
+		schedule(ctx, h.Scheduler, h.Log, saved)
+	}
+	h.Feed.InventoryChanged(saved.TenantID, saved.ID)
 	return viewOf(saved, inv, h.Now().UTC()), nil
 }
 
@@ -246,3 +254,18 @@ func (h ListSalesHandler) Handle(ctx context.Context, q ListSales) ([]SaleView, 
 	}
 	return views, nil
 }
+
+// schedule (re)schedules a sale's live events; the sale exists either way, so a failure is
+// logged, not returned.
+func schedule(ctx context.Context, sch ports.SaleScheduler, log *slog.Logger, s domain.Sale) {
+	if sch == nil {
+		return
+	}
+	if err := sch.ScheduleSale(ctx, s); err != nil {
+		log.ErrorContext(ctx, "sale events not scheduled", "sale_id", s.ID, "err", err)
+	}
+}
+
+// pgTime is t as PostgreSQL keeps it (UTC, microseconds), so a time handed out equals the one
+// read back.
+func pgTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -26,6 +26,9 @@ type WriteOrderHandler struct {
 	Inventory ports.InventoryStore
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Broadcaster tells the buyer's live connections; Feed reports stock given back (optional).
+	Broadcaster ports.Broadcaster
+	Feed        *LiveFeed
 }
 
 // Handle writes the order to PostgreSQL, idempotently. When the order can never be written, or
@@ -56,6 +59,11 @@ func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 		// Durable already; the reconciler clears what is left.
 		h.Log.WarnContext(ctx, "order durable but still marked awaited", "order_id", r.OrderID, "err", err)
 	}
+	buyer := o.UserID
+	broadcast(ctx, h.Broadcaster, h.Log, domain.LiveEvent{Type: domain.LiveOrderConfirmed, TenantID: o.TenantID,
+		SaleID: o.SaleID, UserID: &buyer, TS: now, Data: domain.OrderConfirmedData{
+			OrderID: o.ID, Quantity: o.Quantity, Status: o.Status, AmountCents: o.AmountCents, Currency: o.Currency,
+		}})
 	return nil
 }
 
@@ -63,7 +71,7 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 	if !cmd.FinalAttempt && !errors.Is(cause, domain.ErrPermanent) {
 		return cause
 	}
-	if _, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, cmd.Reservation); err != nil {
+	if _, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, cmd.Reservation); err != nil {
 		h.Log.ErrorContext(ctx, "dead-lettered order not released yet; the reconciler retries",
 			"order_id", cmd.Reservation.OrderID, "err", err)
 	}
@@ -74,7 +82,8 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error
 // can (Redis holds the failed state either way, so a failed record is only logged). An attempt that failed on its way back (the
 // commit landed, the answer was lost) may have written the order after all: PostgreSQL is asked
 // first, and if it cannot answer nothing is released (the reconciler asks again later).
-func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository, r domain.Reservation) (released bool, err error) {
+func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository,
+	feed *LiveFeed, r domain.Reservation) (released bool, err error) {
 	confirmed, err := orders.ConfirmedOrderIDs(ctx, r.TenantID, []uuid.UUID{r.OrderID})
 	if err != nil {
 		return false, fmt.Errorf("release order %s: %w", r.OrderID, err)
@@ -84,6 +93,9 @@ func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.Invento
 	}
 	if released, err = inventory.Release(ctx, r); err != nil {
 		return false, fmt.Errorf("release order %s: %w", r.OrderID, err)
+	}
+	if released {
+		feed.InventoryChanged(r.TenantID, r.SaleID)
 	}
 	o := r.Order()
 	o.Status = domain.OrderFailed

@@ -53,6 +53,7 @@ type Config struct {
 	RateLimitAuth      int      `env:"RATE_LIMIT_AUTH_PER_MIN" envDefault:"10" help:"requests to /v1/auth/* per minute per client IP (0: no limit)"`
 
 	OrderQueue         string        `env:"ORDER_QUEUE" envDefault:"orders" help:"Asynq queue of order:create tasks"`
+	SaleEventsQueue    string        `env:"SALE_EVENTS_QUEUE" envDefault:"sale-events" help:"Asynq queue of the scheduled sale:start / sale:end tasks"`
 	OrderAttempts      int           `env:"ORDER_ATTEMPTS" envDefault:"3" help:"attempts per order before it is dead-lettered"`
 	WorkerConcurrency  int           `env:"WORKER_CONCURRENCY" envDefault:"10" help:"orders written to PostgreSQL at once, per worker"`
 	WorkerRetryBase    time.Duration `env:"WORKER_RETRY_BASE" envDefault:"1s" help:"first retry delay; doubles per attempt"`
@@ -75,11 +76,16 @@ type Config struct {
 	SMTPPassword         string        `env:"SMTP_PASSWORD" help:"SMTP password"`
 	MailFrom             string        `env:"MAIL_FROM" envDefault:"Flashsale <orders@flashsale.local>" help:"sender of order mails"`
 	MailDir              string        `env:"MAIL_DIR" envDefault:"var/mail" help:"where mail is written as .eml files when SMTP_ADDR is empty"`
-	ReconcileInterval    time.Duration `env:"RECONCILE_INTERVAL" envDefault:"15s" help:"how often the reconciler looks for stranded orders"`
-	ReconcileGrace       time.Duration `env:"RECONCILE_GRACE" envDefault:"1m" help:"age at which an unwritten reservation is re-queued"`
-	IdempotencyTTL       time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
-	IdempotencyLease     time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"30s" help:"how long a crashed request keeps its idempotency key busy"`
-	SaleCacheTTL         time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
+
+	LiveFlushInterval time.Duration `env:"LIVE_FLUSH_INTERVAL" envDefault:"200ms" help:"inventory:updated is sent at most once per sale per interval (latest value)"`
+	WSMaxConnections  int           `env:"WS_MAX_CONNECTIONS" envDefault:"20000" help:"live WebSocket connections per API node"`
+	WSSendBuffer      int           `env:"WS_SEND_BUFFER" envDefault:"64" help:"events queued per connection before it is dropped as slow"`
+	WSPingInterval    time.Duration `env:"WS_PING_INTERVAL" envDefault:"20s" help:"heartbeat; a connection that misses one pong is closed"`
+	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"15s" help:"how often the reconciler looks for stranded orders"`
+	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"1m" help:"age at which an unwritten reservation is re-queued"`
+	IdempotencyTTL    time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
+	IdempotencyLease  time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"30s" help:"how long a crashed request keeps its idempotency key busy"`
+	SaleCacheTTL      time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
 }
 
 // Load reads the environment and validates the result.

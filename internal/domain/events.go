@@ -69,7 +69,7 @@ func DecodeOrderConfirmed(b []byte) (OrderConfirmedV1, error) {
 		return e, fmt.Errorf("decode %s: %v: %w", EventOrderConfirmed, err, ErrPermanent)
 	}
 	if e.Type != EventOrderConfirmed || e.Version != 1 || e.EventID == uuid.Nil || e.OrderID == uuid.Nil ||
-		e.SaleID == uuid.Nil || e.TenantID == uuid.Nil || e.Quantity < 1 {
+		e.SaleID == uuid.Nil || e.TenantID == uuid.Nil || e.UserID == uuid.Nil || e.Quantity < 1 {
 		return e, fmt.Errorf("decode %s: not a valid version 1 event: %w", EventOrderConfirmed, ErrPermanent)
 	}
 	return e, nil

@@ -85,10 +85,10 @@ func (p SalePatch) Apply(s Sale) (Sale, error) {
 		s.PerUserLimit = *p.PerUserLimit
 	}
 	if p.StartsAt != nil {
-		s.StartsAt = *p.StartsAt
+		s.StartsAt = p.StartsAt.UTC().Truncate(time.Microsecond)
 	}
 	if p.EndsAt != nil {
-		s.EndsAt = *p.EndsAt
+		s.EndsAt = p.EndsAt.UTC().Truncate(time.Microsecond)
 	}
 	return s, s.Validate()
 }

@@ -278,6 +278,26 @@ type Metrics interface {
 	OutboxBacklog(pending int, oldest time.Duration)
 }
 
+// Broadcaster delivers live events to the clients connected to every API node.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, e domain.LiveEvent) error
+}
+
+// SaleScheduler fires sale:started and sale:ended at a sale's times, once across all nodes.
+type SaleScheduler interface {
+	// ScheduleSale (re)schedules both events for the sale's current times.
+	ScheduleSale(ctx context.Context, s domain.Sale) error
+}
+
+// TicketStore issues one-time WebSocket tickets: a short-lived stand-in for the access token,
+// so that no long-lived token travels in a URL.
+type TicketStore interface {
+	IssueTicket(ctx context.Context, p domain.Principal, ttl time.Duration) (string, error)
+	// RedeemTicket returns the ticket's principal once; ok is false for an unknown, used or
+	// expired ticket.
+	RedeemTicket(ctx context.Context, ticket string) (p domain.Principal, ok bool, err error)
+}
+
 // Pinger is a dependency a readiness probe checks.
 type Pinger interface {
 	Name() string

@@ -42,10 +42,10 @@ func NewRedis(t testing.TB) Redis {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		// Rate-limit counters carry the library's own "rate:" in front of the prefix.
-		for _, pattern := range []string{r.Prefix + ":*", "rate:" + r.Prefix + ":*", "asynq:{" + r.Queue + "}:*"} {
+		for _, pattern := range []string{r.Prefix + ":*", "rate:" + r.Prefix + ":*", "asynq:{" + r.Queue + "}:*", "asynq:{" + r.Queue + "-sales}:*"} {
 			DeleteKeys(ctx, client, pattern)
 		}
-		client.SRem(ctx, "asynq:queues", r.Queue)
+		client.SRem(ctx, "asynq:queues", r.Queue, r.Queue+"-sales")
 		_ = client.Close()
 	})
 	return r

@@ -62,6 +62,7 @@ func TestConfig(dbURL string, r Redis) config.Config {
 	c.RedisURL = RedisURL()
 	c.RedisPrefix = r.Prefix
 	c.OrderQueue = r.Queue
+	c.SaleEventsQueue = r.Queue + "-sales"
 	c.BcryptCost = 4
 	c.AdminEmail = "admin@test.local"
 	c.AdminPassword = AdminPassword

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
@@ -24,6 +26,7 @@ import (
 	"github.com/flashsale/flashsale/internal/adapters/metrics"
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
+	"github.com/flashsale/flashsale/internal/adapters/ws"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/ports"
@@ -102,6 +105,12 @@ var Redis = fx.Module("redis",
 		func(rdb goredis.UniversalClient, c config.Config) *redisadapter.RateLimiter {
 			return redisadapter.NewRateLimiter(rdb, c.RedisPrefix)
 		},
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Live {
+			return redisadapter.NewLive(rdb, c.RedisPrefix)
+		}, fx.As(fx.Self()), fx.As(new(ports.Broadcaster))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Tickets {
+			return redisadapter.NewTickets(rdb, c.RedisPrefix)
+		}, fx.As(new(ports.TicketStore))),
 	),
 )
 
@@ -111,6 +120,9 @@ var Queue = fx.Module("asynq-queue",
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Queue {
 		return asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue, Attempts: c.OrderAttempts})
 	}, fx.As(new(ports.OrderQueue)))),
+	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Scheduler {
+		return asynqadapter.NewScheduler(rdb, c.SaleEventsQueue)
+	}, fx.As(new(ports.SaleScheduler)))),
 )
 
 // Security provides the token issuer and the password hasher.
@@ -157,6 +169,9 @@ var Application = fx.Module("app",
 		Metrics     ports.Metrics
 		Publisher   ports.EventPublisher `optional:"true"`
 		Mailer      ports.Mailer         `optional:"true"`
+		Broadcaster ports.Broadcaster
+		Scheduler   ports.SaleScheduler
+		Tickets     ports.TicketStore
 		Log         *slog.Logger
 		Config      config.Config
 	}) *app.Application {
@@ -169,7 +184,8 @@ var Application = fx.Module("app",
 			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
 			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
 			Sessions: p.Sessions, Outbox: p.Outbox, Processed: p.Processed, Stats: p.Stats, Counters: p.Counters,
-			Metrics: p.Metrics, Publisher: p.Publisher, Mailer: p.Mailer, Log: p.Log,
+			Metrics: p.Metrics, Publisher: p.Publisher, Mailer: p.Mailer, Broadcaster: p.Broadcaster,
+			Scheduler: p.Scheduler, Tickets: p.Tickets, Log: p.Log,
 		}, s)
 	}),
 )
@@ -177,8 +193,14 @@ var Application = fx.Module("app",
 // Metrics provides the Prometheus registry behind ports.Metrics.
 var Metrics = fx.Provide(fx.Annotate(metrics.New, fx.As(fx.Self()), fx.As(new(ports.Metrics))))
 
+// LiveFeed flushes coalesced inventory:updated events (every role that changes stock).
+var LiveFeed = fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config) {
+	loop := newTicker(c.LiveFlushInterval, a.Feed.Flush)
+	lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
+})
+
 // Backends is everything every role needs.
-var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application)
+var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application, LiveFeed)
 
 // HTTPServer is the API listening on HTTP_ADDR; Addr reports where it listens once started.
 type HTTPServer struct {
@@ -196,8 +218,26 @@ func (s *HTTPServer) Addr() net.Addr {
 
 // API is the serve role: the HTTP server, and the bootstrap of the default tenant and admin.
 var API = fx.Module("api",
+	fx.Provide(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) *ws.Hub {
+		return ws.NewHub(ws.Config{
+			MaxConnections: c.WSMaxConnections, SendBuffer: c.WSSendBuffer, PingInterval: c.WSPingInterval,
+			WriteTimeout: 5 * time.Second, OriginPatterns: originHosts(c.CORSAllowedOrigins),
+		}, log)
+	}),
+	fx.Invoke(func(lc fx.Lifecycle, hub *ws.Hub, live *redisadapter.Live, log *slog.Logger) {
+		ctx, cancel := context.WithCancel(context.Background())
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				return live.Subscribe(ctx, log, func(e redisadapter.Envelope) {
+					hub.Deliver(ws.Event{Type: e.Type, TenantID: e.TenantID, SaleID: e.SaleID, UserID: e.UserID, Data: e.Data, TS: e.TS})
+				})
+			},
+			OnStop: func(context.Context) error { cancel(); return nil },
+		})
+	}),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		limiter *redisadapter.RateLimiter, prom *metrics.Prometheus, log *slog.Logger, c config.Config) (*HTTPServer, error) {
+		limiter *redisadapter.RateLimiter, prom *metrics.Prometheus, hub *ws.Hub, tickets ports.TicketStore,
+		log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
 			store, redisadapter.Pinger{Client: rdb})
 		proxies, err := c.TrustedProxyPrefixes()
@@ -207,6 +247,10 @@ var API = fx.Module("api",
 		handler, err := httpadapter.NewRouter(srv, a.Authenticate, limiter, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
+			Live: &httpadapter.LiveConfig{Hub: hub, Tickets: tickets, Tenant: func(ctx context.Context, slug string) (uuid.UUID, error) {
+				t, err := a.Tenants.BySlug(ctx, slug)
+				return t.ID, err
+			}},
 			Edge: httpadapter.EdgeConfig{
 				AllowedOrigins: c.CORSAllowedOrigins, TrustedProxies: proxies, HSTS: c.Production(),
 				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth,
@@ -264,9 +308,9 @@ var API = fx.Module("api",
 var Worker = fx.Module("worker",
 	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
-			Queue: c.OrderQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
+			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
 			PollInterval: c.WorkerPollInterval, ShutdownTimeout: c.ShutdownWait,
-		}, a.WriteOrder, log)
+		}, a.WriteOrder, a.FireSaleEvent, log)
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error { return w.Start() },
 			OnStop:  func(context.Context) error { w.Shutdown(); return nil },
@@ -332,4 +376,16 @@ func (t *ticker) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// originHosts turns CORS origins (scheme://host:port) into the host patterns the WebSocket
+// origin check takes.
+func originHosts(origins []string) []string {
+	hosts := make([]string, 0, len(origins))
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	return hosts
 }

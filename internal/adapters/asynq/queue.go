@@ -127,6 +127,9 @@ func (q *Queue) DeadLetters(_ context.Context, tenantID uuid.UUID, limit int) ([
 			return nil, fmt.Errorf("list dead letters: %w", err)
 		}
 		for _, info := range infos {
+			if info.Type != TypeOrderCreate {
+				continue
+			}
 			dl, err := toDeadLetter(info)
 			if err != nil {
 				return nil, err
@@ -146,7 +149,7 @@ func (q *Queue) DeadLetters(_ context.Context, tenantID uuid.UUID, limit int) ([
 func (q *Queue) DeadLetter(_ context.Context, orderID uuid.UUID) (domain.DeadLetter, error) {
 	info, err := q.inspector.GetTaskInfo(q.cfg.Queue, orderID.String())
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) ||
-		(err == nil && info.State != asynq.TaskStateArchived) {
+		(err == nil && (info.State != asynq.TaskStateArchived || info.Type != TypeOrderCreate)) {
 		return domain.DeadLetter{}, domain.ErrOrderNotFound.WithDetail("no dead-lettered order with this id")
 	}
 	if err != nil {

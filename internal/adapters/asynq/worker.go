@@ -18,6 +18,8 @@ import (
 // WorkerConfig tunes the order worker.
 type WorkerConfig struct {
 	Queue string
+	// SaleEventsQueue holds the scheduled sale:start and sale:end tasks.
+	SaleEventsQueue string
 	// Concurrency bounds the orders written at once: the rate PostgreSQL sees. Keep it at or
 	// below the pool size.
 	Concurrency int
@@ -35,11 +37,12 @@ type Worker struct {
 	mux *asynq.ServeMux
 }
 
-// NewWorker builds a worker that writes orders through h.
-func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHandler, log *slog.Logger) *Worker {
+// NewWorker builds a worker that writes orders through h and fires scheduled sale events
+// through events.
+func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHandler, events app.FireSaleEventHandler, log *slog.Logger) *Worker {
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
-		Queues:                   map[string]int{cfg.Queue: 1},
+		Queues:                   map[string]int{cfg.Queue: 9, cfg.SaleEventsQueue: 1},
 		RetryDelayFunc:           exponentialBackoff(cfg.RetryBase),
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.PollInterval,
@@ -56,6 +59,10 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeOrderCreate, orderCreateHandler(h))
+	if events.Broadcaster != nil {
+		mux.HandleFunc(TypeSaleStart, saleEventHandler(app.SaleEventStart, events))
+		mux.HandleFunc(TypeSaleEnd, saleEventHandler(app.SaleEventEnd, events))
+	}
 	return &Worker{srv: srv, mux: mux}
 }
 

@@ -22,6 +22,8 @@ type RouterConfig struct {
 	Edge         EdgeConfig
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// Live, if set, serves live events at GET /v1/ws.
+	Live *LiveConfig
 }
 
 // NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
@@ -74,6 +76,9 @@ func NewRouter(srv *Server, auth Authenticator, limiter Limiter, log *slog.Logge
 			writeProblem(w, problemOf(r.Context(), log, err), nil)
 		},
 	})
+	if cfg.Live != nil {
+		r.With(authenticate(auth)).Get("/v1/ws", serveLive(*cfg.Live, log))
+	}
 	r.Group(func(r chi.Router) {
 		r.Use(rateLimit(limiter, cfg.Edge, log), limitBody(cfg.MaxBodyBytes), authenticate(auth), validator)
 		api.HandlerWithOptions(strict, api.ChiServerOptions{

@@ -357,3 +357,12 @@ func (s *Server) GetSaleStats(ctx context.Context, req api.GetSaleStatsRequestOb
 	}
 	return out, nil
 }
+
+// IssueWebSocketTicket implements api.StrictServerInterface.
+func (s *Server) IssueWebSocketTicket(ctx context.Context, _ api.IssueWebSocketTicketRequestObject) (api.IssueWebSocketTicketResponseObject, error) {
+	ticket, ttl, err := s.app.IssueTicket.Handle(ctx, mustPrincipal(ctx))
+	if err != nil {
+		return s.fail(ctx, err), nil
+	}
+	return api.IssueWebSocketTicket201JSONResponse{Ticket: ticket, ExpiresIn: int(ttl.Seconds())}, nil
+}

@@ -313,6 +313,13 @@ type User struct {
 	TenantId  openapi_types.UUID  `json:"tenantId"`
 }
 
+// WebSocketTicket defines model for WebSocketTicket.
+type WebSocketTicket struct {
+	// ExpiresIn Seconds the ticket stays valid (once).
+	ExpiresIn int    `json:"expiresIn"`
+	Ticket    string `json:"ticket"`
+}
+
 // OrderId defines model for OrderId.
 type OrderId = openapi_types.UUID
 
@@ -487,6 +494,9 @@ type ServerInterface interface {
 	// PlaceOrder Buy from a live sale
 	// (POST /v1/sales/{saleId}/orders)
 	PlaceOrder(w http.ResponseWriter, r *http.Request, saleId SaleId, params PlaceOrderParams)
+	// IssueWebSocketTicket A one-time ticket for the live-events WebSocket
+	// (POST /v1/ws/tickets)
+	IssueWebSocketTicket(w http.ResponseWriter, r *http.Request)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
@@ -604,6 +614,12 @@ func (_ Unimplemented) GetInventory(w http.ResponseWriter, r *http.Request, sale
 // PlaceOrder Buy from a live sale
 // (POST /v1/sales/{saleId}/orders)
 func (_ Unimplemented) PlaceOrder(w http.ResponseWriter, r *http.Request, saleId SaleId, params PlaceOrderParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// IssueWebSocketTicket A one-time ticket for the live-events WebSocket
+// (POST /v1/ws/tickets)
+func (_ Unimplemented) IssueWebSocketTicket(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1200,6 +1216,20 @@ func (siw *ServerInterfaceWrapper) PlaceOrder(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// IssueWebSocketTicket operation middleware
+func (siw *ServerInterfaceWrapper) IssueWebSocketTicket(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.IssueWebSocketTicket(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -1336,6 +1366,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/v1/me", wrapper.GetMe)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/v1/ws/tickets", wrapper.IssueWebSocketTicket)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/v1/sales", wrapper.ListSales)
@@ -3726,6 +3759,91 @@ func (response PlaceOrder500ApplicationProblemPlusJSONResponse) VisitPlaceOrderR
 	return err
 }
 
+type IssueWebSocketTicketRequestObject struct {
+}
+
+type IssueWebSocketTicketResponseObject interface {
+	VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error
+}
+
+type IssueWebSocketTicket201JSONResponse WebSocketTicket
+
+func (response IssueWebSocketTicket201JSONResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IssueWebSocketTicket401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response IssueWebSocketTicket401ApplicationProblemPlusJSONResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IssueWebSocketTicket403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response IssueWebSocketTicket403ApplicationProblemPlusJSONResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IssueWebSocketTicket431ApplicationProblemPlusJSONResponse struct {
+	HeadersTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response IssueWebSocketTicket431ApplicationProblemPlusJSONResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IssueWebSocketTicket500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response IssueWebSocketTicket500ApplicationProblemPlusJSONResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetHealth Liveness probe
@@ -3785,6 +3903,9 @@ type StrictServerInterface interface {
 	// PlaceOrder Buy from a live sale
 	// (POST /v1/sales/{saleId}/orders)
 	PlaceOrder(ctx context.Context, request PlaceOrderRequestObject) (PlaceOrderResponseObject, error)
+	// IssueWebSocketTicket A one-time ticket for the live-events WebSocket
+	// (POST /v1/ws/tickets)
+	IssueWebSocketTicket(ctx context.Context, request IssueWebSocketTicketRequestObject) (IssueWebSocketTicketResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -4347,6 +4468,30 @@ func (sh *strictHandler) PlaceOrder(w http.ResponseWriter, r *http.Request, sale
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(PlaceOrderResponseObject); ok {
 		if err := validResponse.VisitPlaceOrderResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// IssueWebSocketTicket operation middleware
+func (sh *strictHandler) IssueWebSocketTicket(w http.ResponseWriter, r *http.Request) {
+	var request IssueWebSocketTicketRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.IssueWebSocketTicket(ctx, request.(IssueWebSocketTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "IssueWebSocketTicket")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(IssueWebSocketTicketResponseObject); ok {
+		if err := validResponse.VisitIssueWebSocketTicketResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// LiveFeed turns stock changes into inventory:updated events, coalesced per sale: however many
+// purchases land between two flushes, clients get one event with the latest figures, and the
+// last change (the final 0 included) is always flushed.
+type LiveFeed struct {
+	Inventory   ports.InventoryStore
+	Sales       ports.SaleRepository
+	Broadcaster ports.Broadcaster
+	Log         *slog.Logger
+	Now         func() time.Time
+
+	mu    sync.Mutex
+	dirty map[[2]uuid.UUID]struct{}
+}
+
+// InventoryChanged marks a sale's stock as changed; the next Flush reports it.
+func (f *LiveFeed) InventoryChanged(tenantID, saleID uuid.UUID) {
+	if f == nil || f.Broadcaster == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dirty == nil {
+		f.dirty = map[[2]uuid.UUID]struct{}{}
+	}
+	f.dirty[[2]uuid.UUID{tenantID, saleID}] = struct{}{}
+}
+
+// Flush broadcasts the latest stock of every sale changed since the last flush.
+func (f *LiveFeed) Flush(ctx context.Context) {
+	if f == nil || f.Broadcaster == nil {
+		return
+	}
+	f.mu.Lock()
+	dirty := f.dirty
+	f.dirty = nil
+	f.mu.Unlock()
+	for key := range dirty {
+		if err := f.publishInventory(ctx, key[0], key[1]); err != nil {
+			f.Log.WarnContext(ctx, "inventory update not broadcast", "sale_id", key[1], "err", err)
+			f.InventoryChanged(key[0], key[1]) // try again next flush
+		}
+	}
+}
+
+func (f *LiveFeed) publishInventory(ctx context.Context, tenantID, saleID uuid.UUID) error {
+	s, err := f.Sales.Sale(ctx, tenantID, saleID)
+	if err != nil {
+		return err
+	}
+	inv, ok, err := f.Inventory.Inventory(ctx, tenantID, saleID)
+	if err != nil || !ok {
+		return err
+	}
+	now := f.Now()
+	return f.Broadcaster.Broadcast(ctx, domain.LiveEvent{
+		Type: domain.LiveInventoryUpdated, TenantID: tenantID, SaleID: saleID, TS: now,
+		Data: domain.InventoryData{TotalStock: inv.Total, Remaining: inv.Remaining, Status: s.Status(now, inv.Remaining)},
+	})
+}
+
+// broadcast sends e if a broadcaster is wired; live events are best effort: a missed one is
+// corrected by the next, and never fails the operation that caused it.
+func broadcast(ctx context.Context, b ports.Broadcaster, log *slog.Logger, e domain.LiveEvent) {
+	if b == nil {
+		return
+	}
+	if err := b.Broadcast(ctx, e); err != nil {
+		log.WarnContext(ctx, "live event not broadcast", "type", e.Type, "sale_id", e.SaleID, "err", err)
+	}
+}
+
+func saleTimes(s domain.Sale, now time.Time, remaining int, reason string) domain.SaleTimesData {
+	return domain.SaleTimesData{Name: s.Name, StartsAt: s.StartsAt, EndsAt: s.EndsAt, Status: s.Status(now, remaining), Reason: reason}
+}
+
+// SaleEventKind is which end of a sale's window a scheduled event marks.
+type SaleEventKind string
+
+const (
+	SaleEventStart SaleEventKind = "start"
+	SaleEventEnd   SaleEventKind = "end"
+)
+
+// FireSaleEvent is a scheduled sale:started or sale:ended coming due.
+type FireSaleEvent struct {
+	TenantID, SaleID uuid.UUID
+	Kind             SaleEventKind
+	// At is the time the event was scheduled for; if the sale moved since, the event is stale.
+	At time.Time
+}
+
+// FireSaleEventHandler broadcasts scheduled sale events.
+type FireSaleEventHandler struct {
+	Sales       ports.SaleRepository
+	Inventory   ports.InventoryStore
+	Broadcaster ports.Broadcaster
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// Handle broadcasts the event unless the admin moved the sale's time since it was scheduled
+// (the move scheduled another one). It reports whether it broadcast.
+func (h FireSaleEventHandler) Handle(ctx context.Context, cmd FireSaleEvent) (bool, error) {
+	s, err := h.Sales.Sale(ctx, cmd.TenantID, cmd.SaleID)
+	if err != nil {
+		return false, err
+	}
+	var due time.Time
+	typ, reason := domain.LiveSaleStarted, ""
+	if cmd.Kind == SaleEventStart {
+		due = s.StartsAt
+	} else {
+		due, typ, reason = s.EndsAt, domain.LiveSaleEnded, "ended"
+	}
+	if due.UnixMilli() != cmd.At.UnixMilli() {
+		return false, nil // stale: the sale was moved
+	}
+	remaining := s.TotalStock
+	if inv, ok, err := h.Inventory.Inventory(ctx, s.TenantID, s.ID); err == nil && ok {
+		remaining = inv.Remaining
+	}
+	now := h.Now()
+	if now.Before(due) { // a clock ahead of ours fired it early: report the state as of due
+		now = due
+	}
+	err = h.Broadcaster.Broadcast(ctx, domain.LiveEvent{Type: typ, TenantID: s.TenantID, SaleID: s.ID, TS: h.Now(),
+		Data: saleTimes(s, now, remaining, reason)})
+	return err == nil, err
+}
+
+// IssueTicketHandler gives an authenticated client a one-time WebSocket ticket.
+type IssueTicketHandler struct {
+	Tickets ports.TicketStore
+	TTL     time.Duration
+}
+
+// Handle issues a ticket for p, valid once within TTL.
+func (h IssueTicketHandler) Handle(ctx context.Context, p domain.Principal) (string, time.Duration, error) {
+	t, err := h.Tickets.IssueTicket(ctx, p, h.TTL)
+	return t, h.TTL, err
+}
