@@ -30,3 +30,6 @@ go test -race -count=1 -timeout 15m "$@" ./...
 step "fuzzing (10s per target)"
 go test -run='^$' -fuzz='^FuzzVerify$' -fuzztime=10s ./internal/adapters/jwt
 go test -run='^$' -fuzz='^FuzzRequestDecoding$' -fuzztime=10s ./internal/adapters/http
+
+step "browser test of the storefront (headless Chromium)"
+./scripts/browser-test.sh

@@ -52,16 +52,30 @@ var Kafka = fx.Module("kafka",
 		func(p struct {
 			fx.In
 			Config   config.Config
+			Log      *slog.Logger
 			Embedded *kafka.Embedded `optional:"true"`
-		}) (Brokers, error) {
+		}) Brokers {
 			brokers := p.Config.Brokers()
 			if p.Embedded != nil {
 				brokers = p.Embedded.Addr()
 			}
-			if err := kafka.EnsureTopics(context.Background(), brokers, topics(p.Config)); err != nil {
-				return "", err
-			}
-			return Brokers(brokers), nil
+			// Kafka being down must not stop orders: start anyway, and create the topics once
+			// it answers (publishing waits in the outbox meanwhile).
+			go func() {
+				for attempt := 0; ; attempt++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					err := kafka.EnsureTopics(ctx, brokers, topics(p.Config))
+					cancel()
+					if err == nil {
+						return
+					}
+					if attempt == 0 {
+						p.Log.Warn("kafka not reachable yet; events wait in the outbox", "brokers", brokers, "err", err)
+					}
+					time.Sleep(5 * time.Second)
+				}
+			}()
+			return Brokers(brokers)
 		},
 		func(lc fx.Lifecycle, b Brokers, c config.Config, log *slog.Logger) (*kafka.Producer, error) {
 			p, err := kafka.NewProducer(kafka.ProducerConfig{
@@ -82,16 +96,16 @@ var Kafka = fx.Module("kafka",
 // Relay publishes the outbox (part of the worker role).
 var Relay = fx.Module("relay",
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
-		var lastErr string
+		failing := false
 		loop := newTicker(c.RelayInterval, func(ctx context.Context) {
 			n, err := a.RelayOutbox.Handle(ctx)
 			switch {
-			case err != nil && err.Error() != lastErr:
+			case err != nil && !failing:
 				log.WarnContext(ctx, "outbox relay: events wait for the broker", "published", n, "err", err)
-				lastErr = err.Error()
-			case err == nil && lastErr != "":
+				failing = true
+			case err == nil && failing:
 				log.InfoContext(ctx, "outbox relay: the broker takes events again", "published", n)
-				lastErr = ""
+				failing = false
 			}
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})

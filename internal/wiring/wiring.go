@@ -30,6 +30,7 @@ import (
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/web"
 )
 
 // startTimeout bounds connecting to dependencies at start.
@@ -247,6 +248,7 @@ var API = fx.Module("api",
 		handler, err := httpadapter.NewRouter(srv, a.Authenticate, limiter, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
+			Storefront:   web.Files,
 			Live: &httpadapter.LiveConfig{Hub: hub, Tickets: tickets, Tenant: func(ctx context.Context, slug string) (uuid.UUID, error) {
 				t, err := a.Tenants.BySlug(ctx, slug)
 				return t.ID, err

@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -24,6 +25,8 @@ type RouterConfig struct {
 	Metrics http.Handler
 	// Live, if set, serves live events at GET /v1/ws.
 	Live *LiveConfig
+	// Storefront, if set, is served at / (index.html and assets/).
+	Storefront fs.FS
 }
 
 // NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
@@ -76,6 +79,9 @@ func NewRouter(srv *Server, auth Authenticator, limiter Limiter, log *slog.Logge
 			writeProblem(w, problemOf(r.Context(), log, err), nil)
 		},
 	})
+	if cfg.Storefront != nil {
+		mountStorefront(r, cfg.Storefront)
+	}
 	if cfg.Live != nil {
 		r.With(authenticate(auth)).Get("/v1/ws", serveLive(*cfg.Live, log))
 	}

@@ -1,0 +1,101 @@
+// Drives the storefront in headless Chromium: log in, wait for the sale to start, buy, see the
+// stock drop and the order confirm, see the button disable at sold-out. Everything on the page
+// is driven by live events; the test only clicks and reads, like a shopper.
+//
+// Needs a running system at BASE_URL (scripts/browser-test.sh starts one) and ADMIN_EMAIL /
+// ADMIN_PASSWORD of its bootstrap admin.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const base = process.env.BASE_URL;
+const artifacts = process.env.ARTIFACTS_DIR || "test-results";
+
+async function api(path, { token, body, method = body ? "POST" : "GET", headers = {} } = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      "Content-Type": "application/json",
+      ...(token ? { Authorization: "Bearer " + token } : {}),
+      ...headers,
+    },
+    body: body && JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function login(email, password) {
+  return (await api("/v1/auth/login", { body: { email, password } })).accessToken;
+}
+
+test("a shopper buys in a live sale, driven by events", { timeout: 120_000 }, async () => {
+  const admin = await login(process.env.ADMIN_EMAIL, process.env.ADMIN_PASSWORD);
+  const startsAt = new Date(Date.now() + 6_000);
+  const name = "Browser drop " + Math.random().toString(36).slice(2, 8);
+  const sale = await api("/v1/admin/sales", {
+    token: admin,
+    body: {
+      name, priceCents: 4999, currency: "EUR", totalStock: 2, perUserLimit: 1,
+      startsAt: startsAt.toISOString(), endsAt: new Date(startsAt.getTime() + 3_600_000).toISOString(),
+    },
+  });
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const shopper = { email: `ada-${suffix}@example.com`, password: "storefront-Pa55word" };
+  const rival = { email: `bob-${suffix}@example.com`, password: "storefront-Pa55word" };
+  await api("/v1/auth/register", { body: shopper });
+  await api("/v1/auth/register", { body: rival });
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  try {
+    await page.goto(base + "/");
+    const card = page.locator(`#sale-${sale.id}`);
+    const button = card.getByTestId("buy");
+    await card.waitFor();
+    assert.equal(await card.getAttribute("data-status"), "scheduled");
+    assert.match(await card.getByTestId("when").innerText(), /starts in \d+s/);
+    assert.ok(await button.isDisabled(), "buy is disabled before the start");
+
+    await page.fill('input[name="email"]', shopper.email);
+    await page.fill('input[name="password"]', shopper.password);
+    await page.click('#login button[type="submit"]');
+    await page.getByTestId("who").filter({ hasText: shopper.email }).waitFor();
+    assert.ok(await button.isDisabled(), "still disabled: the sale has not started");
+
+    // sale:started enables the button.
+    await page.waitForFunction((id) => document.querySelector(`#sale-${id}`)?.dataset.status === "active",
+      sale.id, { timeout: 30_000 });
+    await button.waitFor({ state: "visible" });
+    assert.ok(await button.isEnabled(), "buy is enabled once the sale started");
+
+    await button.click();
+    // inventory:updated lowers the stock; order:confirmed turns the order confirmed.
+    await card.getByTestId("stock").filter({ hasText: "1 of 2 left" }).waitFor({ timeout: 30_000 });
+    await page.getByTestId("order-status").filter({ hasText: "confirmed" }).waitFor({ timeout: 30_000 });
+
+    // Someone else buys the last unit: the page sees the sale sell out.
+    const rivalToken = await login(rival.email, rival.password);
+    await api(`/v1/sales/${sale.id}/orders`, {
+      token: rivalToken, body: { quantity: 1 }, headers: { "Idempotency-Key": "rival-" + suffix },
+    });
+    await card.getByTestId("stock").filter({ hasText: "0 of 2 left" }).waitFor({ timeout: 30_000 });
+    await page.waitForFunction((id) => document.querySelector(`#sale-${id}`)?.dataset.status === "sold_out",
+      sale.id, { timeout: 30_000 });
+    assert.ok(await button.isDisabled(), "buy is disabled once sold out");
+
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: `${artifacts}/storefront.png`, fullPage: true });
+    assert.deepEqual(errors, [], "no script errors on the page");
+  } finally {
+    await browser.close();
+  }
+});

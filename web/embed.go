@@ -1,0 +1,10 @@
+// Package web is the storefront: static files embedded in the binary and served at GET /.
+// It uses the API exactly as a frontend team would (REST + the live-events WebSocket).
+package web
+
+import "embed"
+
+// Files holds index.html and assets/.
+//
+//go:embed index.html assets
+var Files embed.FS
