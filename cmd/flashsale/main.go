@@ -45,6 +45,7 @@ func rootCommand() *cobra.Command {
 		consumerCommand(),
 		brokerCommand(),
 		migrateCommand(),
+		loadtestCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

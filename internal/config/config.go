@@ -28,6 +28,7 @@ type Config struct {
 	HTTPAddr     string        `env:"HTTP_ADDR" envDefault:":8080" help:"address the API listens on"`
 	MaxBodyBytes int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"65536" help:"largest accepted request body"`
 	ShutdownWait time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"time in-flight requests and tasks get to finish on stop"`
+	PprofAddr    string        `env:"PPROF_ADDR" help:"if set, serve net/http/pprof here (e.g. 127.0.0.1:6060; never public)"`
 
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/flashsale?sslmode=disable" help:"PostgreSQL connection URL"`
 	DBMaxConns  int32  `env:"DB_MAX_CONNS" envDefault:"20" help:"PostgreSQL pool size per process"`

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"sync"
 	"time"
@@ -201,7 +202,7 @@ var LiveFeed = fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Conf
 })
 
 // Backends is everything every role needs.
-var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application, LiveFeed)
+var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application, LiveFeed, Pprof)
 
 // HTTPServer is the API listening on HTTP_ADDR; Addr reports where it listens once started.
 type HTTPServer struct {
@@ -331,6 +332,30 @@ var Worker = fx.Module("worker",
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
 	}),
 )
+
+// Pprof serves net/http/pprof on PPROF_ADDR when set, for profiling under load.
+var Pprof = fx.Invoke(func(lc fx.Lifecycle, c config.Config, log *slog.Logger) {
+	if c.PprofAddr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: c.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", c.PprofAddr)
+			if err != nil {
+				return err
+			}
+			log.Info("pprof listening", "addr", ln.Addr().String())
+			go func() { _ = srv.Serve(ln) }()
+			return nil
+		},
+		OnStop: srv.Shutdown,
+	})
+})
 
 // Migrate applies the migrations before anything else starts (the `all` role).
 var Migrate = fx.Invoke(func(pool *pgxpool.Pool, log *slog.Logger) error {

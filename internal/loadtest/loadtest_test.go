@@ -1,0 +1,41 @@
+package loadtest_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/flashsale/flashsale/internal/config"
+	"github.com/flashsale/flashsale/internal/loadtest"
+	"github.com/flashsale/flashsale/internal/testutil"
+)
+
+// TestSmallBurstIsCorrect is the test command's load test: 2,000 users against stock 200,
+// through the real HTTP API, verified against the API and PostgreSQL. Correctness only: the
+// timings are reported, never asserted.
+func TestSmallBurstIsCorrect(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{Events: true, Configure: func(c *config.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"}
+		c.RateLimitPurchase, c.RateLimitAuth = 100, 10 // the real limits: each user has its own IP
+	}})
+	r, err := loadtest.NewRunner(context.Background(), loadtest.Config{
+		URL: sys.URL, DatabaseURL: sys.Config.DatabaseURL, AdminEmail: sys.Config.AdminEmail,
+		AdminPassword: testutil.AdminPassword, Users: 2000, Stock: 200, Limit: 1, Conns: 500,
+		PoolSize: int(sys.Config.DBMaxConns), Label: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d requests answered in %.0f ms, p99 %.1f ms, sold %d, statuses %v, last order durable after %.0f ms, DB connections peak %d/%d",
+		rep.Requests, rep.AnsweredIn, rep.Latency.P99, rep.Sold, rep.Statuses, rep.DurableAfter, rep.PeakDBConns, rep.PoolSize)
+	if !rep.Correct {
+		t.Fatalf("the load test found problems: %v", rep.Problems)
+	}
+	if rep.Sold != 200 || rep.Accepted != 200 || rep.Statuses["202"] != 200 || rep.Statuses["409 sold-out"] != 1800 {
+		t.Fatalf("outcome: sold %d, accepted %d, statuses %v", rep.Sold, rep.Accepted, rep.Statuses)
+	}
+}
