@@ -21,6 +21,9 @@ var (
 	// SyncSale creates or changes a sale's inventory.
 	//go:embed sync_sale.lua
 	SyncSale string
+	// Discard undoes a reservation that must leave no trace.
+	//go:embed discard.lua
+	Discard string
 	// RotateRefresh swaps a session's refresh token, revoking the session on reuse.
 	//go:embed rotate_refresh.lua
 	RotateRefresh string

@@ -33,7 +33,9 @@ type Deps struct {
 	Broadcaster ports.Broadcaster
 	Scheduler   ports.SaleScheduler
 	Tickets     ports.TicketStore
-	Log         *slog.Logger
+	// Purchases, if set, claims and reserves in one round trip (Redis inventory).
+	Purchases ports.PurchaseStore
+	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -96,6 +98,8 @@ type Application struct {
 	Feed            *LiveFeed
 	FireSaleEvent   FireSaleEventHandler
 	IssueTicket     IssueTicketHandler
+	// Dispatcher queues accepted orders in the background once started (API role).
+	Dispatcher *OrderDispatcher
 }
 
 // New wires the use-cases.
@@ -112,6 +116,7 @@ func New(d Deps, s Settings) *Application {
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
 	feed := &LiveFeed{Inventory: d.Inventory, Sales: d.Sales, Broadcaster: d.Broadcaster, Log: log, Now: now}
+	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:      tenants,
@@ -132,7 +137,7 @@ func New(d Deps, s Settings) *Application {
 		PlaceOrder: PlaceOrderHandler{
 			Sales: d.Sales, Inventory: d.Inventory, Idempotency: d.Idempotency, Queue: d.Queue, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
-			Feed: feed, Broadcaster: d.Broadcaster,
+			Feed: feed, Broadcaster: d.Broadcaster, Purchases: d.Purchases, Dispatcher: dispatcher,
 		},
 		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log,
 			Broadcaster: d.Broadcaster, Feed: feed},
@@ -156,5 +161,6 @@ func New(d Deps, s Settings) *Application {
 		FireSaleEvent: FireSaleEventHandler{Sales: d.Sales, Inventory: d.Inventory, Broadcaster: d.Broadcaster,
 			Log: log, Now: now},
 		IssueTicket: IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
+		Dispatcher:  dispatcher,
 	}
 }

@@ -52,6 +52,10 @@ type PlaceOrderHandler struct {
 	// Feed and Broadcaster push the stock change and a sell-out to live clients (optional).
 	Feed        *LiveFeed
 	Broadcaster ports.Broadcaster
+	// Purchases, if set, claims and reserves in one round trip.
+	Purchases ports.PurchaseStore
+	// Dispatcher queues accepted orders off the request path.
+	Dispatcher *OrderDispatcher
 }
 
 // Handle reserves the stock atomically in Redis and queues the order for PostgreSQL.
@@ -69,15 +73,20 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 	}
 	scope := ports.IdempotencyScope{TenantID: cmd.Principal.TenantID, UserID: cmd.Principal.UserID, Key: cmd.IdempotencyKey}
 	fp := cmd.fingerprint()
-	existing, err := h.Idempotency.Claim(ctx, scope, fp, h.IdempotencyLease)
+	r := domain.Reservation{
+		OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
+		UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey,
+	}
+	existing, res, rerr, err := h.claimAndReserve(ctx, scope, fp, r)
 	if err != nil {
 		return PlaceOrderResult{}, fmt.Errorf("place order: claim idempotency key: %w", err)
 	}
 	if existing != nil {
+		h.settleUnclaimed(ctx, existing, fp, res, rerr)
 		return replay(*existing, fp)
 	}
 
-	order, err := h.reserve(ctx, cmd)
+	order, err := h.finish(ctx, r, res, rerr)
 	if !worthReplaying(err) {
 		if ferr := h.Idempotency.Forget(ctx, scope); ferr != nil {
 			h.Log.WarnContext(ctx, "idempotency claim kept until its lease ends", "err", ferr)
@@ -97,6 +106,44 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		h.Log.WarnContext(ctx, "idempotency answer not stored", "err", cerr)
 	}
 	return PlaceOrderResult{Order: order}, err
+}
+
+// errNotReserved: the claim found the key, so the two-step path did not reserve.
+var errNotReserved = errors.New("not reserved: the idempotency key was known")
+
+// claimAndReserve claims the key and reserves: in one round trip when a PurchaseStore can, else
+// claim first and reserve only if the key was free.
+func (h PlaceOrderHandler) claimAndReserve(ctx context.Context, scope ports.IdempotencyScope, fp string,
+	r domain.Reservation) (*ports.IdempotencyRecord, ports.ReserveResult, error, error) {
+	if h.Purchases != nil {
+		return h.Purchases.ClaimAndReserve(ctx, scope, fp, h.IdempotencyLease, r)
+	}
+	existing, err := h.Idempotency.Claim(ctx, scope, fp, h.IdempotencyLease)
+	if err != nil || existing != nil {
+		return existing, ports.ReserveResult{}, errNotReserved, err
+	}
+	res, rerr := h.Inventory.Reserve(ctx, r)
+	return nil, res, rerr, nil
+}
+
+// settleUnclaimed deals with a reservation made in the same round trip as a claim that found
+// the key already used. The reservation script dedups by key within a sale, so stock was taken
+// only if the first request was refused or was for another sale: that stock goes back, since
+// the answer is the first request's. If the first request is still running for the same
+// purchase, the reservation is the order it will answer with: it is kept and queued.
+func (h PlaceOrderHandler) settleUnclaimed(ctx context.Context, existing *ports.IdempotencyRecord, fp string,
+	res ports.ReserveResult, rerr error) {
+	if rerr != nil || res.Duplicate {
+		return
+	}
+	if !existing.Done && existing.Fingerprint == fp {
+		h.accepted(ctx, res)
+		return
+	}
+	// Only the one-round-trip path reserves alongside a known key, so Purchases is set here.
+	if _, err := h.Purchases.Discard(ctx, res.Reservation); err != nil {
+		h.Log.ErrorContext(ctx, "stock taken for a replayed request not given back", "order_id", res.Reservation.OrderID, "err", err)
+	}
 }
 
 // worthReplaying reports whether an answer is final for its key: an accepted order or a refusal
@@ -131,15 +178,12 @@ func replay(rec ports.IdempotencyRecord, fingerprint string) (PlaceOrderResult, 
 	}
 }
 
-func (h PlaceOrderHandler) reserve(ctx context.Context, cmd PlaceOrder) (domain.Order, error) {
-	r := domain.Reservation{
-		OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
-		UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey,
-	}
-	res, err := h.Inventory.Reserve(ctx, r)
+// finish completes the reservation: it seeds the inventory of a sale Redis does not know and
+// tries once more, and sets an accepted order on its way.
+func (h PlaceOrderHandler) finish(ctx context.Context, r domain.Reservation, res ports.ReserveResult, err error) (domain.Order, error) {
 	if errors.Is(err, domain.ErrSaleNotFound) {
 		// Redis does not know the sale: it may exist in PostgreSQL only.
-		s, serr := h.Sales.Sale(ctx, cmd.Principal.TenantID, cmd.SaleID)
+		s, serr := h.Sales.Sale(ctx, r.TenantID, r.SaleID)
 		if serr != nil {
 			return domain.Order{}, serr
 		}
@@ -154,21 +198,23 @@ func (h PlaceOrderHandler) reserve(ctx context.Context, cmd PlaceOrder) (domain.
 		}
 		return domain.Order{}, fmt.Errorf("place order: reserve stock: %w", err)
 	}
+	h.accepted(ctx, res)
+	return res.Reservation.Order(), nil
+}
+
+// accepted reports the stock change and queues the order. Once the script has run the order is
+// accepted: if queueing fails, the reconciler finds the reservation and queues it.
+func (h PlaceOrderHandler) accepted(ctx context.Context, res ports.ReserveResult) {
+	r := res.Reservation
 	if !res.Duplicate {
 		h.Feed.InventoryChanged(r.TenantID, r.SaleID)
 		if res.Remaining == 0 {
 			h.soldOut(ctx, r.TenantID, r.SaleID)
 		}
 	}
-	if res.Reservation.Status == domain.OrderPending || res.Reservation.Status == "" {
-		// Once the script has run the order is accepted: if queueing fails, the reconciler
-		// finds the reservation and queues it.
-		if err := h.Queue.EnqueueOrder(ctx, res.Reservation); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
-			h.Log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
-				"order_id", res.Reservation.OrderID, "err", err)
-		}
+	if r.Status == domain.OrderPending || r.Status == "" {
+		h.Dispatcher.Dispatch(ctx, r)
 	}
-	return res.Reservation.Order(), nil
 }
 
 // soldOut tells live clients the sale just ended by selling its last unit. Only the purchase that

@@ -159,6 +159,20 @@ type IdempotencyStore interface {
 	Forget(ctx context.Context, s IdempotencyScope) error
 }
 
+// PurchaseStore does the first two steps of a purchase in one round trip, when the idempotency
+// keys and the inventory live in the same store.
+type PurchaseStore interface {
+	// ClaimAndReserve claims the key for fingerprint (as IdempotencyStore.Claim) and, in the
+	// same round trip, reserves r (as InventoryStore.Reserve) whatever the claim finds: the caller
+	// gives back a reservation it must not keep. existing is the key's record if it was known;
+	// res and reserveErr are the reservation's outcome; err is a failure of the round trip.
+	ClaimAndReserve(ctx context.Context, s IdempotencyScope, fingerprint string, lease time.Duration,
+		r domain.Reservation) (existing *IdempotencyRecord, res ReserveResult, reserveErr, err error)
+	// Discard undoes a pending reservation completely, as if it had never been made: stock,
+	// allowance, record and key. It reports whether there was one to undo.
+	Discard(ctx context.Context, r domain.Reservation) (bool, error)
+}
+
 // ErrAlreadyQueued: a task for the order exists (queued, retrying or dead-lettered).
 var ErrAlreadyQueued = errors.New("order task already exists")
 

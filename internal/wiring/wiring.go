@@ -94,10 +94,11 @@ var Redis = fx.Module("redis",
 		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Inventory {
 			return redisadapter.NewInventory(rdb, c.RedisPrefix)
-		}, fx.As(new(ports.InventoryStore))),
+		}, fx.As(fx.Self()), fx.As(new(ports.InventoryStore))),
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Idempotency {
 			return redisadapter.NewIdempotency(rdb, c.RedisPrefix)
-		}, fx.As(new(ports.IdempotencyStore))),
+		}, fx.As(fx.Self()), fx.As(new(ports.IdempotencyStore))),
+		fx.Annotate(redisadapter.NewPurchases, fx.As(new(ports.PurchaseStore))),
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
 			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)
 		}, fx.As(new(ports.SaleCache))),
@@ -174,6 +175,7 @@ var Application = fx.Module("app",
 		Broadcaster ports.Broadcaster
 		Scheduler   ports.SaleScheduler
 		Tickets     ports.TicketStore
+		Purchases   ports.PurchaseStore `optional:"true"`
 		Log         *slog.Logger
 		Config      config.Config
 	}) *app.Application {
@@ -187,7 +189,7 @@ var Application = fx.Module("app",
 			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
 			Sessions: p.Sessions, Outbox: p.Outbox, Processed: p.Processed, Stats: p.Stats, Counters: p.Counters,
 			Metrics: p.Metrics, Publisher: p.Publisher, Mailer: p.Mailer, Broadcaster: p.Broadcaster,
-			Scheduler: p.Scheduler, Tickets: p.Tickets, Log: p.Log,
+			Scheduler: p.Scheduler, Tickets: p.Tickets, Purchases: p.Purchases, Log: p.Log,
 		}, s)
 	}),
 )
@@ -293,6 +295,13 @@ var API = fx.Module("api",
 			OnStop: server.Shutdown,
 		})
 		return hs, nil
+	}),
+	// Accepted orders are queued off the request path.
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application) {
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { a.Dispatcher.Start(8, 10000); return nil },
+			OnStop:  a.Dispatcher.Stop,
+		})
 	}),
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger, _ *HTTPServer) {
 		lc.Append(fx.StartHook(func(ctx context.Context) error {

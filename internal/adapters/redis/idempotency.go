@@ -41,7 +41,12 @@ type idempotencyRecord struct {
 // Claim implements ports.IdempotencyStore with SET NX GET: claim and read in one round trip.
 func (s *Idempotency) Claim(ctx context.Context, sc ports.IdempotencyScope, fingerprint string, lease time.Duration) (*ports.IdempotencyRecord, error) {
 	claim, _ := json.Marshal(idempotencyRecord{Fingerprint: fingerprint})
-	old, err := s.rdb.SetArgs(ctx, s.key(sc), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: lease}).Result()
+	return decodeClaim(s.rdb.SetArgs(ctx, s.key(sc), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: lease}))
+}
+
+// decodeClaim reads the answer of SET NX GET: nil if the key was free (and is now claimed).
+func decodeClaim(cmd *goredis.StatusCmd) (*ports.IdempotencyRecord, error) {
+	old, err := cmd.Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, nil
 	}

@@ -140,6 +140,11 @@ func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.Re
 	if err != nil {
 		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
 	}
+	return s.reserveOutcome(r, reply)
+}
+
+// reserveOutcome reads the reserve script's reply.
+func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.ReserveResult, error) {
 	switch reply[0] {
 	case "OK", "DUP":
 		rec, err := decodeReservation(r.TenantID, r.SaleID, reply[1])

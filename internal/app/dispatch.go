@@ -1,0 +1,85 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// OrderDispatcher queues accepted orders off the request path: the reservation is already
+// durable (Redis records it and the reconciler re-queues anything not written in time), so the
+// shopper's answer need not wait for the queue. When its buffer is full, or it is not running,
+// it queues inline: back-pressure instead of loss.
+type OrderDispatcher struct {
+	Queue ports.OrderQueue
+	Log   *slog.Logger
+
+	mu      sync.RWMutex
+	ch      chan domain.Reservation
+	running bool
+	wg      sync.WaitGroup
+}
+
+// Start runs workers goroutines with a buffer of size orders.
+func (d *OrderDispatcher) Start(workers, size int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ch = make(chan domain.Reservation, size)
+	d.running = true
+	for range workers {
+		d.wg.Go(func() {
+			for r := range d.ch {
+				d.enqueue(context.Background(), r)
+			}
+		})
+	}
+}
+
+// Stop queues what is buffered and stops; it returns when done or when ctx ends.
+func (d *OrderDispatcher) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return nil
+	}
+	d.running = false
+	close(d.ch)
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err() // what is left is found by the reconciler
+	}
+}
+
+// Dispatch queues r, in the background if it can.
+func (d *OrderDispatcher) Dispatch(ctx context.Context, r domain.Reservation) {
+	d.mu.RLock()
+	if d.running {
+		select {
+		case d.ch <- r:
+			d.mu.RUnlock()
+			return
+		default:
+		}
+	}
+	d.mu.RUnlock()
+	d.enqueue(ctx, r)
+}
+
+func (d *OrderDispatcher) enqueue(ctx context.Context, r domain.Reservation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.Queue.EnqueueOrder(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
+		d.Log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
+			"order_id", r.OrderID, "err", err)
+	}
+}
