@@ -71,11 +71,13 @@ func Spawn(ctx context.Context, c SpawnConfig) (*Target, error) {
 	}
 	t.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	prefix, queue := "fsload-"+id, "orders-load-"+id
+	mailDir := filepath.Join(os.TempDir(), "fsload-mail-"+id)
+	t.cleanup = append(t.cleanup, func() { _ = os.RemoveAll(mailDir) })
 	env := append(os.Environ(),
 		"APP_ENV=test", "LOG_LEVEL=warn", "BCRYPT_COST=4",
 		"HTTP_ADDR=127.0.0.1:"+fmt.Sprint(port), "DATABASE_URL="+t.DatabaseURL, "REDIS_URL="+c.RedisURL,
 		"REDIS_PREFIX="+prefix, "ORDER_QUEUE="+queue, "SALE_EVENTS_QUEUE="+queue+"-sales",
-		"KAFKA_BROKERS=", "KAFKA_EMBEDDED_PORT=0", "MAIL_DIR="+filepath.Join(os.TempDir(), "fsload-mail-"+id),
+		"KAFKA_BROKERS=", "KAFKA_EMBEDDED_PORT=0", "MAIL_DIR="+mailDir,
 		"TRUSTED_PROXIES=127.0.0.1/32,::1/128", "INVENTORY_BACKEND="+c.Backend,
 		"DB_MAX_CONNS="+fmt.Sprint(c.PoolSize), "ADMIN_EMAIL="+c.AdminEmail, "ADMIN_PASSWORD="+c.AdminPassword)
 	env = append(env, c.Env...)
