@@ -21,6 +21,9 @@ var (
 	// SyncSale creates or changes a sale's inventory.
 	//go:embed sync_sale.lua
 	SyncSale string
+	// GCRA limits a client's request rate.
+	//go:embed gcra.lua
+	GCRA string
 	// Discard undoes a reservation that must leave no trace.
 	//go:embed discard.lua
 	Discard string

@@ -77,7 +77,6 @@ type Application struct {
 	Refresh         RefreshHandler
 	Logout          LogoutHandler
 	LogoutAll       LogoutAllHandler
-	Authenticate    AuthenticateHandler
 	Me              MeHandler
 	CreateSale      CreateSaleHandler
 	UpdateSale      UpdateSaleHandler
@@ -119,17 +118,16 @@ func New(d Deps, s Settings) *Application {
 	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
-		Tenants:      tenants,
-		Bootstrap:    BootstrapHandler{Tenants: d.Tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
-		Register:     RegisterHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
-		Login:        &LoginHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Issuer: issuer},
-		Sessions:     issuer,
-		Refresh:      RefreshHandler{Issuer: issuer, Users: d.Users},
-		Logout:       LogoutHandler{Sessions: d.Sessions},
-		LogoutAll:    LogoutAllHandler{Sessions: d.Sessions},
-		Authenticate: AuthenticateHandler{Tokens: d.Tokens, Sessions: d.Sessions},
-		Me:           MeHandler{Users: d.Users},
-		CreateSale:   CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
+		Tenants:    tenants,
+		Bootstrap:  BootstrapHandler{Tenants: d.Tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
+		Register:   RegisterHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
+		Login:      &LoginHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Issuer: issuer},
+		Sessions:   issuer,
+		Refresh:    RefreshHandler{Issuer: issuer, Users: d.Users},
+		Logout:     LogoutHandler{Sessions: d.Sessions},
+		LogoutAll:  LogoutAllHandler{Sessions: d.Sessions},
+		Me:         MeHandler{Users: d.Users},
+		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
 		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Scheduler: d.Scheduler,
 			Feed: feed, Now: now, Log: log},
 		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},

@@ -117,25 +117,3 @@ func (h LogoutAllHandler) Handle(ctx context.Context, p domain.Principal) error 
 	_, err := h.Sessions.RevokeUserSessions(ctx, p.TenantID, p.UserID)
 	return err
 }
-
-// AuthenticateHandler turns an access token into the caller.
-type AuthenticateHandler struct {
-	Tokens   ports.TokenIssuer
-	Sessions ports.SessionStore
-}
-
-// Handle verifies the token and that its session has not been revoked.
-func (h AuthenticateHandler) Handle(ctx context.Context, token string) (domain.Principal, error) {
-	p, err := h.Tokens.Verify(token)
-	if err != nil {
-		return domain.Principal{}, err
-	}
-	active, err := h.Sessions.SessionActive(ctx, p.SessionID)
-	if err != nil {
-		return domain.Principal{}, fmt.Errorf("authenticate: %w", err)
-	}
-	if !active {
-		return domain.Principal{}, domain.ErrUnauthenticated.WithDetail("the session has ended; log in again")
-	}
-	return p, nil
-}

@@ -30,6 +30,7 @@ import (
 	"github.com/flashsale/flashsale/internal/adapters/ws"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
+	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/web"
 )
@@ -104,10 +105,10 @@ var Redis = fx.Module("redis",
 		}, fx.As(new(ports.SaleCache))),
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Sessions {
 			return redisadapter.NewSessions(rdb, c.RedisPrefix)
-		}, fx.As(new(ports.SessionStore))),
-		func(rdb goredis.UniversalClient, c config.Config) *redisadapter.RateLimiter {
-			return redisadapter.NewRateLimiter(rdb, c.RedisPrefix)
-		},
+		}, fx.As(fx.Self()), fx.As(new(ports.SessionStore))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config, s *redisadapter.Sessions) *redisadapter.Gate {
+			return redisadapter.NewGate(rdb, c.RedisPrefix, s)
+		}, fx.As(new(ports.EdgeGate))),
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Live {
 			return redisadapter.NewLive(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.Broadcaster))),
@@ -240,7 +241,7 @@ var API = fx.Module("api",
 		})
 	}),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		limiter *redisadapter.RateLimiter, prom *metrics.Prometheus, hub *ws.Hub, tickets ports.TicketStore,
+		edge ports.EdgeGate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub, tickets ports.TicketStore,
 		log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
 			store, redisadapter.Pinger{Client: rdb})
@@ -248,7 +249,7 @@ var API = fx.Module("api",
 		if err != nil {
 			return nil, err
 		}
-		handler, err := httpadapter.NewRouter(srv, a.Authenticate, limiter, log, httpadapter.RouterConfig{
+		handler, err := httpadapter.NewRouter(srv, tokenVerifier{tokens}, edge, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
 			Storefront:   web.Files,
@@ -424,4 +425,11 @@ func originHosts(origins []string) []string {
 		}
 	}
 	return hosts
+}
+
+// tokenVerifier checks access tokens for the HTTP edge; the session is checked by the edge gate.
+type tokenVerifier struct{ tokens ports.TokenIssuer }
+
+func (v tokenVerifier) Handle(_ context.Context, token string) (domain.Principal, error) {
+	return v.tokens.Verify(token)
 }

@@ -10,15 +10,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/google/uuid"
 	"github.com/rs/cors"
-)
 
-// Limiter counts requests per key, shared by every API node (the Redis adapter's RateLimiter).
-type Limiter interface {
-	Allow(ctx context.Context, key string, perMinute int) (allowed bool, remaining int, retryAfter, resetAfter time.Duration, err error)
-}
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
 
 // EdgeConfig is the protection at the HTTP edge.
 type EdgeConfig struct {
@@ -74,35 +72,56 @@ func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
 	return false
 }
 
-// rateLimit limits purchases and auth calls per client IP, in Redis so every API node shares
-// the counts. If Redis cannot answer, requests pass: the limiter
-// protects the system and must not take it down.
-func rateLimit(limiter Limiter, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.Handler {
+// gate asks Redis, in one round trip, what a request needs to know before it runs: whether
+// the client is within its rate limit (purchases and auth calls, per client IP, counts shared
+// by every API node) and whether the caller's session is still alive (a revoked session's
+// tokens stop working at once). If Redis cannot answer, rate limits let requests through (they
+// protect the system and must not take it down), but an unverifiable session does not.
+func gate(g ports.EdgeGate, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
 			bucket, perMinute := limitFor(r, cfg)
-			if perMinute <= 0 {
+			a, _ := ctx.Value(principalKey{}).(authResult)
+			sessionID := uuid.Nil
+			if a.present && a.err == nil {
+				sessionID = a.principal.SessionID
+			}
+			if perMinute <= 0 && sessionID == uuid.Nil {
 				next.ServeHTTP(w, r)
 				return
 			}
-			ip := clientIP(r, cfg.TrustedProxies)
-			allowed, remaining, retryAfter, resetAfter, err := limiter.Allow(r.Context(), bucket+":"+ip.String(), perMinute)
+			key := ""
+			if perMinute > 0 {
+				key = bucket + ":" + clientIP(r, cfg.TrustedProxies).String()
+			}
+			d, err := g.Check(ctx, key, max(perMinute, 0), sessionID)
 			if err != nil {
-				log.WarnContext(r.Context(), "rate limiter unavailable; request let through", "err", err)
+				if sessionID != uuid.Nil {
+					writeProblem(w, problemOf(ctx, log, fmt.Errorf("verify session: %w", err)), nil)
+					return
+				}
+				log.WarnContext(ctx, "rate limiter unavailable; request let through", "err", err)
 				next.ServeHTTP(w, r)
 				return
 			}
-			h := w.Header()
-			h.Set("RateLimit-Limit", strconv.Itoa(perMinute))
-			h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
-			h.Set("RateLimit-Reset", strconv.Itoa(seconds(resetAfter.Seconds())))
-			h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=60", perMinute))
-			if !allowed {
-				retry := seconds(retryAfter.Seconds())
-				h.Set("Retry-After", strconv.Itoa(retry))
-				writeProblem(w, newProblem(r.Context(), codeRateLimited,
-					fmt.Sprintf("%d requests per minute; retry in %d seconds", perMinute, retry)), nil)
-				return
+			if perMinute > 0 {
+				h := w.Header()
+				h.Set("RateLimit-Limit", strconv.Itoa(perMinute))
+				h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+				h.Set("RateLimit-Reset", strconv.Itoa(seconds(d.ResetAfter.Seconds())))
+				h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=60", perMinute))
+				if !d.Allowed {
+					retry := max(seconds(d.RetryAfter.Seconds()), 1)
+					h.Set("Retry-After", strconv.Itoa(retry))
+					writeProblem(w, newProblem(ctx, codeRateLimited,
+						fmt.Sprintf("%d requests per minute; retry in %d seconds", perMinute, retry)), nil)
+					return
+				}
+			}
+			if sessionID != uuid.Nil && !d.SessionActive {
+				a.err = domain.ErrUnauthenticated.WithDetail("the session has ended; log in again")
+				r = r.WithContext(context.WithValue(ctx, principalKey{}, a))
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -328,11 +328,11 @@ func (fakeAuthenticator) Handle(_ context.Context, token string) (domain.Princip
 	return fuzzBuyer, nil
 }
 
-// allowAll is a rate limiter that always allows.
+// allowAll is an edge gate that always allows, and finds every session alive.
 type allowAll struct{}
 
-func (allowAll) Allow(context.Context, string, int) (bool, int, time.Duration, time.Duration, error) {
-	return true, 999, 0, time.Minute, nil
+func (allowAll) Check(context.Context, string, int, uuid.UUID) (ports.GateDecision, error) {
+	return ports.GateDecision{Allowed: true, Remaining: 999, ResetAfter: time.Minute, SessionActive: true}, nil
 }
 
 type fakeTenants struct{}

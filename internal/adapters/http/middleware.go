@@ -51,7 +51,8 @@ func cookieFrom(ctx context.Context, name string) string {
 	return ""
 }
 
-// Authenticator turns an access token into the caller (the app's AuthenticateHandler).
+// Authenticator turns an access token into the caller; whether its session is still alive is
+// checked by the edge gate, in the same round trip as the rate limit.
 type Authenticator interface {
 	Handle(ctx context.Context, token string) (domain.Principal, error)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flashsale/flashsale/internal/adapters/http/api"
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/openapi"
 )
 
@@ -32,7 +33,7 @@ type RouterConfig struct {
 // NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
 // CORS and cross-origin protection for everything; rate limits, body cap, authentication and
 // spec validation in front of every generated handler.
-func NewRouter(srv *Server, auth Authenticator, limiter Limiter, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
+func NewRouter(srv *Server, auth Authenticator, edge ports.EdgeGate, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
 	validator, err := validate(log)
 	if err != nil {
 		return nil, err
@@ -83,10 +84,10 @@ func NewRouter(srv *Server, auth Authenticator, limiter Limiter, log *slog.Logge
 		mountStorefront(r, cfg.Storefront)
 	}
 	if cfg.Live != nil {
-		r.With(authenticate(auth)).Get("/v1/ws", serveLive(*cfg.Live, log))
+		r.With(authenticate(auth), gate(edge, cfg.Edge, log)).Get("/v1/ws", serveLive(*cfg.Live, log))
 	}
 	r.Group(func(r chi.Router) {
-		r.Use(rateLimit(limiter, cfg.Edge, log), limitBody(cfg.MaxBodyBytes), authenticate(auth), validator)
+		r.Use(limitBody(cfg.MaxBodyBytes), authenticate(auth), gate(edge, cfg.Edge, log), validator)
 		api.HandlerWithOptions(strict, api.ChiServerOptions{
 			BaseRouter: r,
 			ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -2,29 +2,83 @@ package redis
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
+	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/lua"
 )
 
-// RateLimiter counts requests per key in Redis (GCRA), shared by every API node.
-type RateLimiter struct {
-	limiter *redis_rate.Limiter
-	prefix  string
+var gcraScript = goredis.NewScript(lua.GCRA)
+
+// Gate implements ports.EdgeGate: the rate-limit script (GCRA, counters shared by every API
+// node) and the session check, pipelined into one round trip. The two keys live in different
+// cluster slots, which a pipeline (unlike a script) allows.
+type Gate struct {
+	rdb      goredis.UniversalClient
+	prefix   string
+	sessions *Sessions
 }
 
-// NewRateLimiter stores its counters under "rate:" + prefix (REDIS_PREFIX): redis_rate puts its
-// own "rate:" in front of every key.
-func NewRateLimiter(rdb goredis.UniversalClient, prefix string) *RateLimiter {
-	return &RateLimiter{limiter: redis_rate.NewLimiter(rdb), prefix: prefix}
+// NewGate keeps its counters under <prefix>:rl:.
+func NewGate(rdb goredis.UniversalClient, prefix string, sessions *Sessions) *Gate {
+	return &Gate{rdb: rdb, prefix: prefix, sessions: sessions}
 }
 
-// Allow takes one request from key's budget of perMinute (bursts up to perMinute).
-func (l *RateLimiter) Allow(ctx context.Context, key string, perMinute int) (allowed bool, remaining int, retryAfter, resetAfter time.Duration, err error) {
-	res, err := l.limiter.Allow(ctx, l.prefix+":rl:"+key, redis_rate.PerMinute(perMinute))
-	if err != nil {
-		return false, 0, 0, 0, err
+var _ ports.EdgeGate = (*Gate)(nil)
+
+// Check implements ports.EdgeGate.
+func (g *Gate) Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (ports.GateDecision, error) {
+	d := ports.GateDecision{Allowed: true, SessionActive: true}
+	keys := []string{g.prefix + ":rl:" + rateKey}
+	args := []any{perMinute, perMinute, 60}
+	var rate *goredis.Cmd
+	var session *goredis.IntCmd
+	run := func(pipe goredis.Pipeliner, eval func(goredis.Pipeliner) *goredis.Cmd) error {
+		if perMinute > 0 {
+			rate = eval(pipe)
+		}
+		if sessionID != uuid.Nil {
+			session = pipe.Exists(ctx, g.sessions.key(sessionID))
+		}
+		return nil
 	}
-	return res.Allowed > 0, res.Remaining, res.RetryAfter, res.ResetAfter, nil
+	_, err := g.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		return run(pipe, func(p goredis.Pipeliner) *goredis.Cmd { return gcraScript.EvalSha(ctx, p, keys, args...) })
+	})
+	if rate != nil && isNoScript(rate.Err()) { // first use since Redis started: send the script itself
+		_, err = g.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+			return run(pipe, func(p goredis.Pipeliner) *goredis.Cmd { return gcraScript.Eval(ctx, p, keys, args...) })
+		})
+	}
+	if err != nil {
+		return d, fmt.Errorf("edge gate: %w", err)
+	}
+	if rate != nil {
+		v, err := rate.Slice()
+		if err != nil || len(v) != 4 {
+			return d, fmt.Errorf("edge gate: rate limit reply %v: %w", v, err)
+		}
+		d.Allowed = v[0].(int64) == 1
+		d.Remaining = int(v[1].(int64))
+		d.RetryAfter = seconds(v[2])
+		d.ResetAfter = seconds(v[3])
+	}
+	if session != nil {
+		d.SessionActive = session.Val() == 1
+	}
+	return d, nil
+}
+
+func seconds(v any) time.Duration {
+	s, _ := v.(string)
+	f, _ := strconv.ParseFloat(s, 64)
+	if f < 0 {
+		return -1
+	}
+	return time.Duration(f * float64(time.Second))
 }

@@ -6,14 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
+	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
 
-// newLimiterRedis is a private share of Redis for a rate limiter test. The limiter's library puts
-// its own "rate:" in front of the key it is given, so its counters are deleted wherever they sit.
+// newLimiterRedis is a private share of Redis for a rate limiter test.
 func newLimiterRedis(t *testing.T) testutil.Redis {
 	t.Helper()
 	r := testutil.NewRedis(t)
@@ -29,19 +30,23 @@ type allowResult struct {
 	retryAfter, resetAfter time.Duration
 }
 
-func allow(t *testing.T, l *redisadapter.RateLimiter, key string, perMinute int) allowResult {
+func allow(t *testing.T, l *redisadapter.Gate, key string, perMinute int) allowResult {
 	t.Helper()
-	a, rem, retry, reset, err := l.Allow(context.Background(), key, perMinute)
+	d, err := l.Check(context.Background(), key, perMinute, uuid.Nil)
 	if err != nil {
-		t.Fatalf("Allow(%s): %v", key, err)
+		t.Fatalf("Check(%s): %v", key, err)
 	}
-	return allowResult{a, rem, retry, reset}
+	return allowResult{d.Allowed, d.Remaining, d.RetryAfter, d.ResetAfter}
+}
+
+func newGate(c goredis.UniversalClient, prefix string) *redisadapter.Gate {
+	return redisadapter.NewGate(c, prefix, redisadapter.NewSessions(c, prefix))
 }
 
 func TestRateLimiterBudget(t *testing.T) {
 	t.Parallel()
 	r := newLimiterRedis(t)
-	l := redisadapter.NewRateLimiter(r.Client, r.Prefix)
+	l := newGate(r.Client, r.Prefix)
 	const perMinute = 10
 	const interval = time.Minute / perMinute // one token back every 6 s
 
@@ -86,9 +91,9 @@ func TestRateLimiterSharedAcrossNodes(t *testing.T) {
 	}
 	other := goredis.NewClient(opt)
 	t.Cleanup(func() { _ = other.Close() })
-	nodes := []*redisadapter.RateLimiter{
-		redisadapter.NewRateLimiter(r.Client, r.Prefix),
-		redisadapter.NewRateLimiter(other, r.Prefix),
+	nodes := []*redisadapter.Gate{
+		newGate(r.Client, r.Prefix),
+		newGate(other, r.Prefix),
 	}
 	const perMinute, callsPerNode = 10, 6
 
@@ -102,7 +107,8 @@ func TestRateLimiterSharedAcrossNodes(t *testing.T) {
 			defer wg.Done()
 			<-start
 			for range callsPerNode {
-				ok, _, _, _, err := l.Allow(context.Background(), "user:shared", perMinute)
+				d, err := l.Check(context.Background(), "user:shared", perMinute, uuid.Nil)
+				ok := d.Allowed
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -121,5 +127,48 @@ func TestRateLimiterSharedAcrossNodes(t *testing.T) {
 	if allowed != perMinute || refused != 2*callsPerNode-perMinute {
 		t.Fatalf("allowed %d, refused %d across two nodes; want %d allowed, %d refused",
 			allowed, refused, perMinute, 2*callsPerNode-perMinute)
+	}
+}
+
+// TestGateChecksTheSessionInTheSameRoundTrip: the gate answers the session question alongside
+// the rate limit, and alone when no limit applies.
+func TestGateChecksTheSessionInTheSameRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := newLimiterRedis(t)
+	ctx := context.Background()
+	sessions := redisadapter.NewSessions(r.Client, r.Prefix)
+	g := redisadapter.NewGate(r.Client, r.Prefix, sessions)
+	live := domain.Session{ID: uuid.New(), TenantID: uuid.New(), UserID: uuid.New()}
+	if err := sessions.CreateSession(ctx, live, "h", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		perMinute int
+		session   uuid.UUID
+		active    bool
+	}{
+		{"live session with a limit", 10, live.ID, true},
+		{"live session, no limit", 0, live.ID, true},
+		{"unknown session with a limit", 10, uuid.New(), false},
+		{"unknown session, no limit", 0, uuid.New(), false},
+		{"no session asked", 10, uuid.Nil, true},
+	} {
+		d, err := g.Check(ctx, "ip:"+tc.name, tc.perMinute, tc.session)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if d.SessionActive != tc.active || !d.Allowed {
+			t.Errorf("%s: %+v, want session active %v and allowed", tc.name, d, tc.active)
+		}
+		if tc.perMinute > 0 && d.Remaining != tc.perMinute-1 {
+			t.Errorf("%s: remaining %d, want %d", tc.name, d.Remaining, tc.perMinute-1)
+		}
+	}
+	if err := sessions.RevokeSession(ctx, live.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := g.Check(ctx, "", 0, live.ID); err != nil || d.SessionActive {
+		t.Fatalf("after revocation: %+v, %v", d, err)
 	}
 }
