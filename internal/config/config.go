@@ -56,7 +56,7 @@ type Config struct {
 	OrderQueue         string        `env:"ORDER_QUEUE" envDefault:"orders" help:"Asynq queue of order:create tasks"`
 	SaleEventsQueue    string        `env:"SALE_EVENTS_QUEUE" envDefault:"sale-events" help:"Asynq queue of the scheduled sale:start / sale:end tasks"`
 	OrderAttempts      int           `env:"ORDER_ATTEMPTS" envDefault:"3" help:"attempts per order before it is dead-lettered"`
-	WorkerConcurrency  int           `env:"WORKER_CONCURRENCY" envDefault:"10" help:"orders written to PostgreSQL at once, per worker"`
+	WorkerConcurrency  int           `env:"WORKER_CONCURRENCY" envDefault:"8" help:"orders written to PostgreSQL at once, per worker"`
 	WorkerRetryBase    time.Duration `env:"WORKER_RETRY_BASE" envDefault:"1s" help:"first retry delay; doubles per attempt"`
 	WorkerPollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"100ms" help:"how often an idle worker looks for tasks"`
 
