@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check and test: services up, generated code fresh, vet, and the test suite against
-# the real PostgreSQL and Redis.
+# Runs every check and test: services up, generated code fresh, vet, the OpenAPI lint and the
+# TypeScript client (against a live system), the test suite against the real PostgreSQL and
+# Redis, fuzzing, and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,10 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 if [ -n "$unformatted" ]; then echo "not gofmt-ed: $unformatted" >&2; exit 1; fi
 go vet ./...
 
+step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
+./scripts/lint-spec.sh
+./scripts/client-test.sh
+
 step "tests (real PostgreSQL and Redis)"
 go test -race -count=1 -timeout 15m "$@" ./...
 
@@ -31,5 +36,5 @@ step "fuzzing (10s per target)"
 go test -run='^$' -fuzz='^FuzzVerify$' -fuzztime=10s ./internal/adapters/jwt
 go test -run='^$' -fuzz='^FuzzRequestDecoding$' -fuzztime=10s ./internal/adapters/http
 
-step "browser test of the storefront (headless Chromium)"
+step "browser tests of the storefront and the API docs (headless Chromium)"
 ./scripts/browser-test.sh

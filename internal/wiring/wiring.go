@@ -33,6 +33,7 @@ import (
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/web"
+	"github.com/flashsale/flashsale/web/docs"
 )
 
 // startTimeout bounds connecting to dependencies at start.
@@ -253,6 +254,7 @@ var API = fx.Module("api",
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
 			Storefront:   web.Files,
+			Docs:         docs.Files,
 			Live: &httpadapter.LiveConfig{Hub: hub, Tickets: tickets, Tenant: func(ctx context.Context, slug string) (uuid.UUID, error) {
 				t, err := a.Tenants.BySlug(ctx, slug)
 				return t.ID, err

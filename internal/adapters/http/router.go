@@ -28,6 +28,8 @@ type RouterConfig struct {
 	Live *LiveConfig
 	// Storefront, if set, is served at / (index.html and assets/).
 	Storefront fs.FS
+	// Docs, if set, is Swagger UI served at /docs (index.html, init.js and swagger-ui/).
+	Docs fs.FS
 }
 
 // NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
@@ -82,6 +84,9 @@ func NewRouter(srv *Server, auth Authenticator, edge ports.EdgeGate, log *slog.L
 	})
 	if cfg.Storefront != nil {
 		mountStorefront(r, cfg.Storefront)
+	}
+	if cfg.Docs != nil {
+		mountDocs(r, cfg.Docs)
 	}
 	if cfg.Live != nil {
 		r.With(authenticate(auth), gate(edge, cfg.Edge, log)).Get("/v1/ws", serveLive(*cfg.Live, log))
