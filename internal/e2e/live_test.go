@@ -24,6 +24,7 @@ type liveMessage struct {
 // liveConn is a WebSocket client that records what it receives.
 type liveConn struct {
 	t    *testing.T
+	conn *websocket.Conn
 	msgs chan liveMessage
 	seen []liveMessage // received, in order
 }
@@ -40,7 +41,7 @@ func dialLive(t *testing.T, baseURL, query string, header http.Header) *liveConn
 		}
 		t.Fatalf("dial /v1/ws%s: %v (status %d)", query, err, status)
 	}
-	lc := &liveConn{t: t, msgs: make(chan liveMessage, 1000)}
+	lc := &liveConn{t: t, conn: c, msgs: make(chan liveMessage, 1000)}
 	go func() {
 		for {
 			_, data, err := c.Read(context.Background())

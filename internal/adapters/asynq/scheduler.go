@@ -51,8 +51,17 @@ func (s *Scheduler) ScheduleSale(ctx context.Context, sale domain.Sale) error {
 	}{{TypeSaleStart, sale.StartsAt}, {TypeSaleEnd, sale.EndsAt}} {
 		payload, _ := json.Marshal(saleEventPayload{TenantID: sale.TenantID, SaleID: sale.ID, At: ev.at})
 		id := fmt.Sprintf("%s:%s:%d", ev.typ, sale.ID, ev.at.UnixMilli())
+		// Asynq keeps due times in whole seconds (rounded down): round up, or the event fires
+		// up to a second early. A done task is kept (Retention) until a day after the sale ends,
+		// so that scheduling the sale again (any update of its times) finds the id taken instead
+		// of firing an event that already fired.
+		processAt := ev.at.Truncate(time.Second)
+		if processAt.Before(ev.at) {
+			processAt = processAt.Add(time.Second)
+		}
 		_, err := s.client.EnqueueContext(ctx, asynq.NewTask(ev.typ, payload),
-			asynq.TaskID(id), asynq.Queue(s.queue), asynq.ProcessAt(ev.at), asynq.MaxRetry(5))
+			asynq.TaskID(id), asynq.Queue(s.queue), asynq.ProcessAt(processAt), asynq.MaxRetry(5),
+			asynq.Retention(sale.EndsAt.Sub(ev.at)+24*time.Hour))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return fmt.Errorf("schedule %s: %w", ev.typ, err)
 		}

@@ -27,6 +27,11 @@ type LiveConfig struct {
 func serveLive(cfg LiveConfig, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		// Before the identity: a one-time ticket is not spent on a node that has no room.
+		if cfg.Hub.Full() {
+			writeProblem(w, newProblem(ctx, codeUnavailable, "this node holds all the live connections it can; retry"), http.Header{"Retry-After": {"5"}})
+			return
+		}
 		id, err := liveIdentity(ctx, cfg, r)
 		if err != nil {
 			writeProblem(w, problemOf(ctx, log, err), nil)
@@ -40,10 +45,6 @@ func serveLive(cfg LiveConfig, log *slog.Logger) http.HandlerFunc {
 				return
 			}
 			sales = append(sales, saleID)
-		}
-		if cfg.Hub.Full() {
-			writeProblem(w, newProblem(ctx, codeUnavailable, "this node holds all the live connections it can; retry"), http.Header{"Retry-After": {"5"}})
-			return
 		}
 		if err := cfg.Hub.Serve(w, r, id, sales); errors.Is(err, ws.ErrFull) {
 			writeProblem(w, newProblem(ctx, codeUnavailable, "this node holds all the live connections it can; retry"), http.Header{"Retry-After": {"5"}})

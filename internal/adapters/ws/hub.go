@@ -203,6 +203,9 @@ func (h *Hub) read(ctx context.Context, conn *websocket.Conn, c *client) {
 		if json.Unmarshal(data, &s) != nil {
 			continue
 		}
+		if s.Action != "subscribe" && s.Action != "unsubscribe" {
+			continue
+		}
 		c.mu.Lock()
 		switch {
 		case s.SaleID == "*":
@@ -233,6 +236,9 @@ func (h *Hub) write(ctx context.Context, cancel context.CancelFunc, conn *websoc
 		case <-ctx.Done():
 			return
 		case <-c.done:
+			// Dropped as slow. Say so here, while the connection is up: once this returns,
+			// cancel tears it down and Serve's own Close can no longer send the reason.
+			_ = conn.Close(websocket.StatusPolicyViolation, "too slow: events were dropped")
 			return
 		case msg := <-c.send:
 			wctx, wcancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
