@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1;32m== %s\033[0m\n' "$*" >&2; }
 
 step "services"
-./scripts/services.sh
+# Already answering (CI's service containers, a devcontainer's compose services): start nothing.
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG; then
+  echo "PostgreSQL and Redis answer on 127.0.0.1" >&2
+else
+  ./scripts/services.sh
+fi
 
 step "generated code is up to date"
 generated() { find internal/adapters/http/api internal/adapters/postgres/sqlcdb -name '*.go' -type f | sort | xargs sha256sum; }
@@ -24,6 +29,17 @@ step "gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "not gofmt-ed: $unformatted" >&2; exit 1; fi
 go vet ./...
+
+step "golangci-lint (.golangci.yml) and actionlint (.github/workflows)"
+# pinned NAME PACKAGE VERSION: the tool at that version, built with `go install` if missing.
+pinned() {
+  local bin
+  bin=$(go env GOPATH)/bin/$1
+  if ! "$bin" --version 2>/dev/null | grep -q "${3#v}"; then GOBIN=$(go env GOPATH)/bin go install "$2@$3"; fi
+  echo "$bin"
+}
+"$(pinned golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint v2.15.0)" run ./...
+"$(pinned actionlint github.com/rhysd/actionlint/cmd/actionlint v1.7.12)"
 
 step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
 ./scripts/lint-spec.sh

@@ -48,7 +48,6 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 				cfg.Progress = os.Stderr
 			}
 			var sums []loadtest.Summary
-			var all []loadtest.Report
 			targets := strings.Split(backends, ",")
 			if cfg.URL != "" {
 				targets = []string{""}
@@ -81,7 +80,6 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 					return err
 				}
 				sums = append(sums, loadtest.Summarise(c.Label, reports))
-				all = append(all, reports...)
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out)

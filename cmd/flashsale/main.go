@@ -36,7 +36,9 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetHelpTemplate(root.HelpTemplate() + "\n" + envHelp())
+	// Subcommands inherit this template, so `flashsale <role> --help` shows the roles and the
+	// configuration too.
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + rolesHelp() + "\n" + envHelp())
 	root.AddCommand(
 		roleCommand("all", "Run every role in one process (migrate, API, worker, relay, consumers; an embedded Kafka broker unless KAFKA_BROKERS is set); the default for local runs",
 			wiring.EmbeddedBroker, wiring.Kafka, wiring.Migrate, wiring.API, wiring.Worker, wiring.Relay, wiring.Consumers()),
@@ -46,6 +48,7 @@ func rootCommand() *cobra.Command {
 		brokerCommand(),
 		migrateCommand(),
 		loadtestCommand(),
+		healthcheckCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
@@ -83,7 +86,7 @@ func roleCommand(name, short string, roles ...fx.Option) *cobra.Command {
 func consumerCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:       "consumer " + strings.Join(wiring.ConsumerNames, "|"),
-		Short:     "Run one consumer group of order.confirmed",
+		Short:     "Run one consumer group of order.confirmed: " + strings.Join(wiring.ConsumerNames, ", "),
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: wiring.ConsumerNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,6 +138,30 @@ func migrateCommand() *cobra.Command {
 			return postgres.Migrate(ctx, pool, cfg.Logger())
 		},
 	}
+}
+
+// roles is every way to run the binary, for --help.
+var roles = []struct{ use, what string }{
+	{"all", "every role in one process (local runs; embedded Kafka unless KAFKA_BROKERS is set)"},
+	{"serve", "the HTTP API"},
+	{"worker", "order worker, reconciler and outbox relay"},
+	{"consumer " + strings.Join(wiring.ConsumerNames, "|"), "one consumer group of order.confirmed"},
+	{"migrate", "apply the database migrations and exit"},
+	{"broker", "only the embedded Kafka-protocol broker (local multi-process runs)"},
+	{"loadtest", "drive a flash sale against the API and verify the outcome"},
+	{"healthcheck", "GET /healthz of the local API; exit 0 if healthy (container health checks)"},
+	{"version", "print the version"},
+}
+
+func rolesHelp() string {
+	var b strings.Builder
+	b.WriteString("Roles (one binary; for scale-out run one role per process):\n")
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, r := range roles {
+		fmt.Fprintf(w, "  flashsale %s\t%s\n", r.use, r.what)
+	}
+	_ = w.Flush()
+	return b.String()
 }
 
 func envHelp() string {

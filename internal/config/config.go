@@ -14,6 +14,8 @@ import (
 )
 
 // DevJWTSecret and DevAdminPassword make a local run work with no setup; production refuses them.
+//
+//nolint:gosec // G101: deliberate, public development defaults that Validate refuses in production
 const (
 	DevJWTSecret     = "dev-only-secret-change-me-0123456789abcdef"
 	DevAdminPassword = "admin-dev-password"
@@ -35,6 +37,8 @@ type Config struct {
 
 	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis connection URL"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"fs" help:"prefix of every Flashsale key in Redis"`
+
+	InventoryBackend string `env:"INVENTORY_BACKEND" envDefault:"redis" help:"redis (Lua, the design) or postgres (row-locking baseline, for comparison)"`
 
 	JWTSecret       string        `env:"JWT_SECRET" envDefault:"dev-only-secret-change-me-0123456789abcdef" help:"HS256 signing secret, at least 32 bytes"`
 	JWTKeyID        string        `env:"JWT_KEY_ID" envDefault:"k1" help:"key id (kid) of JWT_SECRET"`
@@ -89,6 +93,15 @@ type Config struct {
 	SaleCacheTTL      time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
 }
 
+// The inventory backends INVENTORY_BACKEND selects.
+const (
+	// InventoryRedis keeps the stock in Redis, reserved by Lua scripts: the design.
+	InventoryRedis = "redis"
+	// InventoryPostgres keeps it in PostgreSQL behind a row lock per sale: the baseline the
+	// design is measured against.
+	InventoryPostgres = "postgres"
+)
+
 // Load reads the environment and validates the result.
 func Load() (Config, error) {
 	c, err := env.ParseAs[Config]()
@@ -110,10 +123,13 @@ func (c Config) Validate() error {
 	if len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))
 	}
+	if c.InventoryBackend != InventoryRedis && c.InventoryBackend != InventoryPostgres {
+		errs = append(errs, fmt.Errorf("INVENTORY_BACKEND must be %s or %s, not %q", InventoryRedis, InventoryPostgres, c.InventoryBackend))
+	}
 	if c.DBMaxConns < 1 {
 		errs = append(errs, errors.New("DB_MAX_CONNS must be at least 1"))
 	}
-	if c.WorkerConcurrency < 1 || int32(c.WorkerConcurrency) > c.DBMaxConns {
+	if c.WorkerConcurrency < 1 || int64(c.WorkerConcurrency) > int64(c.DBMaxConns) {
 		errs = append(errs, fmt.Errorf("WORKER_CONCURRENCY must be 1..DB_MAX_CONNS (%d)", c.DBMaxConns))
 	}
 	if c.RelayBatch < 1 || c.PoisonAttempts < 1 || c.BreakerFailures < 1 || c.KafkaPartitions < 1 {

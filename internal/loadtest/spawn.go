@@ -81,7 +81,7 @@ func Spawn(ctx context.Context, c SpawnConfig) (*Target, error) {
 		"TRUSTED_PROXIES=127.0.0.1/32,::1/128", "INVENTORY_BACKEND="+c.Backend,
 		"DB_MAX_CONNS="+fmt.Sprint(c.PoolSize), "ADMIN_EMAIL="+c.AdminEmail, "ADMIN_PASSWORD="+c.AdminPassword)
 	env = append(env, c.Env...)
-	cmd := exec.Command(c.Binary, "all")
+	cmd := exec.Command(c.Binary, "all") //nolint:noctx // not CommandContext: Stop ends it with SIGTERM, gracefully, not SIGKILL
 	cmd.Env = env
 	logPath := filepath.Join(c.LogDir, "loadtest-"+c.Backend+"-"+id+".log")
 	logFile, err := os.Create(logPath)
@@ -114,7 +114,12 @@ func Spawn(ctx context.Context, c SpawnConfig) (*Target, error) {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(t.URL + "/readyz")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL+"/readyz", nil)
+		if err != nil {
+			t.Stop()
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -148,7 +153,7 @@ func (t *Target) Stop() {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}

@@ -94,13 +94,28 @@ var Redis = fx.Module("redis",
 			lc.Append(fx.StopHook(client.Close))
 			return client, nil
 		},
-		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Inventory {
+		func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Inventory {
 			return redisadapter.NewInventory(rdb, c.RedisPrefix)
-		}, fx.As(fx.Self()), fx.As(new(ports.InventoryStore))),
+		},
+		// The one ports.InventoryStore (INVENTORY_BACKEND): the Lua inventory, or the row-locking
+		// PostgreSQL baseline it is measured against.
+		func(c config.Config, rdb *redisadapter.Inventory, pool *pgxpool.Pool) ports.InventoryStore {
+			if c.InventoryBackend == config.InventoryPostgres {
+				return postgres.NewInventory(pool)
+			}
+			return rdb
+		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Idempotency {
 			return redisadapter.NewIdempotency(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.IdempotencyStore))),
-		fx.Annotate(redisadapter.NewPurchases, fx.As(new(ports.PurchaseStore))),
+		// Claiming the key and reserving in one round trip needs the stock in Redis: with the
+		// baseline there is no PurchaseStore (nil), and purchases claim, then reserve.
+		func(c config.Config, idem *redisadapter.Idempotency, inv *redisadapter.Inventory) ports.PurchaseStore {
+			if c.InventoryBackend != config.InventoryRedis {
+				return nil
+			}
+			return redisadapter.NewPurchases(idem, inv)
+		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
 			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)
 		}, fx.As(new(ports.SaleCache))),

@@ -87,7 +87,7 @@ func exponentialBackoff(base time.Duration) asynq.RetryDelayFunc {
 	return func(n int, _ error, _ *asynq.Task) time.Duration {
 		d := base << min(n, 20)
 		d = min(d, 10*time.Minute)
-		return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+		return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64())) //nolint:gosec // G404: retry jitter, not a secret
 	}
 }
 

@@ -23,7 +23,7 @@ type CookieConfig struct {
 }
 
 func (c CookieConfig) cookie(name, value, path string, maxAge time.Duration) *http.Cookie {
-	ck := &http.Cookie{
+	ck := &http.Cookie{ //nolint:gosec // G124: Secure comes from COOKIE_SECURE and is always on in production (local runs are plain http)
 		Name: name, Value: value, Path: path, HttpOnly: true, Secure: c.Secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge.Seconds()),
 	}

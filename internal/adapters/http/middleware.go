@@ -261,14 +261,14 @@ func limitHeaders(next http.Handler) http.Handler {
 }
 
 // limitBody caps request bodies; the validator reports an overrun as 413.
-func limitBody(max int64) func(http.Handler) http.Handler {
+func limitBody(limit int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength > max {
-				writeProblem(w, newProblem(r.Context(), codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", max)), nil)
+			if r.ContentLength > limit {
+				writeProblem(w, newProblem(r.Context(), codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", limit)), nil)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, max)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -280,7 +280,7 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
 				if v := recover(); v != nil {
-					if v == http.ErrAbortHandler {
+					if v == http.ErrAbortHandler { //nolint:errorlint // a recover() value, not an error chain: net/http's own idiom
 						panic(v)
 					}
 					log.ErrorContext(r.Context(), "panic", "panic", v, "stack", string(debug.Stack()),

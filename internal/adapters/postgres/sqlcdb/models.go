@@ -39,6 +39,41 @@ type Outbox struct {
 	LastError   pgtype.Text
 }
 
+type PgBuyer struct {
+	TenantID uuid.UUID
+	SaleID   uuid.UUID
+	UserID   uuid.UUID
+	Units    int32
+}
+
+type PgInventory struct {
+	TenantID     uuid.UUID
+	SaleID       uuid.UUID
+	Total        int32
+	Remaining    int32
+	Sold         int32
+	Pending      int32
+	PerUserLimit int32
+	StartsAt     time.Time
+	EndsAt       time.Time
+	PriceCents   int64
+	Currency     string
+}
+
+type PgReservation struct {
+	TenantID       uuid.UUID
+	SaleID         uuid.UUID
+	OrderID        uuid.UUID
+	UserID         uuid.UUID
+	Quantity       int32
+	IdempotencyKey string
+	UnitPriceCents int64
+	Currency       string
+	CreatedAt      time.Time
+	Status         string
+	AwaitedSince   *time.Time
+}
+
 type ProcessedEvent struct {
 	Consumer    string
 	EventID     uuid.UUID

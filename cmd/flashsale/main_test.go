@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/flashsale/flashsale/internal/config"
+	"github.com/flashsale/flashsale/internal/wiring"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := rootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+// TestHelpListsRolesAndConfiguration: the root help and each role's help name every role and
+// every configuration variable with its default.
+func TestHelpListsRolesAndConfiguration(t *testing.T) {
+	roleNames := []string{"all", "serve", "worker", "migrate", "broker", "loadtest", "healthcheck", "version",
+		"consumer " + strings.Join(wiring.ConsumerNames, "|")}
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"worker", "--help"}, {"consumer", "--help"}, {"migrate", "--help"}} {
+		out, err := run(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for _, name := range roleNames {
+			if !strings.Contains(out, "flashsale "+name) {
+				t.Errorf("%v: role %q missing from the help", args, name)
+			}
+		}
+		if len(config.Vars()) == 0 {
+			t.Fatal("config.Vars() is empty")
+		}
+		for _, v := range config.Vars() {
+			if !strings.Contains(out, "  "+v.Name+" ") || !strings.Contains(out, "["+v.Default+"]") {
+				t.Errorf("%v: %s [%s] missing from the help", args, v.Name, v.Default)
+			}
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "flashsale ") || strings.TrimSpace(strings.TrimPrefix(out, "flashsale ")) == "" {
+		t.Errorf("version printed %q", out)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+
+	t.Setenv("HTTP_ADDR", ":"+port)
+	if out, err := run(t, "healthcheck"); err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("healthy API: %q, %v", out, err)
+	}
+	status = http.StatusServiceUnavailable
+	if _, err := run(t, "healthcheck"); err == nil {
+		t.Fatal("a 503 passed the health check")
+	}
+	srv.Close()
+	if _, err := run(t, "healthcheck", "--url", srv.URL+"/healthz", "--timeout", "1s"); err == nil {
+		t.Fatal("a closed port passed the health check")
+	}
+}
+
+func TestLocalURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"":               "http://127.0.0.1:8080",
+		":9000":          "http://127.0.0.1:9000",
+		"0.0.0.0:9000":   "http://127.0.0.1:9000",
+		"[::]:9000":      "http://127.0.0.1:9000",
+		"10.1.2.3:9000":  "http://10.1.2.3:9000",
+		"localhost:9000": "http://localhost:9000",
+	} {
+		if got := localURL(addr); got != want {
+			t.Errorf("localURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}

@@ -1,0 +1,348 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// Inventory implements ports.InventoryStore in PostgreSQL with row locks: the baseline the Redis
+// inventory (the design, lua/*.lua) is measured against, selected with INVENTORY_BACKEND=postgres.
+//
+// It keeps what the Lua scripts keep, with the same rules and answers, in the tables of
+// migration 00003. Every change to a sale runs in a transaction that first locks the sale's
+// pg_inventory row (SELECT ... FOR UPDATE), so the purchases of one sale queue on that lock one
+// at a time: correct, and exactly the contention the Redis design avoids. Taking that lock first
+// everywhere also gives every transaction the same lock order, so they cannot deadlock. Times
+// come from PostgreSQL's clock, read once the lock is held (like TIME inside a script), in
+// milliseconds like the Redis records.
+type Inventory struct {
+	pool *pgxpool.Pool
+	q    *sqlcdb.Queries
+}
+
+// NewInventory keeps the inventory on pool; each purchase holds one connection for its
+// transaction.
+func NewInventory(pool *pgxpool.Pool) *Inventory {
+	return &Inventory{pool: pool, q: sqlcdb.New(pool)}
+}
+
+var _ ports.InventoryStore = (*Inventory)(nil)
+
+func (s *Inventory) inTx(ctx context.Context, fn func(q *sqlcdb.Queries) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.q.WithTx(tx)) })
+}
+
+// lockSale takes the sale's row lock; ok is false if the store does not know the sale.
+func lockSale(ctx context.Context, q *sqlcdb.Queries, tenantID, saleID uuid.UUID) (sqlcdb.PgInventory, bool, error) {
+	inv, err := q.LockPgInventory(ctx, sqlcdb.LockPgInventoryParams{TenantID: tenantID, SaleID: saleID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sqlcdb.PgInventory{}, false, nil
+	}
+	if err != nil {
+		return sqlcdb.PgInventory{}, false, fmt.Errorf("lock inventory: %w", err)
+	}
+	return inv, true, nil
+}
+
+// millis truncates t to the millisecond, as Redis keeps times (UnixMilli).
+func millis(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }
+
+// SyncSale implements ports.InventoryStore, as lua/sync_sale.lua.
+func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int) (domain.Inventory, error) {
+	var out domain.Inventory
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		for {
+			cur, ok, err := lockSale(ctx, q, sale.TenantID, sale.ID)
+			if err != nil {
+				return err
+			}
+			sold := soldHint
+			if ok {
+				sold = int(cur.Sold) // the hint only seeds a new inventory
+			}
+			if sale.TotalStock < sold {
+				return domain.ErrStockBelowSold.WithDetail(
+					fmt.Sprintf("totalStock %d is below the %d units already sold", sale.TotalStock, sold))
+			}
+			out = domain.Inventory{SaleID: sale.ID, TenantID: sale.TenantID, Total: sale.TotalStock,
+				Remaining: sale.TotalStock - sold, Sold: sold}
+			if ok {
+				err := q.UpdatePgInventory(ctx, sqlcdb.UpdatePgInventoryParams{
+					TenantID: sale.TenantID, SaleID: sale.ID, Total: int32(sale.TotalStock),
+					Remaining: int32(sale.TotalStock - sold), PerUserLimit: int32(sale.PerUserLimit),
+					StartsAt: millis(sale.StartsAt), EndsAt: millis(sale.EndsAt),
+					PriceCents: sale.PriceCents, Currency: sale.Currency,
+				})
+				if err != nil {
+					return fmt.Errorf("update inventory: %w", err)
+				}
+				return nil
+			}
+			n, err := q.InsertPgInventory(ctx, sqlcdb.InsertPgInventoryParams{
+				TenantID: sale.TenantID, SaleID: sale.ID, Total: int32(sale.TotalStock),
+				Remaining: int32(sale.TotalStock - sold), Sold: int32(sold), PerUserLimit: int32(sale.PerUserLimit),
+				StartsAt: millis(sale.StartsAt), EndsAt: millis(sale.EndsAt),
+				PriceCents: sale.PriceCents, Currency: sale.Currency,
+			})
+			if err != nil {
+				return fmt.Errorf("create inventory: %w", err)
+			}
+			if n == 1 {
+				return nil
+			}
+			// A concurrent SyncSale created it first: lock that row and apply the change to it.
+		}
+	})
+	if err != nil {
+		return domain.Inventory{}, err
+	}
+	return out, nil
+}
+
+// Inventory implements ports.InventoryStore.
+func (s *Inventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Inventory, bool, error) {
+	invs, err := s.Inventories(ctx, tenantID, []uuid.UUID{saleID})
+	inv, ok := invs[saleID]
+	return inv, ok, err
+}
+
+// Inventories implements ports.InventoryStore.
+func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
+	out := make(map[uuid.UUID]domain.Inventory, len(saleIDs))
+	if len(saleIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.q.PgInventories(ctx, sqlcdb.PgInventoriesParams{TenantID: tenantID, SaleIds: saleIDs})
+	if err != nil {
+		return nil, fmt.Errorf("read inventories: %w", err)
+	}
+	for _, r := range rows {
+		out[r.SaleID] = domain.Inventory{SaleID: r.SaleID, TenantID: tenantID, Total: int(r.Total),
+			Remaining: int(r.Remaining), Sold: int(r.Sold), Pending: int(r.Pending)}
+	}
+	return out, nil
+}
+
+// Reserve implements ports.InventoryStore, as lua/reserve.lua: a replay of the (user, key) pair
+// first, then the window, the stock, the limit and the stock again, in that order.
+func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
+	var res ports.ReserveResult
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		inv, ok, err := lockSale(ctx, q, r.TenantID, r.SaleID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.ErrSaleNotFound
+		}
+		chk, err := q.PgReserveCheck(ctx, sqlcdb.PgReserveCheckParams{
+			TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, IdempotencyKey: r.IdempotencyKey,
+		})
+		if err != nil {
+			return fmt.Errorf("reserve: %w", err)
+		}
+		if len(chk.PriorOrderIds) > 0 {
+			prior, err := q.PgReservation(ctx, sqlcdb.PgReservationParams{
+				TenantID: r.TenantID, SaleID: r.SaleID, OrderID: chk.PriorOrderIds[0],
+			})
+			if err != nil {
+				return fmt.Errorf("read the reservation of a replayed key: %w", err)
+			}
+			res = ports.ReserveResult{Reservation: toReservation(prior), Duplicate: true, Remaining: int(inv.Remaining)}
+			return nil
+		}
+		if chk.Now.Before(inv.StartsAt) {
+			return domain.ErrSaleNotStarted
+		}
+		if !chk.Now.Before(inv.EndsAt) {
+			return domain.ErrSaleEnded
+		}
+		if err := refusal(int(inv.Remaining), int(inv.PerUserLimit), int(chk.Bought), r.Quantity, r.Quantity); err != nil {
+			return err
+		}
+		created := chk.Now.UTC()
+		remaining, err := q.PgReserve(ctx, sqlcdb.PgReserveParams{
+			TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID, UserID: r.UserID,
+			Quantity: int32(r.Quantity), IdempotencyKey: r.IdempotencyKey,
+			UnitPriceCents: inv.PriceCents, Currency: inv.Currency, CreatedAt: created,
+		})
+		if err != nil {
+			return fmt.Errorf("reserve: %w", err)
+		}
+		res = ports.ReserveResult{
+			Reservation: domain.Reservation{
+				OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
+				IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.PriceCents, Currency: inv.Currency,
+				CreatedAt: created, Status: domain.OrderPending,
+			},
+			Remaining: int(remaining),
+		}
+		return nil
+	})
+	if err != nil {
+		return ports.ReserveResult{}, err
+	}
+	return res, nil
+}
+
+// refusal applies the stock and limit checks of the scripts to taking need units, in their
+// order; the details name qty, as the Redis adapter's do.
+func refusal(remaining, limit, bought, need, qty int) error {
+	switch {
+	case remaining <= 0:
+		return domain.ErrSoldOut.WithDetail("the sale has no stock left")
+	case bought+need > limit:
+		return domain.ErrPurchaseLimitExceeded.WithDetail(
+			fmt.Sprintf("%d more would exceed the per-user limit: %d more allowed", qty, limit-bought))
+	case remaining < need:
+		return domain.ErrInsufficientStock.WithDetail(fmt.Sprintf("%d requested, %d left", qty, remaining))
+	}
+	return nil
+}
+
+var errNotRetryable = domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
+
+func toReservation(r sqlcdb.PgReservation) domain.Reservation {
+	return domain.Reservation{
+		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: int(r.Quantity),
+		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: r.UnitPriceCents, Currency: r.Currency,
+		CreatedAt: r.CreatedAt.UTC(), Status: domain.OrderStatus(r.Status),
+	}
+}
+
+// Reservation implements ports.InventoryStore.
+func (s *Inventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	r, err := s.q.PgReservation(ctx, sqlcdb.PgReservationParams{TenantID: tenantID, SaleID: saleID, OrderID: orderID})
+	return foundReservation(r, err)
+}
+
+// FindReservation implements ports.InventoryStore.
+func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	if len(saleIDs) == 0 {
+		return domain.Reservation{}, false, nil
+	}
+	r, err := s.q.PgFindReservation(ctx, sqlcdb.PgFindReservationParams{TenantID: tenantID, SaleIds: saleIDs, OrderID: orderID})
+	return foundReservation(r, err)
+}
+
+func foundReservation(r sqlcdb.PgReservation, err error) (domain.Reservation, bool, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Reservation{}, false, nil
+	}
+	if err != nil {
+		return domain.Reservation{}, false, fmt.Errorf("find reservation: %w", err)
+	}
+	return toReservation(r), true, nil
+}
+
+// MarkConfirmed implements ports.InventoryStore, as lua/confirm.lua.
+func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) error {
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		if _, ok, err := lockSale(ctx, q, r.TenantID, r.SaleID); err != nil || !ok {
+			return err // no inventory, no reservation: nothing to confirm
+		}
+		return q.PgConfirm(ctx, sqlcdb.PgConfirmParams{TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID})
+	})
+	if err != nil {
+		return fmt.Errorf("confirm reservation: %w", err)
+	}
+	return nil
+}
+
+// Release implements ports.InventoryStore, as lua/release.lua.
+func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (bool, error) {
+	var released bool
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		if _, ok, err := lockSale(ctx, q, r.TenantID, r.SaleID); err != nil || !ok {
+			return err
+		}
+		n, err := q.PgRelease(ctx, sqlcdb.PgReleaseParams{TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID})
+		released = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("release reservation: %w", err)
+	}
+	return released, nil
+}
+
+// Rereserve implements ports.InventoryStore, as lua/rereserve.lua: no window check.
+func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain.Reservation, error) {
+	var out domain.Reservation
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		inv, ok, err := lockSale(ctx, q, r.TenantID, r.SaleID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNotRetryable // no inventory holds no reservation
+		}
+		rec, err := q.PgReservation(ctx, sqlcdb.PgReservationParams{TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotRetryable
+		}
+		if err != nil {
+			return fmt.Errorf("rereserve: %w", err)
+		}
+		switch domain.OrderStatus(rec.Status) {
+		case domain.OrderPending:
+			out = toReservation(rec) // still (or again) pending: nothing to take
+			return nil
+		case domain.OrderFailed:
+		default:
+			return errNotRetryable
+		}
+		chk, err := q.PgRereserveCheck(ctx, sqlcdb.PgRereserveCheckParams{TenantID: r.TenantID, SaleID: r.SaleID, UserID: rec.UserID})
+		if err != nil {
+			return fmt.Errorf("rereserve: %w", err)
+		}
+		if err := refusal(int(inv.Remaining), int(inv.PerUserLimit), int(chk.Bought), int(rec.Quantity), r.Quantity); err != nil {
+			return err
+		}
+		err = q.PgRereserve(ctx, sqlcdb.PgRereserveParams{
+			TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID, UserID: rec.UserID,
+			Quantity: rec.Quantity, AwaitedSince: chk.Now,
+		})
+		if err != nil {
+			return fmt.Errorf("rereserve: %w", err)
+		}
+		rec.Status = string(domain.OrderPending)
+		out = toReservation(rec)
+		return nil
+	})
+	if err != nil {
+		return domain.Reservation{}, err
+	}
+	return out, nil
+}
+
+// AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less lists
+// them all, as in Redis.
+func (s *Inventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
+	p := sqlcdb.PgAwaitedReservationsParams{TenantID: tenantID, SaleID: saleID, Before: millis(before)}
+	if limit > 0 {
+		p.MaxRows.Int32, p.MaxRows.Valid = int32(limit), true
+	}
+	rows, err := s.q.PgAwaitedReservations(ctx, p)
+	if err != nil || len(rows) == 0 {
+		if err != nil {
+			err = fmt.Errorf("awaited reservations: %w", err)
+		}
+		return nil, err
+	}
+	out := make([]domain.Reservation, len(rows))
+	for i, r := range rows {
+		out[i] = toReservation(r)
+	}
+	return out, nil
+}
