@@ -75,11 +75,24 @@ func (d *OrderDispatcher) Dispatch(ctx context.Context, r domain.Reservation) {
 	d.enqueue(ctx, r)
 }
 
+// enqueueAttempts bounds the tries of one enqueue: a Redis too busy to answer in time (a spike)
+// usually answers a moment later, sooner than the reconciler would come by.
+const enqueueAttempts = 3
+
 func (d *OrderDispatcher) enqueue(ctx context.Context, r domain.Reservation) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := d.Queue.EnqueueOrder(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
-		d.Log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
-			"order_id", r.OrderID, "err", err)
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := range enqueueAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
+		}
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = d.Queue.EnqueueOrder(tctx, r)
+		cancel()
+		if err == nil || errors.Is(err, ports.ErrAlreadyQueued) {
+			return
+		}
 	}
+	d.Log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
+		"order_id", r.OrderID, "attempts", enqueueAttempts, "err", err)
 }

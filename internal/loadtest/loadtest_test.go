@@ -14,6 +14,7 @@ import (
 // timings are reported, never asserted.
 func TestSmallBurstIsCorrect(t *testing.T) {
 	t.Parallel()
+	testutil.Heavy(t)
 	sys := testutil.StartSystem(t, testutil.SystemOptions{Events: true, Configure: func(c *config.Config) {
 		c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"}
 		c.RateLimitPurchase, c.RateLimitAuth = 100, 10 // the real limits: each user has its own IP

@@ -912,6 +912,7 @@ func TestSyncSaleSoldHint(t *testing.T) {
 // limit of 2; every request is sent twice at once (a client retry), the pair sharing its key.
 func TestConcurrentReserveNeverOversells(t *testing.T) {
 	t.Parallel()
+	testutil.Heavy(t)
 	const (
 		stock, limit = 100, 2
 		users        = 300
