@@ -126,7 +126,9 @@ func WriteJSON(path string, v any) error {
 }
 
 // WriteSVG draws latency over time for each report (one colour each): every request as a dot
-// (at most 4,000 per series) and the p99 of each 100 ms window as a line.
+// (at most 4,000 per series) at the time its answer arrived, and the p99 of the answers of each
+// 100 ms window as a line. Answer time, not send time: a burst sends everything at once, and
+// what shows is how its answers spread out.
 func WriteSVG(path string, reports []Report) error {
 	const width, height, left, bottom, top, right = 960.0, 480.0, 60.0, 40.0, 30.0, 20.0
 	maxX, maxY := 1.0, 1.0
@@ -148,14 +150,14 @@ func WriteSVG(path string, reports []Report) error {
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%.0f" y="%.1f" text-anchor="end">%.0f</text>`,
 			left, width-right, y(v), y(v), left-6, y(v)+4, v)
 	}
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">time since start (ms, 0 – %.0f)</text>`, (width+left)/2, height-8, maxX)
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">answer arrived (ms since the first request, 0 – %.0f)</text>`, (width+left)/2, height-8, maxX)
 	fmt.Fprintf(&b, `<text x="14" y="%.0f" transform="rotate(-90 14 %.0f)" text-anchor="middle">latency (ms)</text>`, height/2, height/2)
 	for i, r := range reports {
 		c := colours[i%len(colours)]
 		step := max(1, len(r.Series)/4000)
 		for j := 0; j < len(r.Series); j += step {
 			p := r.Series[j]
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="1.2" fill="%s" fill-opacity="0.35"/>`, x(p.AtMs), y(p.LatencyMs), c)
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="1.2" fill="%s" fill-opacity="0.35"/>`, x(p.AtMs+p.LatencyMs), y(p.LatencyMs), c)
 		}
 		var pts []string
 		for _, w := range windows(r.Series, 100) {
@@ -171,11 +173,12 @@ func WriteSVG(path string, reports []Report) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// windows returns (window start, p99 latency) per window of the given width in ms.
+// windows returns (window start, p99 latency) per window of the given width in ms of answer time.
 func windows(series []Point, widthMs float64) [][2]float64 {
 	buckets := map[int][]float64{}
 	for _, p := range series {
-		buckets[int(p.AtMs/widthMs)] = append(buckets[int(p.AtMs/widthMs)], p.LatencyMs)
+		k := int((p.AtMs + p.LatencyMs) / widthMs)
+		buckets[k] = append(buckets[k], p.LatencyMs)
 	}
 	keys := make([]int, 0, len(buckets))
 	for k := range buckets {
