@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test: services up, generated code fresh, vet, the OpenAPI lint and the
+# Runs every check and test: services up, generated code fresh, vet and linters (Go, workflows,
+# container files), the OpenAPI lint and the
 # TypeScript client (against a live system), the test suite against the real PostgreSQL and
 # Redis, fuzzing, and the browser tests.
 set -euo pipefail
@@ -40,6 +41,9 @@ pinned() {
 }
 "$(pinned golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint v2.15.0)" run ./...
 "$(pinned actionlint github.com/rhysd/actionlint/cmd/actionlint v1.7.12)"
+
+step "compose files and Dockerfiles (compose-go, BuildKit lint; no Docker engine needed)"
+(cd tools/containercheck && go run . -root ../..)
 
 step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
 ./scripts/lint-spec.sh
