@@ -28,6 +28,20 @@ func issuer(t *testing.T, signing jwt.Key, verifying ...jwt.Key) *jwt.Issuer {
 	return i
 }
 
+// signToken signs claims with method and key, under kid when set: tokens the issuer did not make.
+func signToken(tb testing.TB, method gojwt.SigningMethod, key any, kid string, claims gojwt.MapClaims) string {
+	tb.Helper()
+	tok := gojwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func TestIssueAndVerifyRoundTrip(t *testing.T) {
 	t.Parallel()
 	p := domain.Principal{UserID: uuid.New(), TenantID: uuid.New(), Email: "ada@example.com", Role: domain.RoleAdmin, SessionID: uuid.New()}
@@ -45,17 +59,6 @@ func TestIssueAndVerifyRoundTrip(t *testing.T) {
 func TestVerifyRefusesForgedTokens(t *testing.T) {
 	t.Parallel()
 	i := issuer(t, keyA)
-	sign := func(method gojwt.SigningMethod, key any, kid string, claims gojwt.MapClaims) string {
-		tok := gojwt.NewWithClaims(method, claims)
-		if kid != "" {
-			tok.Header["kid"] = kid
-		}
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	now := time.Now()
 	good := func() gojwt.MapClaims {
 		return gojwt.MapClaims{"iss": "flashsale", "aud": "flashsale-api", "sub": uuid.NewString(),
@@ -64,21 +67,21 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 	with := func(k string, v any) gojwt.MapClaims { c := good(); c[k] = v; return c }
 	without := func(k string) gojwt.MapClaims { c := good(); delete(c, k); return c }
 	cases := map[string]string{
-		"control: well formed": sign(gojwt.SigningMethodHS256, keyA.Secret, "a", good()),
-		"alg none":             sign(gojwt.SigningMethodNone, gojwt.UnsafeAllowNoneSignatureType, "a", good()),
-		"HS512 not HS256":      sign(gojwt.SigningMethodHS512, keyA.Secret, "a", good()),
-		"wrong key":            sign(gojwt.SigningMethodHS256, keyB.Secret, "a", good()),
-		"unknown kid":          sign(gojwt.SigningMethodHS256, keyA.Secret, "zz", good()),
-		"no kid":               sign(gojwt.SigningMethodHS256, keyA.Secret, "", good()),
-		"expired":              sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("exp", now.Add(-time.Minute).Unix())),
-		"no exp":               sign(gojwt.SigningMethodHS256, keyA.Secret, "a", without("exp")),
-		"not yet valid":        sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("nbf", now.Add(time.Hour).Unix())),
-		"wrong audience":       sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("aud", "another-api")),
-		"wrong issuer":         sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("iss", "evil")),
-		"unknown role":         sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("role", "root")),
-		"subject not a uuid":   sign(gojwt.SigningMethodHS256, keyA.Secret, "a", with("sub", "1 OR 1=1")),
-		"no tenant":            sign(gojwt.SigningMethodHS256, keyA.Secret, "a", without("tid")),
-		"no session":           sign(gojwt.SigningMethodHS256, keyA.Secret, "a", without("sid")),
+		"control: well formed": signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", good()),
+		"alg none":             signToken(t, gojwt.SigningMethodNone, gojwt.UnsafeAllowNoneSignatureType, "a", good()),
+		"HS512 not HS256":      signToken(t, gojwt.SigningMethodHS512, keyA.Secret, "a", good()),
+		"wrong key":            signToken(t, gojwt.SigningMethodHS256, keyB.Secret, "a", good()),
+		"unknown kid":          signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "zz", good()),
+		"no kid":               signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "", good()),
+		"expired":              signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", with("exp", now.Add(-time.Minute).Unix())),
+		"no exp":               signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", without("exp")),
+		"not yet valid":        signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", with("nbf", now.Add(time.Hour).Unix())),
+		"wrong audience":       signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", with("aud", "another-api")),
+		"wrong issuer":         signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", with("iss", "evil")),
+		"unknown role":         signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", with("role", "root")),
+		"subject not a uuid":   signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", with("sub", "1 OR 1=1")),
+		"no tenant":            signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", without("tid")),
+		"no session":           signToken(t, gojwt.SigningMethodHS256, keyA.Secret, "a", without("sid")),
 		"garbage":              "not.a.token",
 		"empty":                "",
 	}
