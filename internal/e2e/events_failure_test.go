@@ -479,22 +479,7 @@ func TestBrokerDownDuringASale(t *testing.T) {
 	if dl := kin.readDLQ(t); len(dl) != 0 {
 		t.Fatalf("%d dead letters after a broker outage, e.g. %v", len(dl), headerMap(dl[0]))
 	}
-	drifts, err := sys.App.SyncInventory.Check(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, d := range drifts {
-		if d.SaleID == sale.Sale.ID {
-			found = true
-			if d.Drift != 0 || d.PostgresSold != units || d.RedisConfirmed != units {
-				t.Fatalf("drift: %+v, want 0 at %d units", d, units)
-			}
-		}
-	}
-	if !found {
-		t.Fatal("the sale was not checked")
-	}
+	wantNoDrift(t, sys, sale.Sale.ID, units)
 }
 
 // TestRedeliveredEventIsCountedOnce: the same order.confirmed event published a second time

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
@@ -62,24 +64,28 @@ func TestOrderConfirmedFansOut(t *testing.T) {
 		sold, ok, err := sys.Store.SoldCounter(ctx, sale.Sale.TenantID, sale.Sale.ID)
 		return err == nil && ok && sold == 6
 	})
-	drifts, err := sys.App.SyncInventory.Check(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, d := range drifts {
-		if d.SaleID == sale.Sale.ID {
-			found = true
-			if d.Drift != 0 || d.RedisConfirmed != 6 || d.PostgresSold != 6 {
-				t.Fatalf("drift: %+v", d)
-			}
-		}
-	}
-	if !found {
-		t.Fatal("the sale was not checked")
-	}
+	wantNoDrift(t, sys, sale.Sale.ID, 6)
 	pending, _, err := sys.Store.Backlog(ctx)
 	if err != nil || pending != 0 {
 		t.Fatalf("outbox backlog %d, %v", pending, err)
 	}
+}
+
+// wantNoDrift runs an inventory-sync check and fails t unless it checked the sale and found
+// PostgreSQL and Redis agreeing on units confirmed.
+func wantNoDrift(t *testing.T, sys *testutil.System, saleID uuid.UUID, units int) {
+	t.Helper()
+	drifts, err := sys.App.SyncInventory.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range drifts {
+		if d.SaleID == saleID {
+			if d.Drift != 0 || d.PostgresSold != units || d.RedisConfirmed != units {
+				t.Fatalf("drift: %+v, want 0 at %d units", d, units)
+			}
+			return
+		}
+	}
+	t.Fatal("the sale was not checked")
 }
