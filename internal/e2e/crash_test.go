@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -227,10 +226,7 @@ func TestWorkerKilledMidTaskIsRecovered(t *testing.T) {
 		t.Skip("waits for an Asynq lease to expire (about a minute)")
 	}
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "flashsale")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/flashsale/flashsale/cmd/flashsale").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := flashsaleBinary(t)
 	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true})
 	c := testutil.NewClient(sys.URL)
 	sale := sys.CreateSale(t, 10, 5, -time.Second, time.Hour)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -21,10 +20,7 @@ import (
 // with the test process but those two servers.
 func serveProcess(t *testing.T, a *testutil.System, env ...string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "flashsale")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/flashsale/flashsale/cmd/flashsale").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := flashsaleBinary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
