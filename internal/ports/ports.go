@@ -76,7 +76,9 @@ type OrderRepository interface {
 	// created=false. A confirmed order replaces a failed one with the same id, and is written
 	// with its order.confirmed event in the outbox, in the same transaction. An order that
 	// can never be written (its idempotency key taken by another order, an unknown sale or
-	// user) fails with an error wrapping domain.ErrPermanent.
+	// user) fails with an error wrapping domain.ErrPermanent. Every other failure (the
+	// database down, a connection lost, read-only, a timeout) is transient: returned as an error
+	// to retry, never reported as a write.
 	SaveOrder(ctx context.Context, o domain.Order) (created bool, err error)
 	// Order fails with domain.ErrOrderNotFound.
 	Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error)

@@ -23,7 +23,7 @@ var (
 func (s *Store) EventProcessed(ctx context.Context, consumer string, id uuid.UUID) (bool, error) {
 	done, err := s.q.EventProcessed(ctx, sqlcdb.EventProcessedParams{Consumer: consumer, EventID: id})
 	if err != nil {
-		return false, fmt.Errorf("event processed: %w", err)
+		return false, classify("event processed", err)
 	}
 	return done, nil
 }
@@ -31,7 +31,7 @@ func (s *Store) EventProcessed(ctx context.Context, consumer string, id uuid.UUI
 // MarkEventProcessed implements ports.ProcessedEvents.
 func (s *Store) MarkEventProcessed(ctx context.Context, consumer string, id uuid.UUID) error {
 	if _, err := s.q.InsertProcessedEvent(ctx, sqlcdb.InsertProcessedEventParams{Consumer: consumer, EventID: id}); err != nil {
-		return fmt.Errorf("mark event processed: %w", err)
+		return classify("mark event processed", err)
 	}
 	return nil
 }
@@ -48,10 +48,10 @@ func (s *Store) applyOnce(ctx context.Context, consumer string, eventID uuid.UUI
 		applied = true
 		return apply(q)
 	})
-	if code, constraint := pgCode(err); code == foreignKeyViolation || code == checkViolation {
-		return false, fmt.Errorf("event %s violates %s: %w", eventID, constraint, domain.ErrPermanent)
+	if err != nil {
+		return false, classify(fmt.Sprintf("apply event %s for %s", eventID, consumer), err)
 	}
-	return applied, err
+	return applied, nil
 }
 
 // AddOrderToStats implements ports.SaleStatsRepository.
@@ -71,7 +71,7 @@ func (s *Store) SaleStats(ctx context.Context, tenantID, saleID uuid.UUID) (doma
 		return domain.SaleStats{SaleID: saleID}, nil
 	}
 	if err != nil {
-		return domain.SaleStats{}, fmt.Errorf("sale stats: %w", err)
+		return domain.SaleStats{}, classify("sale stats", err)
 	}
 	first, last := r.FirstOrderAt.UTC(), r.LastOrderAt.UTC()
 	return domain.SaleStats{SaleID: saleID, Orders: int(r.Orders), Units: int(r.Units), RevenueCents: r.RevenueCents,
@@ -93,12 +93,12 @@ func (s *Store) SoldCounter(ctx context.Context, tenantID, saleID uuid.UUID) (in
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("sale counter: %w", err)
+		return 0, false, classify("sale counter", err)
 	}
 	return int(r.Sold), true, nil
 }
 
 // RecordDrift implements ports.SaleCounterRepository.
 func (s *Store) RecordDrift(ctx context.Context, tenantID, saleID uuid.UUID, drift int) error {
-	return s.q.RecordSaleDrift(ctx, sqlcdb.RecordSaleDriftParams{TenantID: tenantID, SaleID: saleID, Drift: int32(drift)})
+	return classify("record drift", s.q.RecordSaleDrift(ctx, sqlcdb.RecordSaleDriftParams{TenantID: tenantID, SaleID: saleID, Drift: int32(drift)}))
 }

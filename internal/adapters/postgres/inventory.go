@@ -49,7 +49,7 @@ func lockSale(ctx context.Context, q *sqlcdb.Queries, tenantID, saleID uuid.UUID
 		return sqlcdb.PgInventory{}, false, nil
 	}
 	if err != nil {
-		return sqlcdb.PgInventory{}, false, fmt.Errorf("lock inventory: %w", err)
+		return sqlcdb.PgInventory{}, false, classify("lock inventory", err)
 	}
 	return inv, true, nil
 }
@@ -84,7 +84,7 @@ func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int
 					PriceCents: sale.PriceCents, Currency: sale.Currency,
 				})
 				if err != nil {
-					return fmt.Errorf("update inventory: %w", err)
+					return classify("update inventory", err)
 				}
 				return nil
 			}
@@ -95,7 +95,7 @@ func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int
 				PriceCents: sale.PriceCents, Currency: sale.Currency,
 			})
 			if err != nil {
-				return fmt.Errorf("create inventory: %w", err)
+				return classify("create inventory", err)
 			}
 			if n == 1 {
 				return nil
@@ -124,7 +124,7 @@ func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs
 	}
 	rows, err := s.q.PgInventories(ctx, sqlcdb.PgInventoriesParams{TenantID: tenantID, SaleIds: saleIDs})
 	if err != nil {
-		return nil, fmt.Errorf("read inventories: %w", err)
+		return nil, classify("read inventories", err)
 	}
 	for _, r := range rows {
 		out[r.SaleID] = domain.Inventory{SaleID: r.SaleID, TenantID: tenantID, Total: int(r.Total),
@@ -149,14 +149,14 @@ func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.Re
 			TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, IdempotencyKey: r.IdempotencyKey,
 		})
 		if err != nil {
-			return fmt.Errorf("reserve: %w", err)
+			return classify("reserve", err)
 		}
 		if len(chk.PriorOrderIds) > 0 {
 			prior, err := q.PgReservation(ctx, sqlcdb.PgReservationParams{
 				TenantID: r.TenantID, SaleID: r.SaleID, OrderID: chk.PriorOrderIds[0],
 			})
 			if err != nil {
-				return fmt.Errorf("read the reservation of a replayed key: %w", err)
+				return classify("read the reservation of a replayed key", err)
 			}
 			res = ports.ReserveResult{Reservation: toReservation(prior), Duplicate: true, Remaining: int(inv.Remaining)}
 			return nil
@@ -177,7 +177,7 @@ func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.Re
 			UnitPriceCents: inv.PriceCents, Currency: inv.Currency, CreatedAt: created,
 		})
 		if err != nil {
-			return fmt.Errorf("reserve: %w", err)
+			return classify("reserve", err)
 		}
 		res = ports.ReserveResult{
 			Reservation: domain.Reservation{
@@ -240,7 +240,7 @@ func foundReservation(r sqlcdb.PgReservation, err error) (domain.Reservation, bo
 		return domain.Reservation{}, false, nil
 	}
 	if err != nil {
-		return domain.Reservation{}, false, fmt.Errorf("find reservation: %w", err)
+		return domain.Reservation{}, false, classify("find reservation", err)
 	}
 	return toReservation(r), true, nil
 }
@@ -254,7 +254,7 @@ func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) err
 		return q.PgConfirm(ctx, sqlcdb.PgConfirmParams{TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID})
 	})
 	if err != nil {
-		return fmt.Errorf("confirm reservation: %w", err)
+		return classify("confirm reservation", err)
 	}
 	return nil
 }
@@ -271,7 +271,7 @@ func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (bool, er
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("release reservation: %w", err)
+		return false, classify("release reservation", err)
 	}
 	return released, nil
 }
@@ -292,7 +292,7 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 			return errNotRetryable
 		}
 		if err != nil {
-			return fmt.Errorf("rereserve: %w", err)
+			return classify("rereserve", err)
 		}
 		switch domain.OrderStatus(rec.Status) {
 		case domain.OrderPending:
@@ -304,7 +304,7 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 		}
 		chk, err := q.PgRereserveCheck(ctx, sqlcdb.PgRereserveCheckParams{TenantID: r.TenantID, SaleID: r.SaleID, UserID: rec.UserID})
 		if err != nil {
-			return fmt.Errorf("rereserve: %w", err)
+			return classify("rereserve", err)
 		}
 		if err := refusal(int(inv.Remaining), int(inv.PerUserLimit), int(chk.Bought), int(rec.Quantity), r.Quantity); err != nil {
 			return err
@@ -314,7 +314,7 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 			Quantity: rec.Quantity, AwaitedSince: chk.Now,
 		})
 		if err != nil {
-			return fmt.Errorf("rereserve: %w", err)
+			return classify("rereserve", err)
 		}
 		rec.Status = string(domain.OrderPending)
 		out = toReservation(rec)
@@ -336,7 +336,7 @@ func (s *Inventory) AwaitedReservations(ctx context.Context, tenantID, saleID uu
 	rows, err := s.q.PgAwaitedReservations(ctx, p)
 	if err != nil || len(rows) == 0 {
 		if err != nil {
-			err = fmt.Errorf("awaited reservations: %w", err)
+			err = classify("awaited reservations", err)
 		}
 		return nil, err
 	}

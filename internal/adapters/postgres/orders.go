@@ -38,14 +38,11 @@ func (s *Store) SaveOrder(ctx context.Context, o domain.Order) (bool, error) {
 	if errors.Is(err, pgx.ErrNoRows) { // already there, and not a failure to replace
 		return false, nil
 	}
-	switch code, constraint := pgCode(err); code {
-	case "":
-	case uniqueViolation:
+	if code, constraint := pgCode(err); code == uniqueViolation {
 		return false, fmt.Errorf("save order: %s taken by another order: %w", constraint, domain.ErrPermanent)
-	case foreignKeyViolation, checkViolation:
-		return false, fmt.Errorf("save order: violates %s: %w", constraint, domain.ErrPermanent)
-	default:
-		return false, fmt.Errorf("save order: %w", err)
+	}
+	if err != nil {
+		return false, classify("save order", err)
 	}
 	return inserted, nil
 }
@@ -57,7 +54,7 @@ func (s *Store) Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order
 		return domain.Order{}, domain.ErrOrderNotFound
 	}
 	if err != nil {
-		return domain.Order{}, fmt.Errorf("read order: %w", err)
+		return domain.Order{}, classify("read order", err)
 	}
 	return toDomainOrder(row), nil
 }
@@ -76,7 +73,7 @@ func (s *Store) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, afte
 		})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
+		return nil, classify("list orders", err)
 	}
 	orders := make([]domain.Order, len(rows))
 	for i, r := range rows {
@@ -89,7 +86,7 @@ func (s *Store) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, afte
 func (s *Store) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	found, err := s.q.ConfirmedOrderIDs(ctx, sqlcdb.ConfirmedOrderIDsParams{TenantID: tenantID, Ids: ids})
 	if err != nil {
-		return nil, fmt.Errorf("confirmed orders: %w", err)
+		return nil, classify("confirmed orders", err)
 	}
 	m := make(map[uuid.UUID]bool, len(found))
 	for _, id := range found {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,7 +19,7 @@ func insertEvent(ctx context.Context, q *sqlcdb.Queries, e domain.Event) error {
 		ID: e.ID, TenantID: e.TenantID, Topic: e.Topic, Key: e.Key, Type: e.Type, Payload: e.Payload, CreatedAt: e.CreatedAt,
 	})
 	if err != nil {
-		return fmt.Errorf("insert outbox event: %w", err)
+		return classify("insert outbox event", err)
 	}
 	return nil
 }
@@ -52,8 +51,8 @@ func (s *Store) RelayPending(ctx context.Context, limit int, publish func(contex
 	if err == nil {
 		err = publishErr
 	}
-	if err != nil {
-		return published, fmt.Errorf("relay outbox: %w", err)
+	if err != nil { // nothing was marked published: the batch goes again (consumers are idempotent)
+		return 0, classify("relay outbox", err)
 	}
 	return published, nil
 }
@@ -62,7 +61,7 @@ func (s *Store) RelayPending(ctx context.Context, limit int, publish func(contex
 func (s *Store) Backlog(ctx context.Context) (int, time.Duration, error) {
 	b, err := s.q.OutboxBacklog(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("outbox backlog: %w", err)
+		return 0, 0, classify("outbox backlog", err)
 	}
 	return int(b.Unpublished), time.Duration(b.OldestSeconds * float64(time.Second)), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
+	"github.com/flashsale/flashsale/internal/domain"
 )
 
 // Open connects a pool of at most maxConns connections and checks it answers.
@@ -60,10 +61,39 @@ func (s *Store) inTx(ctx context.Context, fn func(q *sqlcdb.Queries) error) erro
 
 // PostgreSQL error codes this adapter classifies.
 const (
-	uniqueViolation     = "23505"
-	foreignKeyViolation = "23503"
-	checkViolation      = "23514"
+	uniqueViolation = "23505"
 )
+
+// Permanent reports whether PostgreSQL refused the data itself, so that the same write can never
+// succeed: a data exception (SQLSTATE class 22, e.g. a value out of range or a NUL byte in text)
+// or an integrity constraint violation (class 23: unique, foreign key, check, not null). Every
+// other failure is transient, however it looks: connection refused or reset, a closed
+// connection, a timeout or cancelled context, a read-only transaction (25006), too many
+// connections (53300), a server shutting down (57P01), a serialization failure (40001). A
+// transient failure says nothing about whether the write happened; it must be retried, never
+// taken for success and never given up as permanent.
+func Permanent(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	class := pe.Code[:min(2, len(pe.Code))]
+	return class == "22" || class == "23"
+}
+
+// classify is the one way this adapter returns a failed write: nil stays nil, a permanent
+// failure wraps domain.ErrPermanent, and everything else is returned, wrapped with op, to be
+// retried.
+func classify(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case Permanent(err):
+		return fmt.Errorf("%s: %w: %w", op, err, domain.ErrPermanent)
+	default:
+		return fmt.Errorf("%s: %w", op, err)
+	}
+}
 
 func pgCode(err error) (code, constraint string) {
 	var pe *pgconn.PgError

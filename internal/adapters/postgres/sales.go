@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,7 +21,7 @@ func (s *Store) CreateSale(ctx context.Context, sale domain.Sale) error {
 		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, CreatedAt: sale.CreatedAt, UpdatedAt: sale.UpdatedAt,
 	})
 	if err != nil {
-		return fmt.Errorf("insert sale: %w", err)
+		return classify("insert sale", err)
 	}
 	return nil
 }
@@ -49,7 +48,7 @@ func (s *Store) ListSales(ctx context.Context, tenantID uuid.UUID, f ports.SaleF
 		rows, err = s.q.ListActiveSales(ctx, sqlcdb.ListActiveSalesParams{TenantID: tenantID, Limit: limit})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list sales: %w", err)
+		return nil, classify("list sales", err)
 	}
 	sales := make([]domain.Sale, len(rows))
 	for i, r := range rows {
@@ -77,7 +76,7 @@ func (s *Store) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
 			StartsAt: next.StartsAt, EndsAt: next.EndsAt, UpdatedAt: next.UpdatedAt,
 		})
 		if err != nil {
-			return fmt.Errorf("update sale: %w", err)
+			return classify("update sale", err)
 		}
 		saved = next
 		return nil
@@ -89,7 +88,7 @@ func (s *Store) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
 func (s *Store) LiveSales(ctx context.Context, since time.Time) ([]ports.SaleRef, error) {
 	rows, err := s.q.LiveSales(ctx, since)
 	if err != nil {
-		return nil, fmt.Errorf("live sales: %w", err)
+		return nil, classify("live sales", err)
 	}
 	refs := make([]ports.SaleRef, len(rows))
 	for i, r := range rows {
@@ -102,21 +101,22 @@ func (s *Store) LiveSales(ctx context.Context, since time.Time) ([]ports.SaleRef
 func (s *Store) TenantLiveSaleIDs(ctx context.Context, tenantID uuid.UUID, since time.Time) ([]uuid.UUID, error) {
 	ids, err := s.q.TenantLiveSaleIDs(ctx, sqlcdb.TenantLiveSaleIDsParams{TenantID: tenantID, EndsAt: since})
 	if err != nil {
-		return nil, fmt.Errorf("tenant live sales: %w", err)
+		return nil, classify("tenant live sales", err)
 	}
 	return ids, nil
 }
 
 // CloseSales implements ports.SaleRepository.
 func (s *Store) CloseSales(ctx context.Context, cutoff time.Time) (int64, error) {
-	return s.q.CloseSales(ctx, cutoff)
+	n, err := s.q.CloseSales(ctx, cutoff)
+	return n, classify("close sales", err)
 }
 
 // SoldUnits implements ports.SaleRepository.
 func (s *Store) SoldUnits(ctx context.Context, tenantID, saleID uuid.UUID) (int, error) {
 	n, err := s.q.SoldUnits(ctx, sqlcdb.SoldUnitsParams{TenantID: tenantID, SaleID: saleID})
 	if err != nil {
-		return 0, fmt.Errorf("sold units: %w", err)
+		return 0, classify("sold units", err)
 	}
 	return int(n), nil
 }
@@ -126,7 +126,7 @@ func toDomainSale(r sqlcdb.Sale, err error) (domain.Sale, error) {
 		return domain.Sale{}, domain.ErrSaleNotFound
 	}
 	if err != nil {
-		return domain.Sale{}, fmt.Errorf("read sale: %w", err)
+		return domain.Sale{}, classify("read sale", err)
 	}
 	return domain.Sale{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, PriceCents: r.PriceCents, Currency: r.Currency,

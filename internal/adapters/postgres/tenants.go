@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,7 +15,7 @@ import (
 func (s *Store) EnsureTenant(ctx context.Context, slug, name string) (domain.Tenant, error) {
 	err := s.q.InsertTenantIfAbsent(ctx, sqlcdb.InsertTenantIfAbsentParams{ID: uuid.Must(uuid.NewV7()), Slug: slug, Name: name})
 	if err != nil {
-		return domain.Tenant{}, fmt.Errorf("insert tenant: %w", err)
+		return domain.Tenant{}, classify("insert tenant", err)
 	}
 	return s.TenantBySlug(ctx, slug)
 }
@@ -28,7 +27,7 @@ func (s *Store) TenantBySlug(ctx context.Context, slug string) (domain.Tenant, e
 		return domain.Tenant{}, domain.ErrTenantNotFound.WithDetail("no tenant " + slug)
 	}
 	if err != nil {
-		return domain.Tenant{}, fmt.Errorf("tenant by slug: %w", err)
+		return domain.Tenant{}, classify("tenant by slug", err)
 	}
 	return domain.Tenant{ID: t.ID, Slug: t.Slug, Name: t.Name, CreatedAt: t.CreatedAt}, nil
 }

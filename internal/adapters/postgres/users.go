@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -22,7 +21,7 @@ func (s *Store) CreateUser(ctx context.Context, u domain.User) error {
 		return domain.ErrEmailTaken.WithDetail("an account with this email already exists")
 	}
 	if err != nil {
-		return fmt.Errorf("insert user: %w", err)
+		return classify("insert user", err)
 	}
 	return nil
 }
@@ -44,7 +43,7 @@ func toDomainUser(u sqlcdb.User, err error) (domain.User, error) {
 		return domain.User{}, domain.ErrUserNotFound
 	}
 	if err != nil {
-		return domain.User{}, fmt.Errorf("read user: %w", err)
+		return domain.User{}, classify("read user", err)
 	}
 	return domain.User{
 		ID: u.ID, TenantID: u.TenantID, Email: u.Email, PasswordHash: u.PasswordHash,
