@@ -9,17 +9,17 @@ import (
 
 // Deps are the ports the use-cases run on.
 type Deps struct {
-	Tenants     ports.TenantRepository
-	Users       ports.UserRepository
-	Sales       ports.SaleRepository
-	Orders      ports.OrderRepository
-	Inventory   ports.InventoryStore
-	Idempotency ports.IdempotencyStore
-	Queue       ports.OrderQueue
-	Cache       ports.SaleCache
-	Hasher      ports.PasswordHasher
-	Tokens      ports.TokenIssuer
-	Sessions    ports.SessionStore
+	Tenants   ports.TenantRepository
+	Users     ports.UserRepository
+	Sales     ports.SaleRepository
+	Orders    ports.OrderRepository
+	Inventory ports.InventoryStore
+	Purchases ports.PurchaseStore
+	Queue     ports.OrderQueue
+	Cache     ports.SaleCache
+	Hasher    ports.PasswordHasher
+	Tokens    ports.TokenIssuer
+	Sessions  ports.SessionStore
 	// Event side: the outbox and its relay, and the consumers' stores. A role that does not
 	// run a handler may leave its ports nil.
 	Outbox    ports.Outbox
@@ -33,9 +33,7 @@ type Deps struct {
 	Broadcaster ports.Broadcaster
 	Scheduler   ports.SaleScheduler
 	Tickets     ports.TicketStore
-	// Purchases, if set, claims and reserves in one round trip (Redis inventory).
-	Purchases ports.PurchaseStore
-	Log       *slog.Logger
+	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -133,9 +131,9 @@ func New(d Deps, s Settings) *Application {
 		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
 		ListSales: ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now},
 		PlaceOrder: PlaceOrderHandler{
-			Sales: d.Sales, Inventory: d.Inventory, Idempotency: d.Idempotency, Queue: d.Queue, Now: now, Log: log,
+			Sales: d.Sales, Inventory: d.Inventory, Purchases: d.Purchases, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
-			Feed: feed, Broadcaster: d.Broadcaster, Purchases: d.Purchases, Dispatcher: dispatcher,
+			Feed: feed, Broadcaster: d.Broadcaster, Dispatcher: dispatcher,
 		},
 		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log,
 			Broadcaster: d.Broadcaster, Feed: feed},

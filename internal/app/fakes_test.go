@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/flashsale/flashsale/internal/adapters/memory"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
@@ -124,16 +125,12 @@ func (l *logRecorder) logged(level slog.Level, substr string) int {
 
 type saleKey struct{ tenant, sale uuid.UUID }
 
-// invSale is one sale's inventory: the inv, buyers, keys, res and awaited keys of reserve.lua.
+// invSale is a copy of one sale's inventory, for assertions.
 type invSale struct {
 	total, remaining, sold, limit int
-	starts, ends                  time.Time
+	ends                          time.Time
 	price                         int64
-	currency                      string
 	buyers                        map[uuid.UUID]int
-	keys                          map[string]uuid.UUID // "<user>:<idempotency key>" -> order id
-	res                           map[uuid.UUID]domain.Reservation
-	awaited                       map[uuid.UUID]time.Time
 }
 
 type syncCall struct {
@@ -141,32 +138,33 @@ type syncCall struct {
 	SoldHint int
 }
 
-// fakeInventory implements ports.InventoryStore like the Lua scripts do: every operation is
-// atomic under one mutex, the window, idempotency, per-user limit and stock are checked in the
-// order reserve.lua checks them, and times have Redis' millisecond resolution.
+// fakeInventory is the in-memory inventory and purchase store (internal/adapters/memory, held to
+// the contracts the Redis and PostgreSQL stores pass), on the test's clock, with call counts,
+// injected failures and inspection helpers around it.
 type fakeInventory struct {
 	calls
-	now func() time.Time
+	mem *memory.Inventory
 
 	mu    sync.Mutex
-	sales map[saleKey]*invSale
 	syncs []syncCall
+	ttls  map[ports.IdempotencyScope]time.Duration
 
 	// Injected failures, returned before the operation does anything.
-	ReserveErr, SyncErr, ReservationErr, FindErr, MarkErr, ReleaseErr error
-	// BeforeReserve, if set, runs at the start of every Reserve call, outside the lock.
-	BeforeReserve func()
+	PurchaseErr, SyncErr, ReservationErr, FindErr, MarkErr, ReleaseErr, CompleteErr error
+	// AfterPurchase, if set, runs when the store has taken a purchase, before it answers.
+	AfterPurchase func()
 }
 
-var _ ports.InventoryStore = (*fakeInventory)(nil)
+var (
+	_ ports.InventoryStore = (*fakeInventory)(nil)
+	_ ports.PurchaseStore  = (*fakeInventory)(nil)
+)
 
 func newFakeInventory(now func() time.Time) *fakeInventory {
-	return &fakeInventory{now: now, sales: map[saleKey]*invSale{}}
+	return &fakeInventory{mem: memory.NewInventory(now), ttls: map[ports.IdempotencyScope]time.Duration{}}
 }
 
-func (f *fakeInventory) redisNow() time.Time { return time.UnixMilli(f.now().UnixMilli()).UTC() }
-
-func (f *fakeInventory) SyncSale(_ context.Context, s domain.Sale, soldHint int) (domain.Inventory, error) {
+func (f *fakeInventory) SyncSale(ctx context.Context, s domain.Sale, soldHint int) (domain.Inventory, error) {
 	f.inc("SyncSale")
 	if f.SyncErr != nil {
 		return domain.Inventory{}, f.SyncErr
@@ -174,33 +172,7 @@ func (f *fakeInventory) SyncSale(_ context.Context, s domain.Sale, soldHint int)
 	f.mu.Lock()
 	f.syncs = append(f.syncs, syncCall{Sale: s, SoldHint: soldHint})
 	f.mu.Unlock()
-	return f.load(s, soldHint)
-}
-
-// load is sync_sale.lua: an existing inventory keeps its sold count; a total below it is refused
-// and nothing changes.
-func (f *fakeInventory) load(s domain.Sale, soldHint int) (domain.Inventory, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := saleKey{s.TenantID, s.ID}
-	sold := soldHint
-	inv, ok := f.sales[k]
-	if ok {
-		sold = inv.sold
-	}
-	if s.TotalStock < sold {
-		return domain.Inventory{}, domain.ErrStockBelowSold.WithDetail(
-			fmt.Sprintf("totalStock %d is below the %d units already sold", s.TotalStock, sold))
-	}
-	if !ok {
-		inv = &invSale{buyers: map[uuid.UUID]int{}, keys: map[string]uuid.UUID{},
-			res: map[uuid.UUID]domain.Reservation{}, awaited: map[uuid.UUID]time.Time{}}
-		f.sales[k] = inv
-	}
-	inv.total, inv.remaining, inv.sold = s.TotalStock, s.TotalStock-sold, sold
-	inv.limit, inv.starts, inv.ends = s.PerUserLimit, s.StartsAt, s.EndsAt
-	inv.price, inv.currency = s.PriceCents, s.Currency
-	return domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold}, nil
+	return f.mem.SyncSale(ctx, s, soldHint)
 }
 
 func (f *fakeInventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Inventory, bool, error) {
@@ -209,88 +181,42 @@ func (f *fakeInventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUI
 	return inv, ok, err
 }
 
-func (f *fakeInventory) Inventories(_ context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
+func (f *fakeInventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
 	f.inc("Inventories")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[uuid.UUID]domain.Inventory{}
-	for _, id := range saleIDs {
-		if inv, ok := f.sales[saleKey{tenantID, id}]; ok {
-			out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold,
-				Pending: inv.pendingUnits()}
-		}
-	}
-	return out, nil
+	return f.mem.Inventories(ctx, tenantID, saleIDs)
 }
 
-// pendingUnits is the inventory's pending field: the units of reservations not yet durable
-// (reserve and rereserve add them, confirm and release take them off).
-func (inv *invSale) pendingUnits() int {
-	n := 0
-	for _, r := range inv.res {
-		if r.Status == domain.OrderPending {
-			n += r.Quantity
-		}
-	}
-	return n
-}
-
-func (f *fakeInventory) Reserve(_ context.Context, r domain.Reservation) (ports.ReserveResult, error) {
+func (f *fakeInventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
 	f.inc("Reserve")
-	if f.BeforeReserve != nil {
-		f.BeforeReserve()
-	}
-	if f.ReserveErr != nil {
-		return ports.ReserveResult{}, f.ReserveErr
-	}
-	return f.reserve(r)
+	return f.mem.Reserve(ctx, r)
 }
 
-// reserve is reserve.lua; the refusals are the ones the Redis adapter maps its replies to.
-func (f *fakeInventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
+func (f *fakeInventory) Purchase(ctx context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
+	f.inc("Purchase")
+	if f.PurchaseErr != nil {
+		return ports.PurchaseOutcome{}, f.PurchaseErr
+	}
+	out, err := f.mem.Purchase(ctx, p)
+	if f.AfterPurchase != nil {
+		f.AfterPurchase()
+	}
+	return out, err
+}
+
+func (f *fakeInventory) Complete(ctx context.Context, s ports.IdempotencyScope, rec ports.IdempotencyRecord, ttl time.Duration) error {
+	f.inc("Complete")
+	if f.CompleteErr != nil {
+		return f.CompleteErr
+	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
-	keyField := r.UserID.String() + ":" + r.IdempotencyKey
-	if ok {
-		if prior, dup := inv.keys[keyField]; dup {
-			res, found := inv.res[prior]
-			if !found {
-				return ports.ReserveResult{}, errors.New("decode reservation: empty record")
-			}
-			return ports.ReserveResult{Reservation: res, Duplicate: true, Remaining: inv.remaining}, nil
-		}
-	}
-	if !ok {
-		return ports.ReserveResult{}, domain.ErrSaleNotFound
-	}
-	now := f.redisNow()
-	switch {
-	case now.Before(inv.starts):
-		return ports.ReserveResult{}, domain.ErrSaleNotStarted
-	case !now.Before(inv.ends):
-		return ports.ReserveResult{}, domain.ErrSaleEnded
-	case inv.remaining <= 0:
-		return ports.ReserveResult{}, domain.ErrSoldOut.WithDetail("the sale has no stock left")
-	case inv.buyers[r.UserID]+r.Quantity > inv.limit:
-		return ports.ReserveResult{}, domain.ErrPurchaseLimitExceeded.WithDetail(
-			fmt.Sprintf("%d more would exceed the per-user limit: %d more allowed", r.Quantity, inv.limit-inv.buyers[r.UserID]))
-	case inv.remaining < r.Quantity:
-		return ports.ReserveResult{}, domain.ErrInsufficientStock.WithDetail(
-			fmt.Sprintf("%d requested, %d left", r.Quantity, inv.remaining))
-	}
-	inv.remaining -= r.Quantity
-	inv.sold += r.Quantity
-	inv.buyers[r.UserID] += r.Quantity
-	inv.keys[keyField] = r.OrderID
-	rec := domain.Reservation{
-		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
-		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.price, Currency: inv.currency,
-		CreatedAt: now, Status: domain.OrderPending,
-	}
-	inv.res[r.OrderID] = rec
-	inv.awaited[r.OrderID] = now
-	return ports.ReserveResult{Reservation: rec, Remaining: inv.remaining}, nil
+	f.ttls[s] = ttl
+	f.mu.Unlock()
+	return f.mem.Complete(ctx, s, rec, ttl)
+}
+
+func (f *fakeInventory) Forget(ctx context.Context, s ports.IdempotencyScope) error {
+	f.inc("Forget")
+	return f.mem.Forget(ctx, s)
 }
 
 func (f *fakeInventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
@@ -298,175 +224,90 @@ func (f *fakeInventory) Reservation(ctx context.Context, tenantID, saleID, order
 	if f.ReservationErr != nil {
 		return domain.Reservation{}, false, f.ReservationErr
 	}
-	r, ok := f.reservation(tenantID, saleID, orderID)
-	return r, ok, nil
+	return f.mem.Reservation(ctx, tenantID, saleID, orderID)
 }
 
-func (f *fakeInventory) FindReservation(_ context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+func (f *fakeInventory) FindReservation(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
 	f.inc("FindReservation")
 	if f.FindErr != nil {
 		return domain.Reservation{}, false, f.FindErr
 	}
-	for _, id := range saleIDs {
-		if r, ok := f.reservation(tenantID, id, orderID); ok {
-			return r, true, nil
-		}
-	}
-	return domain.Reservation{}, false, nil
+	return f.mem.FindReservation(ctx, tenantID, saleIDs, orderID)
 }
 
-// MarkConfirmed is confirm.lua.
-func (f *fakeInventory) MarkConfirmed(_ context.Context, r domain.Reservation) error {
+func (f *fakeInventory) MarkConfirmed(ctx context.Context, r domain.Reservation) error {
 	f.inc("MarkConfirmed")
 	if f.MarkErr != nil {
 		return f.MarkErr
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
-	if !ok {
-		return nil
-	}
-	if rec, ok := inv.res[r.OrderID]; ok && rec.Status == domain.OrderPending {
-		rec.Status = domain.OrderConfirmed
-		inv.res[r.OrderID] = rec
-	}
-	delete(inv.awaited, r.OrderID)
-	return nil
+	return f.mem.MarkConfirmed(ctx, r)
 }
 
-func (f *fakeInventory) Release(_ context.Context, r domain.Reservation) (bool, error) {
+func (f *fakeInventory) Release(ctx context.Context, r domain.Reservation) (bool, error) {
 	f.inc("Release")
 	if f.ReleaseErr != nil {
 		return false, f.ReleaseErr
 	}
-	return f.release(r), nil
+	return f.mem.Release(ctx, r)
 }
 
-// release is release.lua.
-func (f *fakeInventory) release(r domain.Reservation) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
-	if !ok {
-		return false
-	}
-	rec, ok := inv.res[r.OrderID]
-	if !ok || rec.Status != domain.OrderPending {
-		return false
-	}
-	inv.remaining += rec.Quantity
-	inv.sold -= rec.Quantity
-	if inv.buyers[rec.UserID] -= rec.Quantity; inv.buyers[rec.UserID] <= 0 {
-		delete(inv.buyers, rec.UserID)
-	}
-	rec.Status = domain.OrderFailed
-	inv.res[r.OrderID] = rec
-	delete(inv.awaited, r.OrderID)
-	return true
-}
-
-// Rereserve is rereserve.lua.
-func (f *fakeInventory) Rereserve(_ context.Context, r domain.Reservation) (domain.Reservation, error) {
+func (f *fakeInventory) Rereserve(ctx context.Context, r domain.Reservation) (domain.Reservation, error) {
 	f.inc("Rereserve")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
-	if !ok {
-		return domain.Reservation{}, domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
-	}
-	rec, ok := inv.res[r.OrderID]
-	switch {
-	case !ok || (rec.Status != domain.OrderPending && rec.Status != domain.OrderFailed):
-		return domain.Reservation{}, domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
-	case rec.Status == domain.OrderPending:
-		return rec, nil
-	case inv.remaining <= 0:
-		return domain.Reservation{}, domain.ErrSoldOut.WithDetail("the sale has no stock left")
-	case inv.buyers[rec.UserID]+rec.Quantity > inv.limit:
-		return domain.Reservation{}, domain.ErrPurchaseLimitExceeded
-	case inv.remaining < rec.Quantity:
-		return domain.Reservation{}, domain.ErrInsufficientStock
-	}
-	inv.remaining -= rec.Quantity
-	inv.sold += rec.Quantity
-	inv.buyers[rec.UserID] += rec.Quantity
-	rec.Status = domain.OrderPending
-	inv.res[r.OrderID] = rec
-	inv.awaited[r.OrderID] = f.redisNow()
-	return rec, nil
+	return f.mem.Rereserve(ctx, r)
 }
 
-func (f *fakeInventory) AwaitedReservations(_ context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
+func (f *fakeInventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
 	f.inc("AwaitedReservations")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{tenantID, saleID}]
-	if !ok {
-		return nil, nil
-	}
-	type entry struct {
-		at time.Time
-		r  domain.Reservation
-	}
-	var es []entry
-	for id, at := range inv.awaited {
-		if !at.After(before.Truncate(time.Millisecond)) {
-			es = append(es, entry{at, inv.res[id]})
-		}
-	}
-	slices.SortFunc(es, func(a, b entry) int { return a.at.Compare(b.at) })
-	if len(es) > limit {
-		es = es[:limit]
-	}
-	out := make([]domain.Reservation, len(es))
-	for i, e := range es {
-		out[i] = e.r
-	}
-	return out, nil
+	return f.mem.AwaitedReservations(ctx, tenantID, saleID, before, limit)
 }
 
-// Helpers.
+// Helpers: set-up and inspection, neither counted nor failing.
+
+func (f *fakeInventory) load(s domain.Sale, soldHint int) (domain.Inventory, error) {
+	return f.mem.SyncSale(ctx, s, soldHint)
+}
+
+func (f *fakeInventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
+	return f.mem.Reserve(ctx, r)
+}
+
+func (f *fakeInventory) release(r domain.Reservation) bool {
+	released, _ := f.mem.Release(ctx, r)
+	return released
+}
 
 func (f *fakeInventory) reservation(tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{tenantID, saleID}]
-	if !ok {
-		return domain.Reservation{}, false
-	}
-	r, ok := inv.res[orderID]
+	r, ok, _ := f.mem.Reservation(ctx, tenantID, saleID, orderID)
 	return r, ok
 }
 
 // state is a copy of a sale's inventory.
 func (f *fakeInventory) state(tenantID, saleID uuid.UUID) (invSale, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{tenantID, saleID}]
-	if !ok {
-		return invSale{}, false
-	}
-	c := *inv
-	c.buyers = cloneMap(inv.buyers)
-	return c, true
+	st, ok := f.mem.State(tenantID, saleID)
+	return invSale{total: st.Total, remaining: st.Remaining, sold: st.Sold, limit: st.Limit, ends: st.Ends,
+		price: st.Price, buyers: st.Buyers}, ok
 }
 
-func (f *fakeInventory) isAwaited(r domain.Reservation) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv, ok := f.sales[saleKey{r.TenantID, r.SaleID}]
-	if !ok {
-		return false
-	}
-	_, ok = inv.awaited[r.OrderID]
-	return ok
-}
+func (f *fakeInventory) isAwaited(r domain.Reservation) bool { return f.mem.IsAwaited(r) }
 
 func (f *fakeInventory) syncCalls() []syncCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.syncs)
+}
+
+// record is the live record of an idempotency key.
+func (f *fakeInventory) record(s ports.IdempotencyScope) (ports.IdempotencyRecord, bool) {
+	rec, _, ok := f.mem.KeyRecord(s)
+	return rec, ok
+}
+
+func (f *fakeInventory) forget(s ports.IdempotencyScope) { _ = f.mem.Forget(ctx, s) }
+
+func (f *fakeInventory) ttl(s ports.IdempotencyScope) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ttls[s]
 }
 
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {
@@ -475,84 +316,6 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 		c[k] = v
 	}
 	return c
-}
-
-// ---------------------------------------------------------------------------------------------
-// IdempotencyStore
-
-type fakeIdempotency struct {
-	calls
-	mu     sync.Mutex
-	recs   map[ports.IdempotencyScope]ports.IdempotencyRecord
-	leases map[ports.IdempotencyScope]time.Duration
-	ttls   map[ports.IdempotencyScope]time.Duration
-
-	ClaimErr, CompleteErr error
-}
-
-var _ ports.IdempotencyStore = (*fakeIdempotency)(nil)
-
-func newFakeIdempotency() *fakeIdempotency {
-	return &fakeIdempotency{recs: map[ports.IdempotencyScope]ports.IdempotencyRecord{},
-		leases: map[ports.IdempotencyScope]time.Duration{}, ttls: map[ports.IdempotencyScope]time.Duration{}}
-}
-
-func copyRecord(r ports.IdempotencyRecord) ports.IdempotencyRecord {
-	if r.Outcome.Order != nil {
-		o := *r.Outcome.Order
-		r.Outcome.Order = &o
-	}
-	return r
-}
-
-// Claim is SET NX GET: the first caller takes the key, later ones read what is there.
-func (f *fakeIdempotency) Claim(_ context.Context, s ports.IdempotencyScope, fingerprint string, lease time.Duration) (*ports.IdempotencyRecord, error) {
-	f.inc("Claim")
-	if f.ClaimErr != nil {
-		return nil, f.ClaimErr
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if rec, ok := f.recs[s]; ok {
-		c := copyRecord(rec)
-		return &c, nil
-	}
-	f.recs[s] = ports.IdempotencyRecord{Fingerprint: fingerprint}
-	f.leases[s] = lease
-	return nil, nil
-}
-
-func (f *fakeIdempotency) Complete(_ context.Context, s ports.IdempotencyScope, rec ports.IdempotencyRecord, ttl time.Duration) error {
-	f.inc("Complete")
-	if f.CompleteErr != nil {
-		return f.CompleteErr
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rec = copyRecord(rec)
-	rec.Done = true
-	f.recs[s] = rec
-	f.ttls[s] = ttl
-	return nil
-}
-
-func (f *fakeIdempotency) Forget(_ context.Context, s ports.IdempotencyScope) error {
-	f.inc("Forget")
-	f.forget(s)
-	return nil
-}
-
-func (f *fakeIdempotency) forget(s ports.IdempotencyScope) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.recs, s)
-}
-
-func (f *fakeIdempotency) record(s ports.IdempotencyScope) (ports.IdempotencyRecord, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r, ok := f.recs[s]
-	return copyRecord(r), ok
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1221,7 +984,6 @@ type env struct {
 	sales   *fakeSales
 	orders  *fakeOrders
 	inv     *fakeInventory
-	idem    *fakeIdempotency
 	queue   *fakeQueue
 	cache   *fakeCache
 	hasher  *fakeHasher
@@ -1253,7 +1015,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	c := newClock()
 	e := &env{
 		clock: c, tenants: newFakeTenants(), users: newFakeUsers(), sales: newFakeSales(c.Now),
-		orders: newFakeOrders(), inv: newFakeInventory(c.Now), idem: newFakeIdempotency(),
+		orders: newFakeOrders(), inv: newFakeInventory(c.Now),
 		queue: newFakeQueue(), cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
 		sess: newFakeSessions(), log: &logRecorder{}, settings: app.DefaultSettings(),
 		outbox: newFakeOutbox(c.Now), publisher: &fakePublisher{}, processed: newFakeProcessed(),
@@ -1265,7 +1027,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	e.tenant = e.tenants.ensure(domain.DefaultTenantSlug, "Default merchant")
 	e.app = app.New(app.Deps{
 		Tenants: e.tenants, Users: e.users, Sales: e.sales, Orders: e.orders, Inventory: e.inv,
-		Idempotency: e.idem, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
+		Purchases: e.inv, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
 		Sessions: e.sess, Outbox: e.outbox, Publisher: e.publisher, Processed: e.processed, Stats: e.stats,
 		Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Log: slog.New(e.log), Now: c.Now,
 	}, e.settings)

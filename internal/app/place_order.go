@@ -39,12 +39,12 @@ type PlaceOrderResult struct {
 
 // PlaceOrderHandler handles PlaceOrder: the hot path of a flash sale.
 type PlaceOrderHandler struct {
-	Sales       ports.SaleRepository
-	Inventory   ports.InventoryStore
-	Idempotency ports.IdempotencyStore
-	Queue       ports.OrderQueue
-	Now         func() time.Time
-	Log         *slog.Logger
+	Sales     ports.SaleRepository
+	Inventory ports.InventoryStore
+	// Purchases claims the idempotency key and reserves the stock in one step.
+	Purchases ports.PurchaseStore
+	Now       func() time.Time
+	Log       *slog.Logger
 	// IdempotencyLease bounds how long a crashed request keeps its key busy.
 	IdempotencyLease time.Duration
 	// IdempotencyTTL is how long answers are kept for replay.
@@ -52,18 +52,17 @@ type PlaceOrderHandler struct {
 	// Feed and Broadcaster push the stock change and a sell-out to live clients (optional).
 	Feed        *LiveFeed
 	Broadcaster ports.Broadcaster
-	// Purchases, if set, claims and reserves in one round trip.
-	Purchases ports.PurchaseStore
 	// Dispatcher queues accepted orders off the request path.
 	Dispatcher *OrderDispatcher
 }
 
-// Handle reserves the stock atomically in Redis and queues the order for PostgreSQL.
+// Handle takes the purchase in one step of the purchase store (claim the key, check the rules,
+// take the stock: lua/reserve.lua in Redis) and queues the accepted order for PostgreSQL.
 //
 // Idempotency works at two levels. The key is first claimed per user, which catches a key reused
-// with another request and a retry racing the first. The reservation script then records the
-// key within the sale, so even when a claim expired (a crash mid-request) a retry finds the
-// first order instead of taking stock twice.
+// with another request and a retry racing the first. The reservation then records the key
+// within the sale, so even when a claim expired (a crash mid-request) a retry finds the first
+// order instead of taking stock twice.
 func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrderResult, error) {
 	if cmd.Principal.Role != domain.RoleShopper {
 		return PlaceOrderResult{}, domain.ErrForbidden.WithDetail("only shoppers buy")
@@ -71,29 +70,37 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 	if cmd.Quantity < 1 {
 		return PlaceOrderResult{}, domain.ErrInvalidRequest.WithDetail("quantity must be at least 1")
 	}
-	scope := ports.IdempotencyScope{TenantID: cmd.Principal.TenantID, UserID: cmd.Principal.UserID, Key: cmd.IdempotencyKey}
-	fp := cmd.fingerprint()
-	r := domain.Reservation{
-		OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
-		UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey,
+	p := ports.Purchase{
+		Scope:       ports.IdempotencyScope{TenantID: cmd.Principal.TenantID, UserID: cmd.Principal.UserID, Key: cmd.IdempotencyKey},
+		Fingerprint: cmd.fingerprint(),
+		Lease:       h.IdempotencyLease,
+		Reservation: domain.Reservation{
+			OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
+			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey,
+		},
 	}
-	existing, res, rerr, err := h.claimAndReserve(ctx, scope, fp, r)
-	if err != nil {
-		return PlaceOrderResult{}, fmt.Errorf("place order: claim idempotency key: %w", err)
+	out, err := h.purchase(ctx, p)
+	if out.Known != nil {
+		return replay(*out.Known, p.Fingerprint)
 	}
-	if existing != nil {
-		h.settleUnclaimed(ctx, existing, fp, res, rerr)
-		return replay(*existing, fp)
+	var order domain.Order
+	if err == nil {
+		h.accepted(ctx, out.Reserved)
+		order = out.Reserved.Reservation.Order()
 	}
-
-	order, err := h.finish(ctx, r, res, rerr)
 	if !worthReplaying(err) {
-		if ferr := h.Idempotency.Forget(ctx, scope); ferr != nil {
+		// No final answer: a refusal a retry may not meet, or a failure. The key is freed for the
+		// retry; if a failure came after the stock was taken, the retry finds that reservation
+		// (the sale records the key) instead of taking more.
+		if ferr := h.Purchases.Forget(ctx, p.Scope); ferr != nil {
 			h.Log.WarnContext(ctx, "idempotency claim kept until its lease ends", "err", ferr)
+		}
+		if domain.CodeOf(err) == "" {
+			return PlaceOrderResult{}, fmt.Errorf("place order: %w", err)
 		}
 		return PlaceOrderResult{}, err
 	}
-	rec := ports.IdempotencyRecord{Fingerprint: fp, Done: true}
+	rec := ports.IdempotencyRecord{Fingerprint: p.Fingerprint, Done: true}
 	if err != nil {
 		var de *domain.Error
 		errors.As(err, &de)
@@ -101,49 +108,28 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 	} else {
 		rec.Outcome = ports.PlaceOrderOutcome{Order: &order}
 	}
-	if cerr := h.Idempotency.Complete(ctx, scope, rec, h.IdempotencyTTL); cerr != nil {
+	if cerr := h.Purchases.Complete(ctx, p.Scope, rec, h.IdempotencyTTL); cerr != nil {
 		// The reservation itself is idempotent, so a retry still finds this order.
 		h.Log.WarnContext(ctx, "idempotency answer not stored", "err", cerr)
 	}
 	return PlaceOrderResult{Order: order}, err
 }
 
-// errNotReserved: the claim found the key, so the two-step path did not reserve.
-var errNotReserved = errors.New("not reserved: the idempotency key was known")
-
-// claimAndReserve claims the key and reserves: in one round trip when a PurchaseStore can, else
-// claim first and reserve only if the key was free.
-func (h PlaceOrderHandler) claimAndReserve(ctx context.Context, scope ports.IdempotencyScope, fp string,
-	r domain.Reservation) (*ports.IdempotencyRecord, ports.ReserveResult, error, error) {
-	if h.Purchases != nil {
-		return h.Purchases.ClaimAndReserve(ctx, scope, fp, h.IdempotencyLease, r)
+// purchase takes the purchase; when the store does not know the sale (its inventory was never
+// loaded, or was lost) it loads the sale's inventory from PostgreSQL and tries once more.
+func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
+	out, err := h.Purchases.Purchase(ctx, p)
+	if !errors.Is(err, domain.ErrSaleNotFound) {
+		return out, err
 	}
-	existing, err := h.Idempotency.Claim(ctx, scope, fp, h.IdempotencyLease)
-	if err != nil || existing != nil {
-		return existing, ports.ReserveResult{}, errNotReserved, err
+	s, err := h.Sales.Sale(ctx, p.Reservation.TenantID, p.Reservation.SaleID)
+	if err != nil {
+		return ports.PurchaseOutcome{}, err
 	}
-	res, rerr := h.Inventory.Reserve(ctx, r)
-	return nil, res, rerr, nil
-}
-
-// settleUnclaimed deals with a reservation made in the same round trip as a claim that found
-// the key already used. The reservation script dedups by key within a sale, so stock was taken
-// only if the first request was refused or was for another sale: that stock goes back, since
-// the answer is the first request's. If the first request is still running for the same
-// purchase, the reservation is the order it will answer with: it is kept and queued.
-func (h PlaceOrderHandler) settleUnclaimed(ctx context.Context, existing *ports.IdempotencyRecord, fp string,
-	res ports.ReserveResult, rerr error) {
-	if rerr != nil || res.Duplicate {
-		return
+	if _, err := (stock{h.Sales, h.Inventory}).seed(ctx, s); err != nil {
+		return ports.PurchaseOutcome{}, fmt.Errorf("load the sale's inventory: %w", err)
 	}
-	if !existing.Done && existing.Fingerprint == fp {
-		h.accepted(ctx, res)
-		return
-	}
-	// Only the one-round-trip path reserves alongside a known key, so Purchases is set here.
-	if _, err := h.Purchases.Discard(ctx, res.Reservation); err != nil {
-		h.Log.ErrorContext(ctx, "stock taken for a replayed request not given back", "order_id", res.Reservation.OrderID, "err", err)
-	}
+	return h.Purchases.Purchase(ctx, p)
 }
 
 // worthReplaying reports whether an answer is final for its key: an accepted order or a refusal
@@ -176,30 +162,6 @@ func replay(rec ports.IdempotencyRecord, fingerprint string) (PlaceOrderResult, 
 	default:
 		return PlaceOrderResult{Replayed: true}, &domain.Error{Code: rec.Outcome.ErrCode, Detail: rec.Outcome.ErrDetail}
 	}
-}
-
-// finish completes the reservation: it seeds the inventory of a sale Redis does not know and
-// tries once more, and sets an accepted order on its way.
-func (h PlaceOrderHandler) finish(ctx context.Context, r domain.Reservation, res ports.ReserveResult, err error) (domain.Order, error) {
-	if errors.Is(err, domain.ErrSaleNotFound) {
-		// Redis does not know the sale: it may exist in PostgreSQL only.
-		s, serr := h.Sales.Sale(ctx, r.TenantID, r.SaleID)
-		if serr != nil {
-			return domain.Order{}, serr
-		}
-		if _, serr := (stock{h.Sales, h.Inventory}).seed(ctx, s); serr != nil {
-			return domain.Order{}, fmt.Errorf("place order: %w", serr)
-		}
-		res, err = h.Inventory.Reserve(ctx, r)
-	}
-	if err != nil {
-		if domain.CodeOf(err) != "" {
-			return domain.Order{}, err
-		}
-		return domain.Order{}, fmt.Errorf("place order: reserve stock: %w", err)
-	}
-	h.accepted(ctx, res)
-	return res.Reservation.Order(), nil
 }
 
 // accepted reports the stock change and queues the order. Once the script has run the order is

@@ -53,11 +53,11 @@ func TestPlaceOrderAcceptsQueuesAndReplays(t *testing.T) {
 	}
 
 	// The answer is stored for replay.
-	rec, ok := e.idem.record(scopeOf(buyer, "k1"))
+	rec, ok := e.inv.record(scopeOf(buyer, "k1"))
 	if !ok || !rec.Done || rec.Outcome.Order == nil || rec.Outcome.Order.ID != o.ID || rec.Outcome.ErrCode != "" {
 		t.Fatalf("idempotency record = %+v, %v; want done with order %s", rec, ok, o.ID)
 	}
-	if got := e.idem.ttls[scopeOf(buyer, "k1")]; got != e.settings.IdempotencyTTL {
+	if got := e.inv.ttl(scopeOf(buyer, "k1")); got != e.settings.IdempotencyTTL {
 		t.Errorf("answer kept for %v, want %v", got, e.settings.IdempotencyTTL)
 	}
 
@@ -69,8 +69,11 @@ func TestPlaceOrderAcceptsQueuesAndReplays(t *testing.T) {
 	if !again.Replayed || !reflect.DeepEqual(again.Order, o) {
 		t.Errorf("replay = %+v, want replayed %+v", again, o)
 	}
-	if n := e.inv.count("Reserve"); n != 1 {
-		t.Errorf("Reserve called %d times, want 1", n)
+	if n := e.inv.count("Purchase"); n != 2 {
+		t.Errorf("Purchase called %d times, want 2", n)
+	}
+	if n := e.remaining(t, s); n != 8 {
+		t.Errorf("remaining %d after the replay, want 8: the replay takes nothing", n)
 	}
 	if n := e.queue.count("EnqueueOrder"); n != 1 {
 		t.Errorf("EnqueueOrder called %d times, want 1", n)
@@ -101,8 +104,8 @@ func TestPlaceOrderKeyReusedWithAnotherRequest(t *testing.T) {
 			tc.change(&cmd, other)
 			_, err := e.app.PlaceOrder.Handle(ctx, cmd)
 			wantErr(t, err, domain.ErrIdempotencyKeyReused)
-			if n := e.inv.count("Reserve"); n != 1 {
-				t.Errorf("Reserve called %d times, want 1", n)
+			if n := e.inv.count("Purchase"); n != 2 {
+				t.Errorf("Purchase called %d times, want 2", n)
 			}
 			if e.remaining(t, s) != 9 || e.remaining(t, other) != 10 {
 				t.Errorf("stock taken by the refused request: remaining %d and %d", e.remaining(t, s), e.remaining(t, other))
@@ -112,7 +115,7 @@ func TestPlaceOrderKeyReusedWithAnotherRequest(t *testing.T) {
 }
 
 // A retry that races the first request, while the first holds the key, is told to wait: the
-// first request is held inside Reserve by channels, no sleeping.
+// first request is held between its purchase and its answer by channels, no sleeping.
 func TestPlaceOrderKeyInFlight(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -120,9 +123,9 @@ func TestPlaceOrderKeyInFlight(t *testing.T) {
 	cmd := app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"}
 
 	entered, release := make(chan struct{}), make(chan struct{})
-	var reserves atomic.Int32
-	e.inv.BeforeReserve = func() {
-		if reserves.Add(1) == 1 {
+	var purchases atomic.Int32
+	e.inv.AfterPurchase = func() {
+		if purchases.Add(1) == 1 {
 			close(entered)
 			<-release
 		}
@@ -150,8 +153,8 @@ func TestPlaceOrderKeyInFlight(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("first request: %v", r.err)
 	}
-	if n := reserves.Load(); n != 1 {
-		t.Errorf("Reserve called %d times, want 1", n)
+	if n := e.remaining(t, s); n != 9 {
+		t.Errorf("remaining %d, want 9: stock taken once", n)
 	}
 	// Once the first request finished, the retry gets its answer.
 	again, err := e.app.PlaceOrder.Handle(ctx, cmd)
@@ -241,7 +244,7 @@ func TestPlaceOrderRefusalsAreRecordedAndReplayed(t *testing.T) {
 			if !errors.As(err, &first) {
 				t.Fatalf("refusal %v is not a *domain.Error", err)
 			}
-			rec, ok := e.idem.record(scopeOf(buyer, "k"))
+			rec, ok := e.inv.record(scopeOf(buyer, "k"))
 			if !ok || !rec.Done || rec.Outcome.Order != nil || rec.Outcome.ErrCode != tc.want.Code || rec.Outcome.ErrDetail != first.Detail {
 				t.Fatalf("idempotency record = %+v, %v; want done with %s", rec, ok, tc.want.Code)
 			}
@@ -249,16 +252,17 @@ func TestPlaceOrderRefusalsAreRecordedAndReplayed(t *testing.T) {
 			if tc.change != nil {
 				tc.change(t, e, s, buyer)
 			}
+			before, _ := e.inv.state(s.TenantID, s.ID)
 			again, err := e.app.PlaceOrder.Handle(ctx, cmd)
 			wantErr(t, err, tc.want)
+			if after, _ := e.inv.state(s.TenantID, s.ID); after.sold != before.sold {
+				t.Errorf("sold %d after the replay, %d before: a replay takes nothing", after.sold, before.sold)
+			}
 			if !again.Replayed {
 				t.Error("replayed refusal not marked replayed")
 			}
 			if domain.CodeOf(err) != tc.want.Code || err.Error() != first.Error() {
 				t.Errorf("replayed error = %q, want %q", err, first)
-			}
-			if n := e.inv.count("Reserve"); n != 1 {
-				t.Errorf("Reserve called %d times, want 1 (replay must not reserve)", n)
 			}
 			if tc.change != nil { // the replay came from the record, not from the sale
 				fresh := cmd
@@ -285,10 +289,10 @@ func TestPlaceOrderNotStartedIsNotRecorded(t *testing.T) {
 	if !errors.As(err, &de) || de.Detail != domain.ErrSaleNotStarted.Detail {
 		t.Errorf("error = %v, want the not-started detail", err)
 	}
-	if rec, ok := e.idem.record(scopeOf(buyer, "early")); ok {
+	if rec, ok := e.inv.record(scopeOf(buyer, "early")); ok {
 		t.Fatalf("not-started refusal left a record: %+v", rec)
 	}
-	if n := e.idem.count("Complete"); n != 0 {
+	if n := e.inv.count("Complete"); n != 0 {
 		t.Errorf("Complete called %d times, want 0", n)
 	}
 
@@ -327,10 +331,10 @@ func TestPlaceOrderUnknownSale(t *testing.T) {
 			buyer := e.shopper()
 			_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: tc.saleID(e), Quantity: 1, IdempotencyKey: "k"})
 			wantErr(t, err, domain.ErrSaleNotFound)
-			if _, ok := e.idem.record(scopeOf(buyer, "k")); ok {
+			if _, ok := e.inv.record(scopeOf(buyer, "k")); ok {
 				t.Error("claim not forgotten")
 			}
-			if n := e.idem.count("Forget"); n != 1 {
+			if n := e.inv.count("Forget"); n != 1 {
 				t.Errorf("Forget called %d times, want 1", n)
 			}
 			if n := e.inv.count("SyncSale"); n != 0 {
@@ -356,8 +360,8 @@ func TestPlaceOrderSeedsInventoryFromRepository(t *testing.T) {
 	if len(syncs) != 1 || syncs[0].Sale.ID != s.ID || syncs[0].SoldHint != 3 {
 		t.Fatalf("SyncSale calls = %+v, want one for %s with soldHint 3", syncs, s.ID)
 	}
-	if n := e.inv.count("Reserve"); n != 2 {
-		t.Errorf("Reserve called %d times, want 2 (before and after seeding)", n)
+	if n := e.inv.count("Purchase"); n != 2 {
+		t.Errorf("Purchase called %d times, want 2 (before and after seeding)", n)
 	}
 	st, _ := e.inv.state(s.TenantID, s.ID)
 	if st.sold != 5 || st.remaining != 0 {
@@ -390,7 +394,7 @@ func TestPlaceOrderEnqueueFailureStillAccepts(t *testing.T) {
 	if !ok || r.Status != domain.OrderPending || !e.inv.isAwaited(r) {
 		t.Fatalf("reservation = %+v, %v; want pending and awaited", r, ok)
 	}
-	if rec, _ := e.idem.record(scopeOf(buyer, "k")); rec.Outcome.Order == nil || rec.Outcome.Order.ID != res.Order.ID {
+	if rec, _ := e.inv.record(scopeOf(buyer, "k")); rec.Outcome.Order == nil || rec.Outcome.Order.ID != res.Order.ID {
 		t.Errorf("accepted order not stored for replay: %+v", rec)
 	}
 	if e.log.logged(slog.LevelError, "not queued") != 1 {
@@ -421,7 +425,7 @@ func TestPlaceOrderAlreadyQueuedIsNotAnError(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first: %v", err)
 	}
-	e.idem.forget(scopeOf(buyer, "k")) // the stored answer expired
+	e.inv.forget(scopeOf(buyer, "k")) // the stored answer expired
 
 	again, err := e.app.PlaceOrder.Handle(ctx, cmd)
 	if err != nil {
@@ -467,36 +471,36 @@ func TestPlaceOrderRejectedBeforeClaiming(t *testing.T) {
 			s := e.activeSale(t, 10, 2)
 			_, err := e.app.PlaceOrder.Handle(ctx, tc.cmd(e, s))
 			wantErr(t, err, tc.want)
-			if e.idem.count("Claim") != 0 || e.inv.count("Reserve") != 0 {
-				t.Errorf("claimed %d, reserved %d times; want neither", e.idem.count("Claim"), e.inv.count("Reserve"))
+			if n := e.inv.count("Purchase"); n != 0 {
+				t.Errorf("%d purchases taken to the store; want none", n)
 			}
 		})
 	}
 }
 
-func TestPlaceOrderUnexpectedReserveError(t *testing.T) {
+func TestPlaceOrderUnexpectedStoreError(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	s := e.activeSale(t, 10, 2)
 	buyer := e.shopper()
 	cmd := app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"}
 	boom := errors.New("connection reset by peer")
-	e.inv.ReserveErr = boom
+	e.inv.PurchaseErr = boom
 
 	_, err := e.app.PlaceOrder.Handle(ctx, cmd)
 	wantErr(t, err, boom)
 	if err == boom || domain.CodeOf(err) != "" {
 		t.Errorf("error = %v, want it wrapped and unclassified", err)
 	}
-	if _, ok := e.idem.record(scopeOf(buyer, "k")); ok {
+	if _, ok := e.inv.record(scopeOf(buyer, "k")); ok {
 		t.Error("claim not forgotten after an unexpected error")
 	}
-	if n := e.idem.count("Complete"); n != 0 {
+	if n := e.inv.count("Complete"); n != 0 {
 		t.Errorf("unexpected error stored for replay (%d Complete calls)", n)
 	}
 
 	// The key is free again: a retry is processed, not told to wait or replayed.
-	e.inv.ReserveErr = nil
+	e.inv.PurchaseErr = nil
 	res, err := e.app.PlaceOrder.Handle(ctx, cmd)
 	if err != nil || res.Replayed {
 		t.Fatalf("retry = %+v, %v; want a fresh order", res, err)
@@ -513,7 +517,7 @@ func TestPlaceOrderSeedFailureForgetsClaim(t *testing.T) {
 
 	_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
 	wantErr(t, err, e.sales.SoldErr)
-	if _, ok := e.idem.record(scopeOf(buyer, "k")); ok {
+	if _, ok := e.inv.record(scopeOf(buyer, "k")); ok {
 		t.Error("claim not forgotten")
 	}
 }

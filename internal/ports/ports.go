@@ -150,29 +150,41 @@ type PlaceOrderOutcome struct {
 	ErrDetail string
 }
 
-// IdempotencyStore remembers idempotency keys and the answers given to them.
-type IdempotencyStore interface {
-	// Claim takes the key for fingerprint for at most lease. If the key is already known it
-	// returns that record and claims nothing.
-	Claim(ctx context.Context, s IdempotencyScope, fingerprint string, lease time.Duration) (existing *IdempotencyRecord, err error)
-	// Complete stores the answer for replays, for ttl.
+// Purchase is one shopper's attempt to buy, as the purchase store takes it.
+type Purchase struct {
+	// Scope is the client's idempotency key; Fingerprint identifies the request it stands for.
+	Scope       IdempotencyScope
+	Fingerprint string
+	// Lease bounds how long the claim keeps the key busy if the request dies mid-way.
+	Lease time.Duration
+	// Reservation is what to take: order id, sale, buyer, quantity, key.
+	Reservation domain.Reservation
+}
+
+// PurchaseOutcome is what a purchase found or took: Known, or else Reserved.
+type PurchaseOutcome struct {
+	// Known is the key's record when the key was in use before this request: the answer is a
+	// replay of it (or "in flight"), and this request took nothing.
+	Known *IdempotencyRecord
+	// Reserved is the accepted reservation: taken now, or (Duplicate) the one this buyer's key
+	// already holds in the sale.
+	Reserved ReserveResult
+}
+
+// PurchaseStore takes purchases: the idempotency claim and the reservation are one step, so a
+// purchase whose key was already in use takes no stock, and one whose key was free holds it.
+type PurchaseStore interface {
+	// Purchase claims p's key for p.Lease and, if the key was free, reserves p.Reservation as
+	// InventoryStore.Reserve does. A refusal (domain.ErrSoldOut, ErrInsufficientStock,
+	// ErrSaleNotActive, ErrPurchaseLimitExceeded) keeps the claim for the caller to Complete or
+	// Forget. A sale the store does not know fails with domain.ErrSaleNotFound and leaves the
+	// key unclaimed (SyncSale it and try again). Any other error is a failure of the store: the
+	// claim and the reservation may or may not have been made.
+	Purchase(ctx context.Context, p Purchase) (PurchaseOutcome, error)
+	// Complete stores the answer to a claimed key, for replays, for ttl.
 	Complete(ctx context.Context, s IdempotencyScope, rec IdempotencyRecord, ttl time.Duration) error
 	// Forget drops a claim whose request left nothing behind, so the key can be used again.
 	Forget(ctx context.Context, s IdempotencyScope) error
-}
-
-// PurchaseStore does the first two steps of a purchase in one round trip, when the idempotency
-// keys and the inventory live in the same store.
-type PurchaseStore interface {
-	// ClaimAndReserve claims the key for fingerprint (as IdempotencyStore.Claim) and, in the
-	// same round trip, reserves r (as InventoryStore.Reserve) whatever the claim finds: the caller
-	// gives back a reservation it must not keep. existing is the key's record if it was known;
-	// res and reserveErr are the reservation's outcome; err is a failure of the round trip.
-	ClaimAndReserve(ctx context.Context, s IdempotencyScope, fingerprint string, lease time.Duration,
-		r domain.Reservation) (existing *IdempotencyRecord, res ReserveResult, reserveErr, err error)
-	// Discard undoes a pending reservation completely, as if it had never been made: stock,
-	// allowance, record and key. It reports whether there was one to undo.
-	Discard(ctx context.Context, r domain.Reservation) (bool, error)
 }
 
 // ErrAlreadyQueued: a task for the order exists (queued, retrying or dead-lettered).

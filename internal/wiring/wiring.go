@@ -97,24 +97,14 @@ var Redis = fx.Module("redis",
 		func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Inventory {
 			return redisadapter.NewInventory(rdb, c.RedisPrefix)
 		},
-		// The one ports.InventoryStore (INVENTORY_BACKEND): the Lua inventory, or the row-locking
-		// PostgreSQL baseline it is measured against.
-		func(c config.Config, rdb *redisadapter.Inventory, pool *pgxpool.Pool) ports.InventoryStore {
+		// The one ports.InventoryStore and ports.PurchaseStore (INVENTORY_BACKEND): the Lua
+		// inventory, or the row-locking PostgreSQL baseline it is measured against.
+		func(c config.Config, rdb *redisadapter.Inventory, pool *pgxpool.Pool) (ports.InventoryStore, ports.PurchaseStore) {
 			if c.InventoryBackend == config.InventoryPostgres {
-				return postgres.NewInventory(pool)
+				pg := postgres.NewInventory(pool)
+				return pg, pg
 			}
-			return rdb
-		},
-		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Idempotency {
-			return redisadapter.NewIdempotency(rdb, c.RedisPrefix)
-		}, fx.As(fx.Self()), fx.As(new(ports.IdempotencyStore))),
-		// Claiming the key and reserving in one round trip needs the stock in Redis: with the
-		// baseline there is no PurchaseStore (nil), and purchases claim, then reserve.
-		func(c config.Config, idem *redisadapter.Idempotency, inv *redisadapter.Inventory) ports.PurchaseStore {
-			if c.InventoryBackend != config.InventoryRedis {
-				return nil
-			}
-			return redisadapter.NewPurchases(idem, inv)
+			return rdb, redisadapter.NewPurchases(rdb)
 		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
 			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)
@@ -176,7 +166,6 @@ var Application = fx.Module("app",
 		Sales       ports.SaleRepository
 		Orders      ports.OrderRepository
 		Inventory   ports.InventoryStore
-		Idempotency ports.IdempotencyStore
 		Queue       ports.OrderQueue
 		Cache       ports.SaleCache
 		Hasher      ports.PasswordHasher
@@ -192,7 +181,7 @@ var Application = fx.Module("app",
 		Broadcaster ports.Broadcaster
 		Scheduler   ports.SaleScheduler
 		Tickets     ports.TicketStore
-		Purchases   ports.PurchaseStore `optional:"true"`
+		Purchases   ports.PurchaseStore
 		Log         *slog.Logger
 		Config      config.Config
 	}) *app.Application {
@@ -203,7 +192,7 @@ var Application = fx.Module("app",
 		s.RelayBatch = p.Config.RelayBatch
 		return app.New(app.Deps{
 			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
-			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
+			Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
 			Sessions: p.Sessions, Outbox: p.Outbox, Processed: p.Processed, Stats: p.Stats, Counters: p.Counters,
 			Metrics: p.Metrics, Publisher: p.Publisher, Mailer: p.Mailer, Broadcaster: p.Broadcaster,
 			Scheduler: p.Scheduler, Tickets: p.Tickets, Purchases: p.Purchases, Log: p.Log,

@@ -302,7 +302,7 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	fx := &fuzzApp{users: &fakeUsers{byEmail: map[string]domain.User{}}, inv: &fakeInventory{}, queue: &fakeQueue{}}
 	a := app.New(app.Deps{
 		Tenants: fakeTenants{}, Users: fx.users, Sales: fakeSales{}, Inventory: fx.inv,
-		Idempotency: fakeIdempotency{}, Queue: fx.queue, Hasher: fakeHasher{}, Log: log,
+		Purchases: fx.inv, Queue: fx.queue, Hasher: fakeHasher{}, Log: log,
 		Now: func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
 	}, app.DefaultSettings())
 	srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{})
@@ -386,35 +386,30 @@ type fakeInventory struct {
 	reserved             int
 }
 
-func (i *fakeInventory) Reserve(_ context.Context, r domain.Reservation) (ports.ReserveResult, error) {
+// Purchase remembers no key: every key is new, so every valid purchase is a fresh one.
+func (i *fakeInventory) Purchase(_ context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
+	r := p.Reservation
 	if r.SaleID != fuzzSaleID || r.Quantity < 1 || r.Quantity > 1000 {
-		return ports.ReserveResult{}, fmt.Errorf("fake inventory: unexpected reservation %+v", r)
+		return ports.PurchaseOutcome{}, fmt.Errorf("fake inventory: unexpected reservation %+v", r)
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.reserved++
 	r.Status, r.UnitPriceCents, r.Currency = domain.OrderPending, 100, "EUR"
 	r.CreatedAt = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	return ports.ReserveResult{Reservation: r, Remaining: 1}, nil
+	return ports.PurchaseOutcome{Reserved: ports.ReserveResult{Reservation: r, Remaining: 1}}, nil
 }
+
+func (*fakeInventory) Complete(context.Context, ports.IdempotencyScope, ports.IdempotencyRecord, time.Duration) error {
+	return nil
+}
+func (*fakeInventory) Forget(context.Context, ports.IdempotencyScope) error { return nil }
 
 func (i *fakeInventory) count() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.reserved
 }
-
-// fakeIdempotency remembers nothing: every key is new, so every valid purchase is a fresh one.
-type fakeIdempotency struct{}
-
-func (fakeIdempotency) Claim(context.Context, ports.IdempotencyScope, string, time.Duration) (*ports.IdempotencyRecord, error) {
-	return nil, nil
-}
-
-func (fakeIdempotency) Complete(context.Context, ports.IdempotencyScope, ports.IdempotencyRecord, time.Duration) error {
-	return nil
-}
-func (fakeIdempotency) Forget(context.Context, ports.IdempotencyScope) error { return nil }
 
 type fakeQueue struct {
 	ports.OrderQueue

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,8 +70,7 @@ func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int
 				sold = int(cur.Sold) // the hint only seeds a new inventory
 			}
 			if sale.TotalStock < sold {
-				return domain.ErrStockBelowSold.WithDetail(
-					fmt.Sprintf("totalStock %d is below the %d units already sold", sale.TotalStock, sold))
+				return domain.StockBelowSold(sale.TotalStock, sold)
 			}
 			out = domain.Inventory{SaleID: sale.ID, TenantID: sale.TenantID, Total: sale.TotalStock,
 				Remaining: sale.TotalStock - sold, Sold: sold}
@@ -133,61 +131,13 @@ func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs
 	return out, nil
 }
 
-// Reserve implements ports.InventoryStore, as lua/reserve.lua: a replay of the (user, key) pair
-// first, then the window, the stock, the limit and the stock again, in that order.
+// Reserve implements ports.InventoryStore, as lua/reserve.lua.
 func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
 	var res ports.ReserveResult
 	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
-		inv, ok, err := lockSale(ctx, q, r.TenantID, r.SaleID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return domain.ErrSaleNotFound
-		}
-		chk, err := q.PgReserveCheck(ctx, sqlcdb.PgReserveCheckParams{
-			TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, IdempotencyKey: r.IdempotencyKey,
-		})
-		if err != nil {
-			return classify("reserve", err)
-		}
-		if len(chk.PriorOrderIds) > 0 {
-			prior, err := q.PgReservation(ctx, sqlcdb.PgReservationParams{
-				TenantID: r.TenantID, SaleID: r.SaleID, OrderID: chk.PriorOrderIds[0],
-			})
-			if err != nil {
-				return classify("read the reservation of a replayed key", err)
-			}
-			res = ports.ReserveResult{Reservation: toReservation(prior), Duplicate: true, Remaining: int(inv.Remaining)}
-			return nil
-		}
-		if chk.Now.Before(inv.StartsAt) {
-			return domain.ErrSaleNotStarted
-		}
-		if !chk.Now.Before(inv.EndsAt) {
-			return domain.ErrSaleEnded
-		}
-		if err := refusal(int(inv.Remaining), int(inv.PerUserLimit), int(chk.Bought), r.Quantity, r.Quantity); err != nil {
-			return err
-		}
-		created := chk.Now.UTC()
-		remaining, err := q.PgReserve(ctx, sqlcdb.PgReserveParams{
-			TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID, UserID: r.UserID,
-			Quantity: int32(r.Quantity), IdempotencyKey: r.IdempotencyKey,
-			UnitPriceCents: inv.PriceCents, Currency: inv.Currency, CreatedAt: created,
-		})
-		if err != nil {
-			return classify("reserve", err)
-		}
-		res = ports.ReserveResult{
-			Reservation: domain.Reservation{
-				OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
-				IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.PriceCents, Currency: inv.Currency,
-				CreatedAt: created, Status: domain.OrderPending,
-			},
-			Remaining: int(remaining),
-		}
-		return nil
+		var err error
+		res, err = reserve(ctx, q, r)
+		return err
 	})
 	if err != nil {
 		return ports.ReserveResult{}, err
@@ -195,22 +145,57 @@ func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.Re
 	return res, nil
 }
 
-// refusal applies the stock and limit checks of the scripts to taking need units, in their
-// order; the details name qty, as the Redis adapter's do.
-func refusal(remaining, limit, bought, need, qty int) error {
-	switch {
-	case remaining <= 0:
-		return domain.ErrSoldOut.WithDetail("the sale has no stock left")
-	case bought+need > limit:
-		return domain.ErrPurchaseLimitExceeded.WithDetail(
-			fmt.Sprintf("%d more would exceed the per-user limit: %d more allowed", qty, limit-bought))
-	case remaining < need:
-		return domain.ErrInsufficientStock.WithDetail(fmt.Sprintf("%d requested, %d left", qty, remaining))
+// reserve is lua/reserve.lua in the caller's transaction: a replay of the (user, key) pair
+// first, then the purchase rules of internal/domain/purchase.go, then the take.
+func reserve(ctx context.Context, q *sqlcdb.Queries, r domain.Reservation) (ports.ReserveResult, error) {
+	inv, ok, err := lockSale(ctx, q, r.TenantID, r.SaleID)
+	if err != nil {
+		return ports.ReserveResult{}, err
 	}
-	return nil
+	if !ok {
+		return ports.ReserveResult{}, domain.ErrSaleNotFound
+	}
+	chk, err := q.PgReserveCheck(ctx, sqlcdb.PgReserveCheckParams{
+		TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, IdempotencyKey: r.IdempotencyKey,
+	})
+	if err != nil {
+		return ports.ReserveResult{}, classify("reserve", err)
+	}
+	if len(chk.PriorOrderIds) > 0 {
+		prior, err := q.PgReservation(ctx, sqlcdb.PgReservationParams{
+			TenantID: r.TenantID, SaleID: r.SaleID, OrderID: chk.PriorOrderIds[0],
+		})
+		if err != nil {
+			return ports.ReserveResult{}, classify("read the reservation of a replayed key", err)
+		}
+		return ports.ReserveResult{Reservation: toReservation(prior), Duplicate: true, Remaining: int(inv.Remaining)}, nil
+	}
+	if err := domain.CheckWindow(chk.Now, inv.StartsAt, inv.EndsAt); err != nil {
+		return ports.ReserveResult{}, err
+	}
+	err = domain.CheckStock(domain.StockCheck{Remaining: int(inv.Remaining), Limit: int(inv.PerUserLimit),
+		Bought: int(chk.Bought), Quantity: r.Quantity})
+	if err != nil {
+		return ports.ReserveResult{}, err
+	}
+	created := chk.Now.UTC()
+	remaining, err := q.PgReserve(ctx, sqlcdb.PgReserveParams{
+		TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID, UserID: r.UserID,
+		Quantity: int32(r.Quantity), IdempotencyKey: r.IdempotencyKey,
+		UnitPriceCents: inv.PriceCents, Currency: inv.Currency, CreatedAt: created,
+	})
+	if err != nil {
+		return ports.ReserveResult{}, classify("reserve", err)
+	}
+	return ports.ReserveResult{
+		Reservation: domain.Reservation{
+			OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
+			IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.PriceCents, Currency: inv.Currency,
+			CreatedAt: created, Status: domain.OrderPending,
+		},
+		Remaining: int(remaining),
+	}, nil
 }
-
-var errNotRetryable = domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
 
 func toReservation(r sqlcdb.PgReservation) domain.Reservation {
 	return domain.Reservation{
@@ -285,11 +270,11 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 			return err
 		}
 		if !ok {
-			return errNotRetryable // no inventory holds no reservation
+			return domain.NotRetryable() // no inventory holds no reservation
 		}
 		rec, err := q.PgReservation(ctx, sqlcdb.PgReservationParams{TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errNotRetryable
+			return domain.NotRetryable()
 		}
 		if err != nil {
 			return classify("rereserve", err)
@@ -300,13 +285,15 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 			return nil
 		case domain.OrderFailed:
 		default:
-			return errNotRetryable
+			return domain.NotRetryable()
 		}
 		chk, err := q.PgRereserveCheck(ctx, sqlcdb.PgRereserveCheckParams{TenantID: r.TenantID, SaleID: r.SaleID, UserID: rec.UserID})
 		if err != nil {
 			return classify("rereserve", err)
 		}
-		if err := refusal(int(inv.Remaining), int(inv.PerUserLimit), int(chk.Bought), int(rec.Quantity), r.Quantity); err != nil {
+		err = domain.CheckStock(domain.StockCheck{Remaining: int(inv.Remaining), Limit: int(inv.PerUserLimit),
+			Bought: int(chk.Bought), Quantity: int(rec.Quantity)})
+		if err != nil {
 			return err
 		}
 		err = q.PgRereserve(ctx, sqlcdb.PgRereserveParams{

@@ -12,6 +12,7 @@ import (
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/internal/ports/inventorytest"
+	"github.com/flashsale/flashsale/internal/ports/purchasetest"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
 
@@ -27,6 +28,15 @@ func TestInventoryContract(t *testing.T) {
 	inventorytest.Run(t, func(*testing.T) ports.InventoryStore { return inv }, inventorytest.Options{Racers: 300})
 }
 
+// TestPurchaseContract runs the ports.PurchaseStore contract against the baseline: the claim in
+// pg_idempotency and the reservation in one transaction.
+func TestPurchaseContract(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewPool(t, 20)
+	inv := postgres.NewInventory(pool)
+	purchasetest.Run(t, func(*testing.T) purchasetest.Store { return purchasetest.Store{Inventory: inv, Purchases: inv} })
+}
+
 // TestSystemOnTheRowLockingInventory: with INVENTORY_BACKEND=postgres the whole system sells from
 // pg_inventory (one binding for the port, no one-round-trip Redis purchase beside it) and the
 // worker confirms the orders there; Redis holds no stock.
@@ -35,8 +45,8 @@ func TestSystemOnTheRowLockingInventory(t *testing.T) {
 	sys := testutil.StartSystem(t, testutil.SystemOptions{Configure: func(c *config.Config) {
 		c.InventoryBackend = config.InventoryPostgres
 	}})
-	if sys.App.PlaceOrder.Purchases != nil {
-		t.Fatalf("purchases go through %T, which reserves in Redis", sys.App.PlaceOrder.Purchases)
+	if _, ok := sys.App.PlaceOrder.Purchases.(*postgres.Inventory); !ok {
+		t.Fatalf("purchases go through %T, want the row-locking inventory", sys.App.PlaceOrder.Purchases)
 	}
 	ctx := context.Background()
 	sale := sys.CreateSale(t, 5, 2, -time.Minute, time.Hour).Sale

@@ -46,6 +46,14 @@ func (s *Inventory) keysOf(tenantID, saleID uuid.UUID) saleKeys {
 	return saleKeys{inv: base + "inv", buyers: base + "buyers", keys: base + "keys", res: base + "res", awaited: base + "awaited"}
 }
 
+// reserveKeys are the KEYS of reserve.lua (and discard.lua).
+func (k saleKeys) reserveKeys() []string { return []string{k.inv, k.buyers, k.keys, k.res, k.awaited} }
+
+// reserveArgs are the ARGV of reserve.lua.
+func reserveArgs(r domain.Reservation) []any {
+	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey}
+}
+
 // reservationRecord is a reservation as the Lua scripts store it (short names: one per order).
 type reservationRecord struct {
 	OrderID  string `json:"o"`
@@ -87,8 +95,8 @@ func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int
 		return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
 	}
 	if reply[0] == "BELOW_SOLD" {
-		return domain.Inventory{}, domain.ErrStockBelowSold.WithDetail(
-			fmt.Sprintf("totalStock %d is below the %s units already sold", sale.TotalStock, reply[1]))
+		sold, _ := strconv.Atoi(reply[1])
+		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
 	}
 	remaining, _ := strconv.Atoi(reply[1])
 	sold, _ := strconv.Atoi(reply[2])
@@ -135,8 +143,7 @@ func atoi(v any) int {
 // Reserve implements ports.InventoryStore.
 func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
 	k := s.keysOf(r.TenantID, r.SaleID)
-	reply, err := reserveScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.keys, k.res, k.awaited},
-		r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey).StringSlice()
+	reply, err := reserveScript.Run(ctx, s.rdb, k.reserveKeys(), reserveArgs(r)...).StringSlice()
 	if err != nil {
 		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
 	}
@@ -163,20 +170,22 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 	return ports.ReserveResult{}, refusal(reply, r.Quantity)
 }
 
-// refusal maps the scripts' stock and limit refusals to domain errors.
+// refusal maps the scripts' stock and limit refusals to the domain's (rules 2 to 4 of
+// internal/domain/purchase.go, which the scripts apply).
 func refusal(reply []string, qty int) error {
 	switch reply[0] {
 	case "SOLD_OUT":
-		return domain.ErrSoldOut.WithDetail("the sale has no stock left")
+		return domain.SoldOut()
 	case "LIMIT":
-		return domain.ErrPurchaseLimitExceeded.WithDetail(
-			fmt.Sprintf("%d more would exceed the per-user limit: %s more allowed", qty, reply[1]))
+		allowed, _ := strconv.Atoi(reply[1])
+		return domain.LimitExceeded(qty, allowed)
 	case "INSUFFICIENT":
-		return domain.ErrInsufficientStock.WithDetail(fmt.Sprintf("%d requested, %s left", qty, reply[1]))
+		left, _ := strconv.Atoi(reply[1])
+		return domain.InsufficientStock(qty, left)
 	case "NO_SALE":
 		return domain.ErrSaleNotFound
 	case "MISSING", "NOT_RETRYABLE":
-		return domain.ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")
+		return domain.NotRetryable()
 	}
 	return fmt.Errorf("inventory script: unexpected reply %q", reply)
 }

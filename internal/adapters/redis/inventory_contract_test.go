@@ -6,6 +6,7 @@ import (
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/internal/ports/inventorytest"
+	"github.com/flashsale/flashsale/internal/ports/purchasetest"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
 
@@ -17,4 +18,15 @@ func TestInventoryContract(t *testing.T) {
 		r := testutil.NewRedis(t)
 		return redisadapter.NewInventory(r.Client, r.Prefix)
 	}, inventorytest.Options{})
+}
+
+// TestPurchaseContract runs the ports.PurchaseStore contract against the claim and the
+// reservation script in one pipeline, each test under its own key prefix.
+func TestPurchaseContract(t *testing.T) {
+	t.Parallel()
+	purchasetest.Run(t, func(t *testing.T) purchasetest.Store {
+		r := testutil.NewRedis(t)
+		inv := redisadapter.NewInventory(r.Client, r.Prefix)
+		return purchasetest.Store{Inventory: inv, Purchases: redisadapter.NewPurchases(inv)}
+	})
 }

@@ -14,65 +14,146 @@ import (
 	"github.com/flashsale/flashsale/lua"
 )
 
-// Purchases implements ports.PurchaseStore: the idempotency claim and the reservation script in
-// one pipeline, one round trip instead of two.
+// Purchases implements ports.PurchaseStore on the inventory's client: the idempotency claim (one
+// key per tenant, user and client key, SET NX GET) and the reservation script go in one
+// pipeline, one round trip.
+//
+// The claim and the sale's keys live in different hash slots (a key may be reused across sales,
+// and must then be refused), so one script cannot do both: the reservation runs whatever the
+// claim finds, and when the claim finds the key in use the adapter settles what the script
+// took before answering (see settle).
 type Purchases struct {
-	idem *Idempotency
-	inv  *Inventory
+	inv *Inventory
 }
 
-// NewPurchases combines the idempotency and inventory stores, which must share a client.
-func NewPurchases(idem *Idempotency, inv *Inventory) *Purchases {
-	return &Purchases{idem: idem, inv: inv}
-}
+// NewPurchases takes purchases on inv's client, under its key prefix.
+func NewPurchases(inv *Inventory) *Purchases { return &Purchases{inv: inv} }
 
 var _ ports.PurchaseStore = (*Purchases)(nil)
 
-// ClaimAndReserve implements ports.PurchaseStore.
-func (p *Purchases) ClaimAndReserve(ctx context.Context, sc ports.IdempotencyScope, fingerprint string, lease time.Duration,
-	r domain.Reservation) (*ports.IdempotencyRecord, ports.ReserveResult, error, error) {
-	claim, _ := json.Marshal(idempotencyRecord{Fingerprint: fingerprint})
-	k := p.inv.keysOf(r.TenantID, r.SaleID)
-	keys := []string{k.inv, k.buyers, k.keys, k.res, k.awaited}
-	args := []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey}
-	var claimCmd *goredis.StatusCmd
-	var reserveCmd *goredis.Cmd
-	_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
-		claimCmd = pipe.SetArgs(ctx, p.idem.key(sc), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: lease})
-		reserveCmd = reserveScript.EvalSha(ctx, pipe, keys, args...)
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) && !isNoScript(reserveCmd.Err()) {
-		return nil, ports.ReserveResult{}, nil, fmt.Errorf("claim and reserve: %w", err)
-	}
-	existing, err := decodeClaim(claimCmd)
-	if err != nil {
-		return nil, ports.ReserveResult{}, nil, err
-	}
-	if isNoScript(reserveCmd.Err()) { // first use since Redis started: load it, then run it alone
-		res, rerr := p.inv.Reserve(ctx, r)
-		return existing, res, rerr, nil
-	}
-	reply, err := reserveCmd.StringSlice()
-	if err != nil {
-		return nil, ports.ReserveResult{}, nil, fmt.Errorf("reserve script: %w", err)
-	}
-	res, rerr := p.inv.reserveOutcome(r, reply)
-	return existing, res, rerr, nil
+func (p *Purchases) key(sc ports.IdempotencyScope) string {
+	return p.inv.prefix + ":idem:" + sc.TenantID.String() + ":" + sc.UserID.String() + ":" + sc.Key
 }
 
-func isNoScript(err error) bool {
-	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
+// idempotencyRecord is a key's record as stored.
+type idempotencyRecord struct {
+	Fingerprint string        `json:"f"`
+	Done        bool          `json:"d"`
+	Order       *domain.Order `json:"o,omitempty"`
+	ErrCode     domain.Code   `json:"e,omitempty"`
+	ErrDetail   string        `json:"m,omitempty"`
 }
 
 var discardScript = goredis.NewScript(lua.Discard)
 
-// Discard implements ports.PurchaseStore.
-func (p *Purchases) Discard(ctx context.Context, r domain.Reservation) (bool, error) {
+// Purchase implements ports.PurchaseStore.
+func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
+	r := pu.Reservation
+	claim, _ := json.Marshal(idempotencyRecord{Fingerprint: pu.Fingerprint})
 	k := p.inv.keysOf(r.TenantID, r.SaleID)
-	n, err := discardScript.Run(ctx, p.inv.rdb, []string{k.inv, k.buyers, k.keys, k.res, k.awaited}, r.OrderID.String()).Int()
-	if err != nil {
-		return false, fmt.Errorf("discard reservation: %w", err)
+	var claimCmd *goredis.StatusCmd
+	var reserveCmd *goredis.Cmd
+	_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		claimCmd = pipe.SetArgs(ctx, p.key(pu.Scope), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: pu.Lease})
+		reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), reserveArgs(r)...)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) && !isNoScript(reserveCmd.Err()) {
+		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
 	}
-	return n == 1, nil
+	known, err := decodeClaim(claimCmd)
+	if err != nil {
+		return ports.PurchaseOutcome{}, err
+	}
+	var res ports.ReserveResult
+	var rerr error
+	switch {
+	case isNoScript(reserveCmd.Err()) && known != nil:
+		// First use since Redis started, and nothing to reserve: the answer is the key's.
+	case isNoScript(reserveCmd.Err()): // load the script, then run it alone
+		res, rerr = p.inv.Reserve(ctx, r)
+	default:
+		reply, err := reserveCmd.StringSlice()
+		if err != nil {
+			return ports.PurchaseOutcome{}, fmt.Errorf("reserve script: %w", err)
+		}
+		res, rerr = p.inv.reserveOutcome(r, reply)
+	}
+	if known != nil {
+		if err := p.settle(ctx, *known, pu.Fingerprint, res, rerr); err != nil {
+			return ports.PurchaseOutcome{}, err
+		}
+		return ports.PurchaseOutcome{Known: known}, nil
+	}
+	if errors.Is(rerr, domain.ErrSaleNotFound) {
+		if err := p.Forget(ctx, pu.Scope); err != nil {
+			return ports.PurchaseOutcome{}, fmt.Errorf("purchase: unclaim the key of an unknown sale: %w", err)
+		}
+	}
+	return ports.PurchaseOutcome{Reserved: res}, rerr
+}
+
+// settle deals with stock the script took beside a claim that found the key in use. The script
+// dedups by key within a sale, so it took stock only if the key's first request was refused or
+// was for another sale, or if that first request is still running and its own script has not
+// run yet. In that last case the reservation is the order the first request will answer with
+// (its script finds it as a duplicate, and queues it; the reconciler queues it if that request
+// died): it is kept. Otherwise it is undone completely, as if never made.
+func (p *Purchases) settle(ctx context.Context, known ports.IdempotencyRecord, fingerprint string,
+	res ports.ReserveResult, rerr error) error {
+	tookStock := rerr == nil && !res.Duplicate && res.Reservation.OrderID != [16]byte{}
+	if !tookStock || (!known.Done && known.Fingerprint == fingerprint) {
+		return nil
+	}
+	r := res.Reservation
+	k := p.inv.keysOf(r.TenantID, r.SaleID)
+	if err := discardScript.Run(ctx, p.inv.rdb, k.reserveKeys(), r.OrderID.String()).Err(); err != nil {
+		return fmt.Errorf("purchase: give back the stock taken beside a known key (order %s): %w", r.OrderID, err)
+	}
+	return nil
+}
+
+// decodeClaim reads the answer of SET NX GET: nil if the key was free (and is now claimed).
+func decodeClaim(cmd *goredis.StatusCmd) (*ports.IdempotencyRecord, error) {
+	old, err := cmd.Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	var rec idempotencyRecord
+	if err := json.Unmarshal([]byte(old), &rec); err != nil {
+		return nil, fmt.Errorf("decode idempotency record: %w", err)
+	}
+	return &ports.IdempotencyRecord{
+		Fingerprint: rec.Fingerprint, Done: rec.Done,
+		Outcome: ports.PlaceOrderOutcome{Order: rec.Order, ErrCode: rec.ErrCode, ErrDetail: rec.ErrDetail},
+	}, nil
+}
+
+// Complete implements ports.PurchaseStore.
+func (p *Purchases) Complete(ctx context.Context, sc ports.IdempotencyScope, r ports.IdempotencyRecord, ttl time.Duration) error {
+	raw, err := json.Marshal(idempotencyRecord{
+		Fingerprint: r.Fingerprint, Done: true, Order: r.Outcome.Order, ErrCode: r.Outcome.ErrCode, ErrDetail: r.Outcome.ErrDetail,
+	})
+	if err != nil {
+		return fmt.Errorf("encode idempotency record: %w", err)
+	}
+	if err := p.inv.rdb.Set(ctx, p.key(sc), raw, ttl).Err(); err != nil {
+		return fmt.Errorf("store idempotency record: %w", err)
+	}
+	return nil
+}
+
+// Forget implements ports.PurchaseStore.
+func (p *Purchases) Forget(ctx context.Context, sc ports.IdempotencyScope) error {
+	if err := p.inv.rdb.Del(ctx, p.key(sc)).Err(); err != nil {
+		return fmt.Errorf("forget idempotency key: %w", err)
+	}
+	return nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
 }

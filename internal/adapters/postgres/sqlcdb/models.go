@@ -46,6 +46,16 @@ type PgBuyer struct {
 	Units    int32
 }
 
+type PgIdempotency struct {
+	TenantID    uuid.UUID
+	UserID      uuid.UUID
+	Key         string
+	Fingerprint string
+	Done        bool
+	Outcome     []byte
+	ExpiresAt   time.Time
+}
+
 type PgInventory struct {
 	TenantID     uuid.UUID
 	SaleID       uuid.UUID

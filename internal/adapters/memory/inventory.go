@@ -1,0 +1,327 @@
+// Package memory holds in-memory implementations of ports, held to the same contract suites as
+// the Redis and PostgreSQL adapters: the stand-ins the use-case tests run on, and a reference
+// that reads like the rules. Every store is safe for concurrent use; each operation is atomic
+// under one mutex, as a Lua script or a row lock makes it in the real stores.
+package memory
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+type saleKey struct{ tenant, sale uuid.UUID }
+
+// sale is one sale's inventory: what reserve.lua keeps under a sale's keys.
+type sale struct {
+	total, remaining, sold, limit int
+	starts, ends                  time.Time
+	price                         int64
+	currency                      string
+	buyers                        map[uuid.UUID]int                // units each buyer holds
+	keys                          map[string]uuid.UUID             // "<user>:<idempotency key>" -> order id
+	res                           map[uuid.UUID]domain.Reservation // order id -> reservation
+	awaited                       map[uuid.UUID]time.Time          // pending order id -> since
+}
+
+// Inventory implements ports.InventoryStore and ports.PurchaseStore in memory.
+type Inventory struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	sales map[saleKey]*sale
+	idem  map[ports.IdempotencyScope]idemRecord
+}
+
+type idemRecord struct {
+	rec     ports.IdempotencyRecord
+	expires time.Time
+}
+
+var (
+	_ ports.InventoryStore = (*Inventory)(nil)
+	_ ports.PurchaseStore  = (*Inventory)(nil)
+)
+
+// NewInventory keeps time by now (time.Now if nil), at the millisecond like Redis' TIME.
+func NewInventory(now func() time.Time) *Inventory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Inventory{now: now, sales: map[saleKey]*sale{}, idem: map[ports.IdempotencyScope]idemRecord{}}
+}
+
+func (s *Inventory) clock() time.Time { return time.UnixMilli(s.now().UnixMilli()).UTC() }
+
+// SyncSale implements ports.InventoryStore, as sync_sale.lua.
+func (s *Inventory) SyncSale(_ context.Context, sl domain.Sale, soldHint int) (domain.Inventory, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := saleKey{sl.TenantID, sl.ID}
+	sold := soldHint
+	inv, ok := s.sales[k]
+	if ok {
+		sold = inv.sold
+	}
+	if sl.TotalStock < sold {
+		return domain.Inventory{}, domain.StockBelowSold(sl.TotalStock, sold)
+	}
+	if !ok {
+		inv = &sale{buyers: map[uuid.UUID]int{}, keys: map[string]uuid.UUID{},
+			res: map[uuid.UUID]domain.Reservation{}, awaited: map[uuid.UUID]time.Time{}}
+		s.sales[k] = inv
+	}
+	inv.total, inv.remaining, inv.sold = sl.TotalStock, sl.TotalStock-sold, sold
+	inv.limit, inv.starts, inv.ends = sl.PerUserLimit, sl.StartsAt.Truncate(time.Millisecond), sl.EndsAt.Truncate(time.Millisecond)
+	inv.price, inv.currency = sl.PriceCents, sl.Currency
+	return domain.Inventory{SaleID: sl.ID, TenantID: sl.TenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold}, nil
+}
+
+// Inventory implements ports.InventoryStore.
+func (s *Inventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Inventory, bool, error) {
+	invs, err := s.Inventories(ctx, tenantID, []uuid.UUID{saleID})
+	inv, ok := invs[saleID]
+	return inv, ok, err
+}
+
+// Inventories implements ports.InventoryStore.
+func (s *Inventory) Inventories(_ context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[uuid.UUID]domain.Inventory{}
+	for _, id := range saleIDs {
+		if inv, ok := s.sales[saleKey{tenantID, id}]; ok {
+			out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: inv.total, Remaining: inv.remaining,
+				Sold: inv.sold, Pending: inv.pendingUnits()}
+		}
+	}
+	return out, nil
+}
+
+// pendingUnits is the units of reservations not yet durable.
+func (inv *sale) pendingUnits() int {
+	n := 0
+	for _, r := range inv.res {
+		if r.Status == domain.OrderPending {
+			n += r.Quantity
+		}
+	}
+	return n
+}
+
+// Reserve implements ports.InventoryStore, as reserve.lua.
+func (s *Inventory) Reserve(_ context.Context, r domain.Reservation) (ports.ReserveResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reserve(r)
+}
+
+func (s *Inventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
+	inv, ok := s.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return ports.ReserveResult{}, domain.ErrSaleNotFound
+	}
+	keyField := r.UserID.String() + ":" + r.IdempotencyKey
+	if prior, dup := inv.keys[keyField]; dup {
+		return ports.ReserveResult{Reservation: inv.res[prior], Duplicate: true, Remaining: inv.remaining}, nil
+	}
+	now := s.clock()
+	if err := domain.CheckWindow(now, inv.starts, inv.ends); err != nil {
+		return ports.ReserveResult{}, err
+	}
+	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[r.UserID], Quantity: r.Quantity})
+	if err != nil {
+		return ports.ReserveResult{}, err
+	}
+	inv.remaining -= r.Quantity
+	inv.sold += r.Quantity
+	inv.buyers[r.UserID] += r.Quantity
+	inv.keys[keyField] = r.OrderID
+	rec := domain.Reservation{
+		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
+		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.price, Currency: inv.currency,
+		CreatedAt: now, Status: domain.OrderPending,
+	}
+	inv.res[r.OrderID] = rec
+	inv.awaited[r.OrderID] = now
+	return ports.ReserveResult{Reservation: rec, Remaining: inv.remaining}, nil
+}
+
+// Reservation implements ports.InventoryStore.
+func (s *Inventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	return s.FindReservation(ctx, tenantID, []uuid.UUID{saleID}, orderID)
+}
+
+// FindReservation implements ports.InventoryStore.
+func (s *Inventory) FindReservation(_ context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range saleIDs {
+		if inv, ok := s.sales[saleKey{tenantID, id}]; ok {
+			if r, ok := inv.res[orderID]; ok {
+				return r, true, nil
+			}
+		}
+	}
+	return domain.Reservation{}, false, nil
+}
+
+// MarkConfirmed implements ports.InventoryStore, as confirm.lua.
+func (s *Inventory) MarkConfirmed(_ context.Context, r domain.Reservation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return nil
+	}
+	if rec, ok := inv.res[r.OrderID]; ok && rec.Status == domain.OrderPending {
+		rec.Status = domain.OrderConfirmed
+		inv.res[r.OrderID] = rec
+	}
+	delete(inv.awaited, r.OrderID)
+	return nil
+}
+
+// Release implements ports.InventoryStore, as release.lua.
+func (s *Inventory) Release(_ context.Context, r domain.Reservation) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return false, nil
+	}
+	rec, ok := inv.res[r.OrderID]
+	if !ok || rec.Status != domain.OrderPending {
+		return false, nil
+	}
+	inv.giveBack(rec)
+	rec.Status = domain.OrderFailed
+	inv.res[r.OrderID] = rec
+	return true, nil
+}
+
+// giveBack returns a pending reservation's stock and allowance.
+func (inv *sale) giveBack(rec domain.Reservation) {
+	inv.remaining += rec.Quantity
+	inv.sold -= rec.Quantity
+	if inv.buyers[rec.UserID] -= rec.Quantity; inv.buyers[rec.UserID] <= 0 {
+		delete(inv.buyers, rec.UserID)
+	}
+	delete(inv.awaited, rec.OrderID)
+}
+
+// Rereserve implements ports.InventoryStore, as rereserve.lua: no window check.
+func (s *Inventory) Rereserve(_ context.Context, r domain.Reservation) (domain.Reservation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return domain.Reservation{}, domain.NotRetryable()
+	}
+	rec, ok := inv.res[r.OrderID]
+	switch {
+	case !ok || (rec.Status != domain.OrderPending && rec.Status != domain.OrderFailed):
+		return domain.Reservation{}, domain.NotRetryable()
+	case rec.Status == domain.OrderPending:
+		return rec, nil
+	}
+	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[rec.UserID], Quantity: rec.Quantity})
+	if err != nil {
+		return domain.Reservation{}, err
+	}
+	inv.remaining -= rec.Quantity
+	inv.sold += rec.Quantity
+	inv.buyers[rec.UserID] += rec.Quantity
+	rec.Status = domain.OrderPending
+	inv.res[r.OrderID] = rec
+	inv.awaited[r.OrderID] = s.clock()
+	return rec, nil
+}
+
+// AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less
+// lists them all.
+func (s *Inventory) AwaitedReservations(_ context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.sales[saleKey{tenantID, saleID}]
+	if !ok {
+		return nil, nil
+	}
+	type entry struct {
+		at time.Time
+		r  domain.Reservation
+	}
+	var es []entry
+	for id, at := range inv.awaited {
+		if !at.After(before.Truncate(time.Millisecond)) {
+			es = append(es, entry{at, inv.res[id]})
+		}
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return slices.Compare(a.r.OrderID[:], b.r.OrderID[:])
+	})
+	if limit > 0 && len(es) > limit {
+		es = es[:limit]
+	}
+	out := make([]domain.Reservation, len(es))
+	for i, e := range es {
+		out[i] = e.r
+	}
+	return out, nil
+}
+
+// BuyerUnits is the units a buyer holds in a sale (reserved, pending or confirmed): an
+// inspection for tests, as HGET on the buyers hash.
+func (s *Inventory) BuyerUnits(tenantID, saleID, userID uuid.UUID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv, ok := s.sales[saleKey{tenantID, saleID}]; ok {
+		return inv.buyers[userID]
+	}
+	return 0
+}
+
+// IsAwaited reports whether the order waits for PostgreSQL: an inspection for tests.
+func (s *Inventory) IsAwaited(r domain.Reservation) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv, ok := s.sales[saleKey{r.TenantID, r.SaleID}]; ok {
+		_, ok = inv.awaited[r.OrderID]
+		return ok
+	}
+	return false
+}
+
+// SaleState is a copy of one sale's inventory: an inspection for tests.
+type SaleState struct {
+	Total, Remaining, Sold, Limit int
+	Starts, Ends                  time.Time
+	Price                         int64
+	Currency                      string
+	Buyers                        map[uuid.UUID]int
+}
+
+// State copies a sale's inventory; ok is false if the store does not know the sale.
+func (s *Inventory) State(tenantID, saleID uuid.UUID) (SaleState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.sales[saleKey{tenantID, saleID}]
+	if !ok {
+		return SaleState{}, false
+	}
+	buyers := make(map[uuid.UUID]int, len(inv.buyers))
+	for k, v := range inv.buyers {
+		buyers[k] = v
+	}
+	return SaleState{Total: inv.total, Remaining: inv.remaining, Sold: inv.sold, Limit: inv.limit, Starts: inv.starts,
+		Ends: inv.ends, Price: inv.price, Currency: inv.currency, Buyers: buyers}, true
+}

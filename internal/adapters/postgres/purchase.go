@@ -1,0 +1,96 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+var _ ports.PurchaseStore = (*Inventory)(nil)
+
+// outcomeRecord is a replayable answer as pg_idempotency.outcome stores it.
+type outcomeRecord struct {
+	Order     *domain.Order `json:"o,omitempty"`
+	ErrCode   domain.Code   `json:"e,omitempty"`
+	ErrDetail string        `json:"m,omitempty"`
+}
+
+// Purchase implements ports.PurchaseStore in one transaction: the key is claimed (pg_idempotency)
+// and, if it was free, the stock reserved as Reserve does. A refusal commits the claim, for the
+// caller to complete; an unknown sale rolls it back.
+func (s *Inventory) Purchase(ctx context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
+	var out ports.PurchaseOutcome
+	var refused error
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		known, err := claim(ctx, q, p)
+		if err != nil || known != nil {
+			out.Known = known
+			return err
+		}
+		out.Reserved, err = reserve(ctx, q, p.Reservation)
+		if domain.CodeOf(err) != "" && !errors.Is(err, domain.ErrSaleNotFound) {
+			refused, err = err, nil // the claim stays, to be completed with the refusal
+		}
+		return err
+	})
+	if err != nil {
+		return ports.PurchaseOutcome{}, err
+	}
+	return out, refused
+}
+
+// claim takes the key, or returns its live record if it is in use.
+func claim(ctx context.Context, q *sqlcdb.Queries, p ports.Purchase) (*ports.IdempotencyRecord, error) {
+	_, err := q.PgClaimIdempotencyKey(ctx, sqlcdb.PgClaimIdempotencyKeyParams{
+		TenantID: p.Scope.TenantID, UserID: p.Scope.UserID, Key: p.Scope.Key, Fingerprint: p.Fingerprint,
+		LeaseSeconds: p.Lease.Seconds(),
+	})
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, classify("claim idempotency key", err)
+	}
+	row, err := q.PgIdempotencyRecord(ctx, sqlcdb.PgIdempotencyRecordParams{
+		TenantID: p.Scope.TenantID, UserID: p.Scope.UserID, Key: p.Scope.Key,
+	})
+	if err != nil { // ErrNoRows: it expired in between; the caller may retry
+		return nil, classify("read idempotency key", err)
+	}
+	rec := &ports.IdempotencyRecord{Fingerprint: row.Fingerprint, Done: row.Done}
+	if len(row.Outcome) > 0 {
+		var o outcomeRecord
+		if err := json.Unmarshal(row.Outcome, &o); err != nil {
+			return nil, fmt.Errorf("decode idempotency record: %w", err)
+		}
+		rec.Outcome = ports.PlaceOrderOutcome{Order: o.Order, ErrCode: o.ErrCode, ErrDetail: o.ErrDetail}
+	}
+	return rec, nil
+}
+
+// Complete implements ports.PurchaseStore.
+func (s *Inventory) Complete(ctx context.Context, sc ports.IdempotencyScope, r ports.IdempotencyRecord, ttl time.Duration) error {
+	outcome, err := json.Marshal(outcomeRecord{Order: r.Outcome.Order, ErrCode: r.Outcome.ErrCode, ErrDetail: r.Outcome.ErrDetail})
+	if err != nil {
+		return fmt.Errorf("encode idempotency record: %w", err)
+	}
+	return classify("store idempotency record", s.q.PgCompleteIdempotencyKey(ctx, sqlcdb.PgCompleteIdempotencyKeyParams{
+		TenantID: sc.TenantID, UserID: sc.UserID, Key: sc.Key, Fingerprint: r.Fingerprint, Outcome: outcome,
+		TtlSeconds: ttl.Seconds(),
+	}))
+}
+
+// Forget implements ports.PurchaseStore.
+func (s *Inventory) Forget(ctx context.Context, sc ports.IdempotencyScope) error {
+	return classify("forget idempotency key", s.q.PgForgetIdempotencyKey(ctx, sqlcdb.PgForgetIdempotencyKeyParams{
+		TenantID: sc.TenantID, UserID: sc.UserID, Key: sc.Key,
+	}))
+}
