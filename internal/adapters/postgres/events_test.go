@@ -70,6 +70,11 @@ func decodePayload(t *testing.T, b []byte) domain.OrderConfirmedV1 {
 	return e
 }
 
+// confirmedEvent is the event the write-order use case saves with a confirmed order.
+func confirmedEvent(o domain.Order) domain.Event {
+	return domain.OrderConfirmedEvent(o, *o.ConfirmedAt)
+}
+
 // checkEventOf checks that row is the order.confirmed event of o, confirmed at *o.ConfirmedAt.
 func checkEventOf(t *testing.T, row outboxRow, o domain.Order) {
 	t.Helper()
@@ -117,11 +122,11 @@ func newEventWorld(t *testing.T) *eventWorld {
 	return &eventWorld{f: f, sale: f.sale(tn.ID, "drop", -time.Hour, 2*time.Hour, 0), user: f.user(tn.ID, "buyer@example.com")}
 }
 
-// confirmed saves a confirmed order created at created (confirmed a second later).
+// confirmed saves a confirmed order created at created (confirmed a second later), with its event.
 func (w *eventWorld) confirmed(qty int, created time.Time) domain.Order {
 	w.f.t.Helper()
 	o := w.f.order(w.sale, w.user, qty, uuid.NewString(), domain.OrderConfirmed, created)
-	w.f.save(o, true)
+	w.f.save(o, true, confirmedEvent(o))
 	return o
 }
 
@@ -133,7 +138,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		w := newEventWorld(t)
 		f := w.f
 		o := f.order(w.sale, w.user, 2, "k1", domain.OrderConfirmed, f.now)
-		f.save(o, true)
+		f.save(o, true, confirmedEvent(o))
 		rows := f.outbox()
 		if len(rows) != 1 {
 			t.Fatalf("%d outbox rows, want 1", len(rows))
@@ -143,11 +148,11 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 
 		// Saved again (a redelivered task), even with a later confirmation time or other values:
 		// no second row, the first untouched.
-		f.save(o, false)
+		f.save(o, false, confirmedEvent(o))
 		later := o
 		c := o.ConfirmedAt.Add(time.Minute)
 		later.ConfirmedAt, later.Quantity, later.AmountCents = &c, 1, 1999
-		f.save(later, false)
+		f.save(later, false, confirmedEvent(later))
 		again := f.outbox()
 		if len(again) != 1 {
 			t.Fatalf("%d outbox rows after saving again, want 1", len(again))
@@ -167,7 +172,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		}
 		confirmed := f.order(w.sale, w.user, 1, "retried", domain.OrderConfirmed, f.now)
 		confirmed.ID = failed.ID
-		if _, err := f.st.SaveOrder(f.ctx, confirmed); err != nil {
+		if _, err := f.st.SaveOrder(f.ctx, confirmed, confirmedEvent(confirmed)); err != nil {
 			t.Fatalf("SaveOrder(confirmation): %v", err)
 		}
 		rows := f.outbox()
@@ -176,7 +181,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		}
 		checkEventOf(t, rows[0], confirmed)
 		// The confirmation redelivered, and a stale failure: still one event.
-		f.save(confirmed, false)
+		f.save(confirmed, false, confirmedEvent(confirmed))
 		f.save(failed, false)
 		if n := len(f.outbox()); n != 1 {
 			t.Fatalf("%d outbox rows, want 1", n)
@@ -188,15 +193,15 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		w := newEventWorld(t)
 		f := w.f
 		first := f.order(w.sale, w.user, 1, "shared-key", domain.OrderConfirmed, f.now)
-		f.save(first, true)
+		f.save(first, true, confirmedEvent(first))
 		second := f.order(w.sale, w.user, 2, "shared-key", domain.OrderConfirmed, f.now.Add(time.Second))
-		created, err := f.st.SaveOrder(f.ctx, second)
+		created, err := f.st.SaveOrder(f.ctx, second, confirmedEvent(second))
 		if !errors.Is(err, domain.ErrPermanent) || created {
 			t.Fatalf("SaveOrder(key taken) = %v, %v, want ErrPermanent", created, err)
 		}
 		unknownSale := f.order(w.sale, w.user, 1, "other-key", domain.OrderConfirmed, f.now)
 		unknownSale.SaleID = uuid.New()
-		if _, err := f.st.SaveOrder(f.ctx, unknownSale); !errors.Is(err, domain.ErrPermanent) {
+		if _, err := f.st.SaveOrder(f.ctx, unknownSale, confirmedEvent(unknownSale)); !errors.Is(err, domain.ErrPermanent) {
 			t.Fatalf("SaveOrder(unknown sale) = %v, want ErrPermanent", err)
 		}
 		rows := f.outbox()
@@ -218,7 +223,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := f.order(w.sale, w.user, 1, "atomic", domain.OrderConfirmed, f.now)
-		created, err := f.st.SaveOrder(f.ctx, o)
+		created, err := f.st.SaveOrder(f.ctx, o, confirmedEvent(o))
 		if err == nil || created {
 			t.Fatalf("SaveOrder with the outbox refusing = %v, %v, want an error", created, err)
 		}
