@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -237,6 +239,115 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		failed := f.order(w.sale, w.user, 1, "failed", domain.OrderFailed, f.now)
 		f.save(failed, true)
 	})
+}
+
+// The repository has no rule of its own about events: it writes exactly the events it is given,
+// with the order, and only when the row was inserted or replaced.
+func TestSaveOrderWritesExactlyTheEventsItIsGiven(t *testing.T) {
+	t.Parallel()
+
+	t.Run("none given: none written, failed or confirmed", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		failed := f.order(w.sale, w.user, 1, "failed", domain.OrderFailed, f.now)
+		f.save(failed, true)
+		confirmed := f.order(w.sale, w.user, 1, "confirmed", domain.OrderConfirmed, f.now)
+		f.save(confirmed, true)
+		replaced := f.order(w.sale, w.user, 1, "replaced", domain.OrderFailed, f.now)
+		f.save(replaced, true)
+		replaced.Status, replaced.ConfirmedAt = domain.OrderConfirmed, confirmed.ConfirmedAt
+		f.save(replaced, false)
+		if rows := f.outbox(); len(rows) != 0 {
+			t.Fatalf("saved with no events, yet %d outbox rows: %+v", len(rows), rows)
+		}
+		checkOrder(t, f.readOrder(confirmed), confirmed)
+		checkOrder(t, f.readOrder(replaced), replaced)
+	})
+
+	t.Run("two given: both written as given, once", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		o := f.order(w.sale, w.user, 2, "two", domain.OrderConfirmed, f.now)
+		audit := domain.Event{ID: uuid.New(), TenantID: o.TenantID, Topic: "order.audited", Key: "audit-" + o.ID.String(),
+			Type: "order.audited", Payload: []byte(`{"orderId":"` + o.ID.String() + `","units":2}`), CreatedAt: f.now.Add(-time.Minute)}
+		f.save(o, true, confirmedEvent(o), audit)
+		checkTwo := func() {
+			t.Helper()
+			rows := f.outbox() // oldest first: the audit event, then the confirmation
+			if len(rows) != 2 {
+				t.Fatalf("%d outbox rows, want the 2 given: %+v", len(rows), rows)
+			}
+			checkRowIs(t, rows[0], audit)
+			checkEventOf(t, rows[1], o)
+			for _, r := range rows {
+				checkUnpublished(t, r, 0, nil)
+			}
+		}
+		checkTwo()
+		// Redelivered with the same events: the row is unchanged, so no event is written again.
+		f.save(o, false, confirmedEvent(o), audit)
+		checkTwo()
+	})
+
+	t.Run("two given to a failed order replaced: both written", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		failed := f.order(w.sale, w.user, 1, "retried", domain.OrderFailed, f.now)
+		f.save(failed, true)
+		confirmed := f.order(w.sale, w.user, 1, "retried", domain.OrderConfirmed, f.now)
+		confirmed.ID = failed.ID
+		audit := domain.Event{ID: uuid.New(), TenantID: confirmed.TenantID, Topic: "order.audited", Key: confirmed.ID.String(),
+			Type: "order.audited", Payload: []byte(`{}`), CreatedAt: f.now.Add(-time.Minute)}
+		f.save(confirmed, false, confirmedEvent(confirmed), audit)
+		rows := f.outbox()
+		if len(rows) != 2 {
+			t.Fatalf("%d outbox rows, want the 2 given: %+v", len(rows), rows)
+		}
+		checkRowIs(t, rows[0], audit)
+		checkEventOf(t, rows[1], confirmed)
+	})
+
+	t.Run("an event refused: neither the order nor any event written", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		o := f.order(w.sale, w.user, 1, "refused", domain.OrderConfirmed, f.now)
+		stray := domain.Event{ID: uuid.New(), TenantID: uuid.New(), Topic: "order.audited", Key: o.ID.String(),
+			Type: "order.audited", Payload: []byte(`{}`), CreatedAt: f.now} // of a tenant that does not exist
+		created, err := f.st.SaveOrder(f.ctx, o, confirmedEvent(o), stray)
+		if !errors.Is(err, domain.ErrPermanent) || created {
+			t.Fatalf("SaveOrder(an event of an unknown tenant) = %v, %v, want an error wrapping ErrPermanent", created, err)
+		}
+		if _, err := f.st.Order(f.ctx, o.TenantID, o.ID); !errors.Is(err, domain.ErrOrderNotFound) {
+			t.Fatalf("order stored though its events were refused: %v", err)
+		}
+		if rows := f.outbox(); len(rows) != 0 {
+			t.Fatalf("%d outbox rows, want none: %+v", len(rows), rows)
+		}
+	})
+}
+
+// checkRowIs checks that row is e as given (the payload compared as JSON: the column is jsonb).
+func checkRowIs(t *testing.T, row outboxRow, e domain.Event) {
+	t.Helper()
+	if row.ID != e.ID || row.TenantID != e.TenantID || row.Topic != e.Topic || row.Key != e.Key || row.Type != e.Type ||
+		!row.CreatedAt.Equal(e.CreatedAt) {
+		t.Fatalf("outbox row %s %s/%s key %s tenant %s at %v, want %s %s/%s key %s tenant %s at %v", row.ID, row.Topic,
+			row.Type, row.Key, row.TenantID, row.CreatedAt, e.ID, e.Topic, e.Type, e.Key, e.TenantID, e.CreatedAt)
+	}
+	var got, want any
+	if err := json.Unmarshal(row.Payload, &got); err != nil {
+		t.Fatalf("row payload %s: %v", row.Payload, err)
+	}
+	if err := json.Unmarshal(e.Payload, &want); err != nil {
+		t.Fatalf("given payload %s: %v", e.Payload, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("outbox payload %s, want %s", row.Payload, e.Payload)
+	}
 }
 
 func TestRelayPendingPublishesOldestFirstInBatches(t *testing.T) {
