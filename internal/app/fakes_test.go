@@ -483,13 +483,16 @@ type fakeOrders struct {
 	OnSave       func(o domain.Order) (persist bool, err error)
 	OrderErr     error
 	ConfirmedErr error
+
+	// events are the outbox events of the writes that landed, in order.
+	events []domain.Event
 }
 
 var _ ports.OrderRepository = (*fakeOrders)(nil)
 
 func newFakeOrders() *fakeOrders { return &fakeOrders{orders: map[uuid.UUID]domain.Order{}} }
 
-func (f *fakeOrders) SaveOrder(_ context.Context, o domain.Order) (bool, error) {
+func (f *fakeOrders) SaveOrder(_ context.Context, o domain.Order, events ...domain.Event) (bool, error) {
 	f.inc("SaveOrder")
 	persist, err := true, error(nil)
 	if f.OnSave != nil {
@@ -497,20 +500,28 @@ func (f *fakeOrders) SaveOrder(_ context.Context, o domain.Order) (bool, error) 
 	}
 	created := false
 	if persist {
-		created = f.save(o)
+		created = f.save(o, events)
 	}
 	return created && err == nil, err
 }
 
-// save writes once; a confirmed order replaces a failed one.
-func (f *fakeOrders) save(o domain.Order) bool {
+// save writes once, with its events; a confirmed order replaces a failed one.
+func (f *fakeOrders) save(o domain.Order, events []domain.Event) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old, ok := f.orders[o.ID]; ok && !(old.Status == domain.OrderFailed && o.Status == domain.OrderConfirmed) {
 		return false
 	}
 	f.orders[o.ID] = o
+	f.events = append(f.events, events...)
 	return true
+}
+
+// savedEvents is a copy of the events written with the orders.
+func (f *fakeOrders) savedEvents() []domain.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.events)
 }
 
 func (f *fakeOrders) Order(_ context.Context, tenantID, id uuid.UUID) (domain.Order, error) {

@@ -52,7 +52,8 @@ func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 	o.Status = domain.OrderConfirmed
 	now := h.Now().UTC()
 	o.ConfirmedAt = &now
-	if _, err := h.Orders.SaveOrder(ctx, o); err != nil {
+	// The order.confirmed event commits with the order, and only the first time it is written.
+	if _, err := h.Orders.SaveOrder(ctx, o, domain.OrderConfirmedEvent(o, now)); err != nil {
 		return h.fail(ctx, cmd, fmt.Errorf("write order %s: %w", r.OrderID, err))
 	}
 	if err := h.Inventory.MarkConfirmed(ctx, r); err != nil {
@@ -99,6 +100,7 @@ func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.Invento
 	}
 	o := r.Order()
 	o.Status = domain.OrderFailed
+	// Saved with no event: a failed order is not published.
 	if _, err := orders.SaveOrder(ctx, o); err != nil && !errors.Is(err, domain.ErrPermanent) {
 		log.WarnContext(ctx, "order failed and its stock given back; the failure is not in PostgreSQL",
 			"order_id", r.OrderID, "err", err)

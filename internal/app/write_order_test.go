@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -46,6 +48,54 @@ func TestWriteOrderConfirms(t *testing.T) {
 	}
 	if got, _ := e.orders.get(r.OrderID); got != o {
 		t.Errorf("redelivery changed the order: %+v", got)
+	}
+}
+
+// The use case decides what is published: the confirmed order goes with its order.confirmed
+// event, stamped with the worker's clock (not the reservation's time), and with nothing else.
+func TestWriteOrderSavesTheConfirmedEventStampedWithItsClock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 5)
+	r := e.reserve(t, s, e.shopper(), 2)
+	e.clock.Advance(90 * time.Second) // the worker confirms later than the buyer reserved
+	confirmedAt := e.clock.Now()
+
+	if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r}); err != nil {
+		t.Fatalf("write order: %v", err)
+	}
+	o, ok := e.orders.get(r.OrderID)
+	if !ok {
+		t.Fatal("order not saved")
+	}
+	want := domain.OrderConfirmedEvent(o, confirmedAt)
+	events := e.orders.savedEvents()
+	if len(events) != 1 {
+		t.Fatalf("saved with %d events, want the order.confirmed event alone: %+v", len(events), events)
+	}
+	got := events[0]
+	if got.ID != want.ID || got.TenantID != o.TenantID || got.Topic != domain.TopicOrderConfirmed ||
+		got.Key != o.ID.String() || got.Type != domain.EventOrderConfirmed || !got.CreatedAt.Equal(confirmedAt) ||
+		!bytes.Equal(got.Payload, want.Payload) {
+		t.Fatalf("event %s %s/%s key %s tenant %s at %v, payload %s;\nwant %s %s/%s key %s tenant %s at %v, payload %s",
+			got.ID, got.Topic, got.Type, got.Key, got.TenantID, got.CreatedAt, got.Payload,
+			want.ID, want.Topic, want.Type, want.Key, want.TenantID, want.CreatedAt, want.Payload)
+	}
+	payload, err := domain.DecodeOrderConfirmed(got.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !payload.OccurredAt.Equal(confirmedAt) || !payload.OrderedAt.Equal(r.CreatedAt) || payload.Quantity != 2 {
+		t.Errorf("payload %+v, want occurred at %v, ordered at %v, 2 units", payload, confirmedAt, r.CreatedAt)
+	}
+
+	// Redelivered later: the order is there already, so no second event.
+	e.clock.Advance(time.Minute)
+	if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r}); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if n := len(e.orders.savedEvents()); n != 1 {
+		t.Errorf("%d events after a redelivery, want 1", n)
 	}
 }
 
@@ -154,6 +204,14 @@ func TestWriteOrderSaveFailures(t *testing.T) {
 				t.Errorf("order stored as %s, want none", o.Status)
 			case tc.wantStored != "" && (!ok || o.Status != tc.wantStored):
 				t.Errorf("stored order %+v (%v), want status %s", o, ok, tc.wantStored)
+			}
+			// Only a confirmation carries an event; the failure is recorded without one.
+			events := e.orders.savedEvents()
+			switch {
+			case tc.wantStored == domain.OrderConfirmed && (len(events) != 1 || events[0].Type != domain.EventOrderConfirmed):
+				t.Errorf("saved with events %+v, want one order.confirmed", events)
+			case tc.wantStored != domain.OrderConfirmed && len(events) != 0:
+				t.Errorf("saved with events %+v, want none", events)
 			}
 		})
 	}

@@ -41,11 +41,11 @@ type failingOrders struct {
 	down atomic.Bool
 }
 
-func (o *failingOrders) SaveOrder(ctx context.Context, ord domain.Order) (bool, error) {
+func (o *failingOrders) SaveOrder(ctx context.Context, ord domain.Order, events ...domain.Event) (bool, error) {
 	if o.down.Load() {
 		return false, errors.New("database unavailable")
 	}
-	return o.OrderRepository.SaveOrder(ctx, ord)
+	return o.OrderRepository.SaveOrder(ctx, ord, events...)
 }
 
 func buy(t *testing.T, c *testutil.Client, token string, saleID uuid.UUID, key string, qty int) testutil.Response {
@@ -210,7 +210,7 @@ type hangingOrders struct {
 	entered chan struct{}
 }
 
-func (o *hangingOrders) SaveOrder(ctx context.Context, _ domain.Order) (bool, error) {
+func (o *hangingOrders) SaveOrder(ctx context.Context, _ domain.Order, _ ...domain.Event) (bool, error) {
 	select {
 	case o.entered <- struct{}{}:
 	default:

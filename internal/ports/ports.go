@@ -73,13 +73,15 @@ type OrderCursor struct {
 // OrderRepository stores durable orders.
 type OrderRepository interface {
 	// SaveOrder writes the order once: saving the same order again is a no-op that reports
-	// created=false. A confirmed order replaces a failed one with the same id, and is written
-	// with its order.confirmed event in the outbox, in the same transaction. An order that
-	// can never be written (its idempotency key taken by another order, an unknown sale or
-	// user) fails with an error wrapping domain.ErrPermanent. Every other failure (the
-	// database down, a connection lost, read-only, a timeout) is transient: returned as an error
-	// to retry, never reported as a write.
-	SaveOrder(ctx context.Context, o domain.Order) (created bool, err error)
+	// created=false. A confirmed order replaces a failed one with the same id. The events go
+	// into the outbox exactly as given, committed with the order or not at all, and only when
+	// the row was inserted or replaced, so a redelivered save adds no second event. Which
+	// events go with an order is the caller's rule, never the repository's. An order that can
+	// never be written (its idempotency key taken by another order, an unknown sale or user,
+	// an event refused) fails with an error wrapping domain.ErrPermanent. Every other failure
+	// (the database down, a connection lost, read-only, a timeout) is transient: returned as an
+	// error to retry, never reported as a write.
+	SaveOrder(ctx context.Context, o domain.Order, events ...domain.Event) (created bool, err error)
 	// Order fails with domain.ErrOrderNotFound.
 	Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error)
 	// ListOrders pages through a user's orders, newest first, after the cursor if given.

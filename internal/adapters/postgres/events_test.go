@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -70,6 +72,11 @@ func decodePayload(t *testing.T, b []byte) domain.OrderConfirmedV1 {
 	return e
 }
 
+// confirmedEvent is the event the write-order use case saves with a confirmed order.
+func confirmedEvent(o domain.Order) domain.Event {
+	return domain.OrderConfirmedEvent(o, *o.ConfirmedAt)
+}
+
 // checkEventOf checks that row is the order.confirmed event of o, confirmed at *o.ConfirmedAt.
 func checkEventOf(t *testing.T, row outboxRow, o domain.Order) {
 	t.Helper()
@@ -117,11 +124,11 @@ func newEventWorld(t *testing.T) *eventWorld {
 	return &eventWorld{f: f, sale: f.sale(tn.ID, "drop", -time.Hour, 2*time.Hour, 0), user: f.user(tn.ID, "buyer@example.com")}
 }
 
-// confirmed saves a confirmed order created at created (confirmed a second later).
+// confirmed saves a confirmed order created at created (confirmed a second later), with its event.
 func (w *eventWorld) confirmed(qty int, created time.Time) domain.Order {
 	w.f.t.Helper()
 	o := w.f.order(w.sale, w.user, qty, uuid.NewString(), domain.OrderConfirmed, created)
-	w.f.save(o, true)
+	w.f.save(o, true, confirmedEvent(o))
 	return o
 }
 
@@ -133,7 +140,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		w := newEventWorld(t)
 		f := w.f
 		o := f.order(w.sale, w.user, 2, "k1", domain.OrderConfirmed, f.now)
-		f.save(o, true)
+		f.save(o, true, confirmedEvent(o))
 		rows := f.outbox()
 		if len(rows) != 1 {
 			t.Fatalf("%d outbox rows, want 1", len(rows))
@@ -143,11 +150,11 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 
 		// Saved again (a redelivered task), even with a later confirmation time or other values:
 		// no second row, the first untouched.
-		f.save(o, false)
+		f.save(o, false, confirmedEvent(o))
 		later := o
 		c := o.ConfirmedAt.Add(time.Minute)
 		later.ConfirmedAt, later.Quantity, later.AmountCents = &c, 1, 1999
-		f.save(later, false)
+		f.save(later, false, confirmedEvent(later))
 		again := f.outbox()
 		if len(again) != 1 {
 			t.Fatalf("%d outbox rows after saving again, want 1", len(again))
@@ -167,7 +174,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		}
 		confirmed := f.order(w.sale, w.user, 1, "retried", domain.OrderConfirmed, f.now)
 		confirmed.ID = failed.ID
-		if _, err := f.st.SaveOrder(f.ctx, confirmed); err != nil {
+		if _, err := f.st.SaveOrder(f.ctx, confirmed, confirmedEvent(confirmed)); err != nil {
 			t.Fatalf("SaveOrder(confirmation): %v", err)
 		}
 		rows := f.outbox()
@@ -176,7 +183,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		}
 		checkEventOf(t, rows[0], confirmed)
 		// The confirmation redelivered, and a stale failure: still one event.
-		f.save(confirmed, false)
+		f.save(confirmed, false, confirmedEvent(confirmed))
 		f.save(failed, false)
 		if n := len(f.outbox()); n != 1 {
 			t.Fatalf("%d outbox rows, want 1", n)
@@ -188,15 +195,15 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		w := newEventWorld(t)
 		f := w.f
 		first := f.order(w.sale, w.user, 1, "shared-key", domain.OrderConfirmed, f.now)
-		f.save(first, true)
+		f.save(first, true, confirmedEvent(first))
 		second := f.order(w.sale, w.user, 2, "shared-key", domain.OrderConfirmed, f.now.Add(time.Second))
-		created, err := f.st.SaveOrder(f.ctx, second)
+		created, err := f.st.SaveOrder(f.ctx, second, confirmedEvent(second))
 		if !errors.Is(err, domain.ErrPermanent) || created {
 			t.Fatalf("SaveOrder(key taken) = %v, %v, want ErrPermanent", created, err)
 		}
 		unknownSale := f.order(w.sale, w.user, 1, "other-key", domain.OrderConfirmed, f.now)
 		unknownSale.SaleID = uuid.New()
-		if _, err := f.st.SaveOrder(f.ctx, unknownSale); !errors.Is(err, domain.ErrPermanent) {
+		if _, err := f.st.SaveOrder(f.ctx, unknownSale, confirmedEvent(unknownSale)); !errors.Is(err, domain.ErrPermanent) {
 			t.Fatalf("SaveOrder(unknown sale) = %v, want ErrPermanent", err)
 		}
 		rows := f.outbox()
@@ -218,7 +225,7 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := f.order(w.sale, w.user, 1, "atomic", domain.OrderConfirmed, f.now)
-		created, err := f.st.SaveOrder(f.ctx, o)
+		created, err := f.st.SaveOrder(f.ctx, o, confirmedEvent(o))
 		if err == nil || created {
 			t.Fatalf("SaveOrder with the outbox refusing = %v, %v, want an error", created, err)
 		}
@@ -232,6 +239,115 @@ func TestSaveOrderWritesOutboxEvent(t *testing.T) {
 		failed := f.order(w.sale, w.user, 1, "failed", domain.OrderFailed, f.now)
 		f.save(failed, true)
 	})
+}
+
+// The repository has no rule of its own about events: it writes exactly the events it is given,
+// with the order, and only when the row was inserted or replaced.
+func TestSaveOrderWritesExactlyTheEventsItIsGiven(t *testing.T) {
+	t.Parallel()
+
+	t.Run("none given: none written, failed or confirmed", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		failed := f.order(w.sale, w.user, 1, "failed", domain.OrderFailed, f.now)
+		f.save(failed, true)
+		confirmed := f.order(w.sale, w.user, 1, "confirmed", domain.OrderConfirmed, f.now)
+		f.save(confirmed, true)
+		replaced := f.order(w.sale, w.user, 1, "replaced", domain.OrderFailed, f.now)
+		f.save(replaced, true)
+		replaced.Status, replaced.ConfirmedAt = domain.OrderConfirmed, confirmed.ConfirmedAt
+		f.save(replaced, false)
+		if rows := f.outbox(); len(rows) != 0 {
+			t.Fatalf("saved with no events, yet %d outbox rows: %+v", len(rows), rows)
+		}
+		checkOrder(t, f.readOrder(confirmed), confirmed)
+		checkOrder(t, f.readOrder(replaced), replaced)
+	})
+
+	t.Run("two given: both written as given, once", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		o := f.order(w.sale, w.user, 2, "two", domain.OrderConfirmed, f.now)
+		audit := domain.Event{ID: uuid.New(), TenantID: o.TenantID, Topic: "order.audited", Key: "audit-" + o.ID.String(),
+			Type: "order.audited", Payload: []byte(`{"orderId":"` + o.ID.String() + `","units":2}`), CreatedAt: f.now.Add(-time.Minute)}
+		f.save(o, true, confirmedEvent(o), audit)
+		checkTwo := func() {
+			t.Helper()
+			rows := f.outbox() // oldest first: the audit event, then the confirmation
+			if len(rows) != 2 {
+				t.Fatalf("%d outbox rows, want the 2 given: %+v", len(rows), rows)
+			}
+			checkRowIs(t, rows[0], audit)
+			checkEventOf(t, rows[1], o)
+			for _, r := range rows {
+				checkUnpublished(t, r, 0, nil)
+			}
+		}
+		checkTwo()
+		// Redelivered with the same events: the row is unchanged, so no event is written again.
+		f.save(o, false, confirmedEvent(o), audit)
+		checkTwo()
+	})
+
+	t.Run("two given to a failed order replaced: both written", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		failed := f.order(w.sale, w.user, 1, "retried", domain.OrderFailed, f.now)
+		f.save(failed, true)
+		confirmed := f.order(w.sale, w.user, 1, "retried", domain.OrderConfirmed, f.now)
+		confirmed.ID = failed.ID
+		audit := domain.Event{ID: uuid.New(), TenantID: confirmed.TenantID, Topic: "order.audited", Key: confirmed.ID.String(),
+			Type: "order.audited", Payload: []byte(`{}`), CreatedAt: f.now.Add(-time.Minute)}
+		f.save(confirmed, false, confirmedEvent(confirmed), audit)
+		rows := f.outbox()
+		if len(rows) != 2 {
+			t.Fatalf("%d outbox rows, want the 2 given: %+v", len(rows), rows)
+		}
+		checkRowIs(t, rows[0], audit)
+		checkEventOf(t, rows[1], confirmed)
+	})
+
+	t.Run("an event refused: neither the order nor any event written", func(t *testing.T) {
+		t.Parallel()
+		w := newEventWorld(t)
+		f := w.f
+		o := f.order(w.sale, w.user, 1, "refused", domain.OrderConfirmed, f.now)
+		stray := domain.Event{ID: uuid.New(), TenantID: uuid.New(), Topic: "order.audited", Key: o.ID.String(),
+			Type: "order.audited", Payload: []byte(`{}`), CreatedAt: f.now} // of a tenant that does not exist
+		created, err := f.st.SaveOrder(f.ctx, o, confirmedEvent(o), stray)
+		if !errors.Is(err, domain.ErrPermanent) || created {
+			t.Fatalf("SaveOrder(an event of an unknown tenant) = %v, %v, want an error wrapping ErrPermanent", created, err)
+		}
+		if _, err := f.st.Order(f.ctx, o.TenantID, o.ID); !errors.Is(err, domain.ErrOrderNotFound) {
+			t.Fatalf("order stored though its events were refused: %v", err)
+		}
+		if rows := f.outbox(); len(rows) != 0 {
+			t.Fatalf("%d outbox rows, want none: %+v", len(rows), rows)
+		}
+	})
+}
+
+// checkRowIs checks that row is e as given (the payload compared as JSON: the column is jsonb).
+func checkRowIs(t *testing.T, row outboxRow, e domain.Event) {
+	t.Helper()
+	if row.ID != e.ID || row.TenantID != e.TenantID || row.Topic != e.Topic || row.Key != e.Key || row.Type != e.Type ||
+		!row.CreatedAt.Equal(e.CreatedAt) {
+		t.Fatalf("outbox row %s %s/%s key %s tenant %s at %v, want %s %s/%s key %s tenant %s at %v", row.ID, row.Topic,
+			row.Type, row.Key, row.TenantID, row.CreatedAt, e.ID, e.Topic, e.Type, e.Key, e.TenantID, e.CreatedAt)
+	}
+	var got, want any
+	if err := json.Unmarshal(row.Payload, &got); err != nil {
+		t.Fatalf("row payload %s: %v", row.Payload, err)
+	}
+	if err := json.Unmarshal(e.Payload, &want); err != nil {
+		t.Fatalf("given payload %s: %v", e.Payload, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("outbox payload %s, want %s", row.Payload, e.Payload)
+	}
 }
 
 func TestRelayPendingPublishesOldestFirstInBatches(t *testing.T) {

@@ -88,7 +88,7 @@ func writePaths(t *testing.T, w *eventWorld) []writePath {
 
 	return []writePath{
 		{"save a confirmed order", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
-			_, err := st.SaveOrder(ctx, confirmed)
+			_, err := st.SaveOrder(ctx, confirmed, confirmedEvent(confirmed))
 			return err
 		}},
 		{"save a failed order", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"time"
-
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -15,9 +13,10 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 )
 
-// SaveOrder implements ports.OrderRepository: a confirmed order and its order.confirmed event
-// commit together, and only when the row changed, so a redelivered task adds no second event.
-func (s *Store) SaveOrder(ctx context.Context, o domain.Order) (bool, error) {
+// SaveOrder implements ports.OrderRepository: the order and the events it is given commit
+// together, and the events only when the row was inserted or replaced, so a redelivered task
+// adds no second event.
+func (s *Store) SaveOrder(ctx context.Context, o domain.Order, events ...domain.Event) (bool, error) {
 	var inserted bool
 	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
 		var err error
@@ -26,20 +25,21 @@ func (s *Store) SaveOrder(ctx context.Context, o domain.Order) (bool, error) {
 			UnitPriceCents: o.UnitPriceCents, AmountCents: o.AmountCents, Currency: o.Currency,
 			IdempotencyKey: o.IdempotencyKey, Status: string(o.Status), CreatedAt: o.CreatedAt, ConfirmedAt: o.ConfirmedAt,
 		})
-		if err != nil || o.Status != domain.OrderConfirmed {
+		if code, constraint := pgCode(err); code == uniqueViolation {
+			return fmt.Errorf("%s taken by another order: %w", constraint, domain.ErrPermanent)
+		}
+		if err != nil { // pgx.ErrNoRows: the row is there unchanged, and so are its events
 			return err
 		}
-		at := time.Now().UTC()
-		if o.ConfirmedAt != nil {
-			at = *o.ConfirmedAt
+		for _, e := range events {
+			if err := insertEvent(ctx, q, e); err != nil {
+				return err
+			}
 		}
-		return insertEvent(ctx, q, domain.OrderConfirmedEvent(o, at))
+		return nil
 	})
 	if errors.Is(err, pgx.ErrNoRows) { // already there, and not a failure to replace
 		return false, nil
-	}
-	if code, constraint := pgCode(err); code == uniqueViolation {
-		return false, fmt.Errorf("save order: %s taken by another order: %w", constraint, domain.ErrPermanent)
 	}
 	if err != nil {
 		return false, classify("save order", err)

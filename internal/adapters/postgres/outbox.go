@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,12 +15,13 @@ import (
 
 var _ ports.Outbox = (*Store)(nil)
 
+// insertEvent adds one unpublished event to the outbox; the caller classifies the error.
 func insertEvent(ctx context.Context, q *sqlcdb.Queries, e domain.Event) error {
 	err := q.InsertOutboxEvent(ctx, sqlcdb.InsertOutboxEventParams{
 		ID: e.ID, TenantID: e.TenantID, Topic: e.Topic, Key: e.Key, Type: e.Type, Payload: e.Payload, CreatedAt: e.CreatedAt,
 	})
 	if err != nil {
-		return classify("insert outbox event", err)
+		return fmt.Errorf("insert outbox event %s (%s): %w", e.ID, e.Type, err)
 	}
 	return nil
 }

@@ -88,9 +88,10 @@ func (f *fixture) order(s domain.Sale, u domain.User, qty int, key string, statu
 	return o
 }
 
-func (f *fixture) save(o domain.Order, wantCreated bool) {
+// save saves o with events (none unless given) and checks what it reports.
+func (f *fixture) save(o domain.Order, wantCreated bool, events ...domain.Event) {
 	f.t.Helper()
-	created, err := f.st.SaveOrder(f.ctx, o)
+	created, err := f.st.SaveOrder(f.ctx, o, events...)
 	if err != nil {
 		f.t.Fatalf("SaveOrder(%s): %v", o.ID, err)
 	}
