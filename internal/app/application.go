@@ -49,6 +49,10 @@ type Settings struct {
 	RefreshTTL     time.Duration
 	RelayBatch     int
 	TicketTTL      time.Duration
+	// OrderAttempts bounds the attempts at an order PostgreSQL refuses; OrderRetryBudget is how
+	// long an order is retried through an outage (see WriteOrderHandler).
+	OrderAttempts    int
+	OrderRetryBudget time.Duration
 }
 
 // DefaultSettings are the production defaults.
@@ -62,6 +66,8 @@ func DefaultSettings() Settings {
 		RefreshTTL:       7 * 24 * time.Hour,
 		RelayBatch:       500,
 		TicketTTL:        30 * time.Second,
+		OrderAttempts:    3,
+		OrderRetryBudget: time.Hour,
 	}
 }
 
@@ -136,7 +142,7 @@ func New(d Deps, s Settings) *Application {
 			Feed: feed, Broadcaster: d.Broadcaster, Dispatcher: dispatcher,
 		},
 		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log,
-			Broadcaster: d.Broadcaster, Feed: feed},
+			Broadcaster: d.Broadcaster, Feed: feed, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget},
 		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
 		ListOrders:      ListOrdersHandler{Orders: d.Orders},
 		DeadLetters:     DeadLettersHandler{Queue: d.Queue},

@@ -98,8 +98,8 @@ func (h ReconcileHandler) reservation(ctx context.Context, r domain.Reservation,
 		return err // still queued or retrying: the worker has it
 	}
 	// Dead-lettered without being released (the worker died on its last attempt).
-	released, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, r)
-	if released {
+	rel, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, r)
+	if rel.Released {
 		rep.Released++
 	}
 	return err

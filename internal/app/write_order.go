@@ -16,8 +16,8 @@ import (
 // WriteOrder makes a reservation durable: one attempt of the queue's order task.
 type WriteOrder struct {
 	Reservation domain.Reservation
-	// FinalAttempt: if this attempt fails the task is dead-lettered.
-	FinalAttempt bool
+	// Attempt numbers this attempt, from 1.
+	Attempt int
 }
 
 // WriteOrderHandler handles WriteOrder in the worker.
@@ -29,20 +29,33 @@ type WriteOrderHandler struct {
 	// Broadcaster tells the buyer's live connections; Feed reports stock given back (optional).
 	Broadcaster ports.Broadcaster
 	Feed        *LiveFeed
+	// Attempts is how many attempts an order PostgreSQL refuses (a permanent error) gets
+	// before it is given up (ORDER_ATTEMPTS).
+	Attempts int
+	// RetryBudget is how long after its acceptance an order is retried through transient
+	// failures (the database down, read-only, unreachable) before it is given up
+	// (ORDER_RETRY_BUDGET). Giving up needs the database too: an order is never given up while
+	// the failure cannot be recorded.
+	RetryBudget time.Duration
 }
 
-// Handle writes the order to PostgreSQL, idempotently. When the order can never be written, or
-// this was the last attempt, the reservation is released: the order becomes failed and its stock
-// and the buyer's allowance go back on sale. An error wrapping domain.ErrPermanent tells the queue
-// not to retry.
+// Handle writes the order to PostgreSQL, idempotently. It returns nil when the order is
+// durable; an error wrapping domain.ErrPermanent when the order was given up, which happens
+// only once its stock and the buyer's allowance are back on sale and PostgreSQL records it as
+// failed; and any other error to be retried.
 func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 	r := cmd.Reservation
 	current, ok, err := h.Inventory.Reservation(ctx, r.TenantID, r.SaleID, r.OrderID)
 	if err != nil {
-		return h.fail(ctx, cmd, fmt.Errorf("write order: read reservation: %w", err))
+		return fmt.Errorf("write order %s: read reservation: %w", r.OrderID, err)
 	}
 	if ok {
 		if current.Status == domain.OrderFailed {
+			// Given up before (by an attempt that could not finish, or by the reconciler):
+			// PostgreSQL must say so before the task ends.
+			if err := recordFailure(ctx, h.Orders, current); err != nil {
+				return fmt.Errorf("write order %s: released: %w", r.OrderID, err)
+			}
 			return fmt.Errorf("write order %s: reservation was released: %w", r.OrderID, domain.ErrPermanent)
 		}
 		r = current // the store's copy is authoritative (price, time)
@@ -52,9 +65,8 @@ func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 	o.Status = domain.OrderConfirmed
 	now := h.Now().UTC()
 	o.ConfirmedAt = &now
-	// The order.confirmed event commits with the order, and only the first time it is written.
 	if _, err := h.Orders.SaveOrder(ctx, o, domain.OrderConfirmedEvent(o, now)); err != nil {
-		return h.fail(ctx, cmd, fmt.Errorf("write order %s: %w", r.OrderID, err))
+		return h.fail(ctx, cmd, r, err)
 	}
 	if err := h.Inventory.MarkConfirmed(ctx, r); err != nil {
 		// Durable already; the reconciler clears what is left.
@@ -68,42 +80,72 @@ func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 	return nil
 }
 
-func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, cause error) error {
-	if !cmd.FinalAttempt && !errors.Is(cause, domain.ErrPermanent) {
-		return cause
+// fail decides what a failed write means: retry it, or give the order up.
+func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, r domain.Reservation, cause error) error {
+	permanent := errors.Is(cause, domain.ErrPermanent)
+	if permanent && cmd.Attempt < h.Attempts {
+		return fmt.Errorf("write order %s: attempt %d of %d: %v", r.OrderID, cmd.Attempt, h.Attempts, cause)
 	}
-	if _, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, cmd.Reservation); err != nil {
-		h.Log.ErrorContext(ctx, "dead-lettered order not released yet; the reconciler retries",
-			"order_id", cmd.Reservation.OrderID, "err", err)
+	if !permanent && h.Now().Sub(r.CreatedAt) < h.RetryBudget {
+		return fmt.Errorf("write order %s: %w", r.OrderID, cause)
 	}
-	return cause
+	rel, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, r)
+	switch {
+	case err != nil && permanent: // not given up yet: retried until the failure is recorded
+		return fmt.Errorf("write order %s: %v; giving it up: %w", r.OrderID, cause, err)
+	case err != nil:
+		return fmt.Errorf("write order %s: %w; giving it up: %w", r.OrderID, cause, err)
+	case rel.Durable: // the write landed after all; only its answer was lost
+		return nil
+	}
+	h.Log.WarnContext(ctx, "order given up: its stock is back on sale", "order_id", r.OrderID,
+		"attempt", cmd.Attempt, "permanent", permanent, "err", cause)
+	return fmt.Errorf("write order %s: given up: %w: %w", r.OrderID, cause, domain.ErrPermanent)
 }
 
-// ReleaseOrder gives a failed order's stock back and records the failure in PostgreSQL when it
-// can (Redis holds the failed state either way, so a failed record is only logged). An attempt that failed on its way back (the
-// commit landed, the answer was lost) may have written the order after all: PostgreSQL is asked
-// first, and if it cannot answer nothing is released (the reconciler asks again later).
+// Release is what ReleaseOrder did.
+type Release struct {
+	// Released: the stock and allowance went back on sale now.
+	Released bool
+	// Durable: the order is confirmed in PostgreSQL after all; nothing was given up.
+	Durable bool
+}
+
+// ReleaseOrder gives up an order that cannot be written: PostgreSQL records it as failed first,
+// then its stock and the buyer's allowance go back on sale. An attempt that failed on its way
+// back (the commit landed, the answer was lost) may have written the order after all:
+// PostgreSQL is asked first, and a confirmed order is kept. Until PostgreSQL answers and records
+// the failure nothing is released, so an outage never cancels an order; the caller retries.
 func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository,
-	feed *LiveFeed, r domain.Reservation) (released bool, err error) {
+	feed *LiveFeed, r domain.Reservation) (Release, error) {
 	confirmed, err := orders.ConfirmedOrderIDs(ctx, r.TenantID, []uuid.UUID{r.OrderID})
 	if err != nil {
-		return false, fmt.Errorf("release order %s: %w", r.OrderID, err)
+		return Release{}, fmt.Errorf("release order %s: %w", r.OrderID, err)
 	}
 	if confirmed[r.OrderID] {
-		return false, inventory.MarkConfirmed(ctx, r)
+		return Release{Durable: true}, inventory.MarkConfirmed(ctx, r)
 	}
-	if released, err = inventory.Release(ctx, r); err != nil {
-		return false, fmt.Errorf("release order %s: %w", r.OrderID, err)
+	if err := recordFailure(ctx, orders, r); err != nil {
+		return Release{}, fmt.Errorf("release order %s: %w", r.OrderID, err)
+	}
+	released, err := inventory.Release(ctx, r)
+	if err != nil {
+		return Release{}, fmt.Errorf("release order %s: %w", r.OrderID, err)
 	}
 	if released {
 		feed.InventoryChanged(r.TenantID, r.SaleID)
+		log.InfoContext(ctx, "order failed: stock back on sale", "order_id", r.OrderID, "quantity", r.Quantity)
 	}
+	return Release{Released: released}, nil
+}
+
+// recordFailure writes the order as failed (a confirmation already there stays). An order
+// PostgreSQL can never store (an unknown sale or user) has nothing to record.
+func recordFailure(ctx context.Context, orders ports.OrderRepository, r domain.Reservation) error {
 	o := r.Order()
 	o.Status = domain.OrderFailed
-	// Saved with no event: a failed order is not published.
 	if _, err := orders.SaveOrder(ctx, o); err != nil && !errors.Is(err, domain.ErrPermanent) {
-		log.WarnContext(ctx, "order failed and its stock given back; the failure is not in PostgreSQL",
-			"order_id", r.OrderID, "err", err)
+		return fmt.Errorf("record the failure: %w", err)
 	}
-	return released, nil
+	return nil
 }

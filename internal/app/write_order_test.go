@@ -99,29 +99,13 @@ func TestWriteOrderSavesTheConfirmedEventStampedWithItsClock(t *testing.T) {
 	}
 }
 
-func TestWriteOrderReleasedReservationIsPermanent(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	s := e.activeSale(t, 10, 5)
-	r := e.reserve(t, s, e.shopper(), 1)
-	e.inv.release(r)
-
-	err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r})
-	wantErr(t, err, domain.ErrPermanent)
-	if n := e.orders.count("SaveOrder"); n != 0 {
-		t.Errorf("SaveOrder called %d times, want 0", n)
-	}
-	if n := e.inv.count("Release"); n != 0 {
-		t.Errorf("Release called %d times, want 0", n)
-	}
-	if _, ok := e.orders.get(r.OrderID); ok {
-		t.Error("an order was saved for a released reservation")
-	}
-}
-
+// What a failed write leads to: a retry, or, once ORDER_ATTEMPTS permanent failures or the
+// retry budget of an outage are spent, the order given up (recorded failed, stock back) and the
+// task ended. Nothing is given up while PostgreSQL cannot say whether the order is there, or
+// cannot record its failure.
 func TestWriteOrderSaveFailures(t *testing.T) {
 	t.Parallel()
-	transient := errors.New("deadlock detected")
+	transient := errors.New("connection refused")
 	permanent := fmt.Errorf("idempotency key taken by another order: %w", domain.ErrPermanent)
 	failConfirmed := func(err error) func(domain.Order) (bool, error) {
 		return func(o domain.Order) (bool, error) {
@@ -131,39 +115,51 @@ func TestWriteOrderSaveFailures(t *testing.T) {
 			return true, nil
 		}
 	}
+	failAll := func(err error) func(domain.Order) (bool, error) {
+		return func(domain.Order) (bool, error) { return false, err }
+	}
 	cases := []struct {
 		name         string
 		onSave       func(domain.Order) (bool, error)
 		confirmedErr error
-		final        bool
+		attempt      int  // 1 if zero
+		late         bool // the retry budget is spent
 
-		wantErr       error
+		wantDone      bool  // the task ends well: no error
+		wantErr       error // nil: only that it fails
 		wantPermanent bool
 		wantReleased  bool               // stock and allowance given back
 		wantRes       domain.OrderStatus // reservation status afterwards
 		wantStored    domain.OrderStatus // order in the repository, "" for none
 	}{
 		{
-			name: "transient, not final: retried later, nothing released", onSave: failConfirmed(transient),
+			name: "outage within the budget: retried, nothing released", onSave: failConfirmed(transient), attempt: 50,
 			wantErr: transient, wantRes: domain.OrderPending,
 		},
 		{
-			name: "transient, final attempt: released and recorded failed", onSave: failConfirmed(transient), final: true,
-			wantErr: transient, wantReleased: true, wantRes: domain.OrderFailed, wantStored: domain.OrderFailed,
+			name: "outage past the budget: given up, recorded failed, released", onSave: failConfirmed(transient), late: true,
+			wantErr: transient, wantPermanent: true, wantReleased: true, wantRes: domain.OrderFailed, wantStored: domain.OrderFailed,
 		},
 		{
-			name:    "permanent: released at once",
-			onSave:  func(domain.Order) (bool, error) { return false, permanent },
+			name: "past the budget, the failure cannot be recorded: nothing released, retried", onSave: failAll(transient), late: true,
+			wantErr: transient, wantRes: domain.OrderPending,
+		},
+		{
+			name: "refused, attempts left: retried, nothing released", onSave: failAll(permanent), attempt: 2,
+			wantRes: domain.OrderPending,
+		},
+		{
+			name: "refused on the last attempt: given up, released", onSave: failAll(permanent), attempt: 3,
 			wantErr: permanent, wantPermanent: true, wantReleased: true, wantRes: domain.OrderFailed,
 		},
 		{
 			name:   "commit landed but answer lost: confirmed, not released",
-			onSave: func(o domain.Order) (bool, error) { return true, transient }, final: true,
-			wantErr: transient, wantRes: domain.OrderConfirmed, wantStored: domain.OrderConfirmed,
+			onSave: func(o domain.Order) (bool, error) { return true, transient }, late: true,
+			wantDone: true, wantRes: domain.OrderConfirmed, wantStored: domain.OrderConfirmed,
 		},
 		{
 			name: "repository cannot tell whether it is confirmed: nothing released", onSave: failConfirmed(transient),
-			confirmedErr: errors.New("pg down"), final: true,
+			confirmedErr: errors.New("pg down"), late: true,
 			wantErr: transient, wantRes: domain.OrderPending,
 		},
 	}
@@ -176,11 +172,20 @@ func TestWriteOrderSaveFailures(t *testing.T) {
 			r := e.reserve(t, s, buyer, 2)
 			e.orders.OnSave = tc.onSave
 			e.orders.ConfirmedErr = tc.confirmedErr
+			if tc.late {
+				e.clock.Advance(e.settings.OrderRetryBudget)
+			}
+			attempt := max(tc.attempt, 1)
 
-			err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, FinalAttempt: tc.final})
-			wantErr(t, err, tc.wantErr)
+			err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: attempt})
+			if (err == nil) != tc.wantDone {
+				t.Fatalf("write order: %v, want done %v", err, tc.wantDone)
+			}
+			if tc.wantErr != nil {
+				wantErr(t, err, tc.wantErr)
+			}
 			if got := errors.Is(err, domain.ErrPermanent); got != tc.wantPermanent {
-				t.Errorf("errors.Is(err, ErrPermanent) = %v, want %v", got, tc.wantPermanent)
+				t.Errorf("errors.Is(err, ErrPermanent) = %v (%v), want %v", got, err, tc.wantPermanent)
 			}
 
 			st, _ := e.inv.state(s.TenantID, s.ID)
@@ -214,6 +219,31 @@ func TestWriteOrderSaveFailures(t *testing.T) {
 				t.Errorf("saved with events %+v, want none", events)
 			}
 		})
+	}
+}
+
+// A reservation released before (an attempt gave up but could not end the task): the failure
+// is recorded in PostgreSQL, if it is not yet, before the task ends.
+func TestWriteOrderReleasedReservationRecordsTheFailure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 5)
+	r := e.reserve(t, s, e.shopper(), 1)
+	e.inv.release(r)
+	e.orders.OnSave = func(domain.Order) (bool, error) { return false, errors.New("read-only transaction") }
+
+	err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 1})
+	if err == nil || errors.Is(err, domain.ErrPermanent) {
+		t.Fatalf("error = %v, want a retry while the failure cannot be recorded", err)
+	}
+	e.orders.OnSave = nil
+	err = e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 2})
+	wantErr(t, err, domain.ErrPermanent)
+	if o, ok := e.orders.get(r.OrderID); !ok || o.Status != domain.OrderFailed {
+		t.Errorf("stored order %+v (%v), want failed", o, ok)
+	}
+	if n := e.inv.count("Release"); n != 0 {
+		t.Errorf("Release called %d times, want 0", n)
 	}
 }
 

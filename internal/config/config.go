@@ -59,9 +59,11 @@ type Config struct {
 
 	OrderQueue         string        `env:"ORDER_QUEUE" envDefault:"orders" help:"Asynq queue of order:create tasks"`
 	SaleEventsQueue    string        `env:"SALE_EVENTS_QUEUE" envDefault:"sale-events" help:"Asynq queue of the scheduled sale:start / sale:end tasks"`
-	OrderAttempts      int           `env:"ORDER_ATTEMPTS" envDefault:"3" help:"attempts per order before it is dead-lettered"`
+	OrderAttempts      int           `env:"ORDER_ATTEMPTS" envDefault:"3" help:"attempts at an order PostgreSQL refuses (a permanent error) before it is dead-lettered"`
+	OrderRetryBudget   time.Duration `env:"ORDER_RETRY_BUDGET" envDefault:"1h" help:"how long after acceptance an order is retried through transient failures (database down, read-only) before it may be given up"`
 	WorkerConcurrency  int           `env:"WORKER_CONCURRENCY" envDefault:"8" help:"orders written to PostgreSQL at once, per worker"`
 	WorkerRetryBase    time.Duration `env:"WORKER_RETRY_BASE" envDefault:"1s" help:"first retry delay; doubles per attempt"`
+	WorkerRetryMax     time.Duration `env:"WORKER_RETRY_MAX" envDefault:"5s" help:"longest retry delay: an order waits at most this long after an outage ends"`
 	WorkerPollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"100ms" help:"how often an idle worker looks for tasks"`
 
 	KafkaBrokers         string        `env:"KAFKA_BROKERS" help:"Kafka bootstrap servers; empty: 'all' starts an embedded broker, other roles use 127.0.0.1:KAFKA_EMBEDDED_PORT"`
@@ -137,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	if c.OrderAttempts < 1 {
 		errs = append(errs, errors.New("ORDER_ATTEMPTS must be at least 1"))
+	}
+	if c.OrderRetryBudget <= 0 || c.WorkerRetryBase <= 0 || c.WorkerRetryMax < c.WorkerRetryBase {
+		errs = append(errs, errors.New("ORDER_RETRY_BUDGET and WORKER_RETRY_BASE must be positive, WORKER_RETRY_MAX at least WORKER_RETRY_BASE"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, errors.New("BCRYPT_COST must be 4..31"))

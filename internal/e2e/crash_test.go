@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,15 +36,25 @@ func (q *failingQueue) EnqueueOrder(ctx context.Context, r domain.Reservation) e
 	return q.OrderQueue.EnqueueOrder(ctx, r)
 }
 
-// failingOrders is PostgreSQL refusing every write while down.
+// failingOrders is PostgreSQL failing every confirmed order while down: unreachable (a
+// transient error), or, if refuses is set, refusing the row itself (a permanent error). A
+// failed order is still recorded.
 type failingOrders struct {
 	ports.OrderRepository
-	down atomic.Bool
+	down    atomic.Bool
+	refuses bool
+	tries   atomic.Int32
 }
 
 func (o *failingOrders) SaveOrder(ctx context.Context, ord domain.Order, events ...domain.Event) (bool, error) {
-	if o.down.Load() {
-		return false, errors.New("database unavailable")
+	if ord.Status == domain.OrderConfirmed {
+		o.tries.Add(1)
+		if o.down.Load() && o.refuses {
+			return false, fmt.Errorf("violates check constraint: %w", domain.ErrPermanent)
+		}
+		if o.down.Load() {
+			return false, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+		}
 	}
 	return o.OrderRepository.SaveOrder(ctx, ord, events...)
 }
@@ -103,12 +114,58 @@ func TestReservationNeverEnqueuedIsRecovered(t *testing.T) {
 	}
 }
 
-// TestWorkerFailingEveryAttemptDeadLettersAndReturnsStock: the order is written 3 times and
-// fails 3 times; it lands in the dead-letter set, becomes failed, and its stock and the buyer's
-// allowance go back on sale. Once the database is back an admin retries it.
-func TestWorkerFailingEveryAttemptDeadLettersAndReturnsStock(t *testing.T) {
+// TestDatabaseOutageNeverCancelsAnOrder: the database is unreachable for longer than the
+// attempts a refused order gets; the order is retried through the outage, its stock stays
+// taken, nothing is dead-lettered, and it is confirmed within seconds of the database coming
+// back.
+func TestDatabaseOutageNeverCancelsAnOrder(t *testing.T) {
 	t.Parallel()
 	orders := &failingOrders{}
+	orders.down.Store(true)
+	sys := testutil.StartSystem(t, testutil.SystemOptions{
+		Configure: func(c *config.Config) { c.WorkerRetryBase, c.WorkerRetryMax = 200*time.Millisecond, time.Second },
+		Options: []fx.Option{
+			fx.Decorate(func(o ports.OrderRepository) ports.OrderRepository { orders.OrderRepository = o; return orders }),
+		}})
+	c := testutil.NewClient(sys.URL)
+	sale := sys.CreateSale(t, 5, 2, -time.Second, time.Hour)
+	shopper := sys.CreateUsers(t, 1, domain.RoleShopper)[0]
+	token := sys.TokenFor(t, shopper)
+	_, adminToken := sys.Admin(t)
+	path := "/v1/sales/" + sale.Sale.ID.String()
+
+	r := buy(t, c, token, sale.Sale.ID, "through-the-outage", 2)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("purchase: %d %s", r.Status, r.Body)
+	}
+	orderID := r.JSON(t)["id"].(string)
+	testutil.WaitFor(t, 30*time.Second, "more attempts than ORDER_ATTEMPTS", func() bool {
+		return orders.tries.Load() > int32(sys.Config.OrderAttempts)+2
+	})
+	if st := orderStatus(t, c, token, orderID); st != "pending" {
+		t.Fatalf("order during the outage: %s, want pending", st)
+	}
+	if inv := c.Do(t, testutil.Request{Method: "GET", Path: path + "/inventory"}).JSON(t); inv["remaining"] != 3.0 {
+		t.Fatalf("stock during the outage: %v, want still taken", inv)
+	}
+	back := time.Now()
+	orders.down.Store(false)
+	testutil.WaitFor(t, 10*time.Second, "the order to be confirmed", func() bool {
+		return orderStatus(t, c, token, orderID) == "confirmed"
+	})
+	t.Logf("%d attempts during the outage; confirmed %v after the database came back", orders.tries.Load()-1, time.Since(back).Round(time.Millisecond))
+	dl := c.Do(t, testutil.Request{Method: "GET", Path: "/v1/admin/dead-letters", Token: adminToken}).JSON(t)
+	if len(dl["items"].([]any)) != 0 {
+		t.Fatalf("dead letters: %v", dl)
+	}
+}
+
+// TestWorkerRefusedEveryAttemptDeadLettersAndReturnsStock: PostgreSQL refuses the order itself
+// 3 times (ORDER_ATTEMPTS); it lands in the dead-letter set, is recorded failed, and its stock
+// and the buyer's allowance go back on sale. Once the database takes it an admin retries it.
+func TestWorkerRefusedEveryAttemptDeadLettersAndReturnsStock(t *testing.T) {
+	t.Parallel()
+	orders := &failingOrders{refuses: true}
 	orders.down.Store(true)
 	sys := testutil.StartSystem(t, testutil.SystemOptions{Options: []fx.Option{
 		fx.Decorate(func(o ports.OrderRepository) ports.OrderRepository { orders.OrderRepository = o; return orders }),

@@ -128,7 +128,7 @@ var Redis = fx.Module("redis",
 var Queue = fx.Module("asynq-queue",
 	// The queue shares the Redis client, which the redis module closes.
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Queue {
-		return asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue, Attempts: c.OrderAttempts})
+		return asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue})
 	}, fx.As(new(ports.OrderQueue)))),
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Scheduler {
 		return asynqadapter.NewScheduler(rdb, c.SaleEventsQueue)
@@ -190,6 +190,7 @@ var Application = fx.Module("app",
 		s.ReconcileGrace = p.Config.ReconcileGrace
 		s.RefreshTTL = p.Config.RefreshTokenTTL
 		s.RelayBatch = p.Config.RelayBatch
+		s.OrderAttempts, s.OrderRetryBudget = p.Config.OrderAttempts, p.Config.OrderRetryBudget
 		return app.New(app.Deps{
 			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
 			Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
@@ -328,6 +329,7 @@ var Worker = fx.Module("worker",
 	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
 			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
+			RetryMax:     c.WorkerRetryMax,
 			PollInterval: c.WorkerPollInterval, ShutdownTimeout: c.ShutdownWait,
 		}, a.WriteOrder, a.FireSaleEvent, log)
 		lc.Append(fx.Hook{

@@ -58,13 +58,17 @@ func decodeOrderCreate(payload []byte) (domain.Reservation, error) {
 	}, nil
 }
 
-// QueueConfig names the queue and the attempts of each task.
+// QueueConfig names the queue.
 type QueueConfig struct {
 	// Queue is the Asynq queue name (ORDER_QUEUE).
 	Queue string
-	// Attempts is how many times a task runs before it is dead-lettered (3).
-	Attempts int
 }
+
+// orderRetries is the Asynq retry limit of an order task: in effect none. The handler decides
+// when an order is given up (app.WriteOrderHandler: ORDER_ATTEMPTS for a permanent error,
+// ORDER_RETRY_BUDGET for an outage) and then ends the task itself, once the order's failure is
+// recorded; Asynq never archives an order behind its back.
+const orderRetries = 1 << 20
 
 // Queue implements ports.OrderQueue.
 type Queue struct {
@@ -82,7 +86,7 @@ var _ ports.OrderQueue = (*Queue)(nil)
 
 // EnqueueOrder implements ports.OrderQueue.
 func (q *Queue) EnqueueOrder(ctx context.Context, r domain.Reservation) error {
-	task, err := NewOrderCreateTask(r, q.cfg.Queue, q.cfg.Attempts-1)
+	task, err := NewOrderCreateTask(r, q.cfg.Queue, orderRetries)
 	if err != nil {
 		return err
 	}

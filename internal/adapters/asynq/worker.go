@@ -23,8 +23,9 @@ type WorkerConfig struct {
 	// Concurrency bounds the orders written at once: the rate PostgreSQL sees. Keep it at or
 	// below the pool size.
 	Concurrency int
-	// RetryBase is the first retry delay; each next one doubles, with jitter.
+	// RetryBase is the first retry delay; each next one doubles, with jitter, up to RetryMax.
 	RetryBase time.Duration
+	RetryMax  time.Duration
 	// PollInterval is how often an idle worker looks for tasks.
 	PollInterval time.Duration
 	// ShutdownTimeout is how long in-flight tasks may finish before they are handed back.
@@ -43,7 +44,7 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   map[string]int{cfg.Queue: 9, cfg.SaleEventsQueue: 1},
-		RetryDelayFunc:           exponentialBackoff(cfg.RetryBase),
+		RetryDelayFunc:           exponentialBackoff(cfg.RetryBase, cfg.RetryMax),
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.PollInterval,
 		DelayedTaskCheckInterval: time.Second,
@@ -53,7 +54,7 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			id, _ := asynq.GetTaskID(ctx)
-			log.WarnContext(ctx, "order task failed", "task_id", id, "attempt", retried+1,
+			log.WarnContext(ctx, "task failed", "type", t.Type(), "task_id", id, "attempt", retried+1,
 				"dead_lettered", retried >= maxRetry || errors.Is(err, asynq.SkipRetry), "err", err)
 		}),
 	})
@@ -73,8 +74,7 @@ func orderCreateHandler(h app.WriteOrderHandler) asynq.HandlerFunc {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
-		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		err = h.Handle(ctx, app.WriteOrder{Reservation: r, FinalAttempt: retried >= maxRetry})
+		err = h.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: retried + 1})
 		if errors.Is(err, domain.ErrPermanent) {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
@@ -82,11 +82,11 @@ func orderCreateHandler(h app.WriteOrderHandler) asynq.HandlerFunc {
 	}
 }
 
-// exponentialBackoff waits base, 2·base, 4·base, ... (±20% jitter, at most 10 minutes).
-func exponentialBackoff(base time.Duration) asynq.RetryDelayFunc {
+// exponentialBackoff waits base, 2·base, 4·base, ... up to ceiling (±20% jitter).
+func exponentialBackoff(base, ceiling time.Duration) asynq.RetryDelayFunc {
 	return func(n int, _ error, _ *asynq.Task) time.Duration {
 		d := base << min(n, 20)
-		d = min(d, 10*time.Minute)
+		d = min(d, ceiling)
 		return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64())) //nolint:gosec // G404: retry jitter, not a secret
 	}
 }
