@@ -97,6 +97,7 @@ type Application struct {
 	Feed            *LiveFeed
 	FireSaleEvent   FireSaleEventHandler
 	IssueTicket     IssueTicketHandler
+	RedeemTicket    RedeemTicketHandler
 	// Dispatcher queues accepted orders in the background once started (API role).
 	Dispatcher *OrderDispatcher
 }
@@ -158,7 +159,8 @@ func New(d Deps, s Settings) *Application {
 		Feed: feed,
 		FireSaleEvent: FireSaleEventHandler{Sales: d.Sales, Inventory: d.Inventory, Broadcaster: d.Broadcaster,
 			Log: log, Now: now},
-		IssueTicket: IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
-		Dispatcher:  dispatcher,
+		IssueTicket:  IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
+		RedeemTicket: RedeemTicketHandler{Tickets: d.Tickets},
+		Dispatcher:   dispatcher,
 	}
 }
