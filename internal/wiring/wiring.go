@@ -257,7 +257,7 @@ var API = fx.Module("api",
 		})
 	}),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		edge ports.EdgeGate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub, tickets ports.TicketStore,
+		edge ports.EdgeGate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
 		log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
 			store, redisadapter.Pinger{Client: rdb})
@@ -270,10 +270,7 @@ var API = fx.Module("api",
 			Metrics:      prom.Handler(),
 			Storefront:   web.Files,
 			Docs:         docs.Files,
-			Live: &httpadapter.LiveConfig{Hub: hub, Tickets: tickets, Tenant: func(ctx context.Context, slug string) (uuid.UUID, error) {
-				t, err := a.Tenants.BySlug(ctx, slug)
-				return t.ID, err
-			}},
+			Live:         liveHub{hub},
 			Edge: httpadapter.EdgeConfig{
 				AllowedOrigins: c.CORSAllowedOrigins, TrustedProxies: proxies, HSTS: c.Production(),
 				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth,
@@ -449,4 +446,19 @@ type tokenVerifier struct{ tokens ports.TokenIssuer }
 
 func (v tokenVerifier) Handle(_ context.Context, token string) (domain.Principal, error) {
 	return v.tokens.Verify(token)
+}
+
+// liveHub serves the HTTP adapter's live endpoint with the WebSocket hub.
+type liveHub struct{ hub *ws.Hub }
+
+var _ httpadapter.LiveHub = liveHub{}
+
+func (l liveHub) Full() bool { return l.hub.Full() }
+
+func (l liveHub) Serve(w http.ResponseWriter, r *http.Request, c httpadapter.LiveClient, sales []uuid.UUID) error {
+	err := l.hub.Serve(w, r, ws.Identity{TenantID: c.TenantID, UserID: c.UserID}, sales)
+	if errors.Is(err, ws.ErrFull) {
+		return httpadapter.ErrLiveFull
+	}
+	return err
 }

@@ -25,7 +25,7 @@ type RouterConfig struct {
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// Live, if set, serves live events at GET /v1/ws.
-	Live *LiveConfig
+	Live LiveHub
 	// Storefront, if set, is served at / (index.html and assets/).
 	Storefront fs.FS
 	// Docs, if set, is Swagger UI served at /docs (index.html, init.js and swagger-ui/).
@@ -89,7 +89,7 @@ func NewRouter(srv *Server, auth Authenticator, edge ports.EdgeGate, log *slog.L
 		mountDocs(r, cfg.Docs)
 	}
 	if cfg.Live != nil {
-		r.With(authenticate(auth), gate(edge, cfg.Edge, log)).Get("/v1/ws", serveLive(*cfg.Live, log))
+		r.With(authenticate(auth), gate(edge, cfg.Edge, log)).Get("/v1/ws", srv.serveLive(cfg.Live))
 	}
 	r.Group(func(r chi.Router) {
 		r.Use(limitBody(cfg.MaxBodyBytes), authenticate(auth), gate(edge, cfg.Edge, log), validator)
