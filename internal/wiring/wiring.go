@@ -122,9 +122,9 @@ var Redis = fx.Module("redis",
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Sessions {
 			return redisadapter.NewSessions(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.SessionStore))),
-		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config, s *redisadapter.Sessions) *redisadapter.Gate {
+		func(rdb goredis.UniversalClient, c config.Config, s *redisadapter.Sessions) *redisadapter.Gate {
 			return redisadapter.NewGate(rdb, c.RedisPrefix, s)
-		}, fx.As(new(ports.EdgeGate))),
+		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Live {
 			return redisadapter.NewLive(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.Broadcaster))),
@@ -257,7 +257,7 @@ var API = fx.Module("api",
 		})
 	}),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		edge ports.EdgeGate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
+		gate *redisadapter.Gate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
 		log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
 			store, redisadapter.Pinger{Client: rdb})
@@ -265,7 +265,7 @@ var API = fx.Module("api",
 		if err != nil {
 			return nil, err
 		}
-		handler, err := httpadapter.NewRouter(srv, tokenVerifier{tokens}, edge, log, httpadapter.RouterConfig{
+		handler, err := httpadapter.NewRouter(srv, tokenVerifier{tokens}, edgeGate{gate}, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
 			Storefront:   web.Files,
@@ -461,4 +461,14 @@ func (l liveHub) Serve(w http.ResponseWriter, r *http.Request, c httpadapter.Liv
 		return httpadapter.ErrLiveFull
 	}
 	return err
+}
+
+// edgeGate answers the HTTP edge's rate-limit and session questions with the Redis gate.
+type edgeGate struct{ gate *redisadapter.Gate }
+
+var _ httpadapter.EdgeGate = edgeGate{}
+
+func (g edgeGate) Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (httpadapter.GateDecision, error) {
+	d, err := g.gate.Check(ctx, rateKey, perMinute, sessionID)
+	return httpadapter.GateDecision(d), err
 }

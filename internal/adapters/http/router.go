@@ -13,7 +13,6 @@ import (
 
 	"github.com/flashsale/flashsale/internal/adapters/http/api"
 	"github.com/flashsale/flashsale/internal/domain"
-	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/openapi"
 )
 
@@ -35,7 +34,7 @@ type RouterConfig struct {
 // NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
 // CORS and cross-origin protection for everything; rate limits, body cap, authentication and
 // spec validation in front of every generated handler.
-func NewRouter(srv *Server, auth Authenticator, edge ports.EdgeGate, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
+func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
 	validator, err := validate(log)
 	if err != nil {
 		return nil, err
