@@ -51,6 +51,11 @@ type Settings struct {
 	RefreshTTL     time.Duration
 	RelayBatch     int
 	TicketTTL      time.Duration
+	// DispatchWorkers and DispatchBuffer size the background queueing of accepted orders;
+	// DispatchAttempts bounds the tries at queueing one before the reconciler is left to it.
+	DispatchWorkers  int
+	DispatchBuffer   int
+	DispatchAttempts int
 }
 
 // DefaultSettings are the production defaults.
@@ -64,6 +69,9 @@ func DefaultSettings() Settings {
 		RefreshTTL:       7 * 24 * time.Hour,
 		RelayBatch:       500,
 		TicketTTL:        30 * time.Second,
+		DispatchWorkers:  8,
+		DispatchBuffer:   10000,
+		DispatchAttempts: 3,
 	}
 }
 
@@ -116,7 +124,8 @@ func New(d Deps, s Settings) *Application {
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
 	feed := &LiveFeed{Inventory: d.Inventory, Sales: d.Sales, Broadcaster: d.Broadcaster, Log: log, Now: now}
-	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log}
+	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log,
+		Workers: s.DispatchWorkers, Buffer: s.DispatchBuffer, Attempts: s.DispatchAttempts}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:    tenants,

@@ -63,6 +63,9 @@ type Config struct {
 	WorkerConcurrency  int           `env:"WORKER_CONCURRENCY" envDefault:"8" help:"orders written to PostgreSQL at once, per worker"`
 	WorkerRetryBase    time.Duration `env:"WORKER_RETRY_BASE" envDefault:"1s" help:"first retry delay; doubles per attempt"`
 	WorkerPollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"100ms" help:"how often an idle worker looks for tasks"`
+	DispatchWorkers    int           `env:"DISPATCH_WORKERS" envDefault:"8" help:"goroutines per API node queueing accepted orders off the request path"`
+	DispatchBuffer     int           `env:"DISPATCH_BUFFER" envDefault:"10000" help:"accepted orders per API node waiting to be queued; when full, requests queue inline"`
+	DispatchAttempts   int           `env:"DISPATCH_ATTEMPTS" envDefault:"3" help:"tries at queueing an accepted order before the reconciler is left to queue it"`
 
 	KafkaBrokers         string        `env:"KAFKA_BROKERS" help:"Kafka bootstrap servers; empty: 'all' starts an embedded broker, other roles use 127.0.0.1:KAFKA_EMBEDDED_PORT"`
 	KafkaEmbeddedPort    int           `env:"KAFKA_EMBEDDED_PORT" envDefault:"9092" help:"port of the embedded broker (flashsale all / flashsale broker)"`
@@ -137,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	if c.OrderAttempts < 1 {
 		errs = append(errs, errors.New("ORDER_ATTEMPTS must be at least 1"))
+	}
+	if c.DispatchWorkers < 1 || c.DispatchAttempts < 1 || c.DispatchBuffer < 0 {
+		errs = append(errs, errors.New("DISPATCH_WORKERS and DISPATCH_ATTEMPTS must be at least 1, DISPATCH_BUFFER not negative"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, errors.New("BCRYPT_COST must be 4..31"))

@@ -201,6 +201,7 @@ var Application = fx.Module("app",
 		s.ReconcileGrace = p.Config.ReconcileGrace
 		s.RefreshTTL = p.Config.RefreshTokenTTL
 		s.RelayBatch = p.Config.RelayBatch
+		s.DispatchWorkers, s.DispatchBuffer, s.DispatchAttempts = p.Config.DispatchWorkers, p.Config.DispatchBuffer, p.Config.DispatchAttempts
 		return app.New(app.Deps{
 			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
 			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
@@ -314,7 +315,7 @@ var API = fx.Module("api",
 	// Accepted orders are queued off the request path.
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application) {
 		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error { a.Dispatcher.Start(8, 10000); return nil },
+			OnStart: func(context.Context) error { a.Dispatcher.Start(); return nil },
 			OnStop:  a.Dispatcher.Stop,
 		})
 	}),
