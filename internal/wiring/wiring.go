@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"reflect"
 	"sync"
 	"time"
 
@@ -167,50 +168,69 @@ var Security = fx.Module("security",
 	),
 )
 
-// Application provides the use-cases.
+// Application provides the use-cases, on the ports app.Deps lists and the settings the
+// configuration gives them.
 var Application = fx.Module("app",
-	fx.Provide(func(p struct {
-		fx.In
-		Tenants     ports.TenantRepository
-		Users       ports.UserRepository
-		Sales       ports.SaleRepository
-		Orders      ports.OrderRepository
-		Inventory   ports.InventoryStore
-		Idempotency ports.IdempotencyStore
-		Queue       ports.OrderQueue
-		Cache       ports.SaleCache
-		Hasher      ports.PasswordHasher
-		Tokens      ports.TokenIssuer
-		Sessions    ports.SessionStore
-		Outbox      ports.Outbox
-		Processed   ports.ProcessedEvents
-		Stats       ports.SaleStatsRepository
-		Counters    ports.SaleCounterRepository
-		Metrics     ports.Metrics
-		Publisher   ports.EventPublisher `optional:"true"`
-		Mailer      ports.Mailer         `optional:"true"`
-		Broadcaster ports.Broadcaster
-		Scheduler   ports.SaleScheduler
-		Tickets     ports.TicketStore
-		Purchases   ports.PurchaseStore `optional:"true"`
-		Log         *slog.Logger
-		Config      config.Config
-	}) *app.Application {
-		s := app.DefaultSettings()
-		s.IdempotencyLease, s.IdempotencyTTL = p.Config.IdempotencyLease, p.Config.IdempotencyTTL
-		s.ReconcileGrace = p.Config.ReconcileGrace
-		s.RefreshTTL = p.Config.RefreshTokenTTL
-		s.RelayBatch = p.Config.RelayBatch
-		s.DispatchWorkers, s.DispatchBuffer, s.DispatchAttempts = p.Config.DispatchWorkers, p.Config.DispatchBuffer, p.Config.DispatchAttempts
-		return app.New(app.Deps{
-			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
-			Idempotency: p.Idempotency, Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
-			Sessions: p.Sessions, Outbox: p.Outbox, Processed: p.Processed, Stats: p.Stats, Counters: p.Counters,
-			Metrics: p.Metrics, Publisher: p.Publisher, Mailer: p.Mailer, Broadcaster: p.Broadcaster,
-			Scheduler: p.Scheduler, Tickets: p.Tickets, Purchases: p.Purchases, Log: p.Log,
-		}, s)
-	}),
+	fx.Provide(
+		appDepsFromContainer(),
+		func(d app.Deps, c config.Config) *app.Application {
+			s := app.DefaultSettings()
+			s.IdempotencyLease, s.IdempotencyTTL = c.IdempotencyLease, c.IdempotencyTTL
+			s.ReconcileGrace = c.ReconcileGrace
+			s.RefreshTTL = c.RefreshTokenTTL
+			s.RelayBatch = c.RelayBatch
+			s.DispatchWorkers, s.DispatchBuffer, s.DispatchAttempts = c.DispatchWorkers, c.DispatchBuffer, c.DispatchAttempts
+			return app.New(d, s)
+		},
+	),
 )
+
+// optionalDeps are the fields of app.Deps a role may leave unprovided (nil): the event
+// publisher and the mailer exist in the roles that use them, the purchase store only with the
+// Redis inventory, and the clock is time.Now unless a test supplies one.
+var optionalDeps = []string{"Publisher", "Mailer", "Purchases", "Now"}
+
+// appDepsFromContainer is a constructor of app.Deps whose parameters are app.Deps's own fields
+// (an fx.In struct made from it), so that the use-cases' dependencies are listed once, in
+// app.Deps: a port added there is asked of the container with no change here.
+func appDepsFromContainer() any {
+	deps := reflect.TypeFor[app.Deps]()
+	optional := map[string]bool{}
+	var stale []string // names app.Deps no longer has: the constructor fails with them
+	for _, name := range optionalDeps {
+		optional[name] = true
+		if _, ok := deps.FieldByName(name); !ok {
+			stale = append(stale, name)
+		}
+	}
+	fields := []reflect.StructField{{Name: "In", Type: reflect.TypeFor[fx.In](), Anonymous: true}}
+	for i := range deps.NumField() {
+		f := deps.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := ""
+		if optional[f.Name] {
+			tag = `optional:"true"`
+		}
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: reflect.StructTag(tag)})
+	}
+	in := reflect.StructOf(fields)
+	errType := reflect.TypeFor[error]()
+	ctor := reflect.FuncOf([]reflect.Type{in}, []reflect.Type{deps, errType}, false)
+	return reflect.MakeFunc(ctor, func(args []reflect.Value) []reflect.Value {
+		d := reflect.New(deps).Elem()
+		if len(stale) > 0 {
+			err := fmt.Errorf("wiring: optionalDeps names %v, which app.Deps does not have", stale)
+			return []reflect.Value{d, reflect.ValueOf(&err).Elem()}
+		}
+		for i := 1; i < in.NumField(); i++ {
+			name := in.Field(i).Name
+			d.FieldByName(name).Set(args[0].FieldByName(name))
+		}
+		return []reflect.Value{d, reflect.Zero(errType)}
+	}).Interface()
+}
 
 // Metrics provides the Prometheus registry behind ports.Metrics.
 var Metrics = fx.Provide(fx.Annotate(metrics.New, fx.As(fx.Self()), fx.As(new(ports.Metrics))))
