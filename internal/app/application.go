@@ -53,6 +53,11 @@ type Settings struct {
 	// long an order is retried through an outage (see WriteOrderHandler).
 	OrderAttempts    int
 	OrderRetryBudget time.Duration
+	// DispatchWorkers and DispatchBuffer size the background queueing of accepted orders;
+	// DispatchAttempts bounds the tries at queueing one before the reconciler is left to it.
+	DispatchWorkers  int
+	DispatchBuffer   int
+	DispatchAttempts int
 }
 
 // DefaultSettings are the production defaults.
@@ -68,6 +73,9 @@ func DefaultSettings() Settings {
 		TicketTTL:        30 * time.Second,
 		OrderAttempts:    3,
 		OrderRetryBudget: time.Hour,
+		DispatchWorkers:  8,
+		DispatchBuffer:   10000,
+		DispatchAttempts: 3,
 	}
 }
 
@@ -101,6 +109,7 @@ type Application struct {
 	Feed            *LiveFeed
 	FireSaleEvent   FireSaleEventHandler
 	IssueTicket     IssueTicketHandler
+	RedeemTicket    RedeemTicketHandler
 	// Dispatcher queues accepted orders in the background once started (API role).
 	Dispatcher *OrderDispatcher
 }
@@ -119,7 +128,8 @@ func New(d Deps, s Settings) *Application {
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
 	feed := &LiveFeed{Inventory: d.Inventory, Sales: d.Sales, Broadcaster: d.Broadcaster, Log: log, Now: now}
-	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log}
+	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log,
+		Workers: s.DispatchWorkers, Buffer: s.DispatchBuffer, Attempts: s.DispatchAttempts}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:    tenants,
@@ -162,7 +172,8 @@ func New(d Deps, s Settings) *Application {
 		Feed: feed,
 		FireSaleEvent: FireSaleEventHandler{Sales: d.Sales, Inventory: d.Inventory, Broadcaster: d.Broadcaster,
 			Log: log, Now: now},
-		IssueTicket: IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
-		Dispatcher:  dispatcher,
+		IssueTicket:  IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
+		RedeemTicket: RedeemTicketHandler{Tickets: d.Tickets},
+		Dispatcher:   dispatcher,
 	}
 }

@@ -18,6 +18,12 @@ import (
 type OrderDispatcher struct {
 	Queue ports.OrderQueue
 	Log   *slog.Logger
+	// Workers queue from a buffer of Buffer orders once started (at least one worker).
+	Workers int
+	Buffer  int
+	// Attempts bounds the tries of one enqueue (at least one): a Redis too busy to answer in
+	// time (a spike) usually answers a moment later, sooner than the reconciler would come by.
+	Attempts int
 
 	mu      sync.RWMutex
 	ch      chan domain.Reservation
@@ -25,13 +31,13 @@ type OrderDispatcher struct {
 	wg      sync.WaitGroup
 }
 
-// Start runs workers goroutines with a buffer of size orders.
-func (d *OrderDispatcher) Start(workers, size int) {
+// Start runs the workers.
+func (d *OrderDispatcher) Start() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.ch = make(chan domain.Reservation, size)
+	d.ch = make(chan domain.Reservation, max(d.Buffer, 0))
 	d.running = true
-	for range workers {
+	for range max(d.Workers, 1) {
 		d.wg.Go(func() {
 			for r := range d.ch {
 				d.enqueue(context.Background(), r)
@@ -75,14 +81,11 @@ func (d *OrderDispatcher) Dispatch(ctx context.Context, r domain.Reservation) {
 	d.enqueue(ctx, r)
 }
 
-// enqueueAttempts bounds the tries of one enqueue: a Redis too busy to answer in time (a spike)
-// usually answers a moment later, sooner than the reconciler would come by.
-const enqueueAttempts = 3
-
 func (d *OrderDispatcher) enqueue(ctx context.Context, r domain.Reservation) {
 	ctx = context.WithoutCancel(ctx)
+	attempts := max(d.Attempts, 1)
 	var err error
-	for attempt := range enqueueAttempts {
+	for attempt := range attempts {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
 		}
@@ -94,5 +97,5 @@ func (d *OrderDispatcher) enqueue(ctx context.Context, r domain.Reservation) {
 		}
 	}
 	d.Log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
-		"order_id", r.OrderID, "attempts", enqueueAttempts, "err", err)
+		"order_id", r.OrderID, "attempts", attempts, "err", err)
 }

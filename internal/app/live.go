@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -152,4 +153,22 @@ type IssueTicketHandler struct {
 func (h IssueTicketHandler) Handle(ctx context.Context, p domain.Principal) (string, time.Duration, error) {
 	t, err := h.Tickets.IssueTicket(ctx, p, h.TTL)
 	return t, h.TTL, err
+}
+
+// RedeemTicketHandler spends a one-time WebSocket ticket for the identity it was issued to.
+type RedeemTicketHandler struct {
+	Tickets ports.TicketStore
+}
+
+// Handle returns the ticket's principal, once; an unknown, used or expired ticket fails with
+// domain.ErrUnauthenticated.
+func (h RedeemTicketHandler) Handle(ctx context.Context, ticket string) (domain.Principal, error) {
+	p, ok, err := h.Tickets.RedeemTicket(ctx, ticket)
+	if err != nil {
+		return domain.Principal{}, fmt.Errorf("redeem ticket: %w", err)
+	}
+	if !ok {
+		return domain.Principal{}, domain.ErrUnauthenticated.WithDetail("the ticket is unknown, used or expired")
+	}
+	return p, nil
 }

@@ -327,27 +327,3 @@ type TicketStore interface {
 	// expired ticket.
 	RedeemTicket(ctx context.Context, ticket string) (p domain.Principal, ok bool, err error)
 }
-
-// GateDecision is what the edge gate found for one request.
-type GateDecision struct {
-	// Allowed is false when the client is over its rate limit (always true when no limit applies).
-	Allowed    bool
-	Remaining  int
-	RetryAfter time.Duration
-	ResetAfter time.Duration
-	// SessionActive reports whether the caller's session is alive (true when none was asked).
-	SessionActive bool
-}
-
-// EdgeGate answers, in one round trip, what every protected request asks: is this client within
-// its rate limit (rateKey, perMinute; skipped when perMinute is 0) and is its session alive
-// (skipped for uuid.Nil).
-type EdgeGate interface {
-	Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (GateDecision, error)
-}
-
-// Pinger is a dependency a readiness probe checks.
-type Pinger interface {
-	Name() string
-	Ping(ctx context.Context) error
-}

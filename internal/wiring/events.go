@@ -45,37 +45,19 @@ var EmbeddedBroker = fx.Module("embedded-kafka",
 	fx.Invoke(func(*kafka.Embedded) {}),
 )
 
-// Kafka provides the broker list (creating the topics there), the producer and the guarded
-// publisher.
+// Kafka provides the broker list, the producer and the guarded publisher, and creates the
+// topics once the brokers answer.
 var Kafka = fx.Module("kafka",
 	fx.Provide(
 		func(p struct {
 			fx.In
 			Config   config.Config
-			Log      *slog.Logger
 			Embedded *kafka.Embedded `optional:"true"`
 		}) Brokers {
-			brokers := p.Config.Brokers()
 			if p.Embedded != nil {
-				brokers = p.Embedded.Addr()
+				return Brokers(p.Embedded.Addr())
 			}
-			// Kafka being down must not stop orders: start anyway, and create the topics once
-			// it answers (publishing waits in the outbox meanwhile).
-			go func() {
-				for attempt := 0; ; attempt++ {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					err := kafka.EnsureTopics(ctx, brokers, topics(p.Config))
-					cancel()
-					if err == nil {
-						return
-					}
-					if attempt == 0 {
-						p.Log.Warn("kafka not reachable yet; events wait in the outbox", "brokers", brokers, "err", err)
-					}
-					time.Sleep(5 * time.Second)
-				}
-			}()
-			return Brokers(brokers)
+			return Brokers(p.Config.Brokers())
 		},
 		func(lc fx.Lifecycle, b Brokers, c config.Config, log *slog.Logger) (*kafka.Producer, error) {
 			p, err := kafka.NewProducer(kafka.ProducerConfig{
@@ -91,7 +73,82 @@ var Kafka = fx.Module("kafka",
 			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, log)
 		}, fx.As(new(ports.EventPublisher))),
 	),
+	// Kafka being down must not stop orders: the role starts anyway, and the topics are created
+	// once the brokers answer (publishing waits in the outbox meanwhile).
+	fx.Invoke(func(lc fx.Lifecycle, b Brokers, c config.Config, log *slog.Logger) {
+		t := newTopicCreator(func(ctx context.Context) error {
+			return kafka.EnsureTopics(ctx, string(b), topics(c))
+		}, log.With("brokers", string(b)))
+		lc.Append(fx.Hook{OnStart: t.start, OnStop: t.stop})
+	}),
 )
+
+// Backoff between attempts at creating the topics: doubling from the first to the last.
+const (
+	topicRetryFirst = time.Second
+	topicRetryMax   = 30 * time.Second
+	topicAttempt    = 10 * time.Second
+)
+
+// topicCreator creates the topics in the background, retrying with backoff until they exist or
+// it is stopped.
+type topicCreator struct {
+	ensure      func(context.Context) error
+	log         *slog.Logger
+	first, most time.Duration
+	cancel      context.CancelFunc
+	done        chan struct{}
+}
+
+func newTopicCreator(ensure func(context.Context) error, log *slog.Logger) *topicCreator {
+	return &topicCreator{ensure: ensure, log: log, first: topicRetryFirst, most: topicRetryMax}
+}
+
+// start only starts the work: it never waits for the brokers.
+func (t *topicCreator) start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancel, t.done = cancel, make(chan struct{})
+	go t.run(ctx)
+	return nil
+}
+
+func (t *topicCreator) run(ctx context.Context) {
+	defer close(t.done)
+	wait := t.first
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, topicAttempt)
+		err := t.ensure(actx)
+		cancel()
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				t.log.Info("kafka topics created", "attempts", attempt)
+			}
+			return
+		case ctx.Err() != nil:
+			return
+		case attempt == 1:
+			t.log.Warn("kafka not reachable yet; events wait in the outbox", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, t.most)
+	}
+}
+
+// stop cancels the work and waits for it to end (an attempt in flight sees the cancellation).
+func (t *topicCreator) stop(ctx context.Context) error {
+	t.cancel()
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Relay publishes the outbox (part of the worker role).
 var Relay = fx.Module("relay",

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"reflect"
 	"sync"
 	"time"
 
@@ -112,9 +113,9 @@ var Redis = fx.Module("redis",
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Sessions {
 			return redisadapter.NewSessions(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.SessionStore))),
-		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config, s *redisadapter.Sessions) *redisadapter.Gate {
+		func(rdb goredis.UniversalClient, c config.Config, s *redisadapter.Sessions) *redisadapter.Gate {
 			return redisadapter.NewGate(rdb, c.RedisPrefix, s)
-		}, fx.As(new(ports.EdgeGate))),
+		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Live {
 			return redisadapter.NewLive(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.Broadcaster))),
@@ -157,49 +158,70 @@ var Security = fx.Module("security",
 	),
 )
 
-// Application provides the use-cases.
+// Application provides the use-cases, on the ports app.Deps lists and the settings the
+// configuration gives them.
 var Application = fx.Module("app",
-	fx.Provide(func(p struct {
-		fx.In
-		Tenants     ports.TenantRepository
-		Users       ports.UserRepository
-		Sales       ports.SaleRepository
-		Orders      ports.OrderRepository
-		Inventory   ports.InventoryStore
-		Queue       ports.OrderQueue
-		Cache       ports.SaleCache
-		Hasher      ports.PasswordHasher
-		Tokens      ports.TokenIssuer
-		Sessions    ports.SessionStore
-		Outbox      ports.Outbox
-		Processed   ports.ProcessedEvents
-		Stats       ports.SaleStatsRepository
-		Counters    ports.SaleCounterRepository
-		Metrics     ports.Metrics
-		Publisher   ports.EventPublisher `optional:"true"`
-		Mailer      ports.Mailer         `optional:"true"`
-		Broadcaster ports.Broadcaster
-		Scheduler   ports.SaleScheduler
-		Tickets     ports.TicketStore
-		Purchases   ports.PurchaseStore
-		Log         *slog.Logger
-		Config      config.Config
-	}) *app.Application {
-		s := app.DefaultSettings()
-		s.IdempotencyLease, s.IdempotencyTTL = p.Config.IdempotencyLease, p.Config.IdempotencyTTL
-		s.ReconcileGrace = p.Config.ReconcileGrace
-		s.RefreshTTL = p.Config.RefreshTokenTTL
-		s.RelayBatch = p.Config.RelayBatch
-		s.OrderAttempts, s.OrderRetryBudget = p.Config.OrderAttempts, p.Config.OrderRetryBudget
-		return app.New(app.Deps{
-			Tenants: p.Tenants, Users: p.Users, Sales: p.Sales, Orders: p.Orders, Inventory: p.Inventory,
-			Queue: p.Queue, Cache: p.Cache, Hasher: p.Hasher, Tokens: p.Tokens,
-			Sessions: p.Sessions, Outbox: p.Outbox, Processed: p.Processed, Stats: p.Stats, Counters: p.Counters,
-			Metrics: p.Metrics, Publisher: p.Publisher, Mailer: p.Mailer, Broadcaster: p.Broadcaster,
-			Scheduler: p.Scheduler, Tickets: p.Tickets, Purchases: p.Purchases, Log: p.Log,
-		}, s)
-	}),
+	fx.Provide(
+		appDepsFromContainer(),
+		func(d app.Deps, c config.Config) *app.Application {
+			s := app.DefaultSettings()
+			s.IdempotencyLease, s.IdempotencyTTL = c.IdempotencyLease, c.IdempotencyTTL
+			s.ReconcileGrace = c.ReconcileGrace
+			s.RefreshTTL = c.RefreshTokenTTL
+			s.RelayBatch = c.RelayBatch
+			s.DispatchWorkers, s.DispatchBuffer, s.DispatchAttempts = c.DispatchWorkers, c.DispatchBuffer, c.DispatchAttempts
+			s.OrderAttempts, s.OrderRetryBudget = c.OrderAttempts, c.OrderRetryBudget
+			return app.New(d, s)
+		},
+	),
 )
+
+// optionalDeps are the fields of app.Deps a role may leave unprovided (nil): the event
+// publisher and the mailer exist in the roles that use them, and the clock is time.Now unless a
+// test supplies one.
+var optionalDeps = []string{"Publisher", "Mailer", "Now"}
+
+// appDepsFromContainer is a constructor of app.Deps whose parameters are app.Deps's own fields
+// (an fx.In struct made from it), so that the use-cases' dependencies are listed once, in
+// app.Deps: a port added there is asked of the container with no change here.
+func appDepsFromContainer() any {
+	deps := reflect.TypeFor[app.Deps]()
+	optional := map[string]bool{}
+	var stale []string // names app.Deps no longer has: the constructor fails with them
+	for _, name := range optionalDeps {
+		optional[name] = true
+		if _, ok := deps.FieldByName(name); !ok {
+			stale = append(stale, name)
+		}
+	}
+	fields := []reflect.StructField{{Name: "In", Type: reflect.TypeFor[fx.In](), Anonymous: true}}
+	for i := range deps.NumField() {
+		f := deps.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := ""
+		if optional[f.Name] {
+			tag = `optional:"true"`
+		}
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: reflect.StructTag(tag)})
+	}
+	in := reflect.StructOf(fields)
+	errType := reflect.TypeFor[error]()
+	ctor := reflect.FuncOf([]reflect.Type{in}, []reflect.Type{deps, errType}, false)
+	return reflect.MakeFunc(ctor, func(args []reflect.Value) []reflect.Value {
+		d := reflect.New(deps).Elem()
+		if len(stale) > 0 {
+			err := fmt.Errorf("wiring: optionalDeps names %v, which app.Deps does not have", stale)
+			return []reflect.Value{d, reflect.ValueOf(&err).Elem()}
+		}
+		for i := 1; i < in.NumField(); i++ {
+			name := in.Field(i).Name
+			d.FieldByName(name).Set(args[0].FieldByName(name))
+		}
+		return []reflect.Value{d, reflect.Zero(errType)}
+	}).Interface()
+}
 
 // Metrics provides the Prometheus registry behind ports.Metrics.
 var Metrics = fx.Provide(fx.Annotate(metrics.New, fx.As(fx.Self()), fx.As(new(ports.Metrics))))
@@ -247,7 +269,7 @@ var API = fx.Module("api",
 		})
 	}),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		edge ports.EdgeGate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub, tickets ports.TicketStore,
+		gate *redisadapter.Gate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
 		log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
 			store, redisadapter.Pinger{Client: rdb})
@@ -255,15 +277,12 @@ var API = fx.Module("api",
 		if err != nil {
 			return nil, err
 		}
-		handler, err := httpadapter.NewRouter(srv, tokenVerifier{tokens}, edge, log, httpadapter.RouterConfig{
+		handler, err := httpadapter.NewRouter(srv, tokenVerifier{tokens}, edgeGate{gate}, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
 			Storefront:   web.Files,
 			Docs:         docs.Files,
-			Live: &httpadapter.LiveConfig{Hub: hub, Tickets: tickets, Tenant: func(ctx context.Context, slug string) (uuid.UUID, error) {
-				t, err := a.Tenants.BySlug(ctx, slug)
-				return t.ID, err
-			}},
+			Live:         liveHub{hub},
 			Edge: httpadapter.EdgeConfig{
 				AllowedOrigins: c.CORSAllowedOrigins, TrustedProxies: proxies, HSTS: c.Production(),
 				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth,
@@ -307,7 +326,7 @@ var API = fx.Module("api",
 	// Accepted orders are queued off the request path.
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application) {
 		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error { a.Dispatcher.Start(8, 10000); return nil },
+			OnStart: func(context.Context) error { a.Dispatcher.Start(); return nil },
 			OnStop:  a.Dispatcher.Stop,
 		})
 	}),
@@ -440,4 +459,29 @@ type tokenVerifier struct{ tokens ports.TokenIssuer }
 
 func (v tokenVerifier) Handle(_ context.Context, token string) (domain.Principal, error) {
 	return v.tokens.Verify(token)
+}
+
+// liveHub serves the HTTP adapter's live endpoint with the WebSocket hub.
+type liveHub struct{ hub *ws.Hub }
+
+var _ httpadapter.LiveHub = liveHub{}
+
+func (l liveHub) Full() bool { return l.hub.Full() }
+
+func (l liveHub) Serve(w http.ResponseWriter, r *http.Request, c httpadapter.LiveClient, sales []uuid.UUID) error {
+	err := l.hub.Serve(w, r, ws.Identity{TenantID: c.TenantID, UserID: c.UserID}, sales)
+	if errors.Is(err, ws.ErrFull) {
+		return httpadapter.ErrLiveFull
+	}
+	return err
+}
+
+// edgeGate answers the HTTP edge's rate-limit and session questions with the Redis gate.
+type edgeGate struct{ gate *redisadapter.Gate }
+
+var _ httpadapter.EdgeGate = edgeGate{}
+
+func (g edgeGate) Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (httpadapter.GateDecision, error) {
+	d, err := g.gate.Check(ctx, rateKey, perMinute, sessionID)
+	return httpadapter.GateDecision(d), err
 }

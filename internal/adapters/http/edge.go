@@ -10,13 +10,31 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/rs/cors"
 
 	"github.com/flashsale/flashsale/internal/domain"
-	"github.com/flashsale/flashsale/internal/ports"
 )
+
+// GateDecision is what the edge gate found for one request.
+type GateDecision struct {
+	// Allowed is false when the client is over its rate limit (always true when no limit applies).
+	Allowed    bool
+	Remaining  int
+	RetryAfter time.Duration
+	ResetAfter time.Duration
+	// SessionActive reports whether the caller's session is alive (true when none was asked).
+	SessionActive bool
+}
+
+// EdgeGate answers, in one round trip, what every protected request asks: is this client within
+// its rate limit (rateKey, perMinute; skipped when perMinute is 0) and is its session alive
+// (skipped for uuid.Nil).
+type EdgeGate interface {
+	Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (GateDecision, error)
+}
 
 // EdgeConfig is the protection at the HTTP edge.
 type EdgeConfig struct {
@@ -77,7 +95,7 @@ func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
 // by every API node) and whether the caller's session is still alive (a revoked session's
 // tokens stop working at once). If Redis cannot answer, rate limits let requests through (they
 // protect the system and must not take it down), but an unverifiable session does not.
-func gate(g ports.EdgeGate, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.Handler {
+func gate(g EdgeGate, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()

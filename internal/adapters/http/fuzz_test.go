@@ -331,8 +331,8 @@ func (fakeAuthenticator) Handle(_ context.Context, token string) (domain.Princip
 // allowAll is an edge gate that always allows, and finds every session alive.
 type allowAll struct{}
 
-func (allowAll) Check(context.Context, string, int, uuid.UUID) (ports.GateDecision, error) {
-	return ports.GateDecision{Allowed: true, Remaining: 999, ResetAfter: time.Minute, SessionActive: true}, nil
+func (allowAll) Check(context.Context, string, int, uuid.UUID) (httpadapter.GateDecision, error) {
+	return httpadapter.GateDecision{Allowed: true, Remaining: 999, ResetAfter: time.Minute, SessionActive: true}, nil
 }
 
 type fakeTenants struct{}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/flashsale/flashsale/internal/adapters/http/api"
 	"github.com/flashsale/flashsale/internal/domain"
-	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/openapi"
 )
 
@@ -25,7 +24,7 @@ type RouterConfig struct {
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
 	// Live, if set, serves live events at GET /v1/ws.
-	Live *LiveConfig
+	Live LiveHub
 	// Storefront, if set, is served at / (index.html and assets/).
 	Storefront fs.FS
 	// Docs, if set, is Swagger UI served at /docs (index.html, init.js and swagger-ui/).
@@ -35,7 +34,7 @@ type RouterConfig struct {
 // NewRouter assembles the HTTP API: request id, logging, panic recovery, security headers,
 // CORS and cross-origin protection for everything; rate limits, body cap, authentication and
 // spec validation in front of every generated handler.
-func NewRouter(srv *Server, auth Authenticator, edge ports.EdgeGate, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
+func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger, cfg RouterConfig) (http.Handler, error) {
 	validator, err := validate(log)
 	if err != nil {
 		return nil, err
@@ -89,7 +88,7 @@ func NewRouter(srv *Server, auth Authenticator, edge ports.EdgeGate, log *slog.L
 		mountDocs(r, cfg.Docs)
 	}
 	if cfg.Live != nil {
-		r.With(authenticate(auth), gate(edge, cfg.Edge, log)).Get("/v1/ws", serveLive(*cfg.Live, log))
+		r.With(authenticate(auth), gate(edge, cfg.Edge, log)).Get("/v1/ws", srv.serveLive(cfg.Live))
 	}
 	r.Group(func(r chi.Router) {
 		r.Use(limitBody(cfg.MaxBodyBytes), authenticate(auth), gate(edge, cfg.Edge, log), validator)

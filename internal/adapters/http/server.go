@@ -18,12 +18,18 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 )
 
+// ReadinessCheck is a dependency GET /readyz pings.
+type ReadinessCheck interface {
+	Name() string
+	Ping(ctx context.Context) error
+}
+
 // Server implements the generated strict server on the use-cases: decode, call one use-case,
 // map the result.
 type Server struct {
 	app     *app.Application
 	log     *slog.Logger
-	checks  []ports.Pinger
+	checks  []ReadinessCheck
 	timeout time.Duration
 	cookies CookieConfig
 }
@@ -31,7 +37,7 @@ type Server struct {
 var _ api.StrictServerInterface = (*Server)(nil)
 
 // NewServer builds the handlers; checks are what /readyz pings.
-func NewServer(a *app.Application, log *slog.Logger, cookies CookieConfig, checks ...ports.Pinger) *Server {
+func NewServer(a *app.Application, log *slog.Logger, cookies CookieConfig, checks ...ReadinessCheck) *Server {
 	return &Server{app: a, log: log, checks: checks, timeout: 2 * time.Second, cookies: cookies}
 }
 

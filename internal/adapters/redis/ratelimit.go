@@ -9,15 +9,25 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/lua"
 )
 
 var gcraScript = goredis.NewScript(lua.GCRA)
 
-// Gate implements ports.EdgeGate: the rate-limit script (GCRA, counters shared by every API
-// node) and the session check, pipelined into one round trip. The two keys live in different
-// cluster slots, which a pipeline (unlike a script) allows.
+// GateDecision is what the gate found for one request.
+type GateDecision struct {
+	// Allowed is false when the client is over its rate limit (always true when no limit applies).
+	Allowed    bool
+	Remaining  int
+	RetryAfter time.Duration
+	ResetAfter time.Duration
+	// SessionActive reports whether the caller's session is alive (true when none was asked).
+	SessionActive bool
+}
+
+// Gate answers what the HTTP edge asks of every protected request: the rate-limit script (GCRA,
+// counters shared by every API node) and the session check, pipelined into one round trip. The
+// two keys live in different cluster slots, which a pipeline (unlike a script) allows.
 type Gate struct {
 	rdb      goredis.UniversalClient
 	prefix   string
@@ -29,11 +39,10 @@ func NewGate(rdb goredis.UniversalClient, prefix string, sessions *Sessions) *Ga
 	return &Gate{rdb: rdb, prefix: prefix, sessions: sessions}
 }
 
-var _ ports.EdgeGate = (*Gate)(nil)
-
-// Check implements ports.EdgeGate.
-func (g *Gate) Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (ports.GateDecision, error) {
-	d := ports.GateDecision{Allowed: true, SessionActive: true}
+// Check asks, in one round trip, whether the client is within its rate limit (rateKey,
+// perMinute; skipped when perMinute is 0) and whether its session is alive (skipped for uuid.Nil).
+func (g *Gate) Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (GateDecision, error) {
+	d := GateDecision{Allowed: true, SessionActive: true}
 	keys := []string{g.prefix + ":rl:" + rateKey}
 	args := []any{perMinute, perMinute, 60}
 	var rate *goredis.Cmd

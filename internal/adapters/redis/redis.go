@@ -27,8 +27,8 @@ func Open(ctx context.Context, url string) (*goredis.Client, error) {
 // Pinger makes a Redis client a readiness check.
 type Pinger struct{ Client goredis.UniversalClient }
 
-// Name implements ports.Pinger.
+// Name names the check.
 func (Pinger) Name() string { return "redis" }
 
-// Ping implements ports.Pinger.
+// Ping checks that Redis answers.
 func (p Pinger) Ping(ctx context.Context) error { return p.Client.Ping(ctx).Err() }

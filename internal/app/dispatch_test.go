@@ -1,0 +1,126 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// gatedQueue is an order queue whose EnqueueOrder reports each call on started and then waits
+// for release (if set) before answering err.
+type gatedQueue struct {
+	ports.OrderQueue // only EnqueueOrder is called
+	started          chan uuid.UUID
+	release          chan struct{}
+	err              error
+
+	mu     sync.Mutex
+	queued []uuid.UUID
+	calls  int
+}
+
+func (q *gatedQueue) EnqueueOrder(_ context.Context, r domain.Reservation) error {
+	q.mu.Lock()
+	q.calls++
+	q.mu.Unlock()
+	if q.started != nil {
+		q.started <- r.OrderID
+	}
+	if q.release != nil {
+		<-q.release
+	}
+	if q.err != nil {
+		return q.err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queued = append(q.queued, r.OrderID)
+	return nil
+}
+
+// errorLog keeps the messages logged at error level.
+type errorLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *errorLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.Level == slog.LevelError {
+		l.msgs = append(l.msgs, r.Message)
+	}
+	return nil
+}
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *errorLog) WithGroup(string) slog.Handler      { return l }
+
+func dispatcherWith(q ports.OrderQueue, log *errorLog, tune func(*app.Settings)) *app.OrderDispatcher {
+	s := app.DefaultSettings()
+	tune(&s)
+	return app.New(app.Deps{Queue: q, Log: slog.New(log)}, s).Dispatcher
+}
+
+// TestDispatcherSizesComeFromSettings: one worker and a buffer of one hold two orders; the third
+// is queued inline by its caller, not dropped and not waiting for the worker.
+func TestDispatcherSizesComeFromSettings(t *testing.T) {
+	q := &gatedQueue{started: make(chan uuid.UUID, 3), release: make(chan struct{})}
+	d := dispatcherWith(q, &errorLog{}, func(s *app.Settings) { s.DispatchWorkers, s.DispatchBuffer = 1, 1 })
+	d.Start()
+	ctx := context.Background()
+	orders := []domain.Reservation{{OrderID: uuid.New()}, {OrderID: uuid.New()}, {OrderID: uuid.New()}}
+
+	d.Dispatch(ctx, orders[0])
+	if got := <-q.started; got != orders[0].OrderID {
+		t.Fatalf("the worker took %v first, want %v", got, orders[0].OrderID)
+	}
+	d.Dispatch(ctx, orders[1]) // waits in the buffer: the only worker is busy
+	inline := make(chan struct{})
+	go func() { d.Dispatch(ctx, orders[2]); close(inline) }()
+	select {
+	case got := <-q.started:
+		if got != orders[2].OrderID {
+			t.Fatalf("second call queued %v, want the inline %v", got, orders[2].OrderID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a full buffer did not make the caller queue inline")
+	}
+	close(q.release)
+	<-inline
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := d.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queued) != 3 {
+		t.Fatalf("queued %v, want all 3 orders", q.queued)
+	}
+}
+
+// TestDispatcherTriesAttemptsTimes: a queue that keeps failing is tried DispatchAttempts times,
+// then the order is left to the reconciler, loudly.
+func TestDispatcherTriesAttemptsTimes(t *testing.T) {
+	q := &gatedQueue{err: errors.New("redis busy")}
+	log := &errorLog{}
+	d := dispatcherWith(q, log, func(s *app.Settings) { s.DispatchAttempts = 2 })
+	d.Dispatch(context.Background(), domain.Reservation{OrderID: uuid.New()}) // not started: inline
+	if q.calls != 2 {
+		t.Fatalf("%d tries, want DispatchAttempts (2)", q.calls)
+	}
+	if len(log.msgs) != 1 || !strings.Contains(log.msgs[0], "not queued") {
+		t.Fatal("an order left to the reconciler must be logged as an error")
+	}
+}
