@@ -33,7 +33,9 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description Answers 200 when PostgreSQL and Redis are reachable, 503 otherwise.
+         * @description Answers 200 when PostgreSQL takes writes (reachable, a primary, not read-only) and Redis
+         *     answers; 503 otherwise, naming the dependency and why (`not ready: postgres read-only`,
+         *     `postgres unreachable`, `redis loading`), never its address or the driver's message.
          */
         get: operations["getReadiness"];
         put?: never;

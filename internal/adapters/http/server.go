@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -18,7 +19,9 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 )
 
-// ReadinessCheck is a dependency GET /readyz pings.
+// ReadinessCheck is a dependency GET /readyz pings. A failure is shown by the check's name and,
+// if its error has a Reason() string, that reason; never the error itself, which may carry
+// hosts, users or driver messages (it is logged).
 type ReadinessCheck interface {
 	Name() string
 	Ping(ctx context.Context) error
@@ -76,18 +79,24 @@ func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObje
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	checks := map[string]string{}
-	var failed []string
+	var failed, logged []string
 	for _, c := range s.checks {
 		if err := c.Ping(ctx); err != nil {
-			checks[c.Name()] = "unavailable"
-			failed = append(failed, c.Name()+": "+err.Error())
+			reason := "unavailable"
+			var r interface{ Reason() string }
+			if errors.As(err, &r) {
+				reason = r.Reason()
+			}
+			checks[c.Name()] = reason
+			failed = append(failed, c.Name()+" "+reason)
+			logged = append(logged, c.Name()+": "+err.Error())
 			continue
 		}
 		checks[c.Name()] = "ok"
 	}
 	if len(failed) > 0 {
-		s.log.WarnContext(ctx, "not ready", "failed", failed)
-		return problemResponse{problem: newProblem(ctx, codeUnavailable, strings.Join(failed, "; "))}, nil
+		s.log.WarnContext(ctx, "not ready", "failed", logged)
+		return problemResponse{problem: newProblem(ctx, codeUnavailable, "not ready: "+strings.Join(failed, ", "))}, nil
 	}
 	return api.GetReadiness200JSONResponse{Status: api.HealthStatusOk, Checks: &checks}, nil
 }

@@ -49,8 +49,30 @@ func NewStore(pool *pgxpool.Pool) *Store {
 // Name and Ping make the store a readiness check.
 func (s *Store) Name() string { return "postgres" }
 
-// Ping checks that PostgreSQL answers.
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+// Ping checks that PostgreSQL answers and takes writes: a primary, not read-only. Its error's
+// Reason says which ("unreachable", "read-only") without the driver's details.
+func (s *Store) Ping(ctx context.Context) error {
+	var writable bool
+	err := s.pool.QueryRow(ctx,
+		"SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'").Scan(&writable)
+	switch {
+	case err != nil:
+		return NotReady{reason: "unreachable", err: err}
+	case !writable:
+		return NotReady{reason: "read-only", err: errors.New("postgres: the database refuses writes")}
+	}
+	return nil
+}
+
+// NotReady is a failed readiness check: Reason is fit for anyone to read, Error for the logs.
+type NotReady struct {
+	reason string
+	err    error
+}
+
+func (e NotReady) Error() string  { return e.reason + ": " + e.err.Error() }
+func (e NotReady) Unwrap() error  { return e.err }
+func (e NotReady) Reason() string { return e.reason }
 
 // Pool exposes the pool for metrics and tests.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

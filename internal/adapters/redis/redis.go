@@ -30,5 +30,26 @@ type Pinger struct{ Client goredis.UniversalClient }
 // Name names the check.
 func (Pinger) Name() string { return "redis" }
 
-// Ping checks that Redis answers.
-func (p Pinger) Ping(ctx context.Context) error { return p.Client.Ping(ctx).Err() }
+// Ping checks that Redis answers; its error's Reason ("loading", "unreachable") carries no
+// address.
+func (p Pinger) Ping(ctx context.Context) error {
+	err := p.Client.Ping(ctx).Err()
+	switch {
+	case err == nil:
+		return nil
+	case goredis.HasErrorPrefix(err, "LOADING"):
+		return notReady{reason: "loading", err: err}
+	default:
+		return notReady{reason: "unreachable", err: err}
+	}
+}
+
+// notReady is a failed readiness check: Reason is fit for anyone to read, Error for the logs.
+type notReady struct {
+	reason string
+	err    error
+}
+
+func (e notReady) Error() string  { return e.reason + ": " + e.err.Error() }
+func (e notReady) Unwrap() error  { return e.err }
+func (e notReady) Reason() string { return e.reason }
