@@ -37,6 +37,10 @@ type Config struct {
 
 	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis connection URL"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"fs" help:"prefix of every Flashsale key in Redis"`
+	// RedisDurability is what a reservation must reach before its purchase is answered 202.
+	RedisDurability   string        `env:"REDIS_DURABILITY" envDefault:"none" help:"what a reservation reaches before the 202: none (Redis memory; refused in production), aof (Redis must run appendonly yes + appendfsync always, checked at start), replica (WAIT for REDIS_WAIT_REPLICAS replicas, else 503)"`
+	RedisWaitReplicas int           `env:"REDIS_WAIT_REPLICAS" envDefault:"1" help:"replicas that must acknowledge a reservation with REDIS_DURABILITY=replica"`
+	RedisWaitTimeout  time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"100ms" help:"how long a purchase waits for the replicas before it is answered 503 (REDIS_DURABILITY=replica)"`
 
 	InventoryBackend string `env:"INVENTORY_BACKEND" envDefault:"redis" help:"redis (Lua, the design) or postgres (row-locking baseline, for comparison)"`
 
@@ -107,6 +111,13 @@ const (
 	InventoryPostgres = "postgres"
 )
 
+// The values of REDIS_DURABILITY.
+const (
+	DurabilityNone    = "none"
+	DurabilityAOF     = "aof"
+	DurabilityReplica = "replica"
+)
+
 // Load reads the environment and validates the result.
 func Load() (Config, error) {
 	c, err := env.ParseAs[Config]()
@@ -127,6 +138,19 @@ func (c Config) Validate() error {
 	}
 	if len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))
+	}
+	switch c.RedisDurability {
+	case DurabilityNone:
+		if c.Production() {
+			errs = append(errs, errors.New("REDIS_DURABILITY=none loses accepted orders when Redis restarts: production needs aof or replica"))
+		}
+	case DurabilityAOF:
+	case DurabilityReplica:
+		if c.RedisWaitReplicas < 1 || c.RedisWaitTimeout <= 0 {
+			errs = append(errs, errors.New("REDIS_WAIT_REPLICAS must be at least 1 and REDIS_WAIT_TIMEOUT positive"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("REDIS_DURABILITY must be none, aof or replica, not %q", c.RedisDurability))
 	}
 	if c.InventoryBackend != InventoryRedis && c.InventoryBackend != InventoryPostgres {
 		errs = append(errs, fmt.Errorf("INVENTORY_BACKEND must be %s or %s, not %q", InventoryRedis, InventoryPostgres, c.InventoryBackend))

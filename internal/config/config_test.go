@@ -22,11 +22,13 @@ func TestProductionRefusesDevSecrets(t *testing.T) {
 	c := Defaults()
 	c.AppEnv = "production"
 	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") || !strings.Contains(err.Error(), "ADMIN_PASSWORD") {
-		t.Fatalf("production with dev secrets: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") || !strings.Contains(err.Error(), "ADMIN_PASSWORD") ||
+		!strings.Contains(err.Error(), "REDIS_DURABILITY") {
+		t.Fatalf("production with dev secrets and a Redis without persistence: %v", err)
 	}
 	c.JWTSecret = strings.Repeat("s", 48)
 	c.AdminPassword = "a-real-admin-password"
+	c.RedisDurability = DurabilityAOF
 	if err := c.Validate(); err != nil {
 		t.Fatalf("production with real secrets: %v", err)
 	}
@@ -72,6 +74,7 @@ func TestVarsListEveryVariable(t *testing.T) {
 func TestProductionRefusesWildcardOrigins(t *testing.T) {
 	c := Defaults()
 	c.AppEnv, c.JWTSecret, c.AdminPassword = "production", strings.Repeat("s", 48), "a-real-admin-password"
+	c.RedisDurability = DurabilityReplica
 	c.CORSAllowedOrigins = []string{"https://shop.example", "*"}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "wildcard") {
 		t.Fatalf("production with a wildcard origin: %v", err)

@@ -67,6 +67,11 @@ var (
 	ErrRefreshTokenReused    = &Error{Code: "refresh-token-reused"}
 )
 
+// ErrUnavailable: the system cannot take the request safely right now (a reservation that did
+// not reach a Redis replica in time, a sale's inventory being rebuilt); the same request may
+// succeed in a moment, so it is answered 503 with Retry-After and never replayed.
+var ErrUnavailable = &Error{Code: "unavailable", Transient: true}
+
 // ErrPermanent marks a failure that retrying cannot fix (the order can never be written); the
 // queue dead-letters the task at once instead of spending its attempts.
 var ErrPermanent = errors.New("permanent failure")

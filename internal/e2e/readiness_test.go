@@ -56,6 +56,9 @@ func TestReadinessWhileTheDatabaseRefusesWrites(t *testing.T) {
 		return r.Status == http.StatusServiceUnavailable && strings.Contains(string(r.Body), "read-only")
 	})
 	detail, _ := r.JSON(t)["detail"].(string)
+	if r.Header.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After: %v", r.Header)
+	}
 	if r.ProblemType() != "unavailable" || detail != "not ready: postgres read-only" {
 		t.Fatalf("readyz while read-only: %s, want detail %q", r.Body, "not ready: postgres read-only")
 	}

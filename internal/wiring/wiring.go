@@ -92,6 +92,12 @@ var Redis = fx.Module("redis",
 			if err != nil {
 				return nil, err
 			}
+			if c.RedisDurability == config.DurabilityAOF {
+				if err := redisadapter.CheckAOF(ctx, client); err != nil {
+					_ = client.Close()
+					return nil, err
+				}
+			}
 			lc.Append(fx.StopHook(client.Close))
 			return client, nil
 		},
@@ -105,7 +111,11 @@ var Redis = fx.Module("redis",
 				pg := postgres.NewInventory(pool)
 				return pg, pg
 			}
-			return rdb, redisadapter.NewPurchases(rdb)
+			var wait redisadapter.Wait
+			if c.RedisDurability == config.DurabilityReplica {
+				wait = redisadapter.Wait{Replicas: c.RedisWaitReplicas, Timeout: c.RedisWaitTimeout}
+			}
+			return rdb, redisadapter.NewPurchases(rdb, wait)
 		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
 			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)

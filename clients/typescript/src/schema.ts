@@ -813,9 +813,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A dependency is unreachable. */
+        /**
+         * @description `unavailable`: a dependency is unreachable, or the request cannot be taken safely right now
+         *     (a reservation that did not reach a Redis replica in time, a sale's stock being rebuilt).
+         *     Nothing was taken; retry after `Retry-After` seconds.
+         */
         Unavailable: {
             headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
@@ -824,7 +829,7 @@ export interface components {
                  *       "type": "https://flashsale.dev/problems/unavailable",
                  *       "title": "Service unavailable",
                  *       "status": 503,
-                 *       "detail": "postgres: connection refused"
+                 *       "detail": "not ready: postgres unreachable"
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -1354,6 +1359,7 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listOrders: {

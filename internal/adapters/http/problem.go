@@ -27,8 +27,10 @@ const (
 	codeRateLimited          domain.Code = "rate-limited"
 	codeHeadersTooLarge      domain.Code = "headers-too-large"
 	codeInternal             domain.Code = "internal"
-	codeUnavailable          domain.Code = "unavailable"
 )
+
+// codeUnavailable is a dependency down or a request that cannot be taken safely now.
+var codeUnavailable = domain.ErrUnavailable.Code
 
 type problemKind struct {
 	status int
@@ -107,6 +109,9 @@ func writeProblem(w http.ResponseWriter, p api.Problem, header http.Header) {
 	w.Header().Set("Cache-Control", "no-store")
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flashsale"`)
+	}
+	if p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1") // what is unavailable is expected back within seconds
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

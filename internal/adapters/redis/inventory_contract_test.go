@@ -27,6 +27,6 @@ func TestPurchaseContract(t *testing.T) {
 	purchasetest.Run(t, func(t *testing.T) purchasetest.Store {
 		r := testutil.NewRedis(t)
 		inv := redisadapter.NewInventory(r.Client, r.Prefix)
-		return purchasetest.Store{Inventory: inv, Purchases: redisadapter.NewPurchases(inv)}
+		return purchasetest.Store{Inventory: inv, Purchases: redisadapter.NewPurchases(inv, redisadapter.Wait{})}
 	})
 }

@@ -23,11 +23,20 @@ import (
 // claim finds, and when the claim finds the key in use the adapter settles what the script
 // took before answering (see settle).
 type Purchases struct {
-	inv *Inventory
+	inv  *Inventory
+	wait Wait
 }
 
-// NewPurchases takes purchases on inv's client, under its key prefix.
-func NewPurchases(inv *Inventory) *Purchases { return &Purchases{inv: inv} }
+// Wait is what a reservation must reach before it is accepted (REDIS_DURABILITY=replica):
+// Replicas acknowledging it within Timeout (Redis WAIT, in the purchase's round trip). The zero
+// value waits for nothing.
+type Wait struct {
+	Replicas int
+	Timeout  time.Duration
+}
+
+// NewPurchases takes purchases on inv's client, under its key prefix, waiting as w says.
+func NewPurchases(inv *Inventory, w Wait) *Purchases { return &Purchases{inv: inv, wait: w} }
 
 var _ ports.PurchaseStore = (*Purchases)(nil)
 
@@ -53,9 +62,14 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	k := p.inv.keysOf(r.TenantID, r.SaleID)
 	var claimCmd *goredis.StatusCmd
 	var reserveCmd *goredis.Cmd
+	var waitCmd *goredis.IntCmd
 	_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
 		claimCmd = pipe.SetArgs(ctx, p.key(pu.Scope), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: pu.Lease})
 		reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), reserveArgs(r)...)
+		if p.wait.Replicas > 0 {
+			waitCmd = goredis.NewIntCmd(ctx, "wait", p.wait.Replicas, p.wait.Timeout.Milliseconds())
+			_ = pipe.Process(ctx, waitCmd)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) && !isNoScript(reserveCmd.Err()) {
@@ -71,7 +85,20 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	case isNoScript(reserveCmd.Err()) && known != nil:
 		// First use since Redis started, and nothing to reserve: the answer is the key's.
 	case isNoScript(reserveCmd.Err()): // load the script, then run it alone
-		res, rerr = p.inv.Reserve(ctx, r)
+		if err := reserveScript.Load(ctx, p.inv.rdb).Err(); err != nil {
+			return ports.PurchaseOutcome{}, fmt.Errorf("load reserve script: %w", err)
+		}
+		_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+			reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), reserveArgs(r)...)
+			if waitCmd != nil {
+				_ = pipe.Process(ctx, waitCmd)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
+		}
+		fallthrough
 	default:
 		reply, err := reserveCmd.StringSlice()
 		if err != nil {
@@ -90,7 +117,28 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 			return ports.PurchaseOutcome{}, fmt.Errorf("purchase: unclaim the key of an unknown sale: %w", err)
 		}
 	}
+	if rerr == nil && waitCmd != nil && waitCmd.Val() < int64(p.wait.Replicas) {
+		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
+	}
 	return ports.PurchaseOutcome{Reserved: res}, rerr
+}
+
+// notReplicated undoes a purchase whose reservation no replica acknowledged in time: a failover
+// now could lose it, so it is not accepted. Stock taken by this request goes back and the key is
+// freed; a reservation the key already held (a duplicate) stays, it was accepted before.
+func (p *Purchases) notReplicated(ctx context.Context, pu ports.Purchase, res ports.ReserveResult) error {
+	if !res.Duplicate {
+		r := res.Reservation
+		k := p.inv.keysOf(r.TenantID, r.SaleID)
+		if err := discardScript.Run(ctx, p.inv.rdb, k.reserveKeys(), r.OrderID.String()).Err(); err != nil {
+			return fmt.Errorf("purchase: give back a reservation no replica acknowledged (order %s): %w", r.OrderID, err)
+		}
+	}
+	if err := p.Forget(ctx, pu.Scope); err != nil {
+		return fmt.Errorf("purchase: free the key of a reservation no replica acknowledged: %w", err)
+	}
+	return domain.ErrUnavailable.WithDetail(fmt.Sprintf(
+		"the reservation did not reach %d Redis replica(s) within %v; nothing was taken", p.wait.Replicas, p.wait.Timeout))
 }
 
 // settle deals with stock the script took beside a claim that found the key in use. The script

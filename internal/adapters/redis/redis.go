@@ -24,6 +24,24 @@ func Open(ctx context.Context, url string) (*goredis.Client, error) {
 	return client, nil
 }
 
+// CheckAOF fails unless Redis writes every change to its append-only file before answering
+// (appendonly yes, appendfsync always): what REDIS_DURABILITY=aof promises.
+func CheckAOF(ctx context.Context, rdb goredis.UniversalClient) error {
+	got := map[string]string{}
+	for _, name := range []string{"appendonly", "appendfsync"} {
+		v, err := rdb.ConfigGet(ctx, name).Result()
+		if err != nil {
+			return fmt.Errorf("redis: REDIS_DURABILITY=aof: read %s (CONFIG GET must be allowed): %w", name, err)
+		}
+		got[name] = v[name]
+	}
+	if got["appendonly"] != "yes" || got["appendfsync"] != "always" {
+		return fmt.Errorf("redis: REDIS_DURABILITY=aof needs appendonly yes and appendfsync always; the server has appendonly %q, appendfsync %q",
+			got["appendonly"], got["appendfsync"])
+	}
+	return nil
+}
+
 // Pinger makes a Redis client a readiness check.
 type Pinger struct{ Client goredis.UniversalClient }
 
