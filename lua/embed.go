@@ -24,6 +24,12 @@ var (
 	// GCRA limits a client's request rate.
 	//go:embed gcra.lua
 	GCRA string
+	// Adopt takes the stock of an accepted order whose reservation the store lost.
+	//go:embed adopt.lua
+	Adopt string
+	// Restore recreates a lost sale inventory from its durable orders, fenced.
+	//go:embed restore.lua
+	Restore string
 	// Discard undoes a reservation that must leave no trace.
 	//go:embed discard.lua
 	Discard string

@@ -13,6 +13,9 @@
 --   {'DUP', reservation, remaining}  this user already used this key in this sale
 --   {'NO_SALE'} {'NOT_STARTED'} {'ENDED'} {'SOLD_OUT'}
 --   {'LIMIT', units still allowed}   {'INSUFFICIENT', units left}
+--   {'FENCED', ms left}              the inventory was just restored (restore.lua): orders
+--                                    accepted before the loss land first
+-- The inv hash may hold 'fence' (unix ms): no purchase is taken before it.
 local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local order_id, user_id, qty, idem = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local key_field = user_id .. ':' .. idem
@@ -22,7 +25,7 @@ if prior then
   return {'DUP', redis.call('HGET', res, prior) or '', redis.call('HGET', inv, 'remaining') or '0'}
 end
 
-local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency')
+local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency', 'fence')
 if not f[1] then
   return {'NO_SALE'}
 end
@@ -30,6 +33,9 @@ local remaining, limit, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if f[7] and now < tonumber(f[7]) then
+  return {'FENCED', tostring(tonumber(f[7]) - now)}
+end
 if now < starts then
   return {'NOT_STARTED'}
 end

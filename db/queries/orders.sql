@@ -28,3 +28,9 @@ LIMIT sqlc.arg(lim);
 -- name: ConfirmedOrderIDs :many
 SELECT id FROM orders
 WHERE tenant_id = sqlc.arg(tenant_id) AND id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'confirmed';
+
+-- name: ConfirmedSaleOrders :many
+-- The durable orders that hold a sale's stock: what a lost inventory is restored from.
+SELECT * FROM orders
+WHERE tenant_id = $1 AND sale_id = $2 AND status = 'confirmed'
+ORDER BY created_at, id;

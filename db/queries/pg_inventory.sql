@@ -131,3 +131,23 @@ WHERE tenant_id = @tenant_id AND sale_id = @sale_id
   AND awaited_since IS NOT NULL AND awaited_since <= @before::timestamptz
 ORDER BY awaited_since, order_id
 LIMIT sqlc.narg('max_rows')::integer;
+
+-- name: PgRestoreInventory :execrows
+-- Recreates a lost inventory, fenced; 0 rows if the sale has one.
+INSERT INTO pg_inventory (tenant_id, sale_id, total, remaining, sold, pending, per_user_limit,
+                          starts_at, ends_at, price_cents, currency, fence)
+VALUES (@tenant_id, @sale_id, @total, @remaining, @sold, 0, @per_user_limit,
+        @starts_at, @ends_at, @price_cents, @currency, sqlc.narg(fence))
+ON CONFLICT (tenant_id, sale_id) DO NOTHING;
+
+-- name: PgRestoreOrder :exec
+-- A restored inventory's confirmed order: its reservation and its buyer's units.
+WITH buyer AS (
+    INSERT INTO pg_buyers (tenant_id, sale_id, user_id, units)
+    VALUES (@tenant_id, @sale_id, @user_id, @quantity::integer)
+    ON CONFLICT (tenant_id, sale_id, user_id) DO UPDATE SET units = pg_buyers.units + EXCLUDED.units
+)
+INSERT INTO pg_reservations (tenant_id, sale_id, order_id, user_id, quantity, idempotency_key,
+                             unit_price_cents, currency, created_at, status, awaited_since)
+VALUES (@tenant_id, @sale_id, @order_id, @user_id, @quantity::integer, @idempotency_key,
+        @unit_price_cents, @currency, @created_at, 'confirmed', NULL);

@@ -53,6 +53,8 @@ type Settings struct {
 	// long an order is retried through an outage (see WriteOrderHandler).
 	OrderAttempts    int
 	OrderRetryBudget time.Duration
+	// RestoreFence is how long purchases wait after a lost inventory is restored (Stock).
+	RestoreFence time.Duration
 	// DispatchWorkers and DispatchBuffer size the background queueing of accepted orders;
 	// DispatchAttempts bounds the tries at queueing one before the reconciler is left to it.
 	DispatchWorkers  int
@@ -73,6 +75,7 @@ func DefaultSettings() Settings {
 		TicketTTL:        30 * time.Second,
 		OrderAttempts:    3,
 		OrderRetryBudget: time.Hour,
+		RestoreFence:     3 * time.Second,
 		DispatchWorkers:  8,
 		DispatchBuffer:   10000,
 		DispatchAttempts: 3,
@@ -127,6 +130,7 @@ func New(d Deps, s Settings) *Application {
 		log = slog.Default()
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
+	stock := Stock{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence}
 	feed := &LiveFeed{Inventory: d.Inventory, Sales: d.Sales, Broadcaster: d.Broadcaster, Log: log, Now: now}
 	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log,
 		Workers: s.DispatchWorkers, Buffer: s.DispatchBuffer, Attempts: s.DispatchAttempts}
@@ -142,16 +146,16 @@ func New(d Deps, s Settings) *Application {
 		LogoutAll:  LogoutAllHandler{Sessions: d.Sessions},
 		Me:         MeHandler{Users: d.Users},
 		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
-		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Scheduler: d.Scheduler,
+		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Scheduler: d.Scheduler,
 			Feed: feed, Now: now, Log: log},
-		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Now: now, Log: log},
-		ListSales: ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Now: now},
+		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Now: now, Log: log},
+		ListSales: ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Now: now},
 		PlaceOrder: PlaceOrderHandler{
-			Sales: d.Sales, Inventory: d.Inventory, Purchases: d.Purchases, Now: now, Log: log,
+			Sales: d.Sales, Inventory: d.Inventory, Purchases: d.Purchases, Stock: stock, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
 			Feed: feed, Broadcaster: d.Broadcaster, Dispatcher: dispatcher,
 		},
-		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log,
+		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
 			Broadcaster: d.Broadcaster, Feed: feed, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget},
 		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
 		ListOrders:      ListOrdersHandler{Orders: d.Orders},

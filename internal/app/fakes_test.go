@@ -133,11 +133,6 @@ type invSale struct {
 	buyers                        map[uuid.UUID]int
 }
 
-type syncCall struct {
-	Sale     domain.Sale
-	SoldHint int
-}
-
 // fakeInventory is the in-memory inventory and purchase store (internal/adapters/memory, held to
 // the contracts the Redis and PostgreSQL stores pass), on the test's clock, with call counts,
 // injected failures and inspection helpers around it.
@@ -145,9 +140,8 @@ type fakeInventory struct {
 	calls
 	mem *memory.Inventory
 
-	mu    sync.Mutex
-	syncs []syncCall
-	ttls  map[ports.IdempotencyScope]time.Duration
+	mu   sync.Mutex
+	ttls map[ports.IdempotencyScope]time.Duration
 
 	// Injected failures, returned before the operation does anything.
 	PurchaseErr, SyncErr, ReservationErr, FindErr, MarkErr, ReleaseErr, CompleteErr error
@@ -169,9 +163,6 @@ func (f *fakeInventory) SyncSale(ctx context.Context, s domain.Sale, soldHint in
 	if f.SyncErr != nil {
 		return domain.Inventory{}, f.SyncErr
 	}
-	f.mu.Lock()
-	f.syncs = append(f.syncs, syncCall{Sale: s, SoldHint: soldHint})
-	f.mu.Unlock()
 	return f.mem.SyncSale(ctx, s, soldHint)
 }
 
@@ -256,6 +247,19 @@ func (f *fakeInventory) Rereserve(ctx context.Context, r domain.Reservation) (do
 	return f.mem.Rereserve(ctx, r)
 }
 
+func (f *fakeInventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
+	f.inc("Adopt")
+	return f.mem.Adopt(ctx, r)
+}
+
+func (f *fakeInventory) RestoreSale(ctx context.Context, s domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+	f.inc("RestoreSale")
+	if f.SyncErr != nil {
+		return domain.Inventory{}, f.SyncErr
+	}
+	return f.mem.RestoreSale(ctx, s, orders, fence)
+}
+
 func (f *fakeInventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
 	f.inc("AwaitedReservations")
 	return f.mem.AwaitedReservations(ctx, tenantID, saleID, before, limit)
@@ -289,12 +293,6 @@ func (f *fakeInventory) state(tenantID, saleID uuid.UUID) (invSale, bool) {
 }
 
 func (f *fakeInventory) isAwaited(r domain.Reservation) bool { return f.mem.IsAwaited(r) }
-
-func (f *fakeInventory) syncCalls() []syncCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.syncs)
-}
 
 // record is the live record of an idempotency key.
 func (f *fakeInventory) record(s ports.IdempotencyScope) (ports.IdempotencyRecord, bool) {
@@ -464,12 +462,6 @@ func (f *fakeSales) get(id uuid.UUID) (domain.Sale, bool) {
 	return s, ok
 }
 
-func (f *fakeSales) setSold(id uuid.UUID, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sold[id] = n
-}
-
 // ---------------------------------------------------------------------------------------------
 // OrderRepository
 
@@ -579,6 +571,23 @@ func (f *fakeOrders) ConfirmedOrderIDs(_ context.Context, tenantID uuid.UUID, id
 			out[id] = true
 		}
 	}
+	return out, nil
+}
+
+func (f *fakeOrders) ConfirmedSaleOrders(_ context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
+	f.inc("ConfirmedSaleOrders")
+	if f.ConfirmedErr != nil {
+		return nil, f.ConfirmedErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []domain.Order
+	for _, o := range f.orders {
+		if o.TenantID == tenantID && o.SaleID == saleID && o.Status == domain.OrderConfirmed {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
 }
 
@@ -1095,6 +1104,16 @@ func (e *env) reserve(t *testing.T, s domain.Sale, buyer domain.Principal, qty i
 		t.Fatalf("reserve: %v", err)
 	}
 	return res.Reservation
+}
+
+// durable puts a confirmed order of buyer in s into the repository, as PostgreSQL holds it.
+func (e *env) durable(s domain.Sale, buyer domain.Principal, qty int, key string) domain.Order {
+	at := e.clock.Now().Add(-time.Minute)
+	o := domain.Order{ID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: buyer.UserID, Quantity: qty,
+		IdempotencyKey: key, Status: domain.OrderConfirmed, UnitPriceCents: s.PriceCents,
+		AmountCents: s.PriceCents * int64(qty), Currency: s.Currency, CreatedAt: at, ConfirmedAt: &at}
+	e.orders.put(o)
+	return o
 }
 
 func (e *env) remaining(t *testing.T, s domain.Sale) int {

@@ -52,6 +52,8 @@ type PlaceOrderHandler struct {
 	// Feed and Broadcaster push the stock change and a sell-out to live clients (optional).
 	Feed        *LiveFeed
 	Broadcaster ports.Broadcaster
+	// Stock restores a sale's inventory the store does not have.
+	Stock Stock
 	// Dispatcher queues accepted orders off the request path.
 	Dispatcher *OrderDispatcher
 }
@@ -126,7 +128,7 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 	if err != nil {
 		return ports.PurchaseOutcome{}, err
 	}
-	if _, err := (stock{h.Sales, h.Inventory}).seed(ctx, s); err != nil {
+	if _, err := h.Stock.Restore(ctx, s); err != nil {
 		return ports.PurchaseOutcome{}, fmt.Errorf("load the sale's inventory: %w", err)
 	}
 	return h.Purchases.Purchase(ctx, p)

@@ -344,33 +344,43 @@ func TestPlaceOrderUnknownSale(t *testing.T) {
 	}
 }
 
-// Redis does not know the sale (created while it was down, or it lost its data): the inventory
-// is seeded from PostgreSQL, counting the units already sold, and the purchase goes through.
-func TestPlaceOrderSeedsInventoryFromRepository(t *testing.T) {
+// Redis does not know a live sale (created while it was down, or it lost its data): its
+// inventory is restored from PostgreSQL's confirmed orders (units, allowances, keys) and fenced
+// for a moment, so that orders accepted before the loss land first; a retried key replays its
+// order at once; after the fence the sale goes on, never overselling.
+func TestPlaceOrderRestoresALostInventory(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	s := e.newSale(5, 5, -time.Hour, time.Hour) // in the repository only
-	e.sales.setSold(s.ID, 3)
+	alice, bob := e.shopper(), e.shopper()
+	first := e.durable(s, alice, 3, "alice-1")
 
-	res, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 2, IdempotencyKey: "k"})
-	if err != nil {
-		t.Fatalf("place order: %v", err)
-	}
-	syncs := e.inv.syncCalls()
-	if len(syncs) != 1 || syncs[0].Sale.ID != s.ID || syncs[0].SoldHint != 3 {
-		t.Fatalf("SyncSale calls = %+v, want one for %s with soldHint 3", syncs, s.ID)
-	}
-	if n := e.inv.count("Purchase"); n != 2 {
-		t.Errorf("Purchase called %d times, want 2 (before and after seeding)", n)
+	_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: bob, SaleID: s.ID, Quantity: 2, IdempotencyKey: "bob-1"})
+	wantErr(t, err, domain.ErrUnavailable)
+	if n := e.inv.count("RestoreSale"); n != 1 {
+		t.Errorf("RestoreSale called %d times, want 1", n)
 	}
 	st, _ := e.inv.state(s.TenantID, s.ID)
-	if st.sold != 5 || st.remaining != 0 {
-		t.Errorf("inventory sold %d remaining %d, want 5 and 0", st.sold, st.remaining)
+	if st.sold != 3 || st.remaining != 2 || st.buyers[alice.UserID] != 3 {
+		t.Errorf("restored inventory sold %d remaining %d, alice holds %d; want 3, 2, 3", st.sold, st.remaining, st.buyers[alice.UserID])
+	}
+	if _, ok := e.inv.record(scopeOf(bob, "bob-1")); ok {
+		t.Error("claim of a fenced purchase not forgotten")
+	}
+	// Alice retries her purchase: her order, not a second one, even while fenced.
+	again, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: alice, SaleID: s.ID, Quantity: 3, IdempotencyKey: "alice-1"})
+	if err != nil || again.Order.ID != first.ID {
+		t.Fatalf("alice's retry = %+v, %v; want her order %s", again, err, first.ID)
+	}
+
+	e.clock.Advance(e.settings.RestoreFence)
+	res, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: bob, SaleID: s.ID, Quantity: 2, IdempotencyKey: "bob-1"})
+	if err != nil {
+		t.Fatalf("bob after the fence: %v", err)
 	}
 	if _, ok := e.queue.task(res.Order.ID); !ok {
-		t.Error("seeded order not queued")
+		t.Error("order not queued")
 	}
-	// Seeding with the durable count means the next buyer cannot oversell.
 	_, err = e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
 	wantErr(t, err, domain.ErrSoldOut)
 }
@@ -513,10 +523,10 @@ func TestPlaceOrderSeedFailureForgetsClaim(t *testing.T) {
 	e := newEnv(t)
 	s := e.newSale(5, 5, -time.Hour, time.Hour)
 	buyer := e.shopper()
-	e.sales.SoldErr = fmt.Errorf("pg: %w", errors.New("too many connections"))
+	e.orders.ConfirmedErr = fmt.Errorf("pg: %w", errors.New("too many connections"))
 
 	_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
-	wantErr(t, err, e.sales.SoldErr)
+	wantErr(t, err, e.orders.ConfirmedErr)
 	if _, ok := e.inv.record(scopeOf(buyer, "k")); ok {
 		t.Error("claim not forgotten")
 	}

@@ -23,29 +23,47 @@ func viewOf(s domain.Sale, inv domain.Inventory, now time.Time) SaleView {
 	return SaleView{Sale: s, Inventory: inv, Status: s.Status(now, inv.Remaining)}
 }
 
-// stock reads a sale's live inventory, seeding it from PostgreSQL if Redis does not know the
-// sale (created while Redis was unreachable, or Redis lost its data).
-type stock struct {
-	sales     ports.SaleRepository
-	inventory ports.InventoryStore
+// Stock reads a sale's live inventory. When the store has none (never loaded, or Redis lost
+// it) it restores it from PostgreSQL: the confirmed orders hold their units, their buyers'
+// allowances and their idempotency keys; and a sale that has started (or has orders) is fenced
+// for Fence, so that orders accepted before the loss, still on their way to the worker, take
+// their stock first (the worker adopts them) before new purchases do.
+type Stock struct {
+	Orders    ports.OrderRepository
+	Inventory ports.InventoryStore
+	Now       func() time.Time
+	Log       *slog.Logger
+	// Fence is how long purchases wait after a live sale's inventory is restored.
+	Fence time.Duration
 }
 
-func (st stock) of(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
-	inv, ok, err := st.inventory.Inventory(ctx, s.TenantID, s.ID)
+// Of reads the sale's inventory, restoring it if the store has none.
+func (st Stock) Of(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
+	inv, ok, err := st.Inventory.Inventory(ctx, s.TenantID, s.ID)
 	if err != nil || ok {
 		return inv, err
 	}
-	return st.seed(ctx, s)
+	return st.Restore(ctx, s)
 }
 
-func (st stock) seed(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
-	sold, err := st.sales.SoldUnits(ctx, s.TenantID, s.ID)
+// Restore recreates the sale's inventory from its durable orders, unless the store has one.
+func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
+	orders, err := st.Orders.ConfirmedSaleOrders(ctx, s.TenantID, s.ID)
 	if err != nil {
-		return domain.Inventory{}, fmt.Errorf("seed inventory: %w", err)
+		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
 	}
-	inv, err := st.inventory.SyncSale(ctx, s, sold)
+	now := st.Now()
+	var fence time.Time
+	if len(orders) > 0 || !now.Before(s.StartsAt) {
+		fence = now.Add(st.Fence)
+	}
+	inv, err := st.Inventory.RestoreSale(ctx, s, orders, fence)
 	if err != nil {
-		return domain.Inventory{}, fmt.Errorf("seed inventory: %w", err)
+		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
+	}
+	if !fence.IsZero() {
+		st.Log.WarnContext(ctx, "sale inventory restored from PostgreSQL: the inventory store had lost it",
+			"sale_id", s.ID, "orders", len(orders), "sold", inv.Sold, "fenced_for", st.Fence)
 	}
 	return inv, nil
 }
@@ -111,6 +129,7 @@ type UpdateSale struct {
 type UpdateSaleHandler struct {
 	Sales     ports.SaleRepository
 	Inventory ports.InventoryStore
+	Stock     Stock
 	Cache     ports.SaleCache
 	Scheduler ports.SaleScheduler
 	Feed      *LiveFeed
@@ -137,11 +156,10 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 				return s, err
 			}
 			next.UpdatedAt = h.Now().UTC()
-			sold, err := h.Sales.SoldUnits(ctx, s.TenantID, s.ID)
-			if err != nil {
+			if _, err := h.Stock.Of(ctx, s); err != nil { // a lost inventory is restored first
 				return s, err
 			}
-			if inv, err = h.Inventory.SyncSale(ctx, next, sold); err != nil {
+			if inv, err = h.Inventory.SyncSale(ctx, next, 0); err != nil {
 				return s, err
 			}
 			before, synced = s, true
@@ -170,6 +188,7 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 type GetSaleHandler struct {
 	Sales     ports.SaleRepository
 	Inventory ports.InventoryStore
+	Stock     Stock
 	Cache     ports.SaleCache
 	Now       func() time.Time
 	Log       *slog.Logger
@@ -181,7 +200,7 @@ func (h GetSaleHandler) Handle(ctx context.Context, tenantID, saleID uuid.UUID) 
 	if err != nil {
 		return SaleView{}, err
 	}
-	inv, err := stock{h.Sales, h.Inventory}.of(ctx, s)
+	inv, err := h.Stock.Of(ctx, s)
 	if err != nil {
 		return SaleView{}, fmt.Errorf("get sale: %w", err)
 	}
@@ -217,6 +236,7 @@ type ListSales struct {
 type ListSalesHandler struct {
 	Sales     ports.SaleRepository
 	Inventory ports.InventoryStore
+	Stock     Stock
 	Now       func() time.Time
 }
 
@@ -243,7 +263,7 @@ func (h ListSalesHandler) Handle(ctx context.Context, q ListSales) ([]SaleView, 
 	for _, s := range sales {
 		inv, ok := invs[s.ID]
 		if !ok {
-			if inv, err = (stock{h.Sales, h.Inventory}).seed(ctx, s); err != nil {
+			if inv, err = h.Stock.Restore(ctx, s); err != nil {
 				return nil, fmt.Errorf("list sales: %w", err)
 			}
 		}

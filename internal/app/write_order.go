@@ -24,8 +24,11 @@ type WriteOrder struct {
 type WriteOrderHandler struct {
 	Orders    ports.OrderRepository
 	Inventory ports.InventoryStore
-	Now       func() time.Time
-	Log       *slog.Logger
+	Sales     ports.SaleRepository
+	// Stock restores a sale's inventory the store lost, for an order to be adopted into.
+	Stock Stock
+	Now   func() time.Time
+	Log   *slog.Logger
 	// Broadcaster tells the buyer's live connections; Feed reports stock given back (optional).
 	Broadcaster ports.Broadcaster
 	Feed        *LiveFeed
@@ -59,8 +62,13 @@ func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 			return fmt.Errorf("write order %s: reservation was released: %w", r.OrderID, domain.ErrPermanent)
 		}
 		r = current // the store's copy is authoritative (price, time)
+	} else {
+		adopted, done, err := h.adopt(ctx, r)
+		if err != nil || done {
+			return err
+		}
+		r = adopted
 	}
-	// No reservation in Redis means Redis lost it; the order was accepted, so it is written.
 	o := r.Order()
 	o.Status = domain.OrderConfirmed
 	now := h.Now().UTC()
@@ -78,6 +86,50 @@ func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 			OrderID: o.ID, Quantity: o.Quantity, Status: o.Status, AmountCents: o.AmountCents, Currency: o.Currency,
 		}})
 	return nil
+}
+
+// adopt deals with an order whose reservation the inventory store lost (Redis restarted empty
+// or rolled back while the order was on its way): it was accepted, so it is kept if it can be
+// without overselling. Its stock is taken again in the store as it is now (restored from
+// PostgreSQL first if the sale's inventory is gone); if the sale has no stock left for it, or
+// its buyer no allowance, it is lost with the store: recorded failed and dead-lettered (done),
+// never sold twice. An order PostgreSQL already holds needs nothing (done).
+func (h WriteOrderHandler) adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
+	confirmed, err := h.Orders.ConfirmedOrderIDs(ctx, r.TenantID, []uuid.UUID{r.OrderID})
+	if err != nil {
+		return r, false, fmt.Errorf("write order %s: reservation lost: %w", r.OrderID, err)
+	}
+	if confirmed[r.OrderID] {
+		return r, true, nil
+	}
+	res, adopted, err := h.Inventory.Adopt(ctx, r)
+	if errors.Is(err, domain.ErrSaleNotFound) {
+		s, serr := h.Sales.Sale(ctx, r.TenantID, r.SaleID)
+		if serr != nil {
+			return r, false, fmt.Errorf("write order %s: reservation lost: %w", r.OrderID, serr)
+		}
+		if _, serr := h.Stock.Restore(ctx, s); serr != nil {
+			return r, false, fmt.Errorf("write order %s: reservation lost: %w", r.OrderID, serr)
+		}
+		res, adopted, err = h.Inventory.Adopt(ctx, r)
+	}
+	switch {
+	case err == nil:
+		if adopted {
+			h.Log.WarnContext(ctx, "order adopted: the inventory store had lost its reservation", "order_id", r.OrderID,
+				"sale_id", r.SaleID, "quantity", r.Quantity)
+		}
+		return res, false, nil
+	case domain.CodeOf(err) == "":
+		return r, false, fmt.Errorf("write order %s: adopt: %w", r.OrderID, err)
+	}
+	// No stock or allowance left for it: keeping it would oversell.
+	if ferr := recordFailure(ctx, h.Orders, r); ferr != nil {
+		return r, false, fmt.Errorf("write order %s: lost with the inventory store (%v): %w", r.OrderID, err, ferr)
+	}
+	h.Log.ErrorContext(ctx, "accepted order lost with the inventory store: no stock left to keep it without overselling",
+		"order_id", r.OrderID, "sale_id", r.SaleID, "user_id", r.UserID, "quantity", r.Quantity, "refusal", err)
+	return r, true, fmt.Errorf("write order %s: lost with the inventory store: %v: %w", r.OrderID, err, domain.ErrPermanent)
 }
 
 // fail decides what a failed write means: retry it, or give the order up.

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -263,4 +266,76 @@ func TestWriteOrderWithoutReservationWritesPayload(t *testing.T) {
 	if !ok || o.Status != domain.OrderConfirmed || o.UnitPriceCents != r.UnitPriceCents {
 		t.Errorf("order = %+v, %v; want confirmed from the payload", o, ok)
 	}
+}
+
+// The inventory store lost an accepted order's reservation (Redis restarted empty or rolled
+// back): the order takes its stock again before it is written, or, with no stock left for it,
+// is lost with the store (recorded failed, dead-lettered), never sold twice.
+func TestWriteOrderAdoptsALostReservation(t *testing.T) {
+	t.Parallel()
+	lost := func(e *env, s domain.Sale, qty int) domain.Reservation {
+		return domain.Reservation{OrderID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: e.shopper().UserID,
+			Quantity: qty, IdempotencyKey: uuid.NewString(), UnitPriceCents: s.PriceCents, Currency: s.Currency,
+			CreatedAt: e.clock.Now().Add(-time.Second), Status: domain.OrderPending}
+	}
+	t.Run("stock left: adopted and written", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		s := e.activeSale(t, 3, 3)
+		r := lost(e, s, 2)
+		if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 1}); err != nil {
+			t.Fatalf("write order: %v", err)
+		}
+		if o, ok := e.orders.get(r.OrderID); !ok || o.Status != domain.OrderConfirmed {
+			t.Fatalf("order %+v (%v), want confirmed", o, ok)
+		}
+		if got := e.remaining(t, s); got != 1 {
+			t.Errorf("remaining %d, want 1: the adopted order holds its stock", got)
+		}
+	})
+	t.Run("inventory gone: restored from the durable orders, then adopted", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		s := e.newSale(3, 3, -time.Hour, time.Hour)
+		e.durable(s, e.shopper(), 2, "before")
+		r := lost(e, s, 1)
+		if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 1}); err != nil {
+			t.Fatalf("write order: %v", err)
+		}
+		if st, _ := e.inv.state(s.TenantID, s.ID); st.sold != 3 || st.remaining != 0 {
+			t.Errorf("inventory sold %d remaining %d, want 3 and 0", st.sold, st.remaining)
+		}
+	})
+	t.Run("no stock left: lost with the store, never oversold", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		s := e.activeSale(t, 2, 2)
+		e.reserve(t, s, e.shopper(), 2)
+		r := lost(e, s, 1)
+		err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 1})
+		wantErr(t, err, domain.ErrPermanent)
+		if o, ok := e.orders.get(r.OrderID); !ok || o.Status != domain.OrderFailed {
+			t.Fatalf("order %+v (%v), want recorded failed", o, ok)
+		}
+		if st, _ := e.inv.state(s.TenantID, s.ID); st.sold != 2 || st.remaining != 0 {
+			t.Errorf("inventory sold %d remaining %d, want 2 and 0", st.sold, st.remaining)
+		}
+		if e.log.logged(slog.LevelError, "lost with the inventory store") != 1 {
+			t.Error("the loss is not logged")
+		}
+	})
+	t.Run("already durable: nothing taken", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		s := e.activeSale(t, 3, 3)
+		o := e.durable(s, e.shopper(), 1, "done")
+		r := lost(e, s, 1)
+		r.OrderID, r.UserID, r.IdempotencyKey = o.ID, o.UserID, o.IdempotencyKey
+		if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 1}); err != nil {
+			t.Fatalf("write order: %v", err)
+		}
+		if got := e.remaining(t, s); got != 3 {
+			t.Errorf("remaining %d, want 3", got)
+		}
+	})
 }

@@ -86,6 +86,8 @@ type OrderRepository interface {
 	Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error)
 	// ListOrders pages through a user's orders, newest first, after the cursor if given.
 	ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *OrderCursor, limit int) ([]domain.Order, error)
+	// ConfirmedSaleOrders lists a sale's confirmed orders, oldest first: what holds its stock.
+	ConfirmedSaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error)
 	// ConfirmedOrderIDs reports which of ids are durable and confirmed.
 	ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
@@ -111,7 +113,8 @@ type InventoryStore interface {
 	// Reserve checks the window, idempotency, per-user limit and stock and takes the stock, all
 	// atomically, recording the reservation. It fails with domain.ErrSoldOut,
 	// ErrInsufficientStock, ErrSaleNotActive, ErrPurchaseLimitExceeded, or ErrSaleNotFound when
-	// the store does not know the sale (SyncSale it and try again).
+	// the store does not know the sale (SyncSale it and try again), or ErrUnavailable while a
+	// restored inventory is fenced (see RestoreSale).
 	Reserve(ctx context.Context, r domain.Reservation) (ReserveResult, error)
 	// Reservation reads one reservation; ok is false if there is none.
 	Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (r domain.Reservation, ok bool, err error)
@@ -125,6 +128,21 @@ type InventoryStore interface {
 	// Rereserve takes the stock of a failed reservation again and marks it pending (a dead letter
 	// retried); it fails like Reserve, ignoring the sale window, or with ErrOrderNotRetryable.
 	Rereserve(ctx context.Context, r domain.Reservation) (domain.Reservation, error)
+	// Adopt takes the stock of an accepted order whose reservation the store lost (it restarted
+	// empty or rolled back, and the order reached the worker anyway), as Rereserve does: the
+	// stock and the per-user limit are checked, not the window nor a restore's fence. It records
+	// the reservation pending and awaited and reports adopted=true; a reservation the store has
+	// is returned as it is. It fails with domain.ErrSaleNotFound when the store has no inventory
+	// for the sale (RestoreSale it), or with ErrSoldOut, ErrInsufficientStock,
+	// ErrPurchaseLimitExceeded: the order cannot be kept without overselling.
+	Adopt(ctx context.Context, r domain.Reservation) (res domain.Reservation, adopted bool, err error)
+	// RestoreSale recreates the inventory of a sale the store lost, from the sale and its
+	// confirmed orders (each holds its units, its buyer's allowance and its idempotency key,
+	// recorded confirmed), unless the store has an inventory for the sale: then it changes
+	// nothing and returns it. Purchases are refused with domain.ErrUnavailable until fence (the
+	// zero time: not fenced), so that orders accepted before the loss are adopted first. A total
+	// below the orders' units fails with domain.ErrStockBelowSold.
+	RestoreSale(ctx context.Context, s domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error)
 	// AwaitedReservations lists pending reservations of a sale not confirmed since before.
 	AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error)
 }

@@ -181,6 +181,7 @@ var Application = fx.Module("app",
 			s.RelayBatch = c.RelayBatch
 			s.DispatchWorkers, s.DispatchBuffer, s.DispatchAttempts = c.DispatchWorkers, c.DispatchBuffer, c.DispatchAttempts
 			s.OrderAttempts, s.OrderRetryBudget = c.OrderAttempts, c.OrderRetryBudget
+			s.RestoreFence = c.RestoreFence
 			return app.New(d, s)
 		},
 	),

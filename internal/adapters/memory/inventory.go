@@ -22,6 +22,7 @@ type saleKey struct{ tenant, sale uuid.UUID }
 type sale struct {
 	total, remaining, sold, limit int
 	starts, ends                  time.Time
+	fence                         time.Time // no purchase before it (a restored inventory)
 	price                         int64
 	currency                      string
 	buyers                        map[uuid.UUID]int                // units each buyer holds
@@ -132,6 +133,9 @@ func (s *Inventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
 		return ports.ReserveResult{Reservation: inv.res[prior], Duplicate: true, Remaining: inv.remaining}, nil
 	}
 	now := s.clock()
+	if now.Before(inv.fence) {
+		return ports.ReserveResult{}, errFenced
+	}
 	if err := domain.CheckWindow(now, inv.starts, inv.ends); err != nil {
 		return ports.ReserveResult{}, err
 	}
@@ -242,6 +246,69 @@ func (s *Inventory) Rereserve(_ context.Context, r domain.Reservation) (domain.R
 	inv.res[r.OrderID] = rec
 	inv.awaited[r.OrderID] = s.clock()
 	return rec, nil
+}
+
+var errFenced = domain.ErrUnavailable.WithDetail("the sale's stock is being restored; retry in a moment")
+
+// Adopt implements ports.InventoryStore, as adopt.lua.
+func (s *Inventory) Adopt(_ context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.sales[saleKey{r.TenantID, r.SaleID}]
+	if !ok {
+		return domain.Reservation{}, false, domain.ErrSaleNotFound
+	}
+	if rec, ok := inv.res[r.OrderID]; ok {
+		return rec, false, nil
+	}
+	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[r.UserID], Quantity: r.Quantity})
+	if err != nil {
+		return domain.Reservation{}, false, err
+	}
+	inv.remaining -= r.Quantity
+	inv.sold += r.Quantity
+	inv.buyers[r.UserID] += r.Quantity
+	inv.keys[r.UserID.String()+":"+r.IdempotencyKey] = r.OrderID
+	rec := r
+	rec.CreatedAt = r.CreatedAt.Truncate(time.Millisecond).UTC()
+	rec.Status = domain.OrderPending
+	inv.res[r.OrderID] = rec
+	inv.awaited[r.OrderID] = s.clock()
+	return rec, true, nil
+}
+
+// RestoreSale implements ports.InventoryStore, as restore.lua.
+func (s *Inventory) RestoreSale(ctx context.Context, sl domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+	s.mu.Lock()
+	k := saleKey{sl.TenantID, sl.ID}
+	if _, ok := s.sales[k]; ok {
+		s.mu.Unlock()
+		inv, _, err := s.Inventory(ctx, sl.TenantID, sl.ID)
+		return inv, err
+	}
+	inv := &sale{total: sl.TotalStock, limit: sl.PerUserLimit, starts: sl.StartsAt.Truncate(time.Millisecond),
+		ends: sl.EndsAt.Truncate(time.Millisecond), fence: fence.Truncate(time.Millisecond), price: sl.PriceCents,
+		currency: sl.Currency, buyers: map[uuid.UUID]int{}, keys: map[string]uuid.UUID{},
+		res: map[uuid.UUID]domain.Reservation{}, awaited: map[uuid.UUID]time.Time{}}
+	for _, o := range orders {
+		if o.Status != domain.OrderConfirmed {
+			continue
+		}
+		inv.sold += o.Quantity
+		inv.buyers[o.UserID] += o.Quantity
+		inv.keys[o.UserID.String()+":"+o.IdempotencyKey] = o.ID
+		inv.res[o.ID] = domain.Reservation{OrderID: o.ID, TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID,
+			Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, UnitPriceCents: o.UnitPriceCents, Currency: o.Currency,
+			CreatedAt: o.CreatedAt.Truncate(time.Millisecond).UTC(), Status: domain.OrderConfirmed}
+	}
+	if sl.TotalStock < inv.sold {
+		s.mu.Unlock()
+		return domain.Inventory{}, domain.StockBelowSold(sl.TotalStock, inv.sold)
+	}
+	inv.remaining = sl.TotalStock - inv.sold
+	s.sales[k] = inv
+	s.mu.Unlock()
+	return domain.Inventory{SaleID: sl.ID, TenantID: sl.TenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold}, nil
 }
 
 // AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less

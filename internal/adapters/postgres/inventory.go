@@ -170,6 +170,9 @@ func reserve(ctx context.Context, q *sqlcdb.Queries, r domain.Reservation) (port
 		}
 		return ports.ReserveResult{Reservation: toReservation(prior), Duplicate: true, Remaining: int(inv.Remaining)}, nil
 	}
+	if inv.Fence != nil && chk.Now.Before(*inv.Fence) {
+		return ports.ReserveResult{}, errFenced
+	}
 	if err := domain.CheckWindow(chk.Now, inv.StartsAt, inv.EndsAt); err != nil {
 		return ports.ReserveResult{}, err
 	}
@@ -311,6 +314,103 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 		return domain.Reservation{}, err
 	}
 	return out, nil
+}
+
+var errFenced = domain.ErrUnavailable.WithDetail("the sale's stock is being restored; retry in a moment")
+
+// Adopt implements ports.InventoryStore, as lua/adopt.lua.
+func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
+	var out domain.Reservation
+	var adopted bool
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		inv, ok, err := lockSale(ctx, q, r.TenantID, r.SaleID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.ErrSaleNotFound
+		}
+		rec, err := q.PgReservation(ctx, sqlcdb.PgReservationParams{TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID})
+		if err == nil {
+			out = toReservation(rec)
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return classify("adopt", err)
+		}
+		chk, err := q.PgRereserveCheck(ctx, sqlcdb.PgRereserveCheckParams{TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID})
+		if err != nil {
+			return classify("adopt", err)
+		}
+		err = domain.CheckStock(domain.StockCheck{Remaining: int(inv.Remaining), Limit: int(inv.PerUserLimit),
+			Bought: int(chk.Bought), Quantity: r.Quantity})
+		if err != nil {
+			return err
+		}
+		created := millis(r.CreatedAt)
+		_, err = q.PgReserve(ctx, sqlcdb.PgReserveParams{
+			TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID, UserID: r.UserID,
+			Quantity: int32(r.Quantity), IdempotencyKey: r.IdempotencyKey,
+			UnitPriceCents: r.UnitPriceCents, Currency: r.Currency, CreatedAt: created,
+		})
+		if err != nil {
+			return classify("adopt", err)
+		}
+		out, adopted = r, true
+		out.CreatedAt, out.Status = created, domain.OrderPending
+		return nil
+	})
+	if err != nil {
+		return domain.Reservation{}, false, err
+	}
+	return out, adopted, nil
+}
+
+// RestoreSale implements ports.InventoryStore, as lua/restore.lua.
+func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+	sold := 0
+	for _, o := range orders {
+		if o.Status == domain.OrderConfirmed {
+			sold += o.Quantity
+		}
+	}
+	if sale.TotalStock < sold {
+		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
+	}
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		p := sqlcdb.PgRestoreInventoryParams{
+			TenantID: sale.TenantID, SaleID: sale.ID, Total: int32(sale.TotalStock), Remaining: int32(sale.TotalStock - sold),
+			Sold: int32(sold), PerUserLimit: int32(sale.PerUserLimit), StartsAt: millis(sale.StartsAt),
+			EndsAt: millis(sale.EndsAt), PriceCents: sale.PriceCents, Currency: sale.Currency,
+		}
+		if !fence.IsZero() {
+			f := millis(fence)
+			p.Fence = &f
+		}
+		n, err := q.PgRestoreInventory(ctx, p)
+		if err != nil || n == 0 { // n == 0: the sale has an inventory, which stays as it is
+			return classify("restore inventory", err)
+		}
+		for _, o := range orders {
+			if o.Status != domain.OrderConfirmed {
+				continue
+			}
+			err := q.PgRestoreOrder(ctx, sqlcdb.PgRestoreOrderParams{
+				TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Quantity: int32(o.Quantity), OrderID: o.ID,
+				IdempotencyKey: o.IdempotencyKey, UnitPriceCents: o.UnitPriceCents, Currency: o.Currency,
+				CreatedAt: millis(o.CreatedAt),
+			})
+			if err != nil {
+				return classify("restore order", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return domain.Inventory{}, err
+	}
+	inv, _, err := s.Inventory(ctx, sale.TenantID, sale.ID)
+	return inv, err
 }
 
 // AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less lists

@@ -82,6 +82,19 @@ func (s *Store) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, afte
 	return orders, nil
 }
 
+// ConfirmedSaleOrders implements ports.OrderRepository.
+func (s *Store) ConfirmedSaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
+	rows, err := s.q.ConfirmedSaleOrders(ctx, sqlcdb.ConfirmedSaleOrdersParams{TenantID: tenantID, SaleID: saleID})
+	if err != nil {
+		return nil, classify("confirmed sale orders", err)
+	}
+	orders := make([]domain.Order, len(rows))
+	for i, r := range rows {
+		orders[i] = toDomainOrder(r)
+	}
+	return orders, nil
+}
+
 // ConfirmedOrderIDs implements ports.OrderRepository.
 func (s *Store) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	found, err := s.q.ConfirmedOrderIDs(ctx, sqlcdb.ConfirmedOrderIDsParams{TenantID: tenantID, Ids: ids})

@@ -22,6 +22,8 @@ var (
 	rereserveScript = goredis.NewScript(lua.Rereserve)
 	confirmScript   = goredis.NewScript(lua.Confirm)
 	syncSaleScript  = goredis.NewScript(lua.SyncSale)
+	adoptScript     = goredis.NewScript(lua.Adopt)
+	restoreScript   = goredis.NewScript(lua.Restore)
 )
 
 // Inventory implements ports.InventoryStore.
@@ -166,9 +168,13 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 		return ports.ReserveResult{}, domain.ErrSaleNotStarted
 	case "ENDED":
 		return ports.ReserveResult{}, domain.ErrSaleEnded
+	case "FENCED":
+		return ports.ReserveResult{}, errFenced
 	}
 	return ports.ReserveResult{}, refusal(reply, r.Quantity)
 }
+
+var errFenced = domain.ErrUnavailable.WithDetail("the sale's stock is being restored; retry in a moment")
 
 // refusal maps the scripts' stock and limit refusals to the domain's (rules 2 to 4 of
 // internal/domain/purchase.go, which the scripts apply).
@@ -246,6 +252,51 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 		return domain.Reservation{}, refusal(reply, r.Quantity)
 	}
 	return decodeReservation(r.TenantID, r.SaleID, reply[1])
+}
+
+// Adopt implements ports.InventoryStore, with lua/adopt.lua.
+func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
+	k := s.keysOf(r.TenantID, r.SaleID)
+	reply, err := adoptScript.Run(ctx, s.rdb, k.reserveKeys(), r.OrderID.String(), r.UserID.String(), r.Quantity,
+		r.IdempotencyKey, r.UnitPriceCents, r.Currency, r.CreatedAt.UnixMilli()).StringSlice()
+	if err != nil {
+		return domain.Reservation{}, false, fmt.Errorf("adopt script: %w", err)
+	}
+	switch reply[0] {
+	case "OK", "HAS":
+		res, err := decodeReservation(r.TenantID, r.SaleID, reply[1])
+		return res, reply[0] == "OK" && err == nil, err
+	}
+	return domain.Reservation{}, false, refusal(reply, r.Quantity)
+}
+
+// RestoreSale implements ports.InventoryStore, with lua/restore.lua.
+func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+	k := s.keysOf(sale.TenantID, sale.ID)
+	var fenceMS int64
+	if !fence.IsZero() {
+		fenceMS = fence.UnixMilli()
+	}
+	args := make([]any, 0, 7+7*len(orders))
+	args = append(args, sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
+		sale.PriceCents, sale.Currency, fenceMS)
+	for _, o := range orders {
+		if o.Status != domain.OrderConfirmed {
+			continue
+		}
+		args = append(args, o.ID.String(), o.UserID.String(), o.Quantity, o.IdempotencyKey, o.UnitPriceCents,
+			o.Currency, o.CreatedAt.UnixMilli())
+	}
+	reply, err := restoreScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.keys, k.res}, args...).StringSlice()
+	if err != nil {
+		return domain.Inventory{}, fmt.Errorf("restore script: %w", err)
+	}
+	if reply[0] == "BELOW_SOLD" {
+		sold, _ := strconv.Atoi(reply[1])
+		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
+	}
+	inv, _, err := s.Inventory(ctx, sale.TenantID, sale.ID)
+	return inv, err
 }
 
 // AwaitedReservations implements ports.InventoryStore.

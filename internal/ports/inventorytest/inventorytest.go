@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore func(t *testing.T) ports.InventoryStore, o Optio
 		{"ConcurrentConfirmAndRelease", testConcurrentConfirmAndRelease},
 		{"Rereserve", testRereserve},
 		{"ConcurrentRereserveTakesOnce", testConcurrentRereserve},
+		{"Adopt", testAdopt},
+		{"RestoreSale", testRestoreSale},
 		{"SyncSaleOnALiveSale", testSyncSaleOnALiveSale},
 		{"SyncSaleSoldHint", testSyncSaleSoldHint},
 		{"ConcurrentSyncSaleCreatesOnce", testConcurrentSyncSale},
@@ -1288,4 +1290,141 @@ func testConcurrentReserve(t *testing.T, newFixture func(t *testing.T) *fixture,
 			t.Errorf("user %d: accepted %d units, inventory counts %d, limit %d", u, n, got, limit)
 		}
 	}
+}
+
+// lostOrder is an accepted order of user in s whose reservation the store does not have, as
+// after a loss: it carries the sale's price and a creation time in the past.
+func (f *fixture) lostOrder(s domain.Sale, user uuid.UUID, qty int, key string) domain.Reservation {
+	r := f.reservation(s, user, qty, key)
+	r.UnitPriceCents, r.Currency = s.PriceCents, s.Currency
+	r.CreatedAt = time.Now().Add(-time.Second).UTC().Truncate(time.Millisecond)
+	return r
+}
+
+func testAdopt(t *testing.T, newFixture func(t *testing.T) *fixture) {
+	t.Run("takes a lost order's stock once", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		s := f.liveSale(5, 3)
+		user := uuid.New()
+		lost := f.lostOrder(s, user, 2, "lost")
+		got, adopted, err := f.inv.Adopt(f.ctx, lost)
+		want := lost
+		want.Status = domain.OrderPending
+		if err != nil || !adopted || got != want {
+			t.Fatalf("Adopt = %+v, %v, %v; want %+v adopted", got, adopted, err, want)
+		}
+		f.stock(s, 5, 3, 2)
+		if ids := f.awaited(s); !sameIDs(ids, []uuid.UUID{lost.OrderID}) {
+			t.Fatalf("awaited = %v, want the adopted order", ids)
+		}
+		if b := f.bought(s, user); b != 2 {
+			t.Fatalf("bought %d, want 2", b)
+		}
+		again, adopted, err := f.inv.Adopt(f.ctx, lost)
+		if err != nil || adopted || again != want {
+			t.Fatalf("Adopt again = %+v, %v, %v; want the same reservation, not adopted", again, adopted, err)
+		}
+		f.stock(s, 5, 3, 2)
+		// Its key is the order's: a retry of the purchase is a duplicate, not a second order.
+		res, err := f.inv.Reserve(f.ctx, f.reservation(s, user, 2, "lost"))
+		if err != nil || !res.Duplicate || res.Reservation.OrderID != lost.OrderID {
+			t.Fatalf("Reserve with the adopted order's key = %+v, %v; want its duplicate", res, err)
+		}
+		// A reservation the store has is returned as it is.
+		kept := f.reserve(s, uuid.New(), 1, "kept")
+		if got, adopted, err := f.inv.Adopt(f.ctx, kept); err != nil || adopted || got != kept {
+			t.Fatalf("Adopt(kept) = %+v, %v, %v; want %+v", got, adopted, err, kept)
+		}
+	})
+	t.Run("never oversells nor exceeds the limit", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		s := f.liveSale(3, 2)
+		user := uuid.New()
+		f.reserve(s, user, 2, "first")
+		if _, _, err := f.inv.Adopt(f.ctx, f.lostOrder(s, user, 1, "over")); !errors.Is(err, domain.ErrPurchaseLimitExceeded) {
+			t.Fatalf("Adopt over the limit: %v, want ErrPurchaseLimitExceeded", err)
+		}
+		if _, _, err := f.inv.Adopt(f.ctx, f.lostOrder(s, uuid.New(), 2, "big")); !errors.Is(err, domain.ErrInsufficientStock) {
+			t.Fatalf("Adopt over the stock: %v, want ErrInsufficientStock", err)
+		}
+		f.reserve(s, uuid.New(), 1, "last")
+		if _, _, err := f.inv.Adopt(f.ctx, f.lostOrder(s, uuid.New(), 1, "late")); !errors.Is(err, domain.ErrSoldOut) {
+			t.Fatalf("Adopt when sold out: %v, want ErrSoldOut", err)
+		}
+		f.stock(s, 3, 0, 3)
+	})
+	t.Run("ignores the window, needs the sale", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		ended := f.newSale(5, 2, -2*time.Hour, time.Hour)
+		f.sync(ended, 0)
+		if _, adopted, err := f.inv.Adopt(f.ctx, f.lostOrder(ended, uuid.New(), 1, "k")); err != nil || !adopted {
+			t.Fatalf("Adopt in an ended sale = %v, %v; want adopted (accepted inside the window)", adopted, err)
+		}
+		unknown := f.newSale(5, 2, -time.Hour, 2*time.Hour)
+		if _, _, err := f.inv.Adopt(f.ctx, f.lostOrder(unknown, uuid.New(), 1, "k")); !errors.Is(err, domain.ErrSaleNotFound) {
+			t.Fatalf("Adopt in an unknown sale: %v, want ErrSaleNotFound", err)
+		}
+	})
+}
+
+func testRestoreSale(t *testing.T, newFixture func(t *testing.T) *fixture) {
+	t.Run("from the durable orders, fenced", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		s := f.newSale(10, 3, -time.Hour, 2*time.Hour)
+		alice, bob := uuid.New(), uuid.New()
+		order := func(user uuid.UUID, qty int, key string, st domain.OrderStatus) domain.Order {
+			return domain.Order{ID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: user, Quantity: qty,
+				IdempotencyKey: key, Status: st, UnitPriceCents: s.PriceCents, AmountCents: s.PriceCents * int64(qty),
+				Currency: s.Currency, CreatedAt: time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)}
+		}
+		a, b := order(alice, 2, "a", domain.OrderConfirmed), order(bob, 3, "b", domain.OrderConfirmed)
+		failed := order(alice, 1, "f", domain.OrderFailed)
+		fence := time.Now().Add(700 * time.Millisecond)
+		inv, err := f.inv.RestoreSale(f.ctx, s, []domain.Order{a, b, failed}, fence)
+		if err != nil || inv.Total != 10 || inv.Remaining != 5 || inv.Sold != 5 {
+			t.Fatalf("RestoreSale = %+v, %v; want 5 of 10 sold", inv, err)
+		}
+		// Fenced: no new purchase, but a retried key finds its order at once.
+		if _, err := f.inv.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "new")); !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("Reserve while fenced: %v, want ErrUnavailable", err)
+		}
+		res, err := f.inv.Reserve(f.ctx, f.reservation(s, alice, 2, "a"))
+		if err != nil || !res.Duplicate || res.Reservation.OrderID != a.ID || res.Reservation.Status != domain.OrderConfirmed ||
+			res.Reservation.Quantity != 2 {
+			t.Fatalf("Reserve with a restored key = %+v, %v; want order %s, confirmed, as a duplicate", res, err, a.ID)
+		}
+		// Orders accepted before the loss are adopted through the fence.
+		if _, adopted, err := f.inv.Adopt(f.ctx, f.lostOrder(s, uuid.New(), 1, "in-flight")); err != nil || !adopted {
+			t.Fatalf("Adopt while fenced = %v, %v; want adopted", adopted, err)
+		}
+		waitPast(t, fence)
+		// The buyers' units hold against the limit.
+		if _, err := f.inv.Reserve(f.ctx, f.reservation(s, bob, 1, "more")); !errors.Is(err, domain.ErrPurchaseLimitExceeded) {
+			t.Fatalf("Reserve over a restored allowance: %v, want ErrPurchaseLimitExceeded", err)
+		}
+		f.reserve(s, alice, 1, "after")
+		f.stock(s, 10, 3, 7)
+		// A second restore changes nothing: the inventory exists.
+		again, err := f.inv.RestoreSale(f.ctx, s, nil, time.Time{})
+		if err != nil || again.Remaining != 3 || again.Sold != 7 {
+			t.Fatalf("RestoreSale of a known sale = %+v, %v; want it unchanged", again, err)
+		}
+	})
+	t.Run("refuses a total below the orders", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		s := f.newSale(1, 3, -time.Hour, 2*time.Hour)
+		o := domain.Order{ID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: uuid.New(), Quantity: 2,
+			IdempotencyKey: "k", Status: domain.OrderConfirmed, UnitPriceCents: 1, Currency: "EUR", CreatedAt: time.Now().UTC()}
+		if _, err := f.inv.RestoreSale(f.ctx, s, []domain.Order{o}, time.Time{}); !errors.Is(err, domain.ErrStockBelowSold) {
+			t.Fatalf("RestoreSale below sold: %v, want ErrStockBelowSold", err)
+		}
+		if _, ok, err := f.inv.Inventory(f.ctx, s.TenantID, s.ID); err != nil || ok {
+			t.Fatalf("inventory after a refused restore: ok %v, %v; want none", ok, err)
+		}
+	})
 }

@@ -68,6 +68,7 @@ type PgInventory struct {
 	EndsAt       time.Time
 	PriceCents   int64
 	Currency     string
+	Fence        *time.Time
 }
 
 type PgReservation struct {

@@ -55,7 +55,7 @@ func (q *Queries) InsertPgInventory(ctx context.Context, arg InsertPgInventoryPa
 }
 
 const lockPgInventory = `-- name: LockPgInventory :one
-SELECT tenant_id, sale_id, total, remaining, sold, pending, per_user_limit, starts_at, ends_at, price_cents, currency FROM pg_inventory WHERE tenant_id = $1 AND sale_id = $2 FOR UPDATE
+SELECT tenant_id, sale_id, total, remaining, sold, pending, per_user_limit, starts_at, ends_at, price_cents, currency, fence FROM pg_inventory WHERE tenant_id = $1 AND sale_id = $2 FOR UPDATE
 `
 
 type LockPgInventoryParams struct {
@@ -81,6 +81,7 @@ func (q *Queries) LockPgInventory(ctx context.Context, arg LockPgInventoryParams
 		&i.EndsAt,
 		&i.PriceCents,
 		&i.Currency,
+		&i.Fence,
 	)
 	return i, err
 }
@@ -455,6 +456,89 @@ func (q *Queries) PgReserveCheck(ctx context.Context, arg PgReserveCheckParams) 
 	var i PgReserveCheckRow
 	err := row.Scan(&i.Now, &i.Bought, &i.PriorOrderIds)
 	return i, err
+}
+
+const pgRestoreInventory = `-- name: PgRestoreInventory :execrows
+INSERT INTO pg_inventory (tenant_id, sale_id, total, remaining, sold, pending, per_user_limit,
+                          starts_at, ends_at, price_cents, currency, fence)
+VALUES ($1, $2, $3, $4, $5, 0, $6,
+        $7, $8, $9, $10, $11)
+ON CONFLICT (tenant_id, sale_id) DO NOTHING
+`
+
+type PgRestoreInventoryParams struct {
+	TenantID     uuid.UUID
+	SaleID       uuid.UUID
+	Total        int32
+	Remaining    int32
+	Sold         int32
+	PerUserLimit int32
+	StartsAt     time.Time
+	EndsAt       time.Time
+	PriceCents   int64
+	Currency     string
+	Fence        *time.Time
+}
+
+// Recreates a lost inventory, fenced; 0 rows if the sale has one.
+func (q *Queries) PgRestoreInventory(ctx context.Context, arg PgRestoreInventoryParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pgRestoreInventory,
+		arg.TenantID,
+		arg.SaleID,
+		arg.Total,
+		arg.Remaining,
+		arg.Sold,
+		arg.PerUserLimit,
+		arg.StartsAt,
+		arg.EndsAt,
+		arg.PriceCents,
+		arg.Currency,
+		arg.Fence,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pgRestoreOrder = `-- name: PgRestoreOrder :exec
+WITH buyer AS (
+    INSERT INTO pg_buyers (tenant_id, sale_id, user_id, units)
+    VALUES ($1, $2, $4, $5::integer)
+    ON CONFLICT (tenant_id, sale_id, user_id) DO UPDATE SET units = pg_buyers.units + EXCLUDED.units
+)
+INSERT INTO pg_reservations (tenant_id, sale_id, order_id, user_id, quantity, idempotency_key,
+                             unit_price_cents, currency, created_at, status, awaited_since)
+VALUES ($1, $2, $3, $4, $5::integer, $6,
+        $7, $8, $9, 'confirmed', NULL)
+`
+
+type PgRestoreOrderParams struct {
+	TenantID       uuid.UUID
+	SaleID         uuid.UUID
+	OrderID        uuid.UUID
+	UserID         uuid.UUID
+	Quantity       int32
+	IdempotencyKey string
+	UnitPriceCents int64
+	Currency       string
+	CreatedAt      time.Time
+}
+
+// A restored inventory's confirmed order: its reservation and its buyer's units.
+func (q *Queries) PgRestoreOrder(ctx context.Context, arg PgRestoreOrderParams) error {
+	_, err := q.db.Exec(ctx, pgRestoreOrder,
+		arg.TenantID,
+		arg.SaleID,
+		arg.OrderID,
+		arg.UserID,
+		arg.Quantity,
+		arg.IdempotencyKey,
+		arg.UnitPriceCents,
+		arg.Currency,
+		arg.CreatedAt,
+	)
+	return err
 }
 
 const updatePgInventory = `-- name: UpdatePgInventory :exec
