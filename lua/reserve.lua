@@ -6,7 +6,7 @@
 -- KEYS[3] keys     hash: "<user id>:<idempotency key>" -> order id
 -- KEYS[4] res      hash: order id -> reservation (JSON)
 -- KEYS[5] awaited  zset: order id -> time (ms) since it waits for PostgreSQL
--- ARGV: order id, user id, quantity, idempotency key
+-- ARGV: order id, user id, quantity, idempotency key, node (the API node that queues the order)
 --
 -- Returns {code, ...}:
 --   {'OK', reservation, remaining}   stock taken, reservation recorded
@@ -17,7 +17,7 @@
 --                                    accepted before the loss land first
 -- The inv hash may hold 'fence' (unix ms): no purchase is taken before it.
 local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local order_id, user_id, qty, idem = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local key_field = user_id .. ':' .. idem
 
 local prior = redis.call('HGET', keys, key_field)
@@ -59,7 +59,7 @@ redis.call('HINCRBY', inv, 'pending', qty)
 redis.call('HINCRBY', buyers, user_id, qty)
 redis.call('HSET', keys, key_field, order_id)
 local rec = cjson.encode({o = order_id, u = user_id, q = qty, k = idem, p = f[5], c = f[6],
-                          t = tostring(now), s = 'pending'})
+                          t = tostring(now), s = 'pending', d = node})
 redis.call('HSET', res, order_id, rec)
 redis.call('ZADD', awaited, now, order_id)
 return {'OK', rec, tostring(remaining)}

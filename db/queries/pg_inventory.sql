@@ -55,9 +55,9 @@ WITH inv AS (
     ON CONFLICT (tenant_id, sale_id, user_id) DO UPDATE SET units = pg_buyers.units + EXCLUDED.units
 ), res AS (
     INSERT INTO pg_reservations (tenant_id, sale_id, order_id, user_id, quantity, idempotency_key,
-                                 unit_price_cents, currency, created_at, status, awaited_since)
+                                 unit_price_cents, currency, created_at, status, awaited_since, node)
     VALUES (@tenant_id, @sale_id, @order_id, @user_id, @quantity::integer, @idempotency_key,
-            @unit_price_cents, @currency, @created_at, 'pending', @created_at)
+            @unit_price_cents, @currency, @created_at, 'pending', @created_at, @node)
 )
 SELECT remaining FROM inv;
 

@@ -16,6 +16,7 @@ type Deps struct {
 	Inventory ports.InventoryStore
 	Purchases ports.PurchaseStore
 	Queue     ports.OrderQueue
+	Nodes     ports.Nodes
 	Cache     ports.SaleCache
 	Hasher    ports.PasswordHasher
 	Tokens    ports.TokenIssuer
@@ -55,6 +56,8 @@ type Settings struct {
 	OrderRetryBudget time.Duration
 	// RestoreFence is how long purchases wait after a lost inventory is restored (Stock).
 	RestoreFence time.Duration
+	// Node names this process on the reservations it accepts.
+	Node string
 	// DispatchWorkers and DispatchBuffer size the background queueing of accepted orders;
 	// DispatchAttempts bounds the tries at queueing one before the reconciler is left to it.
 	DispatchWorkers  int
@@ -65,7 +68,7 @@ type Settings struct {
 // DefaultSettings are the production defaults.
 func DefaultSettings() Settings {
 	return Settings{
-		IdempotencyLease: 30 * time.Second,
+		IdempotencyLease: 5 * time.Second,
 		IdempotencyTTL:   24 * time.Hour,
 		ReconcileGrace:   time.Minute,
 		SaleHorizon:      7 * 24 * time.Hour,
@@ -151,7 +154,7 @@ func New(d Deps, s Settings) *Application {
 		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Now: now, Log: log},
 		ListSales: ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Now: now},
 		PlaceOrder: PlaceOrderHandler{
-			Sales: d.Sales, Inventory: d.Inventory, Purchases: d.Purchases, Stock: stock, Now: now, Log: log,
+			Sales: d.Sales, Inventory: d.Inventory, Purchases: d.Purchases, Stock: stock, Node: s.Node, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
 			Feed: feed, Broadcaster: d.Broadcaster, Dispatcher: dispatcher,
 		},
@@ -163,7 +166,7 @@ func New(d Deps, s Settings) *Application {
 		RetryDeadLetter: RetryDeadLetterHandler{Inventory: d.Inventory, Queue: d.Queue, Log: log, Feed: feed},
 		Reconcile: ReconcileHandler{
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
-			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Feed: feed,
+			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Feed: feed, Nodes: d.Nodes,
 		},
 		RelayOutbox:     RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch},
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flashsale/flashsale/internal/domain"
@@ -25,11 +26,17 @@ type OrderDispatcher struct {
 	// time (a spike) usually answers a moment later, sooner than the reconciler would come by.
 	Attempts int
 
-	mu      sync.RWMutex
-	ch      chan domain.Reservation
-	running bool
-	wg      sync.WaitGroup
+	mu       sync.RWMutex
+	ch       chan domain.Reservation
+	running  bool
+	wg       sync.WaitGroup
+	stranded atomic.Int64
 }
+
+// Stranded counts the accepted orders this dispatcher could not queue (or still held when a
+// stop ran out of time): the node must not leave cleanly while any exist, so that its lease
+// runs out and the worker queues them (ReconcileHandler.DeadNodes).
+func (d *OrderDispatcher) Stranded() int64 { return d.stranded.Load() }
 
 // Start runs the workers.
 func (d *OrderDispatcher) Start() {
@@ -62,7 +69,8 @@ func (d *OrderDispatcher) Stop(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err() // what is left is found by the reconciler
+		d.stranded.Add(1) // what is left is found by the reconciler
+		return ctx.Err()
 	}
 }
 
@@ -96,6 +104,7 @@ func (d *OrderDispatcher) enqueue(ctx context.Context, r domain.Reservation) {
 			return
 		}
 	}
+	d.stranded.Add(1)
 	d.Log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
 		"order_id", r.OrderID, "attempts", attempts, "err", err)
 }

@@ -996,6 +996,27 @@ func (f *fakeSessions) RevokeUserSessions(_ context.Context, tenantID, userID uu
 // ---------------------------------------------------------------------------------------------
 // environment
 
+// fakeNodes is the API node registry: the nodes listed in dead died holding orders.
+type fakeNodes struct {
+	mu        sync.Mutex
+	dead      []string
+	forgotten []string
+}
+
+func (f *fakeNodes) Dead(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.dead), nil
+}
+
+func (f *fakeNodes) Forget(_ context.Context, node string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = slices.DeleteFunc(f.dead, func(n string) bool { return n == node })
+	f.forgotten = append(f.forgotten, node)
+	return nil
+}
+
 // env is an Application wired to fresh fakes, with one tenant ready.
 type env struct {
 	clock   *clock
@@ -1005,6 +1026,7 @@ type env struct {
 	orders  *fakeOrders
 	inv     *fakeInventory
 	queue   *fakeQueue
+	nodes   *fakeNodes
 	cache   *fakeCache
 	hasher  *fakeHasher
 	tokens  *fakeTokens
@@ -1036,7 +1058,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	e := &env{
 		clock: c, tenants: newFakeTenants(), users: newFakeUsers(), sales: newFakeSales(c.Now),
 		orders: newFakeOrders(), inv: newFakeInventory(c.Now),
-		queue: newFakeQueue(), cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
+		queue: newFakeQueue(), nodes: &fakeNodes{}, cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
 		sess: newFakeSessions(), log: &logRecorder{}, settings: app.DefaultSettings(),
 		outbox: newFakeOutbox(c.Now), publisher: &fakePublisher{}, processed: newFakeProcessed(),
 		stats: newFakeStats(), counters: newFakeCounters(), mailer: &fakeMailer{}, metrics: newFakeMetrics(),
@@ -1047,7 +1069,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	e.tenant = e.tenants.ensure(domain.DefaultTenantSlug, "Default merchant")
 	e.app = app.New(app.Deps{
 		Tenants: e.tenants, Users: e.users, Sales: e.sales, Orders: e.orders, Inventory: e.inv,
-		Purchases: e.inv, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
+		Purchases: e.inv, Nodes: e.nodes, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
 		Sessions: e.sess, Outbox: e.outbox, Publisher: e.publisher, Processed: e.processed, Stats: e.stats,
 		Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Log: slog.New(e.log), Now: c.Now,
 	}, e.settings)

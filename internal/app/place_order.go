@@ -54,6 +54,8 @@ type PlaceOrderHandler struct {
 	Broadcaster ports.Broadcaster
 	// Stock restores a sale's inventory the store does not have.
 	Stock Stock
+	// Node names this API node on the reservations it accepts (see ports.Nodes).
+	Node string
 	// Dispatcher queues accepted orders off the request path.
 	Dispatcher *OrderDispatcher
 }
@@ -78,7 +80,7 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		Lease:       h.IdempotencyLease,
 		Reservation: domain.Reservation{
 			OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
-			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey,
+			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey, Node: h.Node,
 		},
 	}
 	out, err := h.purchase(ctx, p)

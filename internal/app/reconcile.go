@@ -29,6 +29,8 @@ type ReconcileHandler struct {
 	// Batch bounds the reservations handled per sale and pass.
 	Batch int
 	Feed  *LiveFeed
+	// Nodes tells which API nodes died holding accepted orders (DeadNodes).
+	Nodes ports.Nodes
 }
 
 // ReconcileReport counts what one pass did.
@@ -56,6 +58,49 @@ func (h ReconcileHandler) Handle(ctx context.Context) (ReconcileReport, error) {
 		errs = append(errs, fmt.Errorf("reconcile: close sales: %w", err))
 	}
 	return rep, errors.Join(errs...)
+}
+
+// DeadNodes queues, at once, the accepted orders of API nodes that died before queueing them
+// (their lease ran out), instead of waiting for Grace; then forgets those nodes. It is cheap
+// when no node died: one look at the leases.
+func (h ReconcileHandler) DeadNodes(ctx context.Context) (requeued int, err error) {
+	dead, err := h.Nodes.Dead(ctx)
+	if err != nil || len(dead) == 0 {
+		return 0, err
+	}
+	isDead := make(map[string]bool, len(dead))
+	for _, n := range dead {
+		isDead[n] = true
+	}
+	now := h.Now()
+	refs, err := h.Sales.LiveSales(ctx, now.Add(-h.Horizon))
+	if err != nil {
+		return 0, fmt.Errorf("reconcile dead nodes: %w", err)
+	}
+	for _, ref := range refs {
+		awaited, err := h.Inventory.AwaitedReservations(ctx, ref.TenantID, ref.SaleID, now, 0)
+		if err != nil {
+			return requeued, fmt.Errorf("reconcile dead nodes: %w", err)
+		}
+		for _, r := range awaited {
+			if !isDead[r.Node] {
+				continue
+			}
+			switch err := h.Queue.EnqueueOrder(ctx, r); {
+			case err == nil:
+				requeued++
+			case !errors.Is(err, ports.ErrAlreadyQueued):
+				return requeued, fmt.Errorf("reconcile dead nodes: queue order %s: %w", r.OrderID, err)
+			}
+		}
+	}
+	for _, n := range dead {
+		if err := h.Nodes.Forget(ctx, n); err != nil {
+			return requeued, err
+		}
+		h.Log.WarnContext(ctx, "API node died holding accepted orders; they are queued", "node", n, "requeued", requeued)
+	}
+	return requeued, nil
 }
 
 func (h ReconcileHandler) sale(ctx context.Context, ref ports.SaleRef, now time.Time, rep *ReconcileReport) error {

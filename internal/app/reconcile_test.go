@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
@@ -150,5 +152,40 @@ func TestReconcileReportsRepositoryFailure(t *testing.T) {
 	}
 	if e.sales.count("CloseSales") != 1 {
 		t.Error("CloseSales skipped after a sale failed")
+	}
+}
+
+// An API node died with accepted orders in its dispatch buffer: they are queued at once, not
+// after the grace; the orders of live nodes are left to their nodes; the dead node is forgotten.
+func TestReconcileQueuesWhatADeadNodeHeld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 5)
+	take := func(node string) domain.Reservation {
+		res, err := e.inv.reserve(domain.Reservation{OrderID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID,
+			UserID: uuid.New(), Quantity: 1, IdempotencyKey: uuid.NewString(), Node: node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Reservation
+	}
+	held, alive := take("api-dead"), take("api-alive")
+
+	if n, err := e.app.Reconcile.DeadNodes(ctx); err != nil || n != 0 {
+		t.Fatalf("DeadNodes with every node alive = %d, %v; want nothing queued", n, err)
+	}
+	e.nodes.dead = []string{"api-dead"}
+	n, err := e.app.Reconcile.DeadNodes(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("DeadNodes = %d, %v; want 1 queued", n, err)
+	}
+	if _, ok := e.queue.task(held.OrderID); !ok {
+		t.Error("the dead node's order is not queued")
+	}
+	if _, ok := e.queue.task(alive.OrderID); ok {
+		t.Error("a live node's order was queued behind its back")
+	}
+	if len(e.nodes.forgotten) != 1 || e.nodes.forgotten[0] != "api-dead" {
+		t.Errorf("forgotten nodes = %v, want the dead one", e.nodes.forgotten)
 	}
 }

@@ -32,6 +32,9 @@ type Reservation struct {
 	Currency       string
 	CreatedAt      time.Time
 	Status         OrderStatus
+	// Node is the API node that accepted the purchase and queues it; if that node dies first,
+	// the reconciler queues what it accepted (see ports.Nodes).
+	Node string
 }
 
 // Order is a purchase as the buyer sees it.

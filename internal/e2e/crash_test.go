@@ -338,3 +338,40 @@ func TestWorkerKilledMidTaskIsRecovered(t *testing.T) {
 		return err == nil && o.Status == domain.OrderConfirmed && o.Quantity == 2
 	})
 }
+
+// TestDeadNodesOrdersAreQueuedWithinSeconds: an API node accepted orders it could not queue and
+// then went away without handing them over. Its lease runs out and the worker queues them
+// within seconds, long before the reconciler's grace (a minute; an hour here).
+func TestDeadNodesOrdersAreQueuedWithinSeconds(t *testing.T) {
+	t.Parallel()
+	r := testutil.NewRedis(t)
+	worker := testutil.StartSystem(t, testutil.SystemOptions{NoAPI: true, Redis: &r})
+	queue := &failingQueue{}
+	queue.down.Store(true)
+	node := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true, Redis: &r,
+		DatabaseURL: worker.Config.DatabaseURL,
+		Configure:   func(c *config.Config) { c.NodeLease = time.Second },
+		Options: []fx.Option{
+			fx.Decorate(func(q ports.OrderQueue) ports.OrderQueue { queue.OrderQueue = q; return queue }),
+		}})
+	c := testutil.NewClient(node.URL)
+	sale := node.CreateSale(t, 10, 2, -time.Second, time.Hour)
+	shoppers := node.CreateUsers(t, 5, domain.RoleShopper)
+	for _, u := range shoppers {
+		if resp := buy(t, c, node.TokenFor(t, u), sale.Sale.ID, "held-"+u.ID.String(), 1); resp.Status != http.StatusAccepted {
+			t.Fatalf("purchase: %d %s", resp.Status, resp.Body)
+		}
+	}
+	testutil.WaitFor(t, 20*time.Second, "the node to give up queueing them", func() bool {
+		return node.App.Dispatcher.Stranded() == 5
+	})
+	node.Stop(t) // gone, holding 5 accepted orders
+	gone := time.Now()
+	testutil.WaitFor(t, 15*time.Second, "the 5 orders to be written", func() bool {
+		var n int
+		_ = worker.Pool.QueryRow(context.Background(), "SELECT count(*) FROM orders WHERE sale_id = $1 AND status = 'confirmed'",
+			sale.Sale.ID).Scan(&n)
+		return n == 5
+	})
+	t.Logf("written %v after the node went away (lease %v)", time.Since(gone).Round(10*time.Millisecond), node.Config.NodeLease)
+}

@@ -219,6 +219,15 @@ const (
 	TaskArchived TaskState = "archived"
 )
 
+// Nodes tracks the API nodes that hold accepted orders in memory on their way to the queue
+// (each reservation names its node), so that what a dead node held is queued within seconds.
+type Nodes interface {
+	// Dead lists the nodes that joined and whose lease ran out without their leaving.
+	Dead(ctx context.Context) ([]string, error)
+	// Forget drops a dead node once what it held is queued.
+	Forget(ctx context.Context, node string) error
+}
+
 // OrderQueue carries reservations to the worker that writes them to PostgreSQL.
 type OrderQueue interface {
 	// EnqueueOrder queues the order once: a second call for the same order fails with

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
 	"reflect"
 	"sync"
 	"time"
@@ -129,6 +130,9 @@ var Redis = fx.Module("redis",
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Live {
 			return redisadapter.NewLive(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.Broadcaster))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Nodes {
+			return redisadapter.NewNodes(rdb, c.RedisPrefix)
+		}, fx.As(fx.Self()), fx.As(new(ports.Nodes))),
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Tickets {
 			return redisadapter.NewTickets(rdb, c.RedisPrefix)
 		}, fx.As(new(ports.TicketStore))),
@@ -182,10 +186,21 @@ var Application = fx.Module("app",
 			s.DispatchWorkers, s.DispatchBuffer, s.DispatchAttempts = c.DispatchWorkers, c.DispatchBuffer, c.DispatchAttempts
 			s.OrderAttempts, s.OrderRetryBudget = c.OrderAttempts, c.OrderRetryBudget
 			s.RestoreFence = c.RestoreFence
+			s.Node = nodeName()
 			return app.New(d, s)
 		},
 	),
 )
+
+// nodeName names this process among the API nodes: the host, and a random suffix so that a
+// restarted process is a new node.
+func nodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	return host + "-" + uuid.NewString()[:8]
+}
 
 // optionalDeps are the fields of app.Deps a role may leave unprovided (nil): the event
 // publisher and the mailer exist in the roles that use them, and the clock is time.Now unless a
@@ -334,6 +349,14 @@ var API = fx.Module("api",
 		})
 		return hs, nil
 	}),
+	// This node's lease: while it lives, the orders it accepted and has not queued yet are its
+	// own; once it dies (the lease runs out) the worker queues them. It leaves after the
+	// dispatcher below has drained (hooks stop in reverse order).
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, nodes *redisadapter.Nodes, c config.Config, log *slog.Logger) {
+		lease := redisadapter.NewNodeLease(nodes, a.PlaceOrder.Node, c.NodeLease,
+			func() bool { return a.Dispatcher.Stranded() > 0 }, log)
+		lc.Append(fx.Hook{OnStart: lease.Start, OnStop: lease.Stop})
+	}),
 	// Accepted orders are queued off the request path.
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application) {
 		lc.Append(fx.Hook{
@@ -375,6 +398,15 @@ var Worker = fx.Module("worker",
 			}
 			if rep.Requeued+rep.Released+rep.Confirmed > 0 {
 				log.InfoContext(ctx, "reconciled", "requeued", rep.Requeued, "released", rep.Released, "confirmed", rep.Confirmed)
+			}
+		})
+		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
+	}),
+	// API nodes that died holding accepted orders: those orders are queued within seconds.
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
+		loop := newTicker(c.NodeCheckInterval, func(ctx context.Context) {
+			if _, err := a.Reconcile.DeadNodes(ctx); err != nil {
+				log.ErrorContext(ctx, "dead node pass failed", "err", err)
 			}
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})

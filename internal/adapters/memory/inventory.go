@@ -150,7 +150,7 @@ func (s *Inventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
 	rec := domain.Reservation{
 		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
 		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.price, Currency: inv.currency,
-		CreatedAt: now, Status: domain.OrderPending,
+		CreatedAt: now, Status: domain.OrderPending, Node: r.Node,
 	}
 	inv.res[r.OrderID] = rec
 	inv.awaited[r.OrderID] = now

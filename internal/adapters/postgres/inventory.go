@@ -185,7 +185,7 @@ func reserve(ctx context.Context, q *sqlcdb.Queries, r domain.Reservation) (port
 	remaining, err := q.PgReserve(ctx, sqlcdb.PgReserveParams{
 		TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID, UserID: r.UserID,
 		Quantity: int32(r.Quantity), IdempotencyKey: r.IdempotencyKey,
-		UnitPriceCents: inv.PriceCents, Currency: inv.Currency, CreatedAt: created,
+		UnitPriceCents: inv.PriceCents, Currency: inv.Currency, CreatedAt: created, Node: r.Node,
 	})
 	if err != nil {
 		return ports.ReserveResult{}, classify("reserve", err)
@@ -194,7 +194,7 @@ func reserve(ctx context.Context, q *sqlcdb.Queries, r domain.Reservation) (port
 		Reservation: domain.Reservation{
 			OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
 			IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.PriceCents, Currency: inv.Currency,
-			CreatedAt: created, Status: domain.OrderPending,
+			CreatedAt: created, Status: domain.OrderPending, Node: r.Node,
 		},
 		Remaining: int(remaining),
 	}, nil
@@ -204,7 +204,7 @@ func toReservation(r sqlcdb.PgReservation) domain.Reservation {
 	return domain.Reservation{
 		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: int(r.Quantity),
 		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: r.UnitPriceCents, Currency: r.Currency,
-		CreatedAt: r.CreatedAt.UTC(), Status: domain.OrderStatus(r.Status),
+		CreatedAt: r.CreatedAt.UTC(), Status: domain.OrderStatus(r.Status), Node: r.Node,
 	}
 }
 
@@ -351,7 +351,7 @@ func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Res
 		_, err = q.PgReserve(ctx, sqlcdb.PgReserveParams{
 			TenantID: r.TenantID, SaleID: r.SaleID, OrderID: r.OrderID, UserID: r.UserID,
 			Quantity: int32(r.Quantity), IdempotencyKey: r.IdempotencyKey,
-			UnitPriceCents: r.UnitPriceCents, Currency: r.Currency, CreatedAt: created,
+			UnitPriceCents: r.UnitPriceCents, Currency: r.Currency, CreatedAt: created, Node: r.Node,
 		})
 		if err != nil {
 			return classify("adopt", err)

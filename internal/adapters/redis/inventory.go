@@ -53,7 +53,7 @@ func (k saleKeys) reserveKeys() []string { return []string{k.inv, k.buyers, k.ke
 
 // reserveArgs are the ARGV of reserve.lua.
 func reserveArgs(r domain.Reservation) []any {
-	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey}
+	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey, r.Node}
 }
 
 // reservationRecord is a reservation as the Lua scripts store it (short names: one per order).
@@ -66,6 +66,7 @@ type reservationRecord struct {
 	Currency string `json:"c"`
 	TimeMS   string `json:"t"`
 	Status   string `json:"s"`
+	Node     string `json:"d,omitempty"`
 }
 
 func decodeReservation(tenantID, saleID uuid.UUID, raw string) (domain.Reservation, error) {
@@ -83,7 +84,7 @@ func decodeReservation(tenantID, saleID uuid.UUID, raw string) (domain.Reservati
 	return domain.Reservation{
 		OrderID: orderID, TenantID: tenantID, SaleID: saleID, UserID: userID, Quantity: rec.Quantity,
 		IdempotencyKey: rec.Key, UnitPriceCents: price, Currency: rec.Currency,
-		CreatedAt: time.UnixMilli(ms).UTC(), Status: domain.OrderStatus(rec.Status),
+		CreatedAt: time.UnixMilli(ms).UTC(), Status: domain.OrderStatus(rec.Status), Node: rec.Node,
 	}, nil
 }
 

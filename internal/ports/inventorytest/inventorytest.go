@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) ports.InventoryStore, o Optio
 		{"Rereserve", testRereserve},
 		{"ConcurrentRereserveTakesOnce", testConcurrentRereserve},
 		{"Adopt", testAdopt},
+		{"ReservationRecordsItsNode", testReservationNode},
 		{"RestoreSale", testRestoreSale},
 		{"SyncSaleOnALiveSale", testSyncSaleOnALiveSale},
 		{"SyncSaleSoldHint", testSyncSaleSoldHint},
@@ -1427,4 +1428,22 @@ func testRestoreSale(t *testing.T, newFixture func(t *testing.T) *fixture) {
 			t.Fatalf("inventory after a refused restore: ok %v, %v; want none", ok, err)
 		}
 	})
+}
+
+func testReservationNode(t *testing.T, newFixture func(t *testing.T) *fixture) {
+	f := newFixture(t)
+	s := f.liveSale(5, 2)
+	r := f.reservation(s, uuid.New(), 1, "k")
+	r.Node = "api-7f3a"
+	res, err := f.inv.Reserve(f.ctx, r)
+	if err != nil || res.Reservation.Node != "api-7f3a" {
+		t.Fatalf("Reserve = %+v, %v; want the accepting node recorded", res, err)
+	}
+	if got, ok, err := f.inv.Reservation(f.ctx, s.TenantID, s.ID, r.OrderID); err != nil || !ok || got.Node != "api-7f3a" {
+		t.Fatalf("Reservation = %+v, %v, %v; want node api-7f3a", got, ok, err)
+	}
+	awaited, err := f.inv.AwaitedReservations(f.ctx, s.TenantID, s.ID, time.Now().Add(time.Hour), 0)
+	if err != nil || len(awaited) != 1 || awaited[0].Node != "api-7f3a" {
+		t.Fatalf("AwaitedReservations = %+v, %v; want the node on it", awaited, err)
+	}
 }

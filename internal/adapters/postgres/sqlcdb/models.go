@@ -83,6 +83,7 @@ type PgReservation struct {
 	CreatedAt      time.Time
 	Status         string
 	AwaitedSince   *time.Time
+	Node           string
 }
 
 type ProcessedEvent struct {

@@ -87,7 +87,7 @@ func (q *Queries) LockPgInventory(ctx context.Context, arg LockPgInventoryParams
 }
 
 const pgAwaitedReservations = `-- name: PgAwaitedReservations :many
-SELECT tenant_id, sale_id, order_id, user_id, quantity, idempotency_key, unit_price_cents, currency, created_at, status, awaited_since FROM pg_reservations
+SELECT tenant_id, sale_id, order_id, user_id, quantity, idempotency_key, unit_price_cents, currency, created_at, status, awaited_since, node FROM pg_reservations
 WHERE tenant_id = $1 AND sale_id = $2
   AND awaited_since IS NOT NULL AND awaited_since <= $3::timestamptz
 ORDER BY awaited_since, order_id
@@ -129,6 +129,7 @@ func (q *Queries) PgAwaitedReservations(ctx context.Context, arg PgAwaitedReserv
 			&i.CreatedAt,
 			&i.Status,
 			&i.AwaitedSince,
+			&i.Node,
 		); err != nil {
 			return nil, err
 		}
@@ -167,7 +168,7 @@ func (q *Queries) PgConfirm(ctx context.Context, arg PgConfirmParams) error {
 }
 
 const pgFindReservation = `-- name: PgFindReservation :one
-SELECT tenant_id, sale_id, order_id, user_id, quantity, idempotency_key, unit_price_cents, currency, created_at, status, awaited_since FROM pg_reservations
+SELECT tenant_id, sale_id, order_id, user_id, quantity, idempotency_key, unit_price_cents, currency, created_at, status, awaited_since, node FROM pg_reservations
 WHERE tenant_id = $1 AND sale_id = ANY($2::uuid[]) AND order_id = $3
 ORDER BY array_position($2::uuid[], sale_id)
 LIMIT 1
@@ -195,6 +196,7 @@ func (q *Queries) PgFindReservation(ctx context.Context, arg PgFindReservationPa
 		&i.CreatedAt,
 		&i.Status,
 		&i.AwaitedSince,
+		&i.Node,
 	)
 	return i, err
 }
@@ -343,7 +345,7 @@ func (q *Queries) PgRereserveCheck(ctx context.Context, arg PgRereserveCheckPara
 }
 
 const pgReservation = `-- name: PgReservation :one
-SELECT tenant_id, sale_id, order_id, user_id, quantity, idempotency_key, unit_price_cents, currency, created_at, status, awaited_since FROM pg_reservations WHERE tenant_id = $1 AND sale_id = $2 AND order_id = $3
+SELECT tenant_id, sale_id, order_id, user_id, quantity, idempotency_key, unit_price_cents, currency, created_at, status, awaited_since, node FROM pg_reservations WHERE tenant_id = $1 AND sale_id = $2 AND order_id = $3
 `
 
 type PgReservationParams struct {
@@ -367,6 +369,7 @@ func (q *Queries) PgReservation(ctx context.Context, arg PgReservationParams) (P
 		&i.CreatedAt,
 		&i.Status,
 		&i.AwaitedSince,
+		&i.Node,
 	)
 	return i, err
 }
@@ -384,9 +387,9 @@ WITH inv AS (
     ON CONFLICT (tenant_id, sale_id, user_id) DO UPDATE SET units = pg_buyers.units + EXCLUDED.units
 ), res AS (
     INSERT INTO pg_reservations (tenant_id, sale_id, order_id, user_id, quantity, idempotency_key,
-                                 unit_price_cents, currency, created_at, status, awaited_since)
+                                 unit_price_cents, currency, created_at, status, awaited_since, node)
     VALUES ($2, $3, $5, $4, $1::integer, $6,
-            $7, $8, $9, 'pending', $9)
+            $7, $8, $9, 'pending', $9, $10)
 )
 SELECT remaining FROM inv
 `
@@ -401,6 +404,7 @@ type PgReserveParams struct {
 	UnitPriceCents int64
 	Currency       string
 	CreatedAt      time.Time
+	Node           string
 }
 
 // Takes the stock for a new reservation and records it, awaited from its creation.
@@ -415,6 +419,7 @@ func (q *Queries) PgReserve(ctx context.Context, arg PgReserveParams) (int32, er
 		arg.UnitPriceCents,
 		arg.Currency,
 		arg.CreatedAt,
+		arg.Node,
 	)
 	var remaining int32
 	err := row.Scan(&remaining)
