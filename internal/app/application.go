@@ -1,7 +1,10 @@
 package app
 
 import (
+	"fmt"
 	"log/slog"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/flashsale/flashsale/internal/ports"
@@ -16,13 +19,16 @@ type Deps struct {
 	Inventory ports.InventoryStore
 	Purchases ports.PurchaseStore
 	Queue     ports.OrderQueue
-	Nodes     ports.Nodes
-	Cache     ports.SaleCache
-	Hasher    ports.PasswordHasher
-	Tokens    ports.TokenIssuer
-	Sessions  ports.SessionStore
-	// Event side: the outbox and its relay, and the consumers' stores. A role that does not
-	// run a handler may leave its ports nil.
+	// Dispatch is the queue the purchase path hands accepted orders to: asynchronous in the API
+	// role (internal/adapters/dispatch), Queue itself elsewhere.
+	Dispatch ports.OrderQueue
+	Nodes    ports.Nodes
+	Cache    ports.SaleCache
+	Hasher   ports.PasswordHasher
+	Tokens   ports.TokenIssuer
+	Sessions ports.SessionStore
+	// Event side: the outbox and its relay, and the consumers' stores. Every port is required:
+	// a role that does not run a handler is given one that fails (see New).
 	Outbox    ports.Outbox
 	Publisher ports.EventPublisher
 	Processed ports.ProcessedEvents
@@ -31,10 +37,10 @@ type Deps struct {
 	Mailer    ports.Mailer
 	Metrics   ports.Metrics
 	// Real time: live events to every node's clients, scheduled sale events, WS tickets.
-	Broadcaster ports.Broadcaster
-	Scheduler   ports.SaleScheduler
-	Tickets     ports.TicketStore
-	Log         *slog.Logger
+	Live      ports.LiveEvents
+	Scheduler ports.SaleScheduler
+	Tickets   ports.TicketStore
+	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,11 +64,6 @@ type Settings struct {
 	RestoreFence time.Duration
 	// Node names this process on the reservations it accepts.
 	Node string
-	// DispatchWorkers and DispatchBuffer size the background queueing of accepted orders;
-	// DispatchAttempts bounds the tries at queueing one before the reconciler is left to it.
-	DispatchWorkers  int
-	DispatchBuffer   int
-	DispatchAttempts int
 }
 
 // DefaultSettings are the production defaults.
@@ -79,9 +80,6 @@ func DefaultSettings() Settings {
 		OrderAttempts:    3,
 		OrderRetryBudget: time.Hour,
 		RestoreFence:     3 * time.Second,
-		DispatchWorkers:  8,
-		DispatchBuffer:   10000,
-		DispatchAttempts: 3,
 	}
 }
 
@@ -112,16 +110,18 @@ type Application struct {
 	RecordSaleStats RecordSaleStatsHandler
 	GetSaleStats    GetSaleStatsHandler
 	SyncInventory   *SyncInventoryHandler
-	Feed            *LiveFeed
 	FireSaleEvent   FireSaleEventHandler
 	IssueTicket     IssueTicketHandler
 	RedeemTicket    RedeemTicketHandler
-	// Dispatcher queues accepted orders in the background once started (API role).
-	Dispatcher *OrderDispatcher
 }
 
-// New wires the use-cases.
-func New(d Deps, s Settings) *Application {
+// New wires the use-cases. Every port of d is required, so that a missing one fails at start
+// rather than at the first call that needs it; only Now (time.Now) and Log (slog.Default) may
+// be left out.
+func New(d Deps, s Settings) (*Application, error) {
+	if missing := d.missing(); len(missing) > 0 {
+		return nil, fmt.Errorf("app: ports not provided: %s", strings.Join(missing, ", "))
+	}
 	clock := d.Now
 	if clock == nil {
 		clock = time.Now
@@ -134,9 +134,6 @@ func New(d Deps, s Settings) *Application {
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
 	stock := Stock{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence}
-	feed := &LiveFeed{Inventory: d.Inventory, Sales: d.Sales, Broadcaster: d.Broadcaster, Log: log, Now: now}
-	dispatcher := &OrderDispatcher{Queue: d.Queue, Log: log,
-		Workers: s.DispatchWorkers, Buffer: s.DispatchBuffer, Attempts: s.DispatchAttempts}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:    tenants,
@@ -150,23 +147,23 @@ func New(d Deps, s Settings) *Application {
 		Me:         MeHandler{Users: d.Users},
 		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
 		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Scheduler: d.Scheduler,
-			Feed: feed, Now: now, Log: log},
+			Live: d.Live, Now: now, Log: log},
 		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Now: now, Log: log},
 		ListSales: ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Now: now},
 		PlaceOrder: PlaceOrderHandler{
 			Sales: d.Sales, Inventory: d.Inventory, Purchases: d.Purchases, Stock: stock, Node: s.Node, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
-			Feed: feed, Broadcaster: d.Broadcaster, Dispatcher: dispatcher,
+			Live: d.Live, Queue: d.Dispatch,
 		},
 		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
-			Broadcaster: d.Broadcaster, Feed: feed, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget},
+			Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget},
 		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
 		ListOrders:      ListOrdersHandler{Orders: d.Orders},
 		DeadLetters:     DeadLettersHandler{Queue: d.Queue},
-		RetryDeadLetter: RetryDeadLetterHandler{Inventory: d.Inventory, Queue: d.Queue, Log: log, Feed: feed},
+		RetryDeadLetter: RetryDeadLetterHandler{Inventory: d.Inventory, Queue: d.Queue, Log: log, Live: d.Live},
 		Reconcile: ReconcileHandler{
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
-			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Feed: feed, Nodes: d.Nodes,
+			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Live: d.Live, Nodes: d.Nodes,
 		},
 		RelayOutbox:     RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch},
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
@@ -176,11 +173,24 @@ func New(d Deps, s Settings) *Application {
 			Counters: d.Counters, Inventory: d.Inventory, Sales: d.Sales, Metrics: d.Metrics, Log: log, Now: now,
 			Horizon: s.SaleHorizon,
 		},
-		Feed: feed,
-		FireSaleEvent: FireSaleEventHandler{Sales: d.Sales, Inventory: d.Inventory, Broadcaster: d.Broadcaster,
-			Log: log, Now: now},
-		IssueTicket:  IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
-		RedeemTicket: RedeemTicketHandler{Tickets: d.Tickets},
-		Dispatcher:   dispatcher,
+		FireSaleEvent: FireSaleEventHandler{Sales: d.Sales, Inventory: d.Inventory, Live: d.Live, Now: now},
+		IssueTicket:   IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
+		RedeemTicket:  RedeemTicketHandler{Tickets: d.Tickets},
+	}, nil
+}
+
+// missing names the ports d leaves nil.
+func (d Deps) missing() []string {
+	var out []string
+	v := reflect.ValueOf(d)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Name == "Now" || f.Name == "Log" {
+			continue
+		}
+		if v.Field(i).IsNil() {
+			out = append(out, f.Name)
+		}
 	}
+	return out
 }

@@ -1017,6 +1017,52 @@ func (f *fakeNodes) Forget(_ context.Context, node string) error {
 	return nil
 }
 
+// fakeScheduler records the sales whose live events were (re)scheduled.
+type fakeScheduler struct {
+	mu    sync.Mutex
+	sales []domain.Sale
+}
+
+func (f *fakeScheduler) ScheduleSale(_ context.Context, s domain.Sale) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sales = append(f.sales, s)
+	return nil
+}
+
+// fakeLive records the live events use cases publish and the sales whose stock changed.
+type fakeLive struct {
+	mu      sync.Mutex
+	events  []domain.LiveEvent
+	changed []uuid.UUID
+}
+
+func (f *fakeLive) StockChanged(_, saleID uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changed = append(f.changed, saleID)
+}
+
+func (f *fakeLive) Publish(_ context.Context, e domain.LiveEvent) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, e)
+	return nil
+}
+
+// published lists the events of type typ published so far.
+func (f *fakeLive) published(typ string) []domain.LiveEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []domain.LiveEvent
+	for _, e := range f.events {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // env is an Application wired to fresh fakes, with one tenant ready.
 type env struct {
 	clock   *clock
@@ -1027,11 +1073,15 @@ type env struct {
 	inv     *fakeInventory
 	queue   *fakeQueue
 	nodes   *fakeNodes
-	cache   *fakeCache
-	hasher  *fakeHasher
-	tokens  *fakeTokens
-	sess    *fakeSessions
-	log     *logRecorder
+	live    *fakeLive
+	// scheduler records the sales scheduled; tickets is the WebSocket ticket store.
+	scheduler *fakeScheduler
+	tickets   *memTickets
+	cache     *fakeCache
+	hasher    *fakeHasher
+	tokens    *fakeTokens
+	sess      *fakeSessions
+	log       *logRecorder
 
 	outbox    *fakeOutbox
 	publisher *fakePublisher
@@ -1058,7 +1108,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	e := &env{
 		clock: c, tenants: newFakeTenants(), users: newFakeUsers(), sales: newFakeSales(c.Now),
 		orders: newFakeOrders(), inv: newFakeInventory(c.Now),
-		queue: newFakeQueue(), nodes: &fakeNodes{}, cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
+		queue: newFakeQueue(), nodes: &fakeNodes{}, live: &fakeLive{}, scheduler: &fakeScheduler{}, tickets: &memTickets{now: c.Now}, cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
 		sess: newFakeSessions(), log: &logRecorder{}, settings: app.DefaultSettings(),
 		outbox: newFakeOutbox(c.Now), publisher: &fakePublisher{}, processed: newFakeProcessed(),
 		stats: newFakeStats(), counters: newFakeCounters(), mailer: &fakeMailer{}, metrics: newFakeMetrics(),
@@ -1067,12 +1117,17 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 		tune(&e.settings)
 	}
 	e.tenant = e.tenants.ensure(domain.DefaultTenantSlug, "Default merchant")
-	e.app = app.New(app.Deps{
+	a, err := app.New(app.Deps{
 		Tenants: e.tenants, Users: e.users, Sales: e.sales, Orders: e.orders, Inventory: e.inv,
-		Purchases: e.inv, Nodes: e.nodes, Queue: e.queue, Cache: e.cache, Hasher: e.hasher, Tokens: e.tokens,
-		Sessions: e.sess, Outbox: e.outbox, Publisher: e.publisher, Processed: e.processed, Stats: e.stats,
-		Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Log: slog.New(e.log), Now: c.Now,
+		Purchases: e.inv, Nodes: e.nodes, Queue: e.queue, Dispatch: e.queue, Cache: e.cache, Hasher: e.hasher,
+		Tokens: e.tokens, Sessions: e.sess, Outbox: e.outbox, Publisher: e.publisher, Processed: e.processed,
+		Stats: e.stats, Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Live: e.live,
+		Scheduler: e.scheduler, Tickets: e.tickets, Log: slog.New(e.log), Now: c.Now,
 	}, e.settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.app = a
 	return e
 }
 

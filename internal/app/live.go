@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,73 +12,10 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 )
 
-// LiveFeed turns stock changes into inventory:updated events, coalesced per sale: however many
-// purchases land between two flushes, clients get one event with the latest figures, and the
-// last change (the final 0 included) is always flushed.
-type LiveFeed struct {
-	Inventory   ports.InventoryStore
-	Sales       ports.SaleRepository
-	Broadcaster ports.Broadcaster
-	Log         *slog.Logger
-	Now         func() time.Time
-
-	mu    sync.Mutex
-	dirty map[[2]uuid.UUID]struct{}
-}
-
-// InventoryChanged marks a sale's stock as changed; the next Flush reports it.
-func (f *LiveFeed) InventoryChanged(tenantID, saleID uuid.UUID) {
-	if f == nil || f.Broadcaster == nil {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.dirty == nil {
-		f.dirty = map[[2]uuid.UUID]struct{}{}
-	}
-	f.dirty[[2]uuid.UUID{tenantID, saleID}] = struct{}{}
-}
-
-// Flush broadcasts the latest stock of every sale changed since the last flush.
-func (f *LiveFeed) Flush(ctx context.Context) {
-	if f == nil || f.Broadcaster == nil {
-		return
-	}
-	f.mu.Lock()
-	dirty := f.dirty
-	f.dirty = nil
-	f.mu.Unlock()
-	for key := range dirty {
-		if err := f.publishInventory(ctx, key[0], key[1]); err != nil {
-			f.Log.WarnContext(ctx, "inventory update not broadcast", "sale_id", key[1], "err", err)
-			f.InventoryChanged(key[0], key[1]) // try again next flush
-		}
-	}
-}
-
-func (f *LiveFeed) publishInventory(ctx context.Context, tenantID, saleID uuid.UUID) error {
-	s, err := f.Sales.Sale(ctx, tenantID, saleID)
-	if err != nil {
-		return err
-	}
-	inv, ok, err := f.Inventory.Inventory(ctx, tenantID, saleID)
-	if err != nil || !ok {
-		return err
-	}
-	now := f.Now()
-	return f.Broadcaster.Broadcast(ctx, domain.LiveEvent{
-		Type: domain.LiveInventoryUpdated, TenantID: tenantID, SaleID: saleID, TS: now,
-		Data: domain.InventoryData{TotalStock: inv.Total, Remaining: inv.Remaining, Status: s.Status(now, inv.Remaining)},
-	})
-}
-
-// broadcast sends e if a broadcaster is wired; live events are best effort: a missed one is
-// corrected by the next, and never fails the operation that caused it.
-func broadcast(ctx context.Context, b ports.Broadcaster, log *slog.Logger, e domain.LiveEvent) {
-	if b == nil {
-		return
-	}
-	if err := b.Broadcast(ctx, e); err != nil {
+// publish sends e; live events are best effort: a missed one is corrected by the next, and
+// never fails the operation that caused it.
+func publish(ctx context.Context, live ports.LiveEvents, log *slog.Logger, e domain.LiveEvent) {
+	if err := live.Publish(ctx, e); err != nil {
 		log.WarnContext(ctx, "live event not broadcast", "type", e.Type, "sale_id", e.SaleID, "err", err)
 	}
 }
@@ -106,11 +42,10 @@ type FireSaleEvent struct {
 
 // FireSaleEventHandler broadcasts scheduled sale events.
 type FireSaleEventHandler struct {
-	Sales       ports.SaleRepository
-	Inventory   ports.InventoryStore
-	Broadcaster ports.Broadcaster
-	Log         *slog.Logger
-	Now         func() time.Time
+	Sales     ports.SaleRepository
+	Inventory ports.InventoryStore
+	Live      ports.LiveEvents
+	Now       func() time.Time
 }
 
 // Handle broadcasts the event unless the admin moved the sale's time since it was scheduled
@@ -138,7 +73,7 @@ func (h FireSaleEventHandler) Handle(ctx context.Context, cmd FireSaleEvent) (bo
 	if now.Before(due) { // a clock ahead of ours fired it early: report the state as of due
 		now = due
 	}
-	err = h.Broadcaster.Broadcast(ctx, domain.LiveEvent{Type: typ, TenantID: s.TenantID, SaleID: s.ID, TS: h.Now(),
+	err = h.Live.Publish(ctx, domain.LiveEvent{Type: typ, TenantID: s.TenantID, SaleID: s.ID, TS: h.Now(),
 		Data: saleTimes(s, now, remaining, reason)})
 	return err == nil, err
 }

@@ -112,7 +112,7 @@ type RetryDeadLetterHandler struct {
 	Inventory ports.InventoryStore
 	Queue     ports.OrderQueue
 	Log       *slog.Logger
-	Feed      *LiveFeed
+	Live      ports.LiveEvents
 }
 
 // Handle takes the order's stock again (it was given back when the order failed) and moves its
@@ -132,7 +132,7 @@ func (h RetryDeadLetterHandler) Handle(ctx context.Context, p domain.Principal, 
 	if err != nil {
 		return domain.Order{}, err
 	}
-	h.Feed.InventoryChanged(r.TenantID, r.SaleID)
+	h.Live.StockChanged(r.TenantID, r.SaleID)
 	if err := h.Queue.RunDeadLetter(ctx, orderID); err != nil {
 		// Stock is held and the reservation is awaited again: the reconciler settles it.
 		return domain.Order{}, fmt.Errorf("retry dead letter %s: %w", orderID, err)

@@ -49,15 +49,14 @@ type PlaceOrderHandler struct {
 	IdempotencyLease time.Duration
 	// IdempotencyTTL is how long answers are kept for replay.
 	IdempotencyTTL time.Duration
-	// Feed and Broadcaster push the stock change and a sell-out to live clients (optional).
-	Feed        *LiveFeed
-	Broadcaster ports.Broadcaster
+	// Live pushes the stock change and a sell-out to live clients.
+	Live ports.LiveEvents
+	// Queue takes accepted orders to the worker (asynchronously in the API role).
+	Queue ports.OrderQueue
 	// Stock restores a sale's inventory the store does not have.
 	Stock Stock
 	// Node names this API node on the reservations it accepts (see ports.Nodes).
 	Node string
-	// Dispatcher queues accepted orders off the request path.
-	Dispatcher *OrderDispatcher
 }
 
 // Handle takes the purchase in one step of the purchase store (claim the key, check the rules,
@@ -173,28 +172,29 @@ func replay(rec ports.IdempotencyRecord, fingerprint string) (PlaceOrderResult, 
 func (h PlaceOrderHandler) accepted(ctx context.Context, res ports.ReserveResult) {
 	r := res.Reservation
 	if !res.Duplicate {
-		h.Feed.InventoryChanged(r.TenantID, r.SaleID)
+		h.Live.StockChanged(r.TenantID, r.SaleID)
 		if res.Remaining == 0 {
 			h.soldOut(ctx, r.TenantID, r.SaleID)
 		}
 	}
 	if r.Status == domain.OrderPending || r.Status == "" {
-		h.Dispatcher.Dispatch(ctx, r)
+		if err := h.Queue.EnqueueOrder(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
+			// Accepted all the same: the reservation is durable and awaited, and the worker
+			// queues it (at the latest once this node's lease ends, or after the grace).
+			h.Log.WarnContext(ctx, "accepted order not queued yet", "order_id", r.OrderID, "err", err)
+		}
 	}
 }
 
 // soldOut tells live clients the sale just ended by selling its last unit. Only the purchase that
 // took the last unit sees remaining 0, so this fires once per sell-out.
 func (h PlaceOrderHandler) soldOut(ctx context.Context, tenantID, saleID uuid.UUID) {
-	if h.Broadcaster == nil {
-		return
-	}
 	s, err := h.Sales.Sale(ctx, tenantID, saleID)
 	if err != nil {
 		h.Log.WarnContext(ctx, "sold-out event not broadcast", "sale_id", saleID, "err", err)
 		return
 	}
 	now := h.Now()
-	broadcast(ctx, h.Broadcaster, h.Log, domain.LiveEvent{Type: domain.LiveSaleEnded, TenantID: tenantID, SaleID: saleID,
+	publish(ctx, h.Live, h.Log, domain.LiveEvent{Type: domain.LiveSaleEnded, TenantID: tenantID, SaleID: saleID,
 		TS: now, Data: saleTimes(s, now, 0, "sold_out")})
 }

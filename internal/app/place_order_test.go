@@ -407,7 +407,7 @@ func TestPlaceOrderEnqueueFailureStillAccepts(t *testing.T) {
 	if rec, _ := e.inv.record(scopeOf(buyer, "k")); rec.Outcome.Order == nil || rec.Outcome.Order.ID != res.Order.ID {
 		t.Errorf("accepted order not stored for replay: %+v", rec)
 	}
-	if e.log.logged(slog.LevelError, "not queued") != 1 {
+	if e.log.logged(slog.LevelWarn, "not queued") != 1 {
 		t.Error("queue failure not logged")
 	}
 

@@ -28,7 +28,7 @@ type ReconcileHandler struct {
 	Horizon time.Duration
 	// Batch bounds the reservations handled per sale and pass.
 	Batch int
-	Feed  *LiveFeed
+	Live  ports.LiveEvents
 	// Nodes tells which API nodes died holding accepted orders (DeadNodes).
 	Nodes ports.Nodes
 }
@@ -143,7 +143,7 @@ func (h ReconcileHandler) reservation(ctx context.Context, r domain.Reservation,
 		return err // still queued or retrying: the worker has it
 	}
 	// Dead-lettered without being released (the worker died on its last attempt).
-	rel, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, r)
+	rel, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Live, r)
 	if rel.Released {
 		rep.Released++
 	}

@@ -132,7 +132,7 @@ type UpdateSaleHandler struct {
 	Stock     Stock
 	Cache     ports.SaleCache
 	Scheduler ports.SaleScheduler
-	Feed      *LiveFeed
+	Live      ports.LiveEvents
 	Now       func() time.Time
 	Log       *slog.Logger
 }
@@ -180,7 +180,7 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 	if !saved.StartsAt.Equal(before.StartsAt) || !saved.EndsAt.Equal(before.EndsAt) {
 		schedule(ctx, h.Scheduler, h.Log, saved)
 	}
-	h.Feed.InventoryChanged(saved.TenantID, saved.ID)
+	h.Live.StockChanged(saved.TenantID, saved.ID)
 	return viewOf(saved, inv, h.Now().UTC()), nil
 }
 

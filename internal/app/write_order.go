@@ -29,9 +29,8 @@ type WriteOrderHandler struct {
 	Stock Stock
 	Now   func() time.Time
 	Log   *slog.Logger
-	// Broadcaster tells the buyer's live connections; Feed reports stock given back (optional).
-	Broadcaster ports.Broadcaster
-	Feed        *LiveFeed
+	// Live tells the buyer's live connections, and reports stock given back.
+	Live ports.LiveEvents
 	// Attempts is how many attempts an order PostgreSQL refuses (a permanent error) gets
 	// before it is given up (ORDER_ATTEMPTS).
 	Attempts int
@@ -81,7 +80,7 @@ func (h WriteOrderHandler) Handle(ctx context.Context, cmd WriteOrder) error {
 		h.Log.WarnContext(ctx, "order durable but still marked awaited", "order_id", r.OrderID, "err", err)
 	}
 	buyer := o.UserID
-	broadcast(ctx, h.Broadcaster, h.Log, domain.LiveEvent{Type: domain.LiveOrderConfirmed, TenantID: o.TenantID,
+	publish(ctx, h.Live, h.Log, domain.LiveEvent{Type: domain.LiveOrderConfirmed, TenantID: o.TenantID,
 		SaleID: o.SaleID, UserID: &buyer, TS: now, Data: domain.OrderConfirmedData{
 			OrderID: o.ID, Quantity: o.Quantity, Status: o.Status, AmountCents: o.AmountCents, Currency: o.Currency,
 		}})
@@ -141,7 +140,7 @@ func (h WriteOrderHandler) fail(ctx context.Context, cmd WriteOrder, r domain.Re
 	if !permanent && h.Now().Sub(r.CreatedAt) < h.RetryBudget {
 		return fmt.Errorf("write order %s: %w", r.OrderID, cause)
 	}
-	rel, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Feed, r)
+	rel, err := ReleaseOrder(ctx, h.Log, h.Inventory, h.Orders, h.Live, r)
 	switch {
 	case err != nil && permanent: // not given up yet: retried until the failure is recorded
 		return fmt.Errorf("write order %s: %v; giving it up: %w", r.OrderID, cause, err)
@@ -169,7 +168,7 @@ type Release struct {
 // PostgreSQL is asked first, and a confirmed order is kept. Until PostgreSQL answers and records
 // the failure nothing is released, so an outage never cancels an order; the caller retries.
 func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.InventoryStore, orders ports.OrderRepository,
-	feed *LiveFeed, r domain.Reservation) (Release, error) {
+	live ports.LiveEvents, r domain.Reservation) (Release, error) {
 	confirmed, err := orders.ConfirmedOrderIDs(ctx, r.TenantID, []uuid.UUID{r.OrderID})
 	if err != nil {
 		return Release{}, fmt.Errorf("release order %s: %w", r.OrderID, err)
@@ -185,7 +184,7 @@ func ReleaseOrder(ctx context.Context, log *slog.Logger, inventory ports.Invento
 		return Release{}, fmt.Errorf("release order %s: %w", r.OrderID, err)
 	}
 	if released {
-		feed.InventoryChanged(r.TenantID, r.SaleID)
+		live.StockChanged(r.TenantID, r.SaleID)
 		log.InfoContext(ctx, "order failed: stock back on sale", "order_id", r.OrderID, "quantity", r.Quantity)
 	}
 	return Release{Released: released}, nil

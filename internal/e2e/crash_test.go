@@ -363,7 +363,7 @@ func TestDeadNodesOrdersAreQueuedWithinSeconds(t *testing.T) {
 		}
 	}
 	testutil.WaitFor(t, 20*time.Second, "the node to give up queueing them", func() bool {
-		return node.App.Dispatcher.Stranded() == 5
+		return node.Dispatch.Stranded() == 5
 	})
 	node.Stop(t) // gone, holding 5 accepted orders
 	gone := time.Now()

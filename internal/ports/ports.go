@@ -335,6 +335,16 @@ type Metrics interface {
 	OutboxBacklog(pending int, oldest time.Duration)
 }
 
+// LiveEvents is how the use cases tell live clients what happened. It is best effort: a lost
+// event is corrected by the next one, and never fails the use case that caused it.
+type LiveEvents interface {
+	// StockChanged reports that a sale's stock changed: clients get its latest figures as one
+	// inventory:updated event, however many changes came together.
+	StockChanged(tenantID, saleID uuid.UUID)
+	// Publish sends e to the clients it concerns.
+	Publish(ctx context.Context, e domain.LiveEvent) error
+}
+
 // Broadcaster delivers live events to the clients connected to every API node.
 type Broadcaster interface {
 	Broadcast(ctx context.Context, e domain.LiveEvent) error

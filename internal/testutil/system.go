@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
+	"github.com/flashsale/flashsale/internal/adapters/dispatch"
 	"github.com/flashsale/flashsale/internal/adapters/kafka"
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	"github.com/flashsale/flashsale/internal/app"
@@ -34,7 +35,9 @@ type System struct {
 	Tenant domain.Tenant
 	// Broker is the embedded Kafka broker (Events only).
 	Broker *kafka.Embedded
-	fx     *fx.App
+	// Dispatch is the purchase path's asynchronous queue.
+	Dispatch *dispatch.Queue
+	fx       *fx.App
 }
 
 // SystemOptions choose the roles and adjust the configuration.
@@ -110,7 +113,7 @@ func StartSystem(t testing.TB, o SystemOptions) *System {
 		wiring.Config(cfg),
 		wiring.Backends,
 		wiring.Migrate,
-		fx.Populate(&s.App, &s.Store, &s.Pool, &s.Redis, &s.Tokens),
+		fx.Populate(&s.App, &s.Store, &s.Pool, &s.Redis, &s.Tokens, &s.Dispatch),
 	}
 	if !o.NoAPI {
 		opts = append(opts, wiring.API, fx.Populate(&httpServer))

@@ -24,8 +24,10 @@ import (
 
 	asynqadapter "github.com/flashsale/flashsale/internal/adapters/asynq"
 	"github.com/flashsale/flashsale/internal/adapters/bcrypt"
+	"github.com/flashsale/flashsale/internal/adapters/dispatch"
 	httpadapter "github.com/flashsale/flashsale/internal/adapters/http"
 	"github.com/flashsale/flashsale/internal/adapters/jwt"
+	"github.com/flashsale/flashsale/internal/adapters/livefeed"
 	"github.com/flashsale/flashsale/internal/adapters/metrics"
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
@@ -148,6 +150,11 @@ var Queue = fx.Module("asynq-queue",
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Scheduler {
 		return asynqadapter.NewScheduler(rdb, c.SaleEventsQueue)
 	}, fx.As(new(ports.SaleScheduler)))),
+	// The purchase path's queue: asynchronous once the API role starts it, inline otherwise.
+	fx.Provide(func(q ports.OrderQueue, c config.Config, log *slog.Logger) *dispatch.Queue {
+		return dispatch.New(q, dispatch.Config{Workers: c.DispatchWorkers, Buffer: c.DispatchBuffer, Attempts: c.DispatchAttempts}, log)
+	}),
+	fx.Provide(fx.Annotate(func(d *dispatch.Queue) ports.OrderQueue { return d }, fx.ResultTags(`name:"dispatch"`))),
 )
 
 // Security provides the token issuer and the password hasher.
@@ -177,13 +184,20 @@ var Security = fx.Module("security",
 var Application = fx.Module("app",
 	fx.Provide(
 		appDepsFromContainer(),
-		func(d app.Deps, c config.Config) *app.Application {
+		func(d app.Deps, c config.Config) (*app.Application, error) {
+			// Roles without Kafka, or without mail, have no publisher or mailer: their ports
+			// refuse, so a use case wired by mistake fails loudly instead of dropping events.
+			if d.Publisher == nil {
+				d.Publisher = absent{"event publisher (the Kafka module)"}
+			}
+			if d.Mailer == nil {
+				d.Mailer = absent{"mailer (the Mailer module)"}
+			}
 			s := app.DefaultSettings()
 			s.IdempotencyLease, s.IdempotencyTTL = c.IdempotencyLease, c.IdempotencyTTL
 			s.ReconcileGrace = c.ReconcileGrace
 			s.RefreshTTL = c.RefreshTokenTTL
 			s.RelayBatch = c.RelayBatch
-			s.DispatchWorkers, s.DispatchBuffer, s.DispatchAttempts = c.DispatchWorkers, c.DispatchBuffer, c.DispatchAttempts
 			s.OrderAttempts, s.OrderRetryBudget = c.OrderAttempts, c.OrderRetryBudget
 			s.RestoreFence = c.RestoreFence
 			s.Node = nodeName()
@@ -191,6 +205,14 @@ var Application = fx.Module("app",
 		},
 	),
 )
+
+// absent stands for a port this role does not provide.
+type absent struct{ what string }
+
+func (a absent) err() error { return fmt.Errorf("this role has no %s", a.what) }
+
+func (a absent) Publish(context.Context, []domain.Event) error { return a.err() }
+func (a absent) Send(context.Context, domain.Mail) error       { return a.err() }
 
 // nodeName names this process among the API nodes: the host, and a random suffix so that a
 // restarted process is a new node.
@@ -206,6 +228,10 @@ func nodeName() string {
 // publisher and the mailer exist in the roles that use them, and the clock is time.Now unless a
 // test supplies one.
 var optionalDeps = []string{"Publisher", "Mailer", "Now"}
+
+// namedDeps are the fields of app.Deps whose type another field shares, with the fx name they
+// are provided under.
+var namedDeps = map[string]string{"Dispatch": "dispatch"}
 
 // appDepsFromContainer is a constructor of app.Deps whose parameters are app.Deps's own fields
 // (an fx.In struct made from it), so that the use-cases' dependencies are listed once, in
@@ -230,6 +256,9 @@ func appDepsFromContainer() any {
 		if optional[f.Name] {
 			tag = `optional:"true"`
 		}
+		if name, ok := namedDeps[f.Name]; ok {
+			tag = `name:"` + name + `"`
+		}
 		fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: reflect.StructTag(tag)})
 	}
 	in := reflect.StructOf(fields)
@@ -252,11 +281,18 @@ func appDepsFromContainer() any {
 // Metrics provides the Prometheus registry behind ports.Metrics.
 var Metrics = fx.Provide(fx.Annotate(metrics.New, fx.As(fx.Self()), fx.As(new(ports.Metrics))))
 
-// LiveFeed flushes coalesced inventory:updated events (every role that changes stock).
-var LiveFeed = fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config) {
-	loop := newTicker(c.LiveFlushInterval, a.Feed.Flush)
-	lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
-})
+// LiveFeed provides ports.LiveEvents on the Redis broadcaster, flushing coalesced
+// inventory:updated events every LIVE_FLUSH_INTERVAL (every role changes stock).
+var LiveFeed = fx.Provide(fx.Annotate(
+	func(lc fx.Lifecycle, b ports.Broadcaster, inv ports.InventoryStore, sales ports.SaleRepository, c config.Config,
+		log *slog.Logger) *livefeed.Feed {
+		f := livefeed.New(b, inv, sales, log, nil)
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { f.Start(c.LiveFlushInterval); return nil },
+			OnStop:  f.Stop,
+		})
+		return f
+	}, fx.As(new(ports.LiveEvents))))
 
 // Backends is everything every role needs.
 var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application, LiveFeed, Pprof)
@@ -349,19 +385,23 @@ var API = fx.Module("api",
 		})
 		return hs, nil
 	}),
-	// This node's lease: while it lives, the orders it accepted and has not queued yet are its
-	// own; once it dies (the lease runs out) the worker queues them. It leaves after the
-	// dispatcher below has drained (hooks stop in reverse order).
-	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, nodes *redisadapter.Nodes, c config.Config, log *slog.Logger) {
+	// Accepted orders are queued off the request path, under this node's lease: while the node
+	// lives, the orders it accepted and has not queued yet are its own; if it dies (the lease
+	// runs out) the worker queues them. It leaves once the dispatcher has drained, and only if
+	// it holds nothing it could not queue.
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, d *dispatch.Queue, nodes *redisadapter.Nodes, c config.Config,
+		log *slog.Logger) {
 		lease := redisadapter.NewNodeLease(nodes, a.PlaceOrder.Node, c.NodeLease,
-			func() bool { return a.Dispatcher.Stranded() > 0 }, log)
-		lc.Append(fx.Hook{OnStart: lease.Start, OnStop: lease.Stop})
-	}),
-	// Accepted orders are queued off the request path.
-	fx.Invoke(func(lc fx.Lifecycle, a *app.Application) {
+			func() bool { return d.Stranded() > 0 }, log)
 		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error { a.Dispatcher.Start(); return nil },
-			OnStop:  a.Dispatcher.Stop,
+			OnStart: func(ctx context.Context) error {
+				if err := lease.Start(ctx); err != nil {
+					return err
+				}
+				d.Start()
+				return nil
+			},
+			OnStop: func(ctx context.Context) error { return errors.Join(d.Stop(ctx), lease.Stop(ctx)) },
 		})
 	}),
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger, _ *HTTPServer) {

@@ -60,10 +60,8 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeOrderCreate, orderCreateHandler(h))
-	if events.Broadcaster != nil {
-		mux.HandleFunc(TypeSaleStart, saleEventHandler(app.SaleEventStart, events))
-		mux.HandleFunc(TypeSaleEnd, saleEventHandler(app.SaleEventEnd, events))
-	}
+	mux.HandleFunc(TypeSaleStart, saleEventHandler(app.SaleEventStart, events))
+	mux.HandleFunc(TypeSaleEnd, saleEventHandler(app.SaleEventEnd, events))
 	return &Worker{srv: srv, mux: mux}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -300,11 +301,11 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	tb.Helper()
 	log := slog.New(slog.DiscardHandler)
 	fx := &fuzzApp{users: &fakeUsers{byEmail: map[string]domain.User{}}, inv: &fakeInventory{}, queue: &fakeQueue{}}
-	a := app.New(app.Deps{
+	a := newApp(tb, app.Deps{
 		Tenants: fakeTenants{}, Users: fx.users, Sales: fakeSales{}, Inventory: fx.inv,
-		Purchases: fx.inv, Queue: fx.queue, Hasher: fakeHasher{}, Log: log,
+		Purchases: fx.inv, Queue: fx.queue, Dispatch: fx.queue, Hasher: fakeHasher{}, Live: quietLive{}, Log: log,
 		Now: func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
-	}, app.DefaultSettings())
+	})
 	srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{})
 	router, err := httpadapter.NewRouter(srv, fakeAuthenticator{}, allowAll{}, log, httpadapter.RouterConfig{
 		MaxBodyBytes: fuzzMaxBody,
@@ -316,6 +317,68 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	}
 	fx.router = router
 	return fx
+}
+
+// unused stands for every port the fuzzed requests never reach: any call panics.
+type unused struct {
+	ports.OrderRepository
+	ports.Nodes
+	ports.SaleCache
+	ports.TokenIssuer
+	ports.SessionStore
+	ports.Outbox
+	ports.ProcessedEvents
+	ports.SaleStatsRepository
+	ports.SaleCounterRepository
+	ports.Mailer
+	ports.Metrics
+	ports.SaleScheduler
+	ports.TicketStore
+}
+
+type (
+	unusedPublisher struct{ ports.EventPublisher }
+	unusedLive      struct{ ports.LiveEvents }
+	unusedStores    struct {
+		ports.TenantRepository
+		ports.UserRepository
+		ports.SaleRepository
+		ports.InventoryStore
+		ports.OrderQueue
+		ports.PasswordHasher
+	}
+	unusedPurchases struct{ ports.PurchaseStore }
+)
+
+// quietLive has no live clients to tell.
+type quietLive struct{}
+
+func (quietLive) StockChanged(uuid.UUID, uuid.UUID)               {}
+func (quietLive) Publish(context.Context, domain.LiveEvent) error { return nil }
+
+// newApp wires the use-cases on d, every port d leaves out standing in as one that panics if
+// called: what a test does not give, its requests must not reach.
+func newApp(tb testing.TB, d app.Deps) *app.Application {
+	tb.Helper()
+	stand := []any{unused{}, unusedPublisher{}, unusedLive{}, unusedStores{}, unusedPurchases{}}
+	v := reflect.ValueOf(&d).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() != reflect.Interface || !f.IsNil() {
+			continue
+		}
+		for _, u := range stand {
+			if reflect.TypeOf(u).Implements(f.Type()) {
+				f.Set(reflect.ValueOf(u))
+				break
+			}
+		}
+	}
+	a, err := app.New(d, app.DefaultSettings())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
 }
 
 // fakeAuthenticator accepts one fixed token, for the buyer.

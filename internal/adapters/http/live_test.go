@@ -91,7 +91,7 @@ func TestLiveEndpointIdentifiesTheClientBeforeTheHub(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tickets := &oneTicket{ticket: "t1"}
-			a := app.New(app.Deps{Tenants: fakeTenants{}, Tickets: tickets, Log: log}, app.DefaultSettings())
+			a := newApp(t, app.Deps{Tenants: fakeTenants{}, Tickets: tickets, Log: log})
 			hub := &fakeHub{full: tc.full, serveErr: tc.serveErr}
 			router, err := httpadapter.NewRouter(httpadapter.NewServer(a, log, httpadapter.CookieConfig{}),
 				fakeAuthenticator{}, allowAll{}, log, httpadapter.RouterConfig{MaxBodyBytes: 1024, Live: hub})

@@ -1,4 +1,4 @@
-package app_test
+package dispatch_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/adapters/dispatch"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
 )
@@ -66,28 +66,26 @@ func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
 func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *errorLog) WithGroup(string) slog.Handler      { return l }
 
-func dispatcherWith(q ports.OrderQueue, log *errorLog, tune func(*app.Settings)) *app.OrderDispatcher {
-	s := app.DefaultSettings()
-	tune(&s)
-	return app.New(app.Deps{Queue: q, Log: slog.New(log)}, s).Dispatcher
+func dispatcherWith(q ports.OrderQueue, log *errorLog, cfg dispatch.Config) *dispatch.Queue {
+	return dispatch.New(q, cfg, slog.New(log))
 }
 
-// TestDispatcherSizesComeFromSettings: one worker and a buffer of one hold two orders; the third
+// TestDispatcherSizesComeFromConfig: one worker and a buffer of one hold two orders; the third
 // is queued inline by its caller, not dropped and not waiting for the worker.
-func TestDispatcherSizesComeFromSettings(t *testing.T) {
+func TestDispatcherSizesComeFromConfig(t *testing.T) {
 	q := &gatedQueue{started: make(chan uuid.UUID, 3), release: make(chan struct{})}
-	d := dispatcherWith(q, &errorLog{}, func(s *app.Settings) { s.DispatchWorkers, s.DispatchBuffer = 1, 1 })
+	d := dispatcherWith(q, &errorLog{}, dispatch.Config{Workers: 1, Buffer: 1, Attempts: 3})
 	d.Start()
 	ctx := context.Background()
 	orders := []domain.Reservation{{OrderID: uuid.New()}, {OrderID: uuid.New()}, {OrderID: uuid.New()}}
 
-	d.Dispatch(ctx, orders[0])
+	_ = d.EnqueueOrder(ctx, orders[0])
 	if got := <-q.started; got != orders[0].OrderID {
 		t.Fatalf("the worker took %v first, want %v", got, orders[0].OrderID)
 	}
-	d.Dispatch(ctx, orders[1]) // waits in the buffer: the only worker is busy
+	_ = d.EnqueueOrder(ctx, orders[1]) // waits in the buffer: the only worker is busy
 	inline := make(chan struct{})
-	go func() { d.Dispatch(ctx, orders[2]); close(inline) }()
+	go func() { _ = d.EnqueueOrder(ctx, orders[2]); close(inline) }()
 	select {
 	case got := <-q.started:
 		if got != orders[2].OrderID {
@@ -110,15 +108,18 @@ func TestDispatcherSizesComeFromSettings(t *testing.T) {
 	}
 }
 
-// TestDispatcherTriesAttemptsTimes: a queue that keeps failing is tried DispatchAttempts times,
-// then the order is left to the reconciler, loudly.
+// TestDispatcherTriesAttemptsTimes: a queue that keeps failing is tried Attempts times,
+// then the order is left to the reconciler, loudly, and counted stranded.
 func TestDispatcherTriesAttemptsTimes(t *testing.T) {
 	q := &gatedQueue{err: errors.New("redis busy")}
 	log := &errorLog{}
-	d := dispatcherWith(q, log, func(s *app.Settings) { s.DispatchAttempts = 2 })
-	d.Dispatch(context.Background(), domain.Reservation{OrderID: uuid.New()}) // not started: inline
+	d := dispatcherWith(q, log, dispatch.Config{Workers: 8, Buffer: 10, Attempts: 2})
+	err := d.EnqueueOrder(context.Background(), domain.Reservation{OrderID: uuid.New()}) // not started: inline
+	if err == nil || d.Stranded() != 1 {
+		t.Fatalf("inline enqueue = %v, stranded %d; want the queue's error and 1 stranded", err, d.Stranded())
+	}
 	if q.calls != 2 {
-		t.Fatalf("%d tries, want DispatchAttempts (2)", q.calls)
+		t.Fatalf("%d tries, want Attempts (2)", q.calls)
 	}
 	if len(log.msgs) != 1 || !strings.Contains(log.msgs[0], "not queued") {
 		t.Fatal("an order left to the reconciler must be logged as an error")
