@@ -7,6 +7,7 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/internal/ports/inventorytest"
 	"github.com/flashsale/flashsale/internal/ports/purchasetest"
+	"github.com/flashsale/flashsale/internal/ports/storetest"
 )
 
 // The in-memory stores pass the same contracts as Redis and PostgreSQL: the use-case tests that
@@ -23,4 +24,9 @@ func TestPurchaseContract(t *testing.T) {
 		inv := memory.NewInventory(nil)
 		return purchasetest.Store{Inventory: inv, Purchases: inv}
 	})
+}
+
+func TestStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(*testing.T) storetest.Store { return memory.NewStore(nil) })
 }
