@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -44,6 +45,22 @@ func testProcessedEvents(t *testing.T, f *Fixture) {
 			t.Fatalf("EventProcessed(%s, %s) = %v, want %v", c.consumer, c.id, got, c.want)
 		}
 	}
+}
+
+// refusesUnknownSale checks that apply refuses e, made an event of a sale that does not exist,
+// as poison: an error wrapping ErrPermanent, and the event not even recorded as processed. It
+// returns the refused event.
+func (f *Fixture) refusesUnknownSale(what, consumer string, e domain.OrderConfirmedV1,
+	apply func(context.Context, string, domain.OrderConfirmedV1) (bool, error)) domain.OrderConfirmedV1 {
+	f.T.Helper()
+	e.EventID, e.SaleID = uuid.New(), uuid.New()
+	if applied, err := apply(f.Ctx, consumer, e); !errors.Is(err, domain.ErrPermanent) || applied {
+		f.T.Fatalf("%s(unknown sale) = %v, %v, want an error wrapping ErrPermanent", what, applied, err)
+	}
+	if f.processed(consumer, e.EventID) {
+		f.T.Fatalf("%s: the refused event was recorded as processed", what)
+	}
+	return e
 }
 
 func checkStats(t *testing.T, got domain.SaleStats, saleID uuid.UUID, orders, units int, revenue int64, first, last time.Time) {
@@ -106,16 +123,7 @@ func testAddOrderToStats(t *testing.T, f *Fixture) {
 		t.Fatalf("stats read by another tenant = %+v, %v, want zero values", got, err)
 	}
 
-	// An event of a sale that does not exist is poison: nothing recorded, not even as processed.
-	bad := e1
-	bad.EventID, bad.SaleID = uuid.New(), uuid.New()
-	applied, err := f.St.AddOrderToStats(f.Ctx, consumer, bad)
-	if !errors.Is(err, domain.ErrPermanent) || applied {
-		t.Fatalf("AddOrderToStats(unknown sale) = %v, %v, want an error wrapping ErrPermanent", applied, err)
-	}
-	if f.processed(consumer, bad.EventID) {
-		t.Fatal("refused event recorded as processed")
-	}
+	bad := f.refusesUnknownSale("AddOrderToStats", consumer, e1, f.St.AddOrderToStats)
 	if got := stats(bad.SaleID); got != (domain.SaleStats{SaleID: bad.SaleID}) {
 		t.Fatalf("stats of the unknown sale = %+v, want zero values", got)
 	}
@@ -177,15 +185,6 @@ func testSaleCounters(t *testing.T, f *Fixture) {
 	counter(uuid.New(), saleID, 0, false)
 	counter(tenantID, saleID, 5, true)
 
-	// Unknown sale: poison, nothing recorded.
-	bad := e2
-	bad.EventID, bad.SaleID = uuid.New(), uuid.New()
-	applied, err := f.St.AddSoldUnits(f.Ctx, consumer, bad)
-	if !errors.Is(err, domain.ErrPermanent) || applied {
-		t.Fatalf("AddSoldUnits(unknown sale) = %v, %v, want an error wrapping ErrPermanent", applied, err)
-	}
-	if f.processed(consumer, bad.EventID) {
-		t.Fatal("refused event recorded as processed")
-	}
+	bad := f.refusesUnknownSale("AddSoldUnits", consumer, e2, f.St.AddSoldUnits)
 	counter(tenantID, bad.SaleID, 0, false)
 }
