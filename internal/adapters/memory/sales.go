@@ -206,3 +206,14 @@ func (s *Store) SaleClosed(id uuid.UUID) bool {
 	row, ok := s.sales[id]
 	return ok && row.closed
 }
+
+// StoredSale reads a sale whatever its tenant: an inspection for tests.
+func (s *Store) StoredSale(id uuid.UUID) (domain.Sale, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.sales[id]
+	if !ok {
+		return domain.Sale{}, false
+	}
+	return row.sale, true
+}

@@ -105,15 +105,21 @@ func (s *Sessions) RevokeUserSessions(_ context.Context, tenantID, userID uuid.U
 	return n, nil
 }
 
+// StoredSession is a live session as the store keeps it.
+type StoredSession struct {
+	Session     domain.Session
+	RefreshHash string
+}
+
 // Session reads a live session: an inspection for tests.
-func (s *Sessions) Session(id uuid.UUID) (domain.Session, bool) {
+func (s *Sessions) Session(id uuid.UUID) (StoredSession, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, ok := s.live(id)
 	if !ok {
-		return domain.Session{}, false
+		return StoredSession{}, false
 	}
-	return sess.s, true
+	return StoredSession{Session: sess.s, RefreshHash: sess.hash}, true
 }
 
 // Count is how many sessions are live: an inspection for tests.
