@@ -286,8 +286,11 @@ func TestSendOrderEmailFailures(t *testing.T) {
 		},
 		"buyer of another tenant": {
 			event: func(t *testing.T, e *env, _ domain.User, s domain.Sale) domain.OrderConfirmedV1 {
-				stranger := domain.User{ID: uuid.New(), TenantID: uuid.New(), Email: "x@example.com"}
-				_ = e.users.CreateUser(ctx, stranger)
+				other := e.tenants.ensure("other", "Other merchant")
+				stranger := domain.User{ID: uuid.New(), TenantID: other.ID, Email: "x@example.com", Role: domain.RoleShopper}
+				if err := e.users.CreateUser(ctx, stranger); err != nil {
+					t.Fatal(err)
+				}
 				return confirmedEvent(t, s, stranger.ID, 1, e.clock.Now())
 			},
 			sentinel: domain.ErrUserNotFound,
@@ -457,10 +460,11 @@ func TestSyncInventoryCheck(t *testing.T) {
 	// D: counted, unknown to Redis: skipped.
 	sD := e.newSale(100, 10, -time.Hour, time.Hour)
 	e.counters.setSold(tid, sD.ID, 5)
-	// E: ended beyond the horizon: not looked at.
+	// E: ended beyond the horizon, and so closed by the reconciler's pass: not looked at.
 	sE := e.newSale(100, 10, -e.settings.SaleHorizon-2*time.Hour, -e.settings.SaleHorizon-time.Hour)
 	e.loadInventory(t, sE, 9)
 	e.counters.setSold(tid, sE.ID, 1)
+	e.sales.closeEnded(e.clock.Now().Add(-e.settings.SaleHorizon))
 
 	check := func(want ...app.Drift) {
 		t.Helper()

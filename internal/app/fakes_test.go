@@ -1,9 +1,11 @@
 package app_test
 
-// In-memory fakes of the ports in internal/ports, faithful to the contracts documented there
-// (and, for the inventory, to the Lua scripts in lua/). Every fake is safe for concurrent use,
-// counts the calls it receives, and lets a test inject failures. Methods starting with a lower
-// case letter are test set-up and inspection helpers: they neither count nor fail.
+// Fakes of the ports in internal/ports. The stores are the in-memory adapters
+// (internal/adapters/memory), held to the same contract suites as Redis and PostgreSQL, each
+// wrapped to count the calls it receives and let a test inject failures; the queue and the ports
+// that are not stores (hasher, tokens, publisher, mailer, metrics) are test doubles written here.
+// Every fake is safe for concurrent use. Methods starting with a lower case letter are test
+// set-up and inspection helpers: they neither count nor fail.
 
 import (
 	"context"
@@ -317,291 +319,178 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SaleRepository
+// Repositories: one memory.Store (held to the storetest contract, as PostgreSQL is) behind a
+// thin wrapper per port. They share its data as the tables do: SaveOrder's events are the
+// outbox's, SoldUnits counts the confirmed orders, an order needs its sale and buyer.
+
+// mustSetUp panics on a set-up step the store refused: the test arranged data it cannot hold.
+func mustSetUp(err error) {
+	if err != nil {
+		panic(fmt.Sprintf("test set-up refused by the store: %v", err))
+	}
+}
 
 type fakeSales struct {
 	calls
-	now func() time.Time
-
-	mu     sync.Mutex
-	sales  map[uuid.UUID]domain.Sale
-	closed map[uuid.UUID]bool
-	sold   map[uuid.UUID]int
-	rowMu  sync.Mutex // the row lock UpdateSale holds
+	mem *memory.Store
 
 	CreateErr, SoldErr error
-	// CommitErr makes UpdateSale fail after its update function succeeded: the commit failed.
+	// CommitErr makes UpdateSale fail after its update function succeeded: the commit failed,
+	// and the store keeps the sale as it was.
 	CommitErr error
 }
 
 var _ ports.SaleRepository = (*fakeSales)(nil)
 
-func newFakeSales(now func() time.Time) *fakeSales {
-	return &fakeSales{now: now, sales: map[uuid.UUID]domain.Sale{}, closed: map[uuid.UUID]bool{}, sold: map[uuid.UUID]int{}}
-}
-
-func (f *fakeSales) CreateSale(_ context.Context, s domain.Sale) error {
+func (f *fakeSales) CreateSale(ctx context.Context, s domain.Sale) error {
 	f.inc("CreateSale")
 	if f.CreateErr != nil {
 		return f.CreateErr
 	}
-	f.put(s)
-	return nil
+	return f.mem.CreateSale(ctx, s)
 }
 
-func (f *fakeSales) Sale(_ context.Context, tenantID, id uuid.UUID) (domain.Sale, error) {
+func (f *fakeSales) Sale(ctx context.Context, tenantID, id uuid.UUID) (domain.Sale, error) {
 	f.inc("Sale")
-	s, ok := f.get(id)
-	if !ok || s.TenantID != tenantID {
-		return domain.Sale{}, domain.ErrSaleNotFound
-	}
-	return s, nil
+	return f.mem.Sale(ctx, tenantID, id)
 }
 
-func (f *fakeSales) ListSales(_ context.Context, tenantID uuid.UUID, flt ports.SaleFilter) ([]domain.Sale, error) {
+func (f *fakeSales) ListSales(ctx context.Context, tenantID uuid.UUID, flt ports.SaleFilter) ([]domain.Sale, error) {
 	f.inc("ListSales")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := f.now()
-	var out []domain.Sale
-	for _, s := range f.sales {
-		ended := !now.Before(s.EndsAt)
-		if s.TenantID == tenantID && (flt.Any || ended == flt.EndedOnly) {
-			out = append(out, s)
-		}
-	}
-	slices.SortFunc(out, func(a, b domain.Sale) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	if flt.Limit > 0 && len(out) > flt.Limit {
-		out = out[:flt.Limit]
-	}
-	return out, nil
+	return f.mem.ListSales(ctx, tenantID, flt)
 }
 
-// UpdateSale models the transaction: update sees the locked row, and an error from update (or
-// from the commit) leaves the stored sale as it was.
 func (f *fakeSales) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
 	update func(ctx context.Context, s domain.Sale) (domain.Sale, error)) (domain.Sale, error) {
 	f.inc("UpdateSale")
-	f.rowMu.Lock()
-	defer f.rowMu.Unlock()
-	current, ok := f.get(id)
-	if !ok || current.TenantID != tenantID {
-		return domain.Sale{}, domain.ErrSaleNotFound
-	}
-	next, err := update(ctx, current)
-	if err != nil {
-		return domain.Sale{}, err
-	}
-	if f.CommitErr != nil {
-		return domain.Sale{}, f.CommitErr
-	}
-	f.put(next)
-	return next, nil
+	return f.mem.UpdateSale(ctx, tenantID, id, func(ctx context.Context, s domain.Sale) (domain.Sale, error) {
+		next, err := update(ctx, s)
+		if err == nil && f.CommitErr != nil {
+			return s, f.CommitErr
+		}
+		return next, err
+	})
 }
 
-func (f *fakeSales) LiveSales(_ context.Context, since time.Time) ([]ports.SaleRef, error) {
+func (f *fakeSales) LiveSales(ctx context.Context, since time.Time) ([]ports.SaleRef, error) {
 	f.inc("LiveSales")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []ports.SaleRef
-	for _, s := range f.sales {
-		if !f.closed[s.ID] && s.EndsAt.After(since) {
-			out = append(out, ports.SaleRef{TenantID: s.TenantID, SaleID: s.ID})
-		}
-	}
-	return out, nil
+	return f.mem.LiveSales(ctx, since)
 }
 
-func (f *fakeSales) TenantLiveSaleIDs(_ context.Context, tenantID uuid.UUID, since time.Time) ([]uuid.UUID, error) {
+func (f *fakeSales) TenantLiveSaleIDs(ctx context.Context, tenantID uuid.UUID, since time.Time) ([]uuid.UUID, error) {
 	f.inc("TenantLiveSaleIDs")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []uuid.UUID
-	for _, s := range f.sales {
-		if s.TenantID == tenantID && !f.closed[s.ID] && s.EndsAt.After(since) {
-			out = append(out, s.ID)
-		}
-	}
-	return out, nil
+	return f.mem.TenantLiveSaleIDs(ctx, tenantID, since)
 }
 
-func (f *fakeSales) CloseSales(_ context.Context, cutoff time.Time) (int64, error) {
+func (f *fakeSales) CloseSales(ctx context.Context, cutoff time.Time) (int64, error) {
 	f.inc("CloseSales")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var n int64
-	for _, s := range f.sales {
-		if !f.closed[s.ID] && s.EndsAt.Before(cutoff) {
-			f.closed[s.ID] = true
-			n++
-		}
-	}
-	return n, nil
+	return f.mem.CloseSales(ctx, cutoff)
 }
 
-func (f *fakeSales) SoldUnits(_ context.Context, _, saleID uuid.UUID) (int, error) {
+func (f *fakeSales) SoldUnits(ctx context.Context, tenantID, saleID uuid.UUID) (int, error) {
 	f.inc("SoldUnits")
 	if f.SoldErr != nil {
 		return 0, f.SoldErr
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sold[saleID], nil
+	return f.mem.SoldUnits(ctx, tenantID, saleID)
 }
 
+// put stores s: created, or an existing sale changed to it.
 func (f *fakeSales) put(s domain.Sale) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sales[s.ID] = s
+	if _, ok := f.mem.StoredSale(s.ID); !ok {
+		mustSetUp(f.mem.CreateSale(ctx, s))
+		return
+	}
+	_, err := f.mem.UpdateSale(ctx, s.TenantID, s.ID, func(context.Context, domain.Sale) (domain.Sale, error) { return s, nil })
+	mustSetUp(err)
 }
 
-func (f *fakeSales) get(id uuid.UUID) (domain.Sale, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, ok := f.sales[id]
-	return s, ok
+// get reads a sale whatever its tenant.
+func (f *fakeSales) get(id uuid.UUID) (domain.Sale, bool) { return f.mem.StoredSale(id) }
+
+// closeEnded closes the sales ended before cutoff, as the reconciler's pass does.
+func (f *fakeSales) closeEnded(cutoff time.Time) {
+	_, err := f.mem.CloseSales(ctx, cutoff)
+	mustSetUp(err)
 }
 
-// ---------------------------------------------------------------------------------------------
-// OrderRepository
+func (f *fakeSales) isClosed(id uuid.UUID) bool { return f.mem.SaleClosed(id) }
 
 type fakeOrders struct {
 	calls
-	mu     sync.Mutex
-	orders map[uuid.UUID]domain.Order
+	mem *memory.Store
 
 	// OnSave, if set, decides each SaveOrder: persist says whether the write lands, err is what
 	// the caller is told (persist && err != nil: the commit landed, the answer was lost).
 	OnSave       func(o domain.Order) (persist bool, err error)
 	OrderErr     error
 	ConfirmedErr error
-
-	// events are the outbox events of the writes that landed, in order.
-	events []domain.Event
 }
 
 var _ ports.OrderRepository = (*fakeOrders)(nil)
 
-func newFakeOrders() *fakeOrders { return &fakeOrders{orders: map[uuid.UUID]domain.Order{}} }
-
-func (f *fakeOrders) SaveOrder(_ context.Context, o domain.Order, events ...domain.Event) (bool, error) {
+func (f *fakeOrders) SaveOrder(ctx context.Context, o domain.Order, events ...domain.Event) (bool, error) {
 	f.inc("SaveOrder")
 	persist, err := true, error(nil)
 	if f.OnSave != nil {
 		persist, err = f.OnSave(o)
 	}
-	created := false
-	if persist {
-		created = f.save(o, events)
+	if !persist {
+		return false, err
 	}
-	return created && err == nil, err
-}
-
-// save writes once, with its events; a confirmed order replaces a failed one.
-func (f *fakeOrders) save(o domain.Order, events []domain.Event) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if old, ok := f.orders[o.ID]; ok && !(old.Status == domain.OrderFailed && o.Status == domain.OrderConfirmed) {
-		return false
+	created, saveErr := f.mem.SaveOrder(ctx, o, events...)
+	if err != nil {
+		return false, err
 	}
-	f.orders[o.ID] = o
-	f.events = append(f.events, events...)
-	return true
+	return created, saveErr
 }
 
-// savedEvents is a copy of the events written with the orders.
-func (f *fakeOrders) savedEvents() []domain.Event {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.events)
-}
-
-func (f *fakeOrders) Order(_ context.Context, tenantID, id uuid.UUID) (domain.Order, error) {
+func (f *fakeOrders) Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error) {
 	f.inc("Order")
 	if f.OrderErr != nil {
 		return domain.Order{}, f.OrderErr
 	}
-	o, ok := f.get(id)
-	if !ok || o.TenantID != tenantID {
-		return domain.Order{}, domain.ErrOrderNotFound
-	}
-	return o, nil
+	return f.mem.Order(ctx, tenantID, id)
 }
 
-func orderAfter(o domain.Order, c ports.OrderCursor) bool {
-	// Newest first: o comes after the cursor if it is older, ties broken by id.
-	if cmp := o.CreatedAt.Compare(c.CreatedAt); cmp != 0 {
-		return cmp < 0
-	}
-	return strings.Compare(o.ID.String(), c.ID.String()) < 0
-}
-
-func (f *fakeOrders) ListOrders(_ context.Context, tenantID, userID uuid.UUID, after *ports.OrderCursor, limit int) ([]domain.Order, error) {
+func (f *fakeOrders) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *ports.OrderCursor, limit int) ([]domain.Order, error) {
 	f.inc("ListOrders")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []domain.Order
-	for _, o := range f.orders {
-		if o.TenantID == tenantID && o.UserID == userID && (after == nil || orderAfter(o, *after)) {
-			out = append(out, o)
-		}
-	}
-	slices.SortFunc(out, func(a, b domain.Order) int {
-		if cmp := b.CreatedAt.Compare(a.CreatedAt); cmp != 0 {
-			return cmp
-		}
-		return strings.Compare(b.ID.String(), a.ID.String())
-	})
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return f.mem.ListOrders(ctx, tenantID, userID, after, limit)
 }
 
-func (f *fakeOrders) ConfirmedOrderIDs(_ context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+func (f *fakeOrders) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	f.inc("ConfirmedOrderIDs")
 	if f.ConfirmedErr != nil {
 		return nil, f.ConfirmedErr
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[uuid.UUID]bool{}
-	for _, id := range ids {
-		if o, ok := f.orders[id]; ok && o.TenantID == tenantID && o.Status == domain.OrderConfirmed {
-			out[id] = true
-		}
-	}
-	return out, nil
+	return f.mem.ConfirmedOrderIDs(ctx, tenantID, ids)
 }
 
-func (f *fakeOrders) ConfirmedSaleOrders(_ context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
+func (f *fakeOrders) ConfirmedSaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
 	f.inc("ConfirmedSaleOrders")
 	if f.ConfirmedErr != nil {
 		return nil, f.ConfirmedErr
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []domain.Order
-	for _, o := range f.orders {
-		if o.TenantID == tenantID && o.SaleID == saleID && o.Status == domain.OrderConfirmed {
-			out = append(out, o)
-		}
-	}
-	slices.SortFunc(out, func(a, b domain.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out, nil
+	return f.mem.ConfirmedSaleOrders(ctx, tenantID, saleID)
 }
 
-func (f *fakeOrders) get(id uuid.UUID) (domain.Order, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	o, ok := f.orders[id]
-	return o, ok
-}
+// get reads an order whatever its tenant.
+func (f *fakeOrders) get(id uuid.UUID) (domain.Order, bool) { return f.mem.StoredOrder(id) }
 
+// put saves o, as an earlier write did.
 func (f *fakeOrders) put(o domain.Order) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.orders[o.ID] = o
+	_, err := f.mem.SaveOrder(ctx, o)
+	mustSetUp(err)
+}
+
+// savedEvents are the events written with the orders, in the order they were written.
+func (f *fakeOrders) savedEvents() []domain.Event {
+	rows := f.mem.OutboxRows()
+	events := make([]domain.Event, len(rows))
+	for i, r := range rows {
+		events[i] = r.Event
+	}
+	return events
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,51 +596,35 @@ func (f *fakeQueue) size() int {
 
 type fakeCache struct {
 	calls
-	mu    sync.Mutex
-	sales map[saleKey]domain.Sale
+	mem *memory.SaleCache
 
 	ReplaceErr error
 }
 
 var _ ports.SaleCache = (*fakeCache)(nil)
 
-func newFakeCache() *fakeCache { return &fakeCache{sales: map[saleKey]domain.Sale{}} }
-
-func (f *fakeCache) CachedSale(_ context.Context, tenantID, saleID uuid.UUID) (domain.Sale, bool, error) {
+func (f *fakeCache) CachedSale(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Sale, bool, error) {
 	f.inc("CachedSale")
-	s, ok := f.get(tenantID, saleID)
-	return s, ok, nil
+	return f.mem.CachedSale(ctx, tenantID, saleID)
 }
 
-func (f *fakeCache) FillSale(_ context.Context, s domain.Sale) error {
+func (f *fakeCache) FillSale(ctx context.Context, s domain.Sale) error {
 	f.inc("FillSale")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.sales[saleKey{s.TenantID, s.ID}]; !ok {
-		f.sales[saleKey{s.TenantID, s.ID}] = s
-	}
-	return nil
+	return f.mem.FillSale(ctx, s)
 }
 
-func (f *fakeCache) ReplaceSale(_ context.Context, s domain.Sale) error {
+func (f *fakeCache) ReplaceSale(ctx context.Context, s domain.Sale) error {
 	f.inc("ReplaceSale")
 	if f.ReplaceErr != nil {
 		return f.ReplaceErr
 	}
-	f.put(s)
-	return nil
+	return f.mem.ReplaceSale(ctx, s)
 }
 
-func (f *fakeCache) put(s domain.Sale) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sales[saleKey{s.TenantID, s.ID}] = s
-}
+func (f *fakeCache) put(s domain.Sale) { mustSetUp(f.mem.ReplaceSale(ctx, s)) }
 
 func (f *fakeCache) get(tenantID, saleID uuid.UUID) (domain.Sale, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, ok := f.sales[saleKey{tenantID, saleID}]
+	s, ok, _ := f.mem.CachedSale(ctx, tenantID, saleID)
 	return s, ok
 }
 
@@ -760,92 +633,50 @@ func (f *fakeCache) get(tenantID, saleID uuid.UUID) (domain.Sale, bool) {
 
 type fakeTenants struct {
 	calls
-	mu      sync.Mutex
-	tenants map[string]domain.Tenant
+	mem *memory.Store
 }
 
 var _ ports.TenantRepository = (*fakeTenants)(nil)
 
-func newFakeTenants() *fakeTenants { return &fakeTenants{tenants: map[string]domain.Tenant{}} }
-
-func (f *fakeTenants) EnsureTenant(_ context.Context, slug, name string) (domain.Tenant, error) {
+func (f *fakeTenants) EnsureTenant(ctx context.Context, slug, name string) (domain.Tenant, error) {
 	f.inc("EnsureTenant")
-	return f.ensure(slug, name), nil
+	return f.mem.EnsureTenant(ctx, slug, name)
+}
+
+func (f *fakeTenants) TenantBySlug(ctx context.Context, slug string) (domain.Tenant, error) {
+	f.inc("TenantBySlug")
+	return f.mem.TenantBySlug(ctx, slug)
 }
 
 func (f *fakeTenants) ensure(slug, name string) domain.Tenant {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if t, ok := f.tenants[slug]; ok {
-		return t
-	}
-	t := domain.Tenant{ID: uuid.New(), Slug: slug, Name: name}
-	f.tenants[slug] = t
+	t, err := f.mem.EnsureTenant(ctx, slug, name)
+	mustSetUp(err)
 	return t
-}
-
-func (f *fakeTenants) TenantBySlug(_ context.Context, slug string) (domain.Tenant, error) {
-	f.inc("TenantBySlug")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t, ok := f.tenants[slug]
-	if !ok {
-		return domain.Tenant{}, domain.ErrTenantNotFound
-	}
-	return t, nil
 }
 
 type fakeUsers struct {
 	calls
-	mu    sync.Mutex
-	users map[uuid.UUID]domain.User
+	mem *memory.Store
 }
 
 var _ ports.UserRepository = (*fakeUsers)(nil)
 
-func newFakeUsers() *fakeUsers { return &fakeUsers{users: map[uuid.UUID]domain.User{}} }
-
-func (f *fakeUsers) CreateUser(_ context.Context, u domain.User) error {
+func (f *fakeUsers) CreateUser(ctx context.Context, u domain.User) error {
 	f.inc("CreateUser")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, o := range f.users {
-		if o.TenantID == u.TenantID && o.Email == u.Email {
-			return domain.ErrEmailTaken
-		}
-	}
-	f.users[u.ID] = u
-	return nil
+	return f.mem.CreateUser(ctx, u)
 }
 
-func (f *fakeUsers) UserByEmail(_ context.Context, tenantID uuid.UUID, email string) (domain.User, error) {
+func (f *fakeUsers) UserByEmail(ctx context.Context, tenantID uuid.UUID, email string) (domain.User, error) {
 	f.inc("UserByEmail")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, u := range f.users {
-		if u.TenantID == tenantID && u.Email == email {
-			return u, nil
-		}
-	}
-	return domain.User{}, domain.ErrUserNotFound
+	return f.mem.UserByEmail(ctx, tenantID, email)
 }
 
-func (f *fakeUsers) UserByID(_ context.Context, tenantID, id uuid.UUID) (domain.User, error) {
+func (f *fakeUsers) UserByID(ctx context.Context, tenantID, id uuid.UUID) (domain.User, error) {
 	f.inc("UserByID")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	u, ok := f.users[id]
-	if !ok || u.TenantID != tenantID {
-		return domain.User{}, domain.ErrUserNotFound
-	}
-	return u, nil
+	return f.mem.UserByID(ctx, tenantID, id)
 }
 
-func (f *fakeUsers) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.users)
-}
+func (f *fakeUsers) count() int { return f.mem.UserCount() }
 
 // fakeHasher "hashes" by prefixing; like bcrypt, a hash it did not make is an error.
 type fakeHasher struct {
@@ -914,83 +745,38 @@ func (f *fakeTokens) lastIssued() domain.Principal {
 	return f.last
 }
 
-// fakeSessions keeps sessions in memory like the Redis store: the current refresh hash per
-// session, and revocation on a replayed (non-current) hash.
+// fakeSessions is the in-memory session store (held to the sessiontest contract, as the Redis
+// store is), on the test's clock, with call counts.
 type fakeSessions struct {
 	calls
-	mu       sync.Mutex
-	sessions map[uuid.UUID]fakeSession
-}
-
-type fakeSession struct {
-	s    domain.Session
-	hash string
-	used map[string]bool
+	mem *memory.Sessions
 }
 
 var _ ports.SessionStore = (*fakeSessions)(nil)
 
-func newFakeSessions() *fakeSessions { return &fakeSessions{sessions: map[uuid.UUID]fakeSession{}} }
-
-func (f *fakeSessions) CreateSession(_ context.Context, s domain.Session, hash string, _ time.Duration) error {
+func (f *fakeSessions) CreateSession(ctx context.Context, s domain.Session, hash string, ttl time.Duration) error {
 	f.inc("CreateSession")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sessions[s.ID] = fakeSession{s: s, hash: hash}
-	return nil
+	return f.mem.CreateSession(ctx, s, hash, ttl)
 }
 
-func (f *fakeSessions) RotateRefresh(_ context.Context, id uuid.UUID, presented, next string, _ time.Duration) (domain.Session, error) {
+func (f *fakeSessions) RotateRefresh(ctx context.Context, id uuid.UUID, presented, next string, ttl time.Duration) (domain.Session, error) {
 	f.inc("RotateRefresh")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	cur, ok := f.sessions[id]
-	switch {
-	case !ok:
-		return domain.Session{}, domain.ErrInvalidRefreshToken
-	case cur.hash != presented && cur.used[presented]:
-		delete(f.sessions, id)
-		return domain.Session{}, domain.ErrRefreshTokenReused
-	case cur.hash != presented:
-		return domain.Session{}, domain.ErrInvalidRefreshToken
-	}
-	if cur.used == nil {
-		cur.used = map[string]bool{}
-	}
-	cur.used[presented] = true
-	cur.hash = next
-	f.sessions[id] = cur
-	return cur.s, nil
+	return f.mem.RotateRefresh(ctx, id, presented, next, ttl)
 }
 
-func (f *fakeSessions) SessionActive(_ context.Context, id uuid.UUID) (bool, error) {
+func (f *fakeSessions) SessionActive(ctx context.Context, id uuid.UUID) (bool, error) {
 	f.inc("SessionActive")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	_, ok := f.sessions[id]
-	return ok, nil
+	return f.mem.SessionActive(ctx, id)
 }
 
-func (f *fakeSessions) RevokeSession(_ context.Context, id uuid.UUID) error {
+func (f *fakeSessions) RevokeSession(ctx context.Context, id uuid.UUID) error {
 	f.inc("RevokeSession")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.sessions, id)
-	return nil
+	return f.mem.RevokeSession(ctx, id)
 }
 
-func (f *fakeSessions) RevokeUserSessions(_ context.Context, tenantID, userID uuid.UUID) (int, error) {
+func (f *fakeSessions) RevokeUserSessions(ctx context.Context, tenantID, userID uuid.UUID) (int, error) {
 	f.inc("RevokeUserSessions")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for id, s := range f.sessions {
-		if s.s.TenantID == tenantID && s.s.UserID == userID {
-			delete(f.sessions, id)
-			n++
-		}
-	}
-	return n, nil
+	return f.mem.RevokeUserSessions(ctx, tenantID, userID)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1066,6 +852,7 @@ func (f *fakeLive) published(typ string) []domain.LiveEvent {
 // env is an Application wired to fresh fakes, with one tenant ready.
 type env struct {
 	clock   *clock
+	store   *memory.Store // the repositories' data
 	tenants *fakeTenants
 	users   *fakeUsers
 	sales   *fakeSales
@@ -1105,13 +892,15 @@ func newEnv(t *testing.T) *env {
 func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	t.Helper()
 	c := newClock()
+	store := memory.NewStore(c.Now)
 	e := &env{
-		clock: c, tenants: newFakeTenants(), users: newFakeUsers(), sales: newFakeSales(c.Now),
-		orders: newFakeOrders(), inv: newFakeInventory(c.Now),
-		queue: newFakeQueue(), nodes: &fakeNodes{}, live: &fakeLive{}, scheduler: &fakeScheduler{}, tickets: &memTickets{now: c.Now}, cache: newFakeCache(), hasher: &fakeHasher{}, tokens: &fakeTokens{},
-		sess: newFakeSessions(), log: &logRecorder{}, settings: app.DefaultSettings(),
-		outbox: newFakeOutbox(c.Now), publisher: &fakePublisher{}, processed: newFakeProcessed(),
-		stats: newFakeStats(), counters: newFakeCounters(), mailer: &fakeMailer{}, metrics: newFakeMetrics(),
+		clock: c, store: store, tenants: &fakeTenants{mem: store}, users: &fakeUsers{mem: store},
+		sales: &fakeSales{mem: store}, orders: &fakeOrders{mem: store}, inv: newFakeInventory(c.Now),
+		queue: newFakeQueue(), nodes: &fakeNodes{}, live: &fakeLive{}, scheduler: &fakeScheduler{},
+		tickets: &memTickets{now: c.Now}, cache: &fakeCache{mem: memory.NewSaleCache()}, hasher: &fakeHasher{}, tokens: &fakeTokens{},
+		sess: &fakeSessions{mem: memory.NewSessions(c.Now)}, log: &logRecorder{}, settings: app.DefaultSettings(),
+		outbox: &fakeOutbox{mem: store}, publisher: &fakePublisher{}, processed: &fakeProcessed{mem: store},
+		stats: &fakeStats{mem: store}, counters: &fakeCounters{mem: store}, mailer: &fakeMailer{}, metrics: newFakeMetrics(),
 	}
 	if tune != nil {
 		tune(&e.settings)
@@ -1131,8 +920,13 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	return e
 }
 
+// shopperOf is a shopper of the tenant, stored as a user: an order refers to its buyer.
 func (e *env) shopperOf(tenantID uuid.UUID) domain.Principal {
-	return domain.Principal{UserID: uuid.New(), TenantID: tenantID, Email: "shopper@example.com", Role: domain.RoleShopper}
+	p := domain.Principal{UserID: uuid.New(), TenantID: tenantID, Role: domain.RoleShopper}
+	p.Email = "shopper-" + p.UserID.String() + "@example.com"
+	mustSetUp(e.store.CreateUser(ctx, domain.User{ID: p.UserID, TenantID: tenantID, Email: p.Email,
+		PasswordHash: "x", Role: p.Role, CreatedAt: e.clock.Now()}))
+	return p
 }
 
 func (e *env) adminOf(tenantID uuid.UUID) domain.Principal {
@@ -1219,115 +1013,58 @@ var errBoom = errors.New("boom: dependency unavailable")
 // ---------------------------------------------------------------------------------------------
 // Outbox, EventPublisher
 
+// outboxEntry is an outbox row's publishing record.
 type outboxEntry struct {
 	e         domain.Event
-	claimed   bool // held by a relay (the row lock)
 	published bool
 	attempts  int
 	lastErr   string
 }
 
-// fakeOutbox is the outbox table: RelayPending claims the oldest unpublished events (skipping
-// those another relay holds), publishes them outside the lock and records the outcome.
+// fakeOutbox is the memory.Store's outbox, with call counts and an injected backlog failure.
 type fakeOutbox struct {
 	calls
-	now func() time.Time
-
-	mu      sync.Mutex
-	entries []*outboxEntry
+	mem *memory.Store
 
 	BacklogErr error
 }
 
 var _ ports.Outbox = (*fakeOutbox)(nil)
 
-func newFakeOutbox(now func() time.Time) *fakeOutbox { return &fakeOutbox{now: now} }
-
 func (f *fakeOutbox) RelayPending(ctx context.Context, limit int, publish func(context.Context, []domain.Event) error) (int, error) {
 	f.inc("RelayPending")
-	f.mu.Lock()
-	var batch []*outboxEntry
-	for _, en := range f.entries {
-		if !en.published && !en.claimed {
-			batch = append(batch, en)
-		}
-	}
-	slices.SortFunc(batch, func(a, b *outboxEntry) int {
-		if c := a.e.CreatedAt.Compare(b.e.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.e.ID.String(), b.e.ID.String())
-	})
-	if len(batch) > limit {
-		batch = batch[:limit]
-	}
-	events := make([]domain.Event, len(batch))
-	for i, en := range batch {
-		en.claimed = true
-		events[i] = en.e
-	}
-	f.mu.Unlock()
-	if len(batch) == 0 {
-		return 0, nil
-	}
-	err := publish(ctx, events)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, en := range batch {
-		en.claimed = false
-		en.attempts++
-		if err != nil {
-			en.lastErr = err.Error()
-		} else {
-			en.published, en.lastErr = true, ""
-		}
-	}
-	if err != nil {
-		return 0, fmt.Errorf("relay outbox: %w", err)
-	}
-	return len(batch), nil
+	return f.mem.RelayPending(ctx, limit, publish)
 }
 
-func (f *fakeOutbox) Backlog(context.Context) (int, time.Duration, error) {
+func (f *fakeOutbox) Backlog(ctx context.Context) (int, time.Duration, error) {
 	f.inc("Backlog")
 	if f.BacklogErr != nil {
 		return 0, 0, f.BacklogErr
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	pending := 0
-	var oldest time.Time
-	for _, en := range f.entries {
-		if en.published {
-			continue
-		}
-		pending++
-		if oldest.IsZero() || en.e.CreatedAt.Before(oldest) {
-			oldest = en.e.CreatedAt
-		}
-	}
-	if pending == 0 {
-		return 0, 0, nil
-	}
-	return pending, f.now().Sub(oldest), nil
+	return f.mem.Backlog(ctx)
 }
 
-// add puts events in the outbox, as SaveOrder does.
+// add puts events in the outbox as its only writer, SaveOrder, does: each with an order of its
+// own, in a sale and by a buyer made for it in the event's tenant.
 func (f *fakeOutbox) add(events ...domain.Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, e := range events {
-		f.entries = append(f.entries, &outboxEntry{e: e})
+		s := domain.Sale{ID: uuid.New(), TenantID: e.TenantID, Name: "outbox", PriceCents: 1, Currency: "EUR",
+			TotalStock: 1, PerUserLimit: 1, StartsAt: e.CreatedAt, EndsAt: e.CreatedAt.Add(time.Hour)}
+		buyer := domain.User{ID: uuid.New(), TenantID: e.TenantID, Email: "outbox-" + uuid.NewString() + "@example.com",
+			Role: domain.RoleShopper}
+		mustSetUp(f.mem.CreateSale(ctx, s))
+		mustSetUp(f.mem.CreateUser(ctx, buyer))
+		_, err := f.mem.SaveOrder(ctx, domain.Order{ID: uuid.New(), TenantID: e.TenantID, SaleID: s.ID, UserID: buyer.ID,
+			Quantity: 1, IdempotencyKey: "outbox", Status: domain.OrderConfirmed, Currency: "EUR", CreatedAt: e.CreatedAt}, e)
+		mustSetUp(err)
 	}
 }
 
 // entry is a copy of the event's row; ok is false if there is none.
 func (f *fakeOutbox) entry(id uuid.UUID) (outboxEntry, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, en := range f.entries {
-		if en.e.ID == id {
-			return *en, true
+	for _, r := range f.mem.OutboxRows() {
+		if r.Event.ID == id {
+			return outboxEntry{e: r.Event, published: r.PublishedAt != nil, attempts: r.Attempts, lastErr: r.LastError}, true
 		}
 	}
 	return outboxEntry{}, false
@@ -1383,7 +1120,8 @@ func (f *fakePublisher) deliveredIDs() []uuid.UUID {
 }
 
 // ---------------------------------------------------------------------------------------------
-// ProcessedEvents, SaleStatsRepository, SaleCounterRepository
+// ProcessedEvents, SaleStatsRepository, SaleCounterRepository: the memory.Store's, whose
+// processed events are one record for all three (an event applies once per consumer).
 
 type consumerEvent struct {
 	consumer string
@@ -1392,100 +1130,65 @@ type consumerEvent struct {
 
 type fakeProcessed struct {
 	calls
-	mu   sync.Mutex
-	done map[consumerEvent]bool
+	mem *memory.Store
 
 	ProcessedErr, MarkErr error
 }
 
 var _ ports.ProcessedEvents = (*fakeProcessed)(nil)
 
-func newFakeProcessed() *fakeProcessed { return &fakeProcessed{done: map[consumerEvent]bool{}} }
-
-func (f *fakeProcessed) EventProcessed(_ context.Context, consumer string, id uuid.UUID) (bool, error) {
+func (f *fakeProcessed) EventProcessed(ctx context.Context, consumer string, id uuid.UUID) (bool, error) {
 	f.inc("EventProcessed")
 	if f.ProcessedErr != nil {
 		return false, f.ProcessedErr
 	}
-	return f.isDone(consumer, id), nil
+	return f.mem.EventProcessed(ctx, consumer, id)
 }
 
-func (f *fakeProcessed) MarkEventProcessed(_ context.Context, consumer string, id uuid.UUID) error {
+func (f *fakeProcessed) MarkEventProcessed(ctx context.Context, consumer string, id uuid.UUID) error {
 	f.inc("MarkEventProcessed")
 	if f.MarkErr != nil {
 		return f.MarkErr
 	}
-	f.mark(consumer, id)
-	return nil
+	return f.mem.MarkEventProcessed(ctx, consumer, id)
 }
 
 func (f *fakeProcessed) mark(consumer string, id uuid.UUID) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.done[consumerEvent{consumer, id}] = true
+	mustSetUp(f.mem.MarkEventProcessed(ctx, consumer, id))
 }
 
 func (f *fakeProcessed) isDone(consumer string, id uuid.UUID) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.done[consumerEvent{consumer, id}]
+	done, _ := f.mem.EventProcessed(ctx, consumer, id)
+	return done
 }
 
-// fakeStats keeps the analytics figures; an event applies once per consumer.
+// fakeStats records every AddOrderToStats call.
 type fakeStats struct {
 	calls
-	mu      sync.Mutex
-	applied map[consumerEvent]bool
-	stats   map[saleKey]domain.SaleStats
-	adds    []consumerEvent // every AddOrderToStats call, in order
+	mem *memory.Store
+
+	mu   sync.Mutex
+	adds []consumerEvent // every AddOrderToStats call, in order
 
 	AddErr error
 }
 
 var _ ports.SaleStatsRepository = (*fakeStats)(nil)
 
-func newFakeStats() *fakeStats {
-	return &fakeStats{applied: map[consumerEvent]bool{}, stats: map[saleKey]domain.SaleStats{}}
-}
-
-func (f *fakeStats) AddOrderToStats(_ context.Context, consumer string, e domain.OrderConfirmedV1) (bool, error) {
+func (f *fakeStats) AddOrderToStats(ctx context.Context, consumer string, e domain.OrderConfirmedV1) (bool, error) {
 	f.inc("AddOrderToStats")
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.adds = append(f.adds, consumerEvent{consumer, e.EventID})
+	f.mu.Unlock()
 	if f.AddErr != nil {
 		return false, f.AddErr
 	}
-	k := consumerEvent{consumer, e.EventID}
-	if f.applied[k] {
-		return false, nil
-	}
-	f.applied[k] = true
-	key := saleKey{e.TenantID, e.SaleID}
-	s := f.stats[key]
-	s.SaleID, s.Currency = e.SaleID, e.Currency
-	s.Orders++
-	s.Units += e.Quantity
-	s.RevenueCents += e.AmountCents
-	at := e.OrderedAt
-	if s.FirstOrderAt == nil || at.Before(*s.FirstOrderAt) {
-		s.FirstOrderAt = &at
-	}
-	if s.LastOrderAt == nil || at.After(*s.LastOrderAt) {
-		s.LastOrderAt = &at
-	}
-	f.stats[key] = s
-	return true, nil
+	return f.mem.AddOrderToStats(ctx, consumer, e)
 }
 
-func (f *fakeStats) SaleStats(_ context.Context, tenantID, saleID uuid.UUID) (domain.SaleStats, error) {
+func (f *fakeStats) SaleStats(ctx context.Context, tenantID, saleID uuid.UUID) (domain.SaleStats, error) {
 	f.inc("SaleStats")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if s, ok := f.stats[saleKey{tenantID, saleID}]; ok {
-		return s, nil
-	}
-	return domain.SaleStats{SaleID: saleID}, nil
+	return f.mem.SaleStats(ctx, tenantID, saleID)
 }
 
 func (f *fakeStats) addCalls() []consumerEvent {
@@ -1499,68 +1202,50 @@ type driftCall struct {
 	Drift int
 }
 
-// fakeCounters keeps PostgreSQL's sold counters; an event applies once per consumer.
+// fakeCounters records every drift written.
 type fakeCounters struct {
 	calls
-	mu      sync.Mutex
-	applied map[consumerEvent]bool
-	sold    map[saleKey]int
-	drifts  []driftCall
+	mem *memory.Store
+
+	mu     sync.Mutex
+	drifts []driftCall
 
 	SoldErr, DriftErr error
 }
 
 var _ ports.SaleCounterRepository = (*fakeCounters)(nil)
 
-func newFakeCounters() *fakeCounters {
-	return &fakeCounters{applied: map[consumerEvent]bool{}, sold: map[saleKey]int{}}
-}
-
-func (f *fakeCounters) AddSoldUnits(_ context.Context, consumer string, e domain.OrderConfirmedV1) (bool, error) {
+func (f *fakeCounters) AddSoldUnits(ctx context.Context, consumer string, e domain.OrderConfirmedV1) (bool, error) {
 	f.inc("AddSoldUnits")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := consumerEvent{consumer, e.EventID}
-	if f.applied[k] {
-		return false, nil
-	}
-	f.applied[k] = true
-	f.sold[saleKey{e.TenantID, e.SaleID}] += e.Quantity
-	return true, nil
+	return f.mem.AddSoldUnits(ctx, consumer, e)
 }
 
-func (f *fakeCounters) SoldCounter(_ context.Context, tenantID, saleID uuid.UUID) (int, bool, error) {
+func (f *fakeCounters) SoldCounter(ctx context.Context, tenantID, saleID uuid.UUID) (int, bool, error) {
 	f.inc("SoldCounter")
 	if f.SoldErr != nil {
 		return 0, false, f.SoldErr
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, ok := f.sold[saleKey{tenantID, saleID}]
-	return n, ok, nil
+	return f.mem.SoldCounter(ctx, tenantID, saleID)
 }
 
-func (f *fakeCounters) RecordDrift(_ context.Context, tenantID, saleID uuid.UUID, drift int) error {
+func (f *fakeCounters) RecordDrift(ctx context.Context, tenantID, saleID uuid.UUID, drift int) error {
 	f.inc("RecordDrift")
 	if f.DriftErr != nil {
 		return f.DriftErr
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.drifts = append(f.drifts, driftCall{saleKey{tenantID, saleID}, drift})
-	return nil
+	f.mu.Unlock()
+	return f.mem.RecordDrift(ctx, tenantID, saleID, drift)
 }
 
+// setSold sets the counter, as events counted (or lost, or counted twice) would have.
 func (f *fakeCounters) setSold(tenantID, saleID uuid.UUID, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sold[saleKey{tenantID, saleID}] = n
+	f.mem.SetSoldCounter(tenantID, saleID, n)
 }
 
 func (f *fakeCounters) soldOf(tenantID, saleID uuid.UUID) (int, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, ok := f.sold[saleKey{tenantID, saleID}]
+	n, ok, _ := f.mem.SoldCounter(ctx, tenantID, saleID)
 	return n, ok
 }
 

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -101,6 +102,7 @@ func TestGetOrderFromInventoryStates(t *testing.T) {
 		{"confirmed in Redis only", func(e *env, r domain.Reservation) { _ = e.inv.MarkConfirmed(ctx, r) }, ""},
 		{"sale beyond the horizon", func(e *env, _ domain.Reservation) {
 			e.clock.Advance(2*time.Hour + e.settings.SaleHorizon)
+			e.sales.closeEnded(e.clock.Now().Add(-e.settings.SaleHorizon)) // as the reconciler's pass does
 		}, ""},
 	}
 	for _, tc := range cases {
@@ -138,15 +140,19 @@ func TestListOrdersPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	buyer := e.shopper()
+	s := e.newSale(10, 5, -time.Hour, time.Hour)
 	base := e.clock.Now()
+	order := func(p domain.Principal, key string, at time.Time) domain.Order {
+		return domain.Order{ID: uuid.New(), TenantID: p.TenantID, SaleID: s.ID, UserID: p.UserID, Quantity: 1,
+			IdempotencyKey: key, Status: domain.OrderConfirmed, CreatedAt: at}
+	}
 	var all []domain.Order // newest first
 	for i := 4; i >= 0; i-- {
-		o := domain.Order{ID: uuid.New(), TenantID: buyer.TenantID, UserID: buyer.UserID, Quantity: 1,
-			Status: domain.OrderConfirmed, CreatedAt: base.Add(time.Duration(i) * time.Minute)}
+		o := order(buyer, fmt.Sprint(i), base.Add(time.Duration(i)*time.Minute))
 		e.orders.put(o)
 		all = append(all, o)
 	}
-	e.orders.put(domain.Order{ID: uuid.New(), TenantID: buyer.TenantID, UserID: uuid.New(), CreatedAt: base}) // someone else's
+	e.orders.put(order(e.shopper(), "0", base)) // someone else's
 
 	cases := []struct {
 		limit    int

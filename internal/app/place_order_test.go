@@ -316,7 +316,7 @@ func TestPlaceOrderUnknownSale(t *testing.T) {
 		{"sale of another tenant", func(e *env) uuid.UUID {
 			other := e.tenants.ensure("other", "Other merchant")
 			s := e.newSale(10, 2, -time.Hour, time.Hour)
-			s.TenantID = other.ID
+			s.ID, s.TenantID = uuid.New(), other.ID
 			e.sales.put(s)
 			if _, err := e.inv.load(s, 0); err != nil {
 				panic(err)

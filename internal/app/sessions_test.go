@@ -10,42 +10,25 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/flashsale/flashsale/internal/adapters/memory"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
 )
 
 // Helpers reading and changing the fakes directly (no counted calls).
 
-func storedSession(e *env, id uuid.UUID) (fakeSession, bool) {
-	e.sess.mu.Lock()
-	defer e.sess.mu.Unlock()
-	s, ok := e.sess.sessions[id]
-	return s, ok
-}
+func storedSession(e *env, id uuid.UUID) (memory.StoredSession, bool) { return e.sess.mem.Session(id) }
 
-func storedSessionCount(e *env) int {
-	e.sess.mu.Lock()
-	defer e.sess.mu.Unlock()
-	return len(e.sess.sessions)
-}
+func storedSessionCount(e *env) int { return e.sess.mem.Count() }
 
 func setUserRole(t *testing.T, e *env, id uuid.UUID, role domain.Role) {
 	t.Helper()
-	e.users.mu.Lock()
-	defer e.users.mu.Unlock()
-	u, ok := e.users.users[id]
-	if !ok {
+	if !e.store.SetUserRole(id, role) {
 		t.Fatalf("user %s not in the repository", id)
 	}
-	u.Role = role
-	e.users.users[id] = u
 }
 
-func deleteUser(e *env, id uuid.UUID) {
-	e.users.mu.Lock()
-	defer e.users.mu.Unlock()
-	delete(e.users.users, id)
-}
+func deleteUser(e *env, id uuid.UUID) { e.store.DeleteUser(id) }
 
 var sessionMethods = []string{"CreateSession", "RotateRefresh", "SessionActive", "RevokeSession", "RevokeUserSessions"}
 
@@ -121,12 +104,12 @@ func TestLoginOpensSession(t *testing.T) {
 	if !ok {
 		t.Fatalf("login did not create session %s", sid)
 	}
-	if want := (domain.Session{ID: sid, TenantID: e.tenant.ID, UserID: u.ID}); stored.s != want {
-		t.Errorf("stored session = %+v, want %+v", stored.s, want)
+	if want := (domain.Session{ID: sid, TenantID: e.tenant.ID, UserID: u.ID}); stored.Session != want {
+		t.Errorf("stored session = %+v, want %+v", stored.Session, want)
 	}
 	sum := sha256.Sum256([]byte(secret))
-	if stored.hash != hex.EncodeToString(sum[:]) {
-		t.Errorf("stored refresh hash = %q, want the SHA-256 of the secret (never the secret)", stored.hash)
+	if stored.RefreshHash != hex.EncodeToString(sum[:]) {
+		t.Errorf("stored refresh hash = %q, want the SHA-256 of the secret (never the secret)", stored.RefreshHash)
 	}
 	if pair.RefreshTTL != e.settings.RefreshTTL || pair.AccessTTL <= 0 {
 		t.Errorf("TTLs = access %v, refresh %v; want refresh %v", pair.AccessTTL, pair.RefreshTTL, e.settings.RefreshTTL)

@@ -1,7 +1,9 @@
 // Package memory holds in-memory implementations of ports, held to the same contract suites as
 // the Redis and PostgreSQL adapters: the stand-ins the use-case tests run on, and a reference
-// that reads like the rules. Every store is safe for concurrent use; each operation is atomic
-// under one mutex, as a Lua script or a row lock makes it in the real stores.
+// that reads like the rules. Inventory is the inventory and purchase store; Store is what
+// PostgreSQL's Store is (tenants, users, sales, orders, the outbox, the consumers' records);
+// Sessions and SaleCache are Redis's. Every store is safe for concurrent use; each operation is
+// atomic under one mutex, as a Lua script or a transaction makes it in the real stores.
 package memory
 
 import (

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports/storetest"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
 
@@ -59,28 +60,27 @@ type writePath struct {
 // writePaths prepares, through the healthy store, one case of every write the PostgreSQL
 // adapter makes: orders, failures, the outbox, the consumers' effects, sales, users, tenants,
 // and the row-locking inventory.
-func writePaths(t *testing.T, w *eventWorld) []writePath {
-	f := w.f
-	tenantID := w.sale.TenantID
-	confirmed := w.unsaved(1, f.now)
-	failed := w.f.order(w.sale, w.user, 1, uuid.NewString(), domain.OrderFailed, f.now)
-	w.confirmed(1, f.now) // a pending outbox row for the relay
-	statsEvent, counterEvent := eventOf(t, w.unsaved(1, f.now)), eventOf(t, w.unsaved(2, f.now))
+func writePaths(t *testing.T, w *pgWorld) []writePath {
+	tenantID := w.Sale.TenantID
+	confirmed := w.Unsaved(1, w.Now)
+	failed := w.Order(w.Sale, w.Buyer, 1, uuid.NewString(), domain.OrderFailed, w.Now)
+	w.Confirmed(1, w.Now) // a pending outbox row for the relay
+	statsEvent, counterEvent := storetest.EventOf(t, w.Unsaved(1, w.Now)), storetest.EventOf(t, w.Unsaved(2, w.Now))
 	processed := uuid.New()
-	newSale := w.sale
+	newSale := w.Sale
 	newSale.ID, newSale.Name = uuid.New(), "new drop"
-	newUser := f.newUser(tenantID, "new-"+uuid.NewString()[:8]+"@example.com")
-	inv := postgres.NewInventory(f.st.Pool())
-	if _, err := inv.SyncSale(f.ctx, w.sale, 0); err != nil {
+	newUser := w.NewUser(tenantID, "new-"+uuid.NewString()[:8]+"@example.com")
+	inv := postgres.NewInventory(w.st.Pool())
+	if _, err := inv.SyncSale(w.Ctx, w.Sale, 0); err != nil {
 		t.Fatalf("SyncSale: %v", err)
 	}
 	reservation := func() domain.Reservation {
-		return domain.Reservation{OrderID: uuid.New(), TenantID: tenantID, SaleID: w.sale.ID, UserID: w.user.ID,
-			Quantity: 1, IdempotencyKey: uuid.NewString(), UnitPriceCents: w.sale.PriceCents, Currency: w.sale.Currency,
-			CreatedAt: f.now}
+		return domain.Reservation{OrderID: uuid.New(), TenantID: tenantID, SaleID: w.Sale.ID, UserID: w.Buyer.ID,
+			Quantity: 1, IdempotencyKey: uuid.NewString(), UnitPriceCents: w.Sale.PriceCents, Currency: w.Sale.Currency,
+			CreatedAt: w.Now}
 	}
 	toReserve := reservation()
-	reserved, err := inv.Reserve(f.ctx, reservation())
+	reserved, err := inv.Reserve(w.Ctx, reservation())
 	if err != nil {
 		t.Fatalf("Reserve: %v", err)
 	}
@@ -88,7 +88,7 @@ func writePaths(t *testing.T, w *eventWorld) []writePath {
 
 	return []writePath{
 		{"save a confirmed order", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
-			_, err := st.SaveOrder(ctx, confirmed, confirmedEvent(confirmed))
+			_, err := st.SaveOrder(ctx, confirmed, storetest.ConfirmedEvent(confirmed))
 			return err
 		}},
 		{"save a failed order", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
@@ -111,20 +111,20 @@ func writePaths(t *testing.T, w *eventWorld) []writePath {
 			return st.MarkEventProcessed(ctx, "email", processed)
 		}},
 		{"record drift", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
-			return st.RecordDrift(ctx, tenantID, w.sale.ID, 1)
+			return st.RecordDrift(ctx, tenantID, w.Sale.ID, 1)
 		}},
 		{"create a sale", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
 			return st.CreateSale(ctx, newSale)
 		}},
 		{"update a sale", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
-			_, err := st.UpdateSale(ctx, tenantID, w.sale.ID, func(_ context.Context, s domain.Sale) (domain.Sale, error) {
+			_, err := st.UpdateSale(ctx, tenantID, w.Sale.ID, func(_ context.Context, s domain.Sale) (domain.Sale, error) {
 				s.Name = "renamed"
 				return s, nil
 			})
 			return err
 		}},
 		{"close sales", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
-			_, err := st.CloseSales(ctx, f.now.Add(-24*time.Hour))
+			_, err := st.CloseSales(ctx, w.Now.Add(-24*time.Hour))
 			return err
 		}},
 		{"create a user", func(ctx context.Context, st *postgres.Store, _ *postgres.Inventory) error {
@@ -135,7 +135,7 @@ func writePaths(t *testing.T, w *eventWorld) []writePath {
 			return err
 		}},
 		{"baseline inventory: sync a sale", func(ctx context.Context, _ *postgres.Store, inv *postgres.Inventory) error {
-			_, err := inv.SyncSale(ctx, w.sale, 0)
+			_, err := inv.SyncSale(ctx, w.Sale, 0)
 			return err
 		}},
 		{"baseline inventory: reserve", func(ctx context.Context, _ *postgres.Store, inv *postgres.Inventory) error {
@@ -214,10 +214,8 @@ func TestWritesUnderDatabaseFaultsAreTransient(t *testing.T) {
 		t.Run(fault.name, func(t *testing.T) {
 			t.Parallel()
 			pool, dbURL := testutil.NewPool(t, 4)
-			w := &eventWorld{f: &fixture{t: t, ctx: context.Background(), st: postgres.NewStore(pool), now: pgNow()}}
-			tn := w.f.tenant("shop")
-			w.sale = w.f.sale(tn.ID, "drop", -time.Hour, 2*time.Hour, 0)
-			w.user = w.f.user(tn.ID, "buyer@example.com")
+			healthy := postgres.NewStore(pool)
+			w := &pgWorld{World: storetest.NewWorld(t, healthy), st: healthy}
 
 			for _, path := range writePaths(t, w) {
 				u, err := url.Parse(dbURL)
@@ -243,7 +241,7 @@ func TestWritesUnderDatabaseFaultsAreTransient(t *testing.T) {
 				}
 
 				if !fault.mend(proxy) {
-					st, inv = w.f.st, postgres.NewInventory(pool)
+					st, inv = healthy, postgres.NewInventory(pool)
 				}
 				if err := path.write(context.Background(), st, inv); err != nil {
 					t.Errorf("%s: after the fault: %v", path.name, err)
