@@ -12,6 +12,7 @@ import (
 
 	"github.com/flashsale/flashsale/internal/adapters/kafka"
 	"github.com/flashsale/flashsale/internal/adapters/mail"
+	"github.com/flashsale/flashsale/internal/adapters/metrics"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -35,7 +36,7 @@ var EmbeddedBroker = fx.Module("embedded-kafka",
 		if c.KafkaBrokers != "" {
 			return nil, nil
 		}
-		e, err := kafka.StartEmbedded(c.KafkaEmbeddedPort, topics(c), log)
+		e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: c.KafkaEmbeddedPort, Topics: topics(c)}, log)
 		if err != nil {
 			return nil, err
 		}
@@ -59,9 +60,9 @@ var Kafka = fx.Module("kafka",
 			}
 			return Brokers(p.Config.Brokers())
 		},
-		func(lc fx.Lifecycle, b Brokers, c config.Config, log *slog.Logger) (*kafka.Producer, error) {
+		func(lc fx.Lifecycle, b Brokers, c config.Config, prom *metrics.Prometheus, log *slog.Logger) (*kafka.Producer, error) {
 			p, err := kafka.NewProducer(kafka.ProducerConfig{
-				Brokers: string(b), ClientID: "flashsale", DeliveryTimeout: c.KafkaDeliveryTimeout,
+				Brokers: string(b), ClientID: "flashsale", DeliveryTimeout: c.KafkaDeliveryTimeout, Observer: prom,
 			}, log)
 			if err != nil {
 				return nil, err
@@ -69,8 +70,8 @@ var Kafka = fx.Module("kafka",
 			lc.Append(fx.StopHook(func() { p.Close(5 * time.Second) }))
 			return p, nil
 		},
-		fx.Annotate(func(p *kafka.Producer, c config.Config, log *slog.Logger) *kafka.GuardedPublisher {
-			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, log)
+		fx.Annotate(func(p *kafka.Producer, c config.Config, prom *metrics.Prometheus, log *slog.Logger) *kafka.GuardedPublisher {
+			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, prom, log)
 		}, fx.As(new(ports.EventPublisher))),
 	),
 	// Kafka being down must not stop orders: the role starts anyway, and the topics are created

@@ -15,10 +15,12 @@ import (
 
 // Prometheus implements ports.Metrics on its own registry.
 type Prometheus struct {
-	registry      *prometheus.Registry
-	drift         *prometheus.GaugeVec
-	outboxPending prometheus.Gauge
-	outboxOldest  prometheus.Gauge
+	registry        *prometheus.Registry
+	drift           *prometheus.GaugeVec
+	outboxPending   prometheus.Gauge
+	outboxOldest    prometheus.Gauge
+	publishFailures *prometheus.CounterVec
+	restarts        prometheus.Counter
 }
 
 var _ ports.Metrics = (*Prometheus)(nil)
@@ -38,9 +40,17 @@ func New() *Prometheus {
 		outboxOldest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "flashsale_outbox_oldest_event_age_seconds", Help: "Age of the oldest unpublished outbox event.",
 		}),
+		publishFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flashsale_kafka_publish_failures_total",
+			Help: "Publishes to Kafka that failed, by kind: fatal (the producer is replaced), timeout, delivery, produce, restarting (no producer yet), circuit_open.",
+		}, []string{"kind"}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flashsale_kafka_producer_restarts_total",
+			Help: "Kafka producers built to replace one that failed fatally.",
+		}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		p.drift, p.outboxPending, p.outboxOldest)
+		p.drift, p.outboxPending, p.outboxOldest, p.publishFailures, p.restarts)
 	return p
 }
 
@@ -62,3 +72,9 @@ func (p *Prometheus) OutboxBacklog(pending int, oldest time.Duration) {
 	p.outboxPending.Set(float64(pending))
 	p.outboxOldest.Set(oldest.Seconds())
 }
+
+// PublishFailed counts a failed publish by kind (the Kafka adapter's observer).
+func (p *Prometheus) PublishFailed(kind string) { p.publishFailures.WithLabelValues(kind).Inc() }
+
+// ProducerRestarted counts a replaced Kafka producer (the Kafka adapter's observer).
+func (p *Prometheus) ProducerRestarted() { p.restarts.Inc() }

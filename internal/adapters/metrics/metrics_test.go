@@ -132,3 +132,37 @@ func TestRegistriesAreIndependent(t *testing.T) {
 		t.Fatal("b exposes drift series it never recorded")
 	}
 }
+
+func counterValues(t *testing.T, families map[string]*dto.MetricFamily, name string) map[string]float64 {
+	t.Helper()
+	mf, ok := families[name]
+	if !ok {
+		t.Fatalf("metric %s not exposed", name)
+	}
+	if mf.GetType() != dto.MetricType_COUNTER || mf.GetHelp() == "" {
+		t.Fatalf("%s is a %s (help %q), want a counter with help", name, mf.GetType(), mf.GetHelp())
+	}
+	out := map[string]float64{}
+	for _, m := range mf.GetMetric() {
+		out[labels(m)["kind"]] = m.GetCounter().GetValue()
+	}
+	return out
+}
+
+// TestPublishFailuresAndRestarts: the Kafka adapter's counts.
+func TestPublishFailuresAndRestarts(t *testing.T) {
+	t.Parallel()
+	p := metrics.New()
+	p.PublishFailed("fatal")
+	p.PublishFailed("timeout")
+	p.PublishFailed("timeout")
+	p.ProducerRestarted()
+
+	families := scrape(t, p.Handler())
+	if got := counterValues(t, families, "flashsale_kafka_publish_failures_total"); got["fatal"] != 1 || got["timeout"] != 2 || len(got) != 2 {
+		t.Fatalf("publish failures %v, want fatal 1, timeout 2", got)
+	}
+	if got := counterValues(t, families, "flashsale_kafka_producer_restarts_total"); got[""] != 1 {
+		t.Fatalf("restarts %v, want 1", got)
+	}
+}
