@@ -24,6 +24,10 @@ type Deps struct {
 	// run a handler may leave its ports nil.
 	Outbox    ports.Outbox
 	Publisher ports.EventPublisher
+	// Broker watches the embedded broker for a restart that lost its log (nil: a broker that
+	// keeps it); Recovery puts what it lost back in the outbox.
+	Broker    ports.BrokerWatcher
+	Recovery  ports.OutboxRecovery
 	Processed ports.ProcessedEvents
 	Stats     ports.SaleStatsRepository
 	Counters  ports.SaleCounterRepository
@@ -48,7 +52,10 @@ type Settings struct {
 	ReconcileBatch int
 	RefreshTTL     time.Duration
 	RelayBatch     int
-	TicketTTL      time.Duration
+	// RelayResendMargin: how far before a lost broker incarnation was first seen its events are
+	// sent again (batches in flight as the broker changed).
+	RelayResendMargin time.Duration
+	TicketTTL         time.Duration
 	// OrderAttempts bounds the attempts at an order PostgreSQL refuses; OrderRetryBudget is how
 	// long an order is retried through an outage (see WriteOrderHandler).
 	OrderAttempts    int
@@ -63,19 +70,20 @@ type Settings struct {
 // DefaultSettings are the production defaults.
 func DefaultSettings() Settings {
 	return Settings{
-		IdempotencyLease: 30 * time.Second,
-		IdempotencyTTL:   24 * time.Hour,
-		ReconcileGrace:   time.Minute,
-		SaleHorizon:      7 * 24 * time.Hour,
-		ReconcileBatch:   500,
-		RefreshTTL:       7 * 24 * time.Hour,
-		RelayBatch:       500,
-		TicketTTL:        30 * time.Second,
-		OrderAttempts:    3,
-		OrderRetryBudget: time.Hour,
-		DispatchWorkers:  8,
-		DispatchBuffer:   10000,
-		DispatchAttempts: 3,
+		IdempotencyLease:  30 * time.Second,
+		IdempotencyTTL:    24 * time.Hour,
+		ReconcileGrace:    time.Minute,
+		SaleHorizon:       7 * 24 * time.Hour,
+		ReconcileBatch:    500,
+		RefreshTTL:        7 * 24 * time.Hour,
+		RelayBatch:        500,
+		RelayResendMargin: time.Minute,
+		TicketTTL:         30 * time.Second,
+		OrderAttempts:     3,
+		OrderRetryBudget:  time.Hour,
+		DispatchWorkers:   8,
+		DispatchBuffer:    10000,
+		DispatchAttempts:  3,
 	}
 }
 
@@ -101,7 +109,7 @@ type Application struct {
 	DeadLetters     DeadLettersHandler
 	RetryDeadLetter RetryDeadLetterHandler
 	Reconcile       ReconcileHandler
-	RelayOutbox     RelayOutboxHandler
+	RelayOutbox     *RelayOutboxHandler
 	SendOrderEmail  SendOrderEmailHandler
 	RecordSaleStats RecordSaleStatsHandler
 	GetSaleStats    GetSaleStatsHandler
@@ -161,7 +169,8 @@ func New(d Deps, s Settings) *Application {
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
 			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Feed: feed,
 		},
-		RelayOutbox:     RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch},
+		RelayOutbox: &RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch,
+			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin, Log: log},
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
 		RecordSaleStats: RecordSaleStatsHandler{Stats: d.Stats},
 		GetSaleStats:    GetSaleStatsHandler{Sales: d.Sales, Stats: d.Stats},

@@ -71,6 +71,7 @@ type Config struct {
 
 	KafkaBrokers         string        `env:"KAFKA_BROKERS" help:"Kafka bootstrap servers; empty: 'all' starts an embedded broker, other roles use 127.0.0.1:KAFKA_EMBEDDED_PORT"`
 	KafkaEmbeddedPort    int           `env:"KAFKA_EMBEDDED_PORT" envDefault:"9092" help:"port of the embedded broker (flashsale all / flashsale broker)"`
+	KafkaEmbeddedDir     string        `env:"KAFKA_EMBEDDED_DIR" help:"where the embedded broker keeps its log, offsets and producer state across restarts (one broker per directory); empty: in memory, and the relay sends again what a restart lost"`
 	KafkaPartitions      int           `env:"KAFKA_PARTITIONS" envDefault:"6" help:"partitions of order.confirmed on the embedded broker"`
 	KafkaDeliveryTimeout time.Duration `env:"KAFKA_DELIVERY_TIMEOUT" envDefault:"10s" help:"how long a publish waits for the brokers before it fails"`
 	RelayInterval        time.Duration `env:"RELAY_INTERVAL" envDefault:"200ms" help:"how often the outbox relay looks for events"`

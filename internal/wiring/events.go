@@ -36,7 +36,7 @@ var EmbeddedBroker = fx.Module("embedded-kafka",
 		if c.KafkaBrokers != "" {
 			return nil, nil
 		}
-		e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: c.KafkaEmbeddedPort, Topics: topics(c)}, log)
+		e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: c.KafkaEmbeddedPort, Dir: c.KafkaEmbeddedDir, Topics: topics(c)}, log)
 		if err != nil {
 			return nil, err
 		}
@@ -73,6 +73,19 @@ var Kafka = fx.Module("kafka",
 		fx.Annotate(func(p *kafka.Producer, c config.Config, prom *metrics.Prometheus, log *slog.Logger) *kafka.GuardedPublisher {
 			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, prom, log)
 		}, fx.As(new(ports.EventPublisher))),
+		// The embedded broker (KAFKA_BROKERS unset) is watched for a restart that lost its log;
+		// a Kafka cluster keeps what it acknowledged (acks=all), so nothing watches it.
+		func(lc fx.Lifecycle, b Brokers, c config.Config) (ports.BrokerWatcher, error) {
+			if c.KafkaBrokers != "" {
+				return nil, nil
+			}
+			w, err := kafka.NewClusterWatcher(string(b), 2*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			lc.Append(fx.StopHook(w.Close))
+			return w, nil
+		},
 	),
 	// Kafka being down must not stop orders: the role starts anyway, and the topics are created
 	// once the brokers answer (publishing waits in the outbox meanwhile).

@@ -75,6 +75,7 @@ var Postgres = fx.Module("postgres",
 			fx.As(new(ports.SaleRepository)),
 			fx.As(new(ports.OrderRepository)),
 			fx.As(new(ports.Outbox)),
+			fx.As(new(ports.OutboxRecovery)),
 			fx.As(new(ports.ProcessedEvents)),
 			fx.As(new(ports.SaleStatsRepository)),
 			fx.As(new(ports.SaleCounterRepository)),
@@ -177,9 +178,9 @@ var Application = fx.Module("app",
 )
 
 // optionalDeps are the fields of app.Deps a role may leave unprovided (nil): the event
-// publisher and the mailer exist in the roles that use them, and the clock is time.Now unless a
-// test supplies one.
-var optionalDeps = []string{"Publisher", "Mailer", "Now"}
+// publisher, the broker watcher and the mailer exist in the roles that use them, and the clock
+// is time.Now unless a test supplies one.
+var optionalDeps = []string{"Publisher", "Broker", "Mailer", "Now"}
 
 // appDepsFromContainer is a constructor of app.Deps whose parameters are app.Deps's own fields
 // (an fx.In struct made from it), so that the use-cases' dependencies are listed once, in

@@ -7,12 +7,18 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // Embedded is an in-process Kafka-protocol broker (franz-go's kfake) for local runs and tests,
 // used when KAFKA_BROKERS is unset. Real clients (kcat, librdkafka) connect to it over TCP.
-// It keeps everything in memory: a restart starts empty.
+//
+// With a directory it keeps its log, the consumer groups' offsets and the producers' state
+// there (kfake's persistence: written as it goes, reloaded at start, so a killed broker comes
+// back with what it had acknowledged, up to what the OS had not yet written when the host
+// itself died). Without one it keeps everything in memory: a restart starts empty, under a
+// new cluster id, which is how the outbox relay tells that what it published is gone.
 type Embedded struct {
 	cfg EmbeddedConfig
 	log *slog.Logger
@@ -26,6 +32,8 @@ type Embedded struct {
 type EmbeddedConfig struct {
 	// Port on 127.0.0.1; 0 picks a free port (kept across Restart).
 	Port int
+	// Dir keeps the broker's state across restarts; empty keeps it in memory.
+	Dir string
 	// Topics are created at the first start.
 	Topics []TopicSpec
 }
@@ -36,7 +44,8 @@ type TopicSpec struct {
 	Partitions int32
 }
 
-// StartEmbedded listens on 127.0.0.1:cfg.Port and creates the topics.
+// StartEmbedded listens on 127.0.0.1:cfg.Port and creates the topics (those already in
+// cfg.Dir are reloaded instead).
 func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 	e := &Embedded{cfg: cfg, log: log}
 	if err := e.start(cfg.Port); err != nil {
@@ -46,7 +55,12 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 }
 
 func (e *Embedded) start(port int) error {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port), kfake.AllowAutoTopicCreation()}
+	// A fresh id per in-memory incarnation; a directory's own id wins when it has one.
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port), kfake.AllowAutoTopicCreation(),
+		kfake.ClusterID("flashsale-embedded-" + uuid.NewString())}
+	if e.cfg.Dir != "" {
+		opts = append(opts, kfake.DataDir(e.cfg.Dir))
+	}
 	for _, t := range e.cfg.Topics {
 		opts = append(opts, kfake.SeedTopics(t.Partitions, t.Name))
 	}
@@ -59,15 +73,15 @@ func (e *Embedded) start(port int) error {
 		cluster.Close()
 		return fmt.Errorf("embedded kafka: no listener")
 	}
-	e.log.Info("embedded kafka broker listening", "addr", addrs[0])
+	e.log.Info("embedded kafka broker listening", "addr", addrs[0], "dir", e.cfg.Dir)
 	e.mu.Lock()
 	e.cluster, e.addr = cluster, addrs[0]
 	e.mu.Unlock()
 	return nil
 }
 
-// Restart stops the broker and starts it again, empty, on the same port (what a crashed
-// in-memory broker comes back as).
+// Restart stops the broker and starts it again on the same port: from its directory if it
+// has one, empty otherwise (what a crashed in-memory broker comes back as).
 func (e *Embedded) Restart() error {
 	port := e.Port()
 	e.Close()
@@ -95,5 +109,5 @@ func (e *Embedded) Cluster() *kfake.Cluster {
 	return e.cluster
 }
 
-// Close stops the broker.
+// Close stops the broker (with a directory, after writing its state there).
 func (e *Embedded) Close() { e.Cluster().Close() }

@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -244,4 +245,124 @@ func TestProducerSurvivesAnEmptyBrokerRestart(t *testing.T) {
 			t.Fatalf("event %s missing from the restarted broker", e.ID)
 		}
 	}
+}
+
+// TestEmbeddedBrokerKeepsItsDirectory: with a directory the broker restarts with its log and
+// the consumer groups' offsets, under the same cluster id; without one it restarts empty under
+// a new id.
+func TestEmbeddedBrokerKeepsItsDirectory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		dir  string
+	}{{"in memory", ""}, {"with a directory", t.TempDir()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: tc.dir, Topics: testTopics}, slog.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(b.Close)
+			p := newProducer(t, b.Addr())
+			sent := events(12, 0)
+			if err := p.Publish(context.Background(), sent); err != nil {
+				t.Fatal(err)
+			}
+			commitAll(t, b.Addr(), "g", len(sent))
+			w, err := kafka.NewClusterWatcher(b.Addr(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			before, err := w.Incarnation(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := b.Port()
+			if err := b.Restart(); err != nil {
+				t.Fatal(err)
+			}
+			if b.Port() != port {
+				t.Fatalf("restarted on port %d, want %d", b.Port(), port)
+			}
+			var after string
+			deadline := time.Now().Add(10 * time.Second)
+			for after, err = w.Incarnation(context.Background()); err != nil; after, err = w.Incarnation(context.Background()) {
+				if time.Now().After(deadline) {
+					t.Fatalf("incarnation after the restart: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			ids := topicEventIDs(t, b.Addr())
+			committed := committedSum(t, b.Addr(), "g")
+			if tc.dir == "" {
+				if len(ids) != 0 || committed != 0 || after == before {
+					t.Fatalf("in memory: %d events, %d committed and incarnation %q -> %q after a restart; want none, none and a new one",
+						len(ids), committed, before, after)
+				}
+				return
+			}
+			if after != before || committed != int64(len(sent)) {
+				t.Fatalf("with a directory: incarnation %q -> %q, group offsets %d; want the same, %d", before, after, committed, len(sent))
+			}
+			for _, e := range sent {
+				if ids[e.ID.String()] != 1 {
+					t.Fatalf("event %s on the restarted broker %d times, want once", e.ID, ids[e.ID.String()])
+				}
+			}
+		})
+	}
+}
+
+// commitAll consumes n messages of "events" as group and commits their offsets.
+func commitAll(t *testing.T, brokers, group string, n int) {
+	t.Helper()
+	c, err := ckafka.NewConsumer(&ckafka.ConfigMap{"bootstrap.servers": brokers, "group.id": group,
+		"auto.offset.reset": "earliest", "enable.auto.commit": false, "log_level": 4, "enable.metrics.push": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Subscribe("events", nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for got := 0; got < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s read %d of %d", group, got, n)
+		}
+		if _, err := c.ReadMessage(time.Second); err == nil {
+			got++
+		}
+	}
+	if _, err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// committedSum adds up the group's committed offsets on "events".
+func committedSum(t *testing.T, brokers, group string) int64 {
+	t.Helper()
+	c, err := ckafka.NewConsumer(&ckafka.ConfigMap{"bootstrap.servers": brokers, "group.id": group,
+		"log_level": 4, "enable.metrics.push": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	topic := "events"
+	parts := []ckafka.TopicPartition{{Topic: &topic, Partition: 0}, {Topic: &topic, Partition: 1}, {Topic: &topic, Partition: 2}}
+	got, err := c.Committed(parts, 10000)
+	if kerr := (ckafka.Error{}); errors.As(err, &kerr) && kerr.Code() == ckafka.ErrGroupIDNotFound {
+		return 0 // the broker does not know the group at all
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, tp := range got {
+		if tp.Offset >= 0 {
+			sum += int64(tp.Offset)
+		}
+	}
+	return sum
 }

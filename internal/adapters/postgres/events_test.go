@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -818,5 +819,86 @@ func TestProcessedEvents(t *testing.T) {
 	}
 	if n := f.count(`SELECT count(*) FROM processed_events WHERE consumer = 'email' AND event_id = $1`, id); n != 1 {
 		t.Fatalf("%d processed rows for the event, want 1", n)
+	}
+}
+
+// TestResendLost: the first incarnation recorded marks nothing; a new one marks unpublished
+// every event published since the previous one was first recorded (less the margin), with the
+// reason, and only once however many relays notice it at the same moment.
+func TestResendLost(t *testing.T) {
+	t.Parallel()
+	w := newEventWorld(t)
+	f := w.f
+	var orders []domain.Order
+	for i := range 6 {
+		orders = append(orders, w.confirmed(1, f.now.Add(-time.Duration(10-i)*time.Minute)))
+	}
+	ok := func(context.Context, []domain.Event) error { return nil }
+	if n, err := f.st.RelayPending(f.ctx, 10, ok); err != nil || n != 6 {
+		t.Fatalf("relay = %d, %v", n, err)
+	}
+	resend := func(incarnation string) int {
+		t.Helper()
+		n, err := f.st.ResendLost(f.ctx, incarnation, time.Minute)
+		if err != nil {
+			t.Fatalf("ResendLost(%s): %v", incarnation, err)
+		}
+		return n
+	}
+	if n := resend("A"); n != 0 {
+		t.Fatalf("first incarnation marked %d events", n)
+	}
+	if n := resend("A"); n != 0 {
+		t.Fatalf("the same incarnation again marked %d events", n)
+	}
+	// A was first seen an hour ago; two events were published before it (and before the margin).
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := f.st.Pool().Exec(f.ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`UPDATE outbox_broker SET seen_at = now() - interval '1 hour'`)
+	exec(`UPDATE outbox SET published_at = now() - interval '2 hours' WHERE key = ANY($1)`,
+		[]string{orders[0].ID.String(), orders[1].ID.String()})
+	exec(`UPDATE outbox SET published_at = now() - interval '1 hour 30 seconds' WHERE key = $1`, orders[2].ID.String())
+
+	if n := resend("B"); n != 4 {
+		t.Fatalf("B marked %d events, want the 4 published since A was seen (one of them within the margin)", n)
+	}
+	for i, r := range f.outbox() {
+		lost := i >= 2
+		if lost != (r.PublishedAt == nil) {
+			t.Fatalf("event %d: published %v, want lost=%v", i, r.PublishedAt, lost)
+		}
+		if lost && (r.LastError == nil || !strings.Contains(*r.LastError, "lost") || !strings.Contains(*r.LastError, "B")) {
+			t.Fatalf("event %d: last error %v, want the reason", i, r.LastError)
+		}
+	}
+	if pending, _, err := f.st.Backlog(f.ctx); err != nil || pending != 4 {
+		t.Fatalf("backlog %d, %v; want 4", pending, err)
+	}
+	if n, err := f.st.RelayPending(f.ctx, 10, ok); err != nil || n != 4 {
+		t.Fatalf("relay after the loss = %d, %v", n, err)
+	}
+	if n := resend("B"); n != 0 {
+		t.Fatalf("B again marked %d events", n)
+	}
+
+	// Two relays notice C at once: the 4 events published since B are marked once.
+	var wg sync.WaitGroup
+	counts := make([]int, 2)
+	for i := range counts {
+		wg.Go(func() {
+			n, err := f.st.ResendLost(f.ctx, "C", time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			counts[i] = n
+		})
+	}
+	wg.Wait()
+	if counts[0]+counts[1] != 4 || counts[0]*counts[1] != 0 {
+		t.Fatalf("two relays noticing C marked %v, want 4 by one of them", counts)
 	}
 }

@@ -1,0 +1,159 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+)
+
+// freshEvents puts n events created now in the outbox.
+func (e *env) freshEvents(n int) []uuid.UUID {
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = uuid.New()
+		e.outbox.add(domain.Event{ID: ids[i], TenantID: e.tenant.ID, Topic: domain.TopicOrderConfirmed,
+			Key: ids[i].String(), Type: domain.EventOrderConfirmed, Payload: []byte(`{}`), CreatedAt: e.clock.Now()})
+	}
+	return ids
+}
+
+// fakeBroker is the broker's incarnation as ports.BrokerWatcher reports it.
+type fakeBroker struct {
+	mu          sync.Mutex
+	incarnation string
+	err         error
+}
+
+var _ ports.BrokerWatcher = (*fakeBroker)(nil)
+
+func (f *fakeBroker) Incarnation(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.incarnation, f.err
+}
+
+func (f *fakeBroker) set(incarnation string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.incarnation, f.err = incarnation, err
+}
+
+// fakeRecovery records the incarnations it is told of and, on a change, marks every published
+// event of the fake outbox unpublished (a broker that lost all it had).
+type fakeRecovery struct {
+	outbox *fakeOutbox
+	mu     sync.Mutex
+	told   []string
+	known  string
+	err    error
+}
+
+var _ ports.OutboxRecovery = (*fakeRecovery)(nil)
+
+func (f *fakeRecovery) ResendLost(_ context.Context, incarnation string, margin time.Duration) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.told = append(f.told, incarnation)
+	if f.err != nil {
+		return 0, f.err
+	}
+	if margin <= 0 {
+		return 0, errors.New("no margin for batches in flight")
+	}
+	defer func() { f.known = incarnation }()
+	if f.known == "" || f.known == incarnation {
+		return 0, nil
+	}
+	f.outbox.mu.Lock()
+	defer f.outbox.mu.Unlock()
+	n := 0
+	for _, en := range f.outbox.entries {
+		if en.published {
+			en.published = false
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (f *fakeRecovery) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.told)
+}
+
+// TestRelayResendsWhatTheBrokerLost: before publishing, each pass compares the broker's
+// incarnation with the one it recorded. Unchanged, nothing more happens; changed (the broker
+// restarted empty), the events published to the lost one go back in the outbox and out again in
+// the same pass. A broker that does not answer is left to the publish; a failed recovery is
+// tried again at the next pass.
+func TestRelayResendsWhatTheBrokerLost(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, nil)
+	broker := &fakeBroker{incarnation: "A"}
+	recovery := &fakeRecovery{outbox: e.outbox}
+	relay := e.app.RelayOutbox
+	relay.Broker, relay.Recovery = broker, recovery
+
+	ids := e.freshEvents(4)
+	if n, err := relay.Handle(ctx); err != nil || n != 4 {
+		t.Fatalf("first pass = %d, %v", n, err)
+	}
+	if n, err := relay.Handle(ctx); err != nil || n != 0 {
+		t.Fatalf("second pass = %d, %v", n, err)
+	}
+	if got := recovery.calls(); !slices.Equal(got, []string{"A"}) {
+		t.Fatalf("recovery told %v, want the first incarnation once", got)
+	}
+
+	// The broker does not answer: no recovery, the publish goes ahead.
+	broker.set("", errors.New("connection refused"))
+	more := e.freshEvents(1)
+	if n, err := relay.Handle(ctx); err != nil || n != 1 {
+		t.Fatalf("pass with the broker watcher failing = %d, %v", n, err)
+	}
+
+	// Restarted empty: the five published events are sent again, in this pass.
+	broker.set("B", nil)
+	recovery.mu.Lock()
+	recovery.err = errBoom
+	recovery.mu.Unlock()
+	if n, err := relay.Handle(ctx); err != nil || n != 0 {
+		t.Fatalf("pass with the recovery failing = %d, %v", n, err)
+	}
+	recovery.mu.Lock()
+	recovery.err = nil
+	recovery.mu.Unlock()
+	if n, err := relay.Handle(ctx); err != nil || n != 5 {
+		t.Fatalf("pass after the broker restarted empty = %d, %v, want the 5 lost events sent again", n, err)
+	}
+	if got := recovery.calls(); !slices.Equal(got, []string{"A", "B", "B"}) {
+		t.Fatalf("recovery told %v, want A, then B twice (the failure, the retry)", got)
+	}
+	delivered := e.publisher.deliveredIDs()
+	want := append(append(slices.Clone(ids), more...), append(slices.Clone(ids), more...)...)
+	slices.SortFunc(want, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(delivered, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	if !slices.Equal(delivered, want) {
+		t.Fatalf("delivered %v, want every event twice", delivered)
+	}
+	if n := relay.Resent(); n != 5 {
+		t.Fatalf("%d events resent, want 5", n)
+	}
+	if e.log.loggedFor(slog.LevelWarn, "restarted empty", "events", "5") != 1 {
+		t.Error("the resend is not logged")
+	}
+	if n, err := relay.Handle(ctx); err != nil || n != 0 || len(recovery.calls()) != 3 {
+		t.Fatalf("a pass after the resend = %d, %v (recovery told %v), want nothing more", n, err, recovery.calls())
+	}
+}
