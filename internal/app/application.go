@@ -52,10 +52,12 @@ type Settings struct {
 	ReconcileBatch int
 	RefreshTTL     time.Duration
 	RelayBatch     int
-	// RelayResendMargin: how far before a lost broker incarnation was first seen its events are
-	// sent again (batches in flight as the broker changed).
-	RelayResendMargin time.Duration
-	TicketTTL         time.Duration
+	// RelayUnhealthyAfter: how long events may wait with nothing published before the relay
+	// reports itself unhealthy. RelayResendMargin: how far before a lost broker incarnation was
+	// first seen its events are sent again (batches in flight as the broker changed).
+	RelayUnhealthyAfter time.Duration
+	RelayResendMargin   time.Duration
+	TicketTTL           time.Duration
 	// OrderAttempts bounds the attempts at an order PostgreSQL refuses; OrderRetryBudget is how
 	// long an order is retried through an outage (see WriteOrderHandler).
 	OrderAttempts    int
@@ -70,20 +72,21 @@ type Settings struct {
 // DefaultSettings are the production defaults.
 func DefaultSettings() Settings {
 	return Settings{
-		IdempotencyLease:  30 * time.Second,
-		IdempotencyTTL:    24 * time.Hour,
-		ReconcileGrace:    time.Minute,
-		SaleHorizon:       7 * 24 * time.Hour,
-		ReconcileBatch:    500,
-		RefreshTTL:        7 * 24 * time.Hour,
-		RelayBatch:        500,
-		RelayResendMargin: time.Minute,
-		TicketTTL:         30 * time.Second,
-		OrderAttempts:     3,
-		OrderRetryBudget:  time.Hour,
-		DispatchWorkers:   8,
-		DispatchBuffer:    10000,
-		DispatchAttempts:  3,
+		IdempotencyLease:    30 * time.Second,
+		IdempotencyTTL:      24 * time.Hour,
+		ReconcileGrace:      time.Minute,
+		SaleHorizon:         7 * 24 * time.Hour,
+		ReconcileBatch:      500,
+		RefreshTTL:          7 * 24 * time.Hour,
+		RelayBatch:          500,
+		RelayUnhealthyAfter: 30 * time.Second,
+		RelayResendMargin:   time.Minute,
+		TicketTTL:           30 * time.Second,
+		OrderAttempts:       3,
+		OrderRetryBudget:    time.Hour,
+		DispatchWorkers:     8,
+		DispatchBuffer:      10000,
+		DispatchAttempts:    3,
 	}
 }
 
@@ -170,7 +173,8 @@ func New(d Deps, s Settings) *Application {
 			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Feed: feed,
 		},
 		RelayOutbox: &RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch,
-			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin, Log: log},
+			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin,
+			UnhealthyAfter: s.RelayUnhealthyAfter, Log: log, Now: clock},
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
 		RecordSaleStats: RecordSaleStatsHandler{Stats: d.Stats},
 		GetSaleStats:    GetSaleStatsHandler{Sales: d.Sales, Stats: d.Stats},

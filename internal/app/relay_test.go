@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
 )
@@ -25,6 +26,96 @@ func (e *env) freshEvents(n int) []uuid.UUID {
 			Key: ids[i].String(), Type: domain.EventOrderConfirmed, Payload: []byte(`{}`), CreatedAt: e.clock.Now()})
 	}
 	return ids
+}
+
+// TestRelayStatusFollowsPublishing: the relay is healthy while it publishes or has nothing
+// waiting, and unhealthy once events have waited UnhealthyAfter with nothing published for as
+// long, saying why; it is healthy again as soon as a batch goes out.
+func TestRelayStatusFollowsPublishing(t *testing.T) {
+	t.Parallel()
+	const after = 30 * time.Second
+	e := newEnvWith(t, func(s *app.Settings) { s.RelayBatch, s.RelayUnhealthyAfter = 10, after })
+	relay := e.app.RelayOutbox
+	if s := relay.Status(); !s.Healthy {
+		t.Fatalf("before the first pass: %+v, want healthy", s)
+	}
+
+	// Nothing waits: healthy however long nothing is published.
+	if _, err := relay.Handle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := relay.Handle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := relay.Status(); !s.Healthy || s.Pending != 0 {
+		t.Fatalf("an empty outbox: %+v, want healthy", s)
+	}
+
+	// The broker refuses everything: healthy until the events have waited `after`.
+	e.freshEvents(3)
+	e.publisher.OnPublish = func(int, []domain.Event) error { return errBoom }
+	for range 2 {
+		e.clock.Advance(after / 2)
+		if _, err := relay.Handle(ctx); !errors.Is(err, errBoom) {
+			t.Fatalf("relay = %v, want the publish error", err)
+		}
+	}
+	e.clock.Advance(time.Second)
+	if _, err := relay.Handle(ctx); !errors.Is(err, errBoom) {
+		t.Fatal(err)
+	}
+	s := relay.Status()
+	if s.Healthy || s.Pending != 3 || !strings.Contains(s.Problem, "3 events waiting") || !strings.Contains(s.Problem, errBoom.Error()) {
+		t.Fatalf("after %s of refusals: %+v, want unhealthy, naming the backlog and the error", after, s)
+	}
+
+	// The broker is back: one batch out and the relay is healthy.
+	e.publisher.OnPublish = nil
+	e.clock.Advance(time.Second)
+	if n, err := relay.Handle(ctx); err != nil || n != 3 {
+		t.Fatalf("relay = %d, %v", n, err)
+	}
+	s = relay.Status()
+	if !s.Healthy || s.Pending != 0 || s.Published != 3 || !s.LastPublish.Equal(e.clock.Now()) {
+		t.Fatalf("after the broker came back: %+v, want healthy, 3 published just now", s)
+	}
+}
+
+// A long backlog that drains is healthy however old its oldest event: batches go out.
+func TestRelayStatusHealthyWhileABacklogDrains(t *testing.T) {
+	t.Parallel()
+	const after = 30 * time.Second
+	e := newEnvWith(t, func(s *app.Settings) { s.RelayBatch, s.RelayUnhealthyAfter = 2, after })
+	e.outboxEvents(7) // the oldest 7 minutes old
+	calls := 0
+	e.publisher.OnPublish = func(int, []domain.Event) error {
+		if calls++; calls > 1 {
+			return errBoom // one batch a pass
+		}
+		return nil
+	}
+	for range 3 {
+		calls = 0
+		e.clock.Advance(after / 2)
+		_, _ = e.app.RelayOutbox.Handle(ctx)
+		if s := e.app.RelayOutbox.Status(); !s.Healthy {
+			t.Fatalf("a backlog draining a batch a pass: %+v, want healthy", s)
+		}
+	}
+}
+
+// A relay whose passes stopped ending (stuck on the database) is unhealthy.
+func TestRelayStatusUnhealthyWhenPassesStop(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(s *app.Settings) { s.RelayUnhealthyAfter = 30 * time.Second })
+	if _, err := e.app.RelayOutbox.Handle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(31 * time.Second)
+	if s := e.app.RelayOutbox.Status(); s.Healthy || !strings.Contains(s.Problem, "no relay pass") {
+		t.Fatalf("no pass for 31s: %+v, want unhealthy", s)
+	}
 }
 
 // fakeBroker is the broker's incarnation as ports.BrokerWatcher reports it.
@@ -147,8 +238,8 @@ func TestRelayResendsWhatTheBrokerLost(t *testing.T) {
 	if !slices.Equal(delivered, want) {
 		t.Fatalf("delivered %v, want every event twice", delivered)
 	}
-	if n := relay.Resent(); n != 5 {
-		t.Fatalf("%d events resent, want 5", n)
+	if s := relay.Status(); s.Resent != 5 || s.Published != 10 {
+		t.Fatalf("status %+v, want 5 resent and 10 published", s)
 	}
 	if e.log.loggedFor(slog.LevelWarn, "restarted empty", "events", "5") != 1 {
 		t.Error("the resend is not logged")

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/fx"
 
+	httpadapter "github.com/flashsale/flashsale/internal/adapters/http"
 	"github.com/flashsale/flashsale/internal/adapters/kafka"
 	"github.com/flashsale/flashsale/internal/adapters/mail"
 	"github.com/flashsale/flashsale/internal/adapters/metrics"
@@ -164,8 +165,17 @@ func (t *topicCreator) stop(ctx context.Context) error {
 	}
 }
 
-// Relay publishes the outbox (part of the worker role).
+// Relay publishes the outbox (part of the worker role); its health is on the admin listener's
+// /readyz and in the metrics.
 var Relay = fx.Module("relay",
+	fx.Provide(fx.Annotate(func(a *app.Application) httpadapter.ReadinessCheck { return relayCheck{a.RelayOutbox} },
+		fx.ResultTags(`group:"admin-ready"`))),
+	fx.Invoke(func(a *app.Application, prom *metrics.Prometheus) {
+		prom.WatchRelay(func() metrics.RelayState {
+			s := a.RelayOutbox.Status()
+			return metrics.RelayState{Healthy: s.Healthy, LastPublish: s.LastPublish, Published: s.Published, Resent: s.Resent}
+		})
+	}),
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
 		failing := false
 		loop := newTicker(c.RelayInterval, func(ctx context.Context) {
@@ -182,6 +192,18 @@ var Relay = fx.Module("relay",
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
 	}),
 )
+
+// relayCheck is the relay's health as a readiness check.
+type relayCheck struct{ relay *app.RelayOutboxHandler }
+
+func (relayCheck) Name() string { return "outbox-relay" }
+
+func (r relayCheck) Ping(context.Context) error {
+	if s := r.relay.Status(); !s.Healthy {
+		return errors.New(s.Problem)
+	}
+	return nil
+}
 
 // Mailer picks SMTP when SMTP_ADDR is set, else .eml files in MAIL_DIR.
 var Mailer = fx.Provide(func(c config.Config) (ports.Mailer, error) {
@@ -227,7 +249,9 @@ func Consumer(name string) (fx.Option, error) {
 	default:
 		return nil, fmt.Errorf("unknown consumer %q (want one of %v)", name, ConsumerNames)
 	}
+	alive := &consumerAlive{group: group}
 	return fx.Module("consumer-"+name, extra,
+		fx.Provide(fx.Annotate(func() httpadapter.ReadinessCheck { return alive }, fx.ResultTags(`group:"admin-live"`))),
 		fx.Invoke(func(lc fx.Lifecycle, a *app.Application, b Brokers, dlq *kafka.Producer, c config.Config, log *slog.Logger) error {
 			apply := handle(a)
 			consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{
@@ -250,6 +274,7 @@ func Consumer(name string) (fx.Option, error) {
 					wg.Go(func() {
 						if err := consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 							log.Error("consumer stopped", "group", group, "err", err)
+							alive.stopped(err)
 						}
 					})
 					return nil
@@ -269,6 +294,31 @@ func Consumer(name string) (fx.Option, error) {
 			return nil
 		}),
 	), nil
+}
+
+// consumerAlive fails the admin listener's /healthz once its consumer stopped for good (a
+// fatal consumer error): the process is alive but no longer consumes, and should be restarted.
+type consumerAlive struct {
+	group string
+	mu    sync.Mutex
+	err   error
+}
+
+func (c *consumerAlive) Name() string { return "consumer " + c.group }
+
+func (c *consumerAlive) Ping(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return fmt.Errorf("stopped: %w", c.err)
+	}
+	return nil
+}
+
+func (c *consumerAlive) stopped(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
 }
 
 // Consumers runs every consumer group (the `all` role).
