@@ -33,5 +33,7 @@ else
 fi
 command -v go >/dev/null || { echo "Go 1.26 or newer is needed: https://go.dev/dl/" >&2; exit 1; }
 go build -o bin/flashsale ./cmd/flashsale
+# The embedded Kafka broker keeps its log and offsets across runs (KAFKA_EMBEDDED_DIR= for memory).
+export KAFKA_EMBEDDED_DIR="${KAFKA_EMBEDDED_DIR-var/kafka}"
 echo "Flashsale on http://localhost${HTTP_ADDR:-:8080}  (admin: ${ADMIN_EMAIL:-admin@flashsale.local})" >&2
 exec ./bin/flashsale all

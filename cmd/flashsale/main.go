@@ -41,9 +41,9 @@ func rootCommand() *cobra.Command {
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + rolesHelp() + "\n" + envHelp())
 	root.AddCommand(
 		roleCommand("all", "Run every role in one process (migrate, API, worker, relay, consumers; an embedded Kafka broker unless KAFKA_BROKERS is set); the default for local runs",
-			wiring.EmbeddedBroker, wiring.Kafka, wiring.Migrate, wiring.API, wiring.Worker, wiring.Relay, wiring.Consumers()),
+			wiring.EmbeddedBroker, wiring.Kafka, wiring.Migrate, wiring.API, wiring.Worker, wiring.Relay, wiring.Consumers(), wiring.Admin),
 		roleCommand("serve", "Run the HTTP API", wiring.API),
-		roleCommand("worker", "Run the order worker, the reconciler and the outbox relay", wiring.Kafka, wiring.Worker, wiring.Relay),
+		roleCommand("worker", "Run the order worker, the reconciler and the outbox relay", wiring.Kafka, wiring.Worker, wiring.Relay, wiring.Admin),
 		consumerCommand(),
 		brokerCommand(),
 		migrateCommand(),
@@ -94,7 +94,7 @@ func consumerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return roleCommand(args[0], "", wiring.Kafka, wiring.Mailer, consumer).RunE(cmd, nil)
+			return roleCommand(args[0], "", wiring.Kafka, wiring.Mailer, consumer, wiring.Admin).RunE(cmd, nil)
 		},
 	}
 	return cmd
@@ -149,7 +149,7 @@ var roles = []struct{ use, what string }{
 	{"migrate", "apply the database migrations and exit"},
 	{"broker", "only the embedded Kafka-protocol broker (local multi-process runs)"},
 	{"loadtest", "drive a flash sale against the API and verify the outcome"},
-	{"healthcheck", "GET /healthz of the local API; exit 0 if healthy (container health checks)"},
+	{"healthcheck", "GET /healthz of the local API (--admin: of ADMIN_ADDR); exit 0 if healthy (container health checks)"},
 	{"version", "print the version"},
 }
 

@@ -85,6 +85,42 @@ func TestHealthcheck(t *testing.T) {
 	}
 }
 
+// TestHealthcheckAdmin: --admin probes ADMIN_ADDR, at --path.
+func TestHealthcheckAdmin(t *testing.T) {
+	ready := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz":
+		case r.URL.Path == "/readyz" && ready:
+		case r.URL.Path == "/readyz":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+
+	t.Setenv("HTTP_ADDR", "127.0.0.1:1") // nothing there: the API is not what is probed
+	t.Setenv("ADMIN_ADDR", ":"+port)
+	for _, args := range [][]string{{"healthcheck", "--admin"}, {"healthcheck", "--admin", "--path", "/readyz"}} {
+		if out, err := run(t, args...); err != nil || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("%v: %q, %v", args, out, err)
+		}
+	}
+	ready = false
+	if _, err := run(t, "healthcheck", "--admin", "--path", "/readyz"); err == nil {
+		t.Fatal("a worker whose relay cannot publish passed the readiness probe")
+	}
+	if _, err := run(t, "healthcheck", "--admin"); err != nil {
+		t.Fatalf("/healthz of a live worker: %v", err)
+	}
+	t.Setenv("ADMIN_ADDR", "")
+	if _, err := run(t, "healthcheck", "--admin"); err == nil || !strings.Contains(err.Error(), "ADMIN_ADDR") {
+		t.Fatalf("--admin without ADMIN_ADDR = %v, want an error naming it", err)
+	}
+}
+
 func TestLocalURL(t *testing.T) {
 	for addr, want := range map[string]string{
 		"":               "http://127.0.0.1:8080",

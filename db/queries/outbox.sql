@@ -23,3 +23,16 @@ WHERE id = ANY(sqlc.arg(ids)::uuid[]);
 -- name: OutboxBacklog :one
 SELECT count(*) AS unpublished, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_seconds
 FROM outbox WHERE published_at IS NULL;
+
+-- name: LockOutboxBroker :one
+-- The incarnation recorded last; relays noticing a new one take turns.
+SELECT incarnation, seen_at FROM outbox_broker WHERE singleton FOR UPDATE;
+
+-- name: RecordOutboxBroker :exec
+INSERT INTO outbox_broker (singleton, incarnation, seen_at) VALUES (true, $1, now())
+ON CONFLICT (singleton) DO UPDATE SET incarnation = EXCLUDED.incarnation, seen_at = EXCLUDED.seen_at;
+
+-- name: RequeuePublishedSince :execrows
+-- Events the broker lost: unpublished again, for the relay to send again.
+UPDATE outbox SET published_at = NULL, last_error = sqlc.arg(reason)::text
+WHERE published_at >= sqlc.arg(since)::timestamptz;

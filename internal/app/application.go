@@ -31,6 +31,10 @@ type Deps struct {
 	// a role that does not run a handler is given one that fails (see New).
 	Outbox    ports.Outbox
 	Publisher ports.EventPublisher
+	// Broker watches the embedded broker for a restart that lost its log (nil: a broker that
+	// keeps it); Recovery puts what it lost back in the outbox.
+	Broker    ports.BrokerWatcher
+	Recovery  ports.OutboxRecovery
 	Processed ports.ProcessedEvents
 	Stats     ports.SaleStatsRepository
 	Counters  ports.SaleCounterRepository
@@ -55,7 +59,12 @@ type Settings struct {
 	ReconcileBatch int
 	RefreshTTL     time.Duration
 	RelayBatch     int
-	TicketTTL      time.Duration
+	// RelayUnhealthyAfter: how long events may wait with nothing published before the relay
+	// reports itself unhealthy. RelayResendMargin: how far before a lost broker incarnation was
+	// first seen its events are sent again (batches in flight as the broker changed).
+	RelayUnhealthyAfter time.Duration
+	RelayResendMargin   time.Duration
+	TicketTTL           time.Duration
 	// OrderAttempts bounds the attempts at an order PostgreSQL refuses; OrderRetryBudget is how
 	// long an order is retried through an outage (see WriteOrderHandler).
 	OrderAttempts    int
@@ -69,17 +78,19 @@ type Settings struct {
 // DefaultSettings are the production defaults.
 func DefaultSettings() Settings {
 	return Settings{
-		IdempotencyLease: 5 * time.Second,
-		IdempotencyTTL:   24 * time.Hour,
-		ReconcileGrace:   time.Minute,
-		SaleHorizon:      7 * 24 * time.Hour,
-		ReconcileBatch:   500,
-		RefreshTTL:       7 * 24 * time.Hour,
-		RelayBatch:       500,
-		TicketTTL:        30 * time.Second,
-		OrderAttempts:    3,
-		OrderRetryBudget: time.Hour,
-		RestoreFence:     3 * time.Second,
+		IdempotencyLease:    5 * time.Second,
+		IdempotencyTTL:      24 * time.Hour,
+		ReconcileGrace:      time.Minute,
+		SaleHorizon:         7 * 24 * time.Hour,
+		ReconcileBatch:      500,
+		RefreshTTL:          7 * 24 * time.Hour,
+		RelayBatch:          500,
+		RelayUnhealthyAfter: 30 * time.Second,
+		RelayResendMargin:   time.Minute,
+		TicketTTL:           30 * time.Second,
+		OrderAttempts:       3,
+		OrderRetryBudget:    time.Hour,
+		RestoreFence:        3 * time.Second,
 	}
 }
 
@@ -105,7 +116,7 @@ type Application struct {
 	DeadLetters     DeadLettersHandler
 	RetryDeadLetter RetryDeadLetterHandler
 	Reconcile       ReconcileHandler
-	RelayOutbox     RelayOutboxHandler
+	RelayOutbox     *RelayOutboxHandler
 	SendOrderEmail  SendOrderEmailHandler
 	RecordSaleStats RecordSaleStatsHandler
 	GetSaleStats    GetSaleStatsHandler
@@ -165,7 +176,9 @@ func New(d Deps, s Settings) (*Application, error) {
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
 			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Live: d.Live, Nodes: d.Nodes,
 		},
-		RelayOutbox:     RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch},
+		RelayOutbox: &RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch,
+			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin,
+			UnhealthyAfter: s.RelayUnhealthyAfter, Log: log, Now: clock},
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
 		RecordSaleStats: RecordSaleStatsHandler{Stats: d.Stats},
 		GetSaleStats:    GetSaleStatsHandler{Sales: d.Sales, Stats: d.Stats},

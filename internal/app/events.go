@@ -21,36 +21,6 @@ const (
 	ConsumerInventorySync = "flashsale-inventory-sync"
 )
 
-// RelayOutboxHandler publishes the outbox to the broker.
-type RelayOutboxHandler struct {
-	Outbox    ports.Outbox
-	Publisher ports.EventPublisher
-	Metrics   ports.Metrics
-	Batch     int
-}
-
-// Handle publishes batches until the outbox is empty or publishing fails, and returns how
-// many events went out. A failed batch stays in the outbox for the next pass.
-func (h RelayOutboxHandler) Handle(ctx context.Context) (int, error) {
-	total := 0
-	var err error
-	for {
-		var n int
-		n, err = h.Outbox.RelayPending(ctx, h.Batch, h.Publisher.Publish)
-		total += n
-		if err != nil || n < h.Batch {
-			break
-		}
-	}
-	if pending, oldest, berr := h.Outbox.Backlog(ctx); berr == nil {
-		h.Metrics.OutboxBacklog(pending, oldest)
-		if err != nil {
-			err = fmt.Errorf("%w (%d events waiting, oldest %s)", err, pending, oldest.Round(time.Second))
-		}
-	}
-	return total, err
-}
-
 // SendOrderEmailHandler mails the buyer a confirmation of each order.
 type SendOrderEmailHandler struct {
 	Users     ports.UserRepository

@@ -912,6 +912,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 		Tokens: e.tokens, Sessions: e.sess, Outbox: e.outbox, Publisher: e.publisher, Processed: e.processed,
 		Stats: e.stats, Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Live: e.live,
 		Scheduler: e.scheduler, Tickets: e.tickets, Log: slog.New(e.log), Now: c.Now,
+		Broker: &fakeBroker{incarnation: "kept"}, Recovery: &fakeRecovery{outbox: e.outbox},
 	}, e.settings)
 	if err != nil {
 		t.Fatal(err)

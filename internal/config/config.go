@@ -31,6 +31,7 @@ type Config struct {
 	MaxBodyBytes int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"65536" help:"largest accepted request body"`
 	ShutdownWait time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"time in-flight requests and tasks get to finish on stop"`
 	PprofAddr    string        `env:"PPROF_ADDR" help:"if set, serve net/http/pprof here (e.g. 127.0.0.1:6060; never public)"`
+	AdminAddr    string        `env:"ADMIN_ADDR" help:"worker, consumer and all: serve /healthz, /readyz and /metrics here (e.g. :9090); empty: off"`
 
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/flashsale?sslmode=disable" help:"PostgreSQL connection URL"`
 	DBMaxConns  int32  `env:"DB_MAX_CONNS" envDefault:"20" help:"PostgreSQL pool size per process"`
@@ -76,10 +77,12 @@ type Config struct {
 
 	KafkaBrokers         string        `env:"KAFKA_BROKERS" help:"Kafka bootstrap servers; empty: 'all' starts an embedded broker, other roles use 127.0.0.1:KAFKA_EMBEDDED_PORT"`
 	KafkaEmbeddedPort    int           `env:"KAFKA_EMBEDDED_PORT" envDefault:"9092" help:"port of the embedded broker (flashsale all / flashsale broker)"`
+	KafkaEmbeddedDir     string        `env:"KAFKA_EMBEDDED_DIR" help:"where the embedded broker keeps its log, offsets and producer state across restarts (one broker per directory); empty: in memory, and the relay sends again what a restart lost"`
 	KafkaPartitions      int           `env:"KAFKA_PARTITIONS" envDefault:"6" help:"partitions of order.confirmed on the embedded broker"`
 	KafkaDeliveryTimeout time.Duration `env:"KAFKA_DELIVERY_TIMEOUT" envDefault:"10s" help:"how long a publish waits for the brokers before it fails"`
 	RelayInterval        time.Duration `env:"RELAY_INTERVAL" envDefault:"200ms" help:"how often the outbox relay looks for events"`
 	RelayBatch           int           `env:"RELAY_BATCH" envDefault:"500" help:"events published per outbox batch"`
+	RelayUnhealthyAfter  time.Duration `env:"RELAY_UNHEALTHY_AFTER" envDefault:"30s" help:"the relay reports unhealthy (ADMIN_ADDR /readyz, flashsale_outbox_relay_healthy) once events have waited this long with nothing published"`
 	BreakerFailures      int           `env:"RELAY_BREAKER_FAILURES" envDefault:"3" help:"failed publishes in a row that open the relay's circuit breaker"`
 	BreakerOpenFor       time.Duration `env:"RELAY_BREAKER_OPEN_FOR" envDefault:"5s" help:"how long the open breaker fails fast before trying again"`
 	PoisonAttempts       int           `env:"CONSUMER_POISON_ATTEMPTS" envDefault:"3" help:"attempts at a poison message before it goes to the dead-letter topic"`
@@ -166,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.RelayBatch < 1 || c.PoisonAttempts < 1 || c.BreakerFailures < 1 || c.KafkaPartitions < 1 {
 		errs = append(errs, errors.New("RELAY_BATCH, RELAY_BREAKER_FAILURES, CONSUMER_POISON_ATTEMPTS and KAFKA_PARTITIONS must be at least 1"))
+	}
+	if c.RelayUnhealthyAfter <= 0 {
+		errs = append(errs, errors.New("RELAY_UNHEALTHY_AFTER must be positive"))
 	}
 	if c.OrderAttempts < 1 {
 		errs = append(errs, errors.New("ORDER_ATTEMPTS must be at least 1"))

@@ -46,6 +46,7 @@ func TestValidateRejectsImpossibleSettings(t *testing.T) {
 		"bcrypt cost out of range":      func(c *Config) { c.BcryptCost = 40 },
 		"unknown environment":           func(c *Config) { c.AppEnv = "staging-ish" },
 		"admin without a real password": func(c *Config) { c.AdminPassword = "short" },
+		"relay never unhealthy":         func(c *Config) { c.RelayUnhealthyAfter = 0 },
 	} {
 		c := Defaults()
 		mutate(&c)

@@ -187,7 +187,7 @@ type kafkaInspector struct {
 func newKafkaInspector(t *testing.T, sys *testutil.System) *kafkaInspector {
 	t.Helper()
 	c, err := ckafka.NewConsumer(&ckafka.ConfigMap{
-		"bootstrap.servers": sys.Broker.Addr(), "group.id": "e2e-inspector-" + uuid.NewString(),
+		"bootstrap.servers": sys.BrokerAddr(), "group.id": "e2e-inspector-" + uuid.NewString(),
 		"enable.auto.commit": false, "log_level": 4, "enable.metrics.push": false,
 	})
 	if err != nil {
@@ -301,7 +301,7 @@ func (k *kafkaInspector) readDLQ(t *testing.T) []*ckafka.Message {
 		return nil
 	}
 	r, err := ckafka.NewConsumer(&ckafka.ConfigMap{
-		"bootstrap.servers": k.sys.Broker.Addr(), "group.id": "e2e-dlq-reader-" + uuid.NewString(),
+		"bootstrap.servers": k.sys.BrokerAddr(), "group.id": "e2e-dlq-reader-" + uuid.NewString(),
 		"enable.auto.commit": false, "log_level": 4, "enable.metrics.push": false,
 	})
 	if err != nil {

@@ -298,6 +298,22 @@ type Outbox interface {
 	Backlog(ctx context.Context) (pending int, oldest time.Duration, err error)
 }
 
+// BrokerWatcher tells which log the message broker holds.
+type BrokerWatcher interface {
+	// Incarnation names the log the broker holds now. It changes only when the broker lost
+	// every event it had acknowledged (an in-memory broker restarted empty).
+	Incarnation(ctx context.Context) (string, error)
+}
+
+// OutboxRecovery puts back in the outbox the events a broker lost after acknowledging them.
+type OutboxRecovery interface {
+	// ResendLost records that the broker holds incarnation now. If it held another one when
+	// last recorded, every event published since that one was first recorded, less margin (for
+	// a batch in flight as the broker changed), is marked unpublished again, to be sent again;
+	// it returns how many. Recording the first incarnation marks nothing.
+	ResendLost(ctx context.Context, incarnation string, margin time.Duration) (int, error)
+}
+
 // ProcessedEvents remembers which events a consumer has applied, for effects that cannot share
 // a transaction with the record (sending a mail).
 type ProcessedEvents interface {

@@ -33,10 +33,12 @@ type System struct {
 	Redis  goredis.UniversalClient
 	Tokens ports.TokenIssuer
 	Tenant domain.Tenant
-	// Broker is the embedded Kafka broker (Events only).
+	// Broker is the embedded Kafka broker (Events only, unless ExternalBroker).
 	Broker *kafka.Embedded
 	// Dispatch is the purchase path's asynchronous queue.
 	Dispatch *dispatch.Queue
+	// AdminURL is the admin listener's base URL, when Configure set AdminAddr.
+	AdminURL string
 	fx       *fx.App
 }
 
@@ -47,6 +49,9 @@ type SystemOptions struct {
 	// Events adds the event side: an embedded Kafka broker, the outbox relay and the three
 	// consumer groups (mail goes to files in a temporary directory).
 	Events bool
+	// ExternalBroker: the event side uses the broker the configuration names (KAFKA_BROKERS,
+	// or 127.0.0.1:KAFKA_EMBEDDED_PORT, e.g. a `flashsale broker` process) instead of starting one.
+	ExternalBroker bool
 	// DatabaseURL and Redis reuse another system's backends (a second node); empty means fresh.
 	DatabaseURL string
 	Redis       *Redis
@@ -109,11 +114,13 @@ func StartSystem(t testing.TB, o SystemOptions) *System {
 	}
 	s := &System{Config: cfg}
 	var httpServer *wiring.HTTPServer
+	var admin *wiring.AdminServer
 	opts := []fx.Option{
 		wiring.Config(cfg),
 		wiring.Backends,
 		wiring.Migrate,
-		fx.Populate(&s.App, &s.Store, &s.Pool, &s.Redis, &s.Tokens, &s.Dispatch),
+		wiring.Admin,
+		fx.Populate(&s.App, &s.Store, &s.Pool, &s.Redis, &s.Tokens, &s.Dispatch, &admin),
 	}
 	if !o.NoAPI {
 		opts = append(opts, wiring.API, fx.Populate(&httpServer))
@@ -121,7 +128,10 @@ func StartSystem(t testing.TB, o SystemOptions) *System {
 	if !o.NoWorker {
 		opts = append(opts, wiring.Worker)
 	}
-	if o.Events {
+	switch {
+	case o.Events && o.ExternalBroker:
+		opts = append(opts, wiring.Kafka, wiring.Relay, wiring.Consumers())
+	case o.Events:
 		opts = append(opts, wiring.EmbeddedBroker, wiring.Kafka, wiring.Relay, wiring.Consumers(), fx.Populate(&s.Broker))
 	}
 	opts = append(opts, o.Options...)
@@ -135,12 +145,23 @@ func StartSystem(t testing.TB, o SystemOptions) *System {
 	if httpServer != nil {
 		s.URL = "http://" + httpServer.Addr().String()
 	}
+	if a := admin.Addr(); a != nil {
+		s.AdminURL = "http://" + a.String()
+	}
 	tenant, err := s.Store.EnsureTenant(ctx, domain.DefaultTenantSlug, "Default merchant")
 	if err != nil {
 		t.Fatalf("testutil: %v", err)
 	}
 	s.Tenant = tenant
 	return s
+}
+
+// BrokerAddr is where the event side's Kafka broker listens.
+func (s *System) BrokerAddr() string {
+	if s.Broker != nil {
+		return s.Broker.Addr()
+	}
+	return s.Config.Brokers()
 }
 
 // Stop stops the system gracefully (idempotent).

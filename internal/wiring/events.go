@@ -10,8 +10,10 @@ import (
 
 	"go.uber.org/fx"
 
+	httpadapter "github.com/flashsale/flashsale/internal/adapters/http"
 	"github.com/flashsale/flashsale/internal/adapters/kafka"
 	"github.com/flashsale/flashsale/internal/adapters/mail"
+	"github.com/flashsale/flashsale/internal/adapters/metrics"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -35,7 +37,7 @@ var EmbeddedBroker = fx.Module("embedded-kafka",
 		if c.KafkaBrokers != "" {
 			return nil, nil
 		}
-		e, err := kafka.StartEmbedded(c.KafkaEmbeddedPort, topics(c), log)
+		e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: c.KafkaEmbeddedPort, Dir: c.KafkaEmbeddedDir, Topics: topics(c)}, log)
 		if err != nil {
 			return nil, err
 		}
@@ -59,9 +61,9 @@ var Kafka = fx.Module("kafka",
 			}
 			return Brokers(p.Config.Brokers())
 		},
-		func(lc fx.Lifecycle, b Brokers, c config.Config, log *slog.Logger) (*kafka.Producer, error) {
+		func(lc fx.Lifecycle, b Brokers, c config.Config, prom *metrics.Prometheus, log *slog.Logger) (*kafka.Producer, error) {
 			p, err := kafka.NewProducer(kafka.ProducerConfig{
-				Brokers: string(b), ClientID: "flashsale", DeliveryTimeout: c.KafkaDeliveryTimeout,
+				Brokers: string(b), ClientID: "flashsale", DeliveryTimeout: c.KafkaDeliveryTimeout, Observer: prom,
 			}, log)
 			if err != nil {
 				return nil, err
@@ -69,9 +71,22 @@ var Kafka = fx.Module("kafka",
 			lc.Append(fx.StopHook(func() { p.Close(5 * time.Second) }))
 			return p, nil
 		},
-		fx.Annotate(func(p *kafka.Producer, c config.Config, log *slog.Logger) *kafka.GuardedPublisher {
-			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, log)
+		fx.Annotate(func(p *kafka.Producer, c config.Config, prom *metrics.Prometheus, log *slog.Logger) *kafka.GuardedPublisher {
+			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, prom, log)
 		}, fx.As(new(ports.EventPublisher))),
+		// The embedded broker (KAFKA_BROKERS unset) is watched for a restart that lost its log;
+		// a Kafka cluster keeps what it acknowledged (acks=all), so nothing watches it.
+		func(lc fx.Lifecycle, b Brokers, c config.Config) (ports.BrokerWatcher, error) {
+			if c.KafkaBrokers != "" {
+				return nil, nil
+			}
+			w, err := kafka.NewClusterWatcher(string(b), 2*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			lc.Append(fx.StopHook(w.Close))
+			return w, nil
+		},
 	),
 	// Kafka being down must not stop orders: the role starts anyway, and the topics are created
 	// once the brokers answer (publishing waits in the outbox meanwhile).
@@ -150,8 +165,17 @@ func (t *topicCreator) stop(ctx context.Context) error {
 	}
 }
 
-// Relay publishes the outbox (part of the worker role).
+// Relay publishes the outbox (part of the worker role); its health is on the admin listener's
+// /readyz and in the metrics.
 var Relay = fx.Module("relay",
+	fx.Provide(fx.Annotate(func(a *app.Application) httpadapter.ReadinessCheck { return relayCheck{a.RelayOutbox} },
+		fx.ResultTags(`group:"admin-ready"`))),
+	fx.Invoke(func(a *app.Application, prom *metrics.Prometheus) {
+		prom.WatchRelay(func() metrics.RelayState {
+			s := a.RelayOutbox.Status()
+			return metrics.RelayState{Healthy: s.Healthy, LastPublish: s.LastPublish, Published: s.Published, Resent: s.Resent}
+		})
+	}),
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
 		failing := false
 		loop := newTicker(c.RelayInterval, func(ctx context.Context) {
@@ -168,6 +192,18 @@ var Relay = fx.Module("relay",
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
 	}),
 )
+
+// relayCheck is the relay's health as a readiness check.
+type relayCheck struct{ relay *app.RelayOutboxHandler }
+
+func (relayCheck) Name() string { return "outbox-relay" }
+
+func (r relayCheck) Ping(context.Context) error {
+	if s := r.relay.Status(); !s.Healthy {
+		return errors.New(s.Problem)
+	}
+	return nil
+}
 
 // Mailer picks SMTP when SMTP_ADDR is set, else .eml files in MAIL_DIR.
 var Mailer = fx.Provide(func(c config.Config) (ports.Mailer, error) {
@@ -213,7 +249,9 @@ func Consumer(name string) (fx.Option, error) {
 	default:
 		return nil, fmt.Errorf("unknown consumer %q (want one of %v)", name, ConsumerNames)
 	}
+	alive := &consumerAlive{group: group}
 	return fx.Module("consumer-"+name, extra,
+		fx.Provide(fx.Annotate(func() httpadapter.ReadinessCheck { return alive }, fx.ResultTags(`group:"admin-live"`))),
 		fx.Invoke(func(lc fx.Lifecycle, a *app.Application, b Brokers, dlq *kafka.Producer, c config.Config, log *slog.Logger) error {
 			apply := handle(a)
 			consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{
@@ -236,6 +274,7 @@ func Consumer(name string) (fx.Option, error) {
 					wg.Go(func() {
 						if err := consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 							log.Error("consumer stopped", "group", group, "err", err)
+							alive.stopped(err)
 						}
 					})
 					return nil
@@ -255,6 +294,31 @@ func Consumer(name string) (fx.Option, error) {
 			return nil
 		}),
 	), nil
+}
+
+// consumerAlive fails the admin listener's /healthz once its consumer stopped for good (a
+// fatal consumer error): the process is alive but no longer consumes, and should be restarted.
+type consumerAlive struct {
+	group string
+	mu    sync.Mutex
+	err   error
+}
+
+func (c *consumerAlive) Name() string { return "consumer " + c.group }
+
+func (c *consumerAlive) Ping(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return fmt.Errorf("stopped: %w", c.err)
+	}
+	return nil
+}
+
+func (c *consumerAlive) stopped(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
 }
 
 // Consumers runs every consumer group (the `all` role).

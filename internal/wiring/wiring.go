@@ -78,6 +78,7 @@ var Postgres = fx.Module("postgres",
 			fx.As(new(ports.SaleRepository)),
 			fx.As(new(ports.OrderRepository)),
 			fx.As(new(ports.Outbox)),
+			fx.As(new(ports.OutboxRecovery)),
 			fx.As(new(ports.ProcessedEvents)),
 			fx.As(new(ports.SaleStatsRepository)),
 			fx.As(new(ports.SaleCounterRepository)),
@@ -193,11 +194,15 @@ var Application = fx.Module("app",
 			if d.Mailer == nil {
 				d.Mailer = absent{"mailer (the Mailer module)"}
 			}
+			if d.Broker == nil { // a real Kafka cluster keeps its log (acks=all)
+				d.Broker = keepsItsLog{}
+			}
 			s := app.DefaultSettings()
 			s.IdempotencyLease, s.IdempotencyTTL = c.IdempotencyLease, c.IdempotencyTTL
 			s.ReconcileGrace = c.ReconcileGrace
 			s.RefreshTTL = c.RefreshTokenTTL
 			s.RelayBatch = c.RelayBatch
+			s.RelayUnhealthyAfter = c.RelayUnhealthyAfter
 			s.OrderAttempts, s.OrderRetryBudget = c.OrderAttempts, c.OrderRetryBudget
 			s.RestoreFence = c.RestoreFence
 			s.Node = nodeName()
@@ -214,6 +219,11 @@ func (a absent) err() error { return fmt.Errorf("this role has no %s", a.what) }
 func (a absent) Publish(context.Context, []domain.Event) error { return a.err() }
 func (a absent) Send(context.Context, domain.Mail) error       { return a.err() }
 
+// keepsItsLog is a broker that never loses what it acknowledged: one incarnation forever.
+type keepsItsLog struct{}
+
+func (keepsItsLog) Incarnation(context.Context) (string, error) { return "kafka", nil }
+
 // nodeName names this process among the API nodes: the host, and a random suffix so that a
 // restarted process is a new node.
 func nodeName() string {
@@ -225,9 +235,9 @@ func nodeName() string {
 }
 
 // optionalDeps are the fields of app.Deps a role may leave unprovided (nil): the event
-// publisher and the mailer exist in the roles that use them, and the clock is time.Now unless a
-// test supplies one.
-var optionalDeps = []string{"Publisher", "Mailer", "Now"}
+// publisher, the broker watcher and the mailer exist in the roles that use them, and the clock
+// is time.Now unless a test supplies one.
+var optionalDeps = []string{"Publisher", "Broker", "Mailer", "Now"}
 
 // namedDeps are the fields of app.Deps whose type another field shares, with the fx name they
 // are provided under.
@@ -476,6 +486,68 @@ var Pprof = fx.Invoke(func(lc fx.Lifecycle, c config.Config, log *slog.Logger) {
 		OnStop: srv.Shutdown,
 	})
 })
+
+// AdminServer is the admin listener on ADMIN_ADDR; Addr reports where it listens once started
+// (nil when ADMIN_ADDR is empty).
+type AdminServer struct {
+	mu   sync.Mutex
+	addr net.Addr
+}
+
+// Addr is the bound address (useful with ADMIN_ADDR=127.0.0.1:0).
+func (s *AdminServer) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// adminChecks are what the roles of the process add to the admin listener: readiness (the
+// outbox relay) and liveness (each consumer).
+type adminChecks struct {
+	fx.In
+	Ready []httpadapter.ReadinessCheck `group:"admin-ready"`
+	Live  []httpadapter.ReadinessCheck `group:"admin-live"`
+}
+
+// Admin serves /healthz, /readyz and /metrics on ADMIN_ADDR, when set, for the roles with no
+// API to be watched through (worker, consumers; all too). /readyz checks PostgreSQL, Redis and
+// what the roles add (the outbox relay); /healthz what they add (a consumer that stopped).
+var Admin = fx.Module("admin",
+	fx.Provide(func(lc fx.Lifecycle, c config.Config, store *postgres.Store, rdb goredis.UniversalClient,
+		prom *metrics.Prometheus, checks adminChecks, log *slog.Logger) *AdminServer {
+		s := &AdminServer{}
+		if c.AdminAddr == "" {
+			return s
+		}
+		handler := httpadapter.NewAdminHandler(httpadapter.AdminConfig{
+			Live:    checks.Live,
+			Ready:   append([]httpadapter.ReadinessCheck{store, redisadapter.Pinger{Client: rdb}}, checks.Ready...),
+			Metrics: prom.Handler(),
+		}, log)
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				ln, err := net.Listen("tcp", c.AdminAddr)
+				if err != nil {
+					return fmt.Errorf("listen on ADMIN_ADDR %s: %w", c.AdminAddr, err)
+				}
+				s.mu.Lock()
+				s.addr = ln.Addr()
+				s.mu.Unlock()
+				log.Info("admin listening", "addr", ln.Addr().String())
+				go func() {
+					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						log.Error("admin server stopped", "err", err)
+					}
+				}()
+				return nil
+			},
+			OnStop: srv.Shutdown,
+		})
+		return s
+	}),
+	fx.Invoke(func(*AdminServer) {}),
+)
 
 // Migrate applies the migrations before anything else starts (the `all` role).
 var Migrate = fx.Invoke(func(pool *pgxpool.Pool, log *slog.Logger) error {

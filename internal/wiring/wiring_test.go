@@ -18,16 +18,16 @@ func TestRolesAreComplete(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.LogLevel = "error"
 	roles := map[string][]fx.Option{
-		"all":    {EmbeddedBroker, Kafka, Migrate, API, Worker, Relay, Consumers()},
+		"all":    {EmbeddedBroker, Kafka, Migrate, API, Worker, Relay, Consumers(), Admin},
 		"serve":  {API},
-		"worker": {Kafka, Worker, Relay},
+		"worker": {Kafka, Worker, Relay, Admin},
 	}
 	for _, name := range ConsumerNames {
 		consumer, err := Consumer(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		roles["consumer "+name] = []fx.Option{Kafka, Mailer, consumer}
+		roles["consumer "+name] = []fx.Option{Kafka, Mailer, consumer, Admin}
 	}
 	for name, opts := range roles {
 		if err := fx.ValidateApp(Config(cfg), Backends, fx.Options(opts...)); err != nil {

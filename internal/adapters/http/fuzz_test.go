@@ -334,6 +334,8 @@ type unused struct {
 	ports.Metrics
 	ports.SaleScheduler
 	ports.TicketStore
+	ports.BrokerWatcher
+	ports.OutboxRecovery
 }
 
 type (

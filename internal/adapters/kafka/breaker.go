@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -18,13 +19,15 @@ import (
 type GuardedPublisher struct {
 	next ports.EventPublisher
 	cb   *gobreaker.CircuitBreaker[struct{}]
+	obs  Observer
 }
 
 var _ ports.EventPublisher = (*GuardedPublisher)(nil)
 
-// NewGuardedPublisher opens after failures consecutive failures and retries after openFor.
-func NewGuardedPublisher(next ports.EventPublisher, failures uint32, openFor time.Duration, log *slog.Logger) *GuardedPublisher {
-	return &GuardedPublisher{next: next, cb: gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+// NewGuardedPublisher opens after failures consecutive failures and retries after openFor. obs
+// (may be nil) counts the calls the open breaker refuses.
+func NewGuardedPublisher(next ports.EventPublisher, failures uint32, openFor time.Duration, obs Observer, log *slog.Logger) *GuardedPublisher {
+	return &GuardedPublisher{next: next, obs: obs, cb: gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "kafka-publish",
 		MaxRequests: 1,
 		Timeout:     openFor,
@@ -39,6 +42,9 @@ func NewGuardedPublisher(next ports.EventPublisher, failures uint32, openFor tim
 func (g *GuardedPublisher) Publish(ctx context.Context, events []domain.Event) error {
 	_, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, g.next.Publish(ctx, events) })
 	if err != nil {
+		if g.obs != nil && (errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)) {
+			g.obs.PublishFailed(FailureCircuitOpen)
+		}
 		return fmt.Errorf("publish %d events: %w", len(events), err)
 	}
 	return nil

@@ -108,7 +108,7 @@ func TestGuardedPublisherOpensHalfOpensAndCloses(t *testing.T) {
 	logs := &logCollector{}
 	// openFor is short, yet long enough that the in-memory calls made while the breaker is
 	// open finish before it half-opens, even on a loaded machine.
-	g := kafka.NewGuardedPublisher(stub, 3, openFor, slog.New(logs))
+	g := kafka.NewGuardedPublisher(stub, 3, openFor, nil, slog.New(logs))
 	if g.State() != "closed" {
 		t.Fatalf("new breaker is %s, want closed", g.State())
 	}
@@ -192,7 +192,7 @@ func TestGuardedPublisherOpensHalfOpensAndCloses(t *testing.T) {
 func TestGuardedPublisherHalfOpenAdmitsOneCall(t *testing.T) {
 	t.Parallel()
 	stub := &stubPublisher{err: errBrokerDown}
-	g := kafka.NewGuardedPublisher(stub, 1, openFor, slog.New(slog.DiscardHandler))
+	g := kafka.NewGuardedPublisher(stub, 1, openFor, nil, slog.New(slog.DiscardHandler))
 	if err := publish(g); !errors.Is(err, errBrokerDown) || g.State() != "open" {
 		t.Fatalf("first failure = %v, state %s; want the broker's error and open", err, g.State())
 	}

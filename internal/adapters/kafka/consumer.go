@@ -61,6 +61,7 @@ func NewConsumer(cfg ConsumerConfig, dlq *Producer, h Handler, log *slog.Logger)
 		"enable.auto.offset.store": false,
 		"session.timeout.ms":       10000,
 		"heartbeat.interval.ms":    1000,
+		"reconnect.backoff.max.ms": reconnectBackoffMaxMs,
 		"log_level":                4,
 		"enable.metrics.push":      false,
 	})
@@ -163,11 +164,7 @@ func (c *Consumer) deadLetter(ctx context.Context, km *ckafka.Message, cause err
 	}
 	backoff := c.cfg.Backoff
 	for {
-		reports := make(chan ckafka.Event, 1)
-		err := c.dlq.produce(ctx, msg, reports)
-		if err == nil {
-			err = awaitDeliveries(ctx, reports, 1)
-		}
+		err := c.dlq.send(ctx, []*ckafka.Message{msg})
 		if err == nil {
 			c.log.Error("poison message dead-lettered", "dlq", topic, "partition", km.TopicPartition.Partition,
 				"offset", km.TopicPartition.Offset, "attempts", attempts, "err", cause)

@@ -15,9 +15,11 @@ import (
 	"github.com/flashsale/flashsale/internal/domain"
 )
 
+var testTopics = []kafka.TopicSpec{{Name: "events", Partitions: 3}, {Name: "events.dlq", Partitions: 1}}
+
 func newBroker(t *testing.T) *kafka.Embedded {
 	t.Helper()
-	b, err := kafka.StartEmbedded(0, []kafka.TopicSpec{{Name: "events", Partitions: 3}, {Name: "events.dlq", Partitions: 1}}, slog.Default())
+	b, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Topics: testTopics}, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

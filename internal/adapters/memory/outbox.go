@@ -116,3 +116,29 @@ func (s *Store) OutboxRows() []OutboxRow {
 	}
 	return out
 }
+
+// ResendLost implements ports.OutboxRecovery as the PostgreSQL store does: the first
+// incarnation recorded marks nothing; a new one marks every event published since the previous
+// one was first seen (less margin) unpublished again, with the reason.
+func (s *Store) ResendLost(_ context.Context, incarnation string, margin time.Duration) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.broker == "" || s.broker == incarnation {
+		if s.broker == "" {
+			s.broker, s.brokerSeen = incarnation, now
+		}
+		return 0, nil
+	}
+	since := s.brokerSeen.Add(-margin)
+	n := 0
+	for _, row := range s.outbox {
+		if row.publishedAt != nil && !row.publishedAt.Before(since) {
+			row.publishedAt = nil
+			row.lastError = fmt.Sprintf("the broker lost it (%s, now %s); sent again", s.broker, incarnation)
+			n++
+		}
+	}
+	s.broker, s.brokerSeen = incarnation, now
+	return n, nil
+}

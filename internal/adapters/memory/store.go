@@ -30,6 +30,10 @@ type Store struct {
 	processed map[consumerEvent]bool
 	stats     map[uuid.UUID]statsRow   // by sale id
 	counters  map[uuid.UUID]counterRow // by sale id
+	// broker is the incarnation of the broker the outbox was last published to, first seen
+	// at brokerSeen (the outbox_broker table).
+	broker     string
+	brokerSeen time.Time
 
 	// rowLocks are the sale row locks UpdateSale holds while its update runs (s.mu is not held
 	// then, so the update may use the store).

@@ -132,3 +132,62 @@ func TestRegistriesAreIndependent(t *testing.T) {
 		t.Fatal("b exposes drift series it never recorded")
 	}
 }
+
+func counterValues(t *testing.T, families map[string]*dto.MetricFamily, name string) map[string]float64 {
+	t.Helper()
+	mf, ok := families[name]
+	if !ok {
+		t.Fatalf("metric %s not exposed", name)
+	}
+	if mf.GetType() != dto.MetricType_COUNTER || mf.GetHelp() == "" {
+		t.Fatalf("%s is a %s (help %q), want a counter with help", name, mf.GetType(), mf.GetHelp())
+	}
+	out := map[string]float64{}
+	for _, m := range mf.GetMetric() {
+		out[labels(m)["kind"]] = m.GetCounter().GetValue()
+	}
+	return out
+}
+
+// TestPublishFailuresRestartsAndRelayState: the Kafka adapter's counts, and the relay's state
+// as read at each scrape.
+func TestPublishFailuresRestartsAndRelayState(t *testing.T) {
+	t.Parallel()
+	p := metrics.New()
+	p.PublishFailed("fatal")
+	p.PublishFailed("timeout")
+	p.PublishFailed("timeout")
+	p.ProducerRestarted()
+	state := metrics.RelayState{Healthy: true, LastPublish: time.Unix(1700000000, 500_000_000), Published: 12, Resent: 3}
+	p.WatchRelay(func() metrics.RelayState { return state })
+
+	families := scrape(t, p.Handler())
+	if got := counterValues(t, families, "flashsale_kafka_publish_failures_total"); got["fatal"] != 1 || got["timeout"] != 2 || len(got) != 2 {
+		t.Fatalf("publish failures %v, want fatal 1, timeout 2", got)
+	}
+	if got := counterValues(t, families, "flashsale_kafka_producer_restarts_total"); got[""] != 1 {
+		t.Fatalf("restarts %v, want 1", got)
+	}
+	for name, v := range map[string]float64{
+		"flashsale_outbox_relay_healthy":                        1,
+		"flashsale_outbox_relay_last_publish_timestamp_seconds": 1700000000.5,
+	} {
+		if got := gauge(t, families, name).GetMetric()[0].GetGauge().GetValue(); got != v {
+			t.Fatalf("%s = %v, want %v", name, got, v)
+		}
+	}
+	if got := counterValues(t, families, "flashsale_outbox_published_events_total"); got[""] != 12 {
+		t.Fatalf("published %v, want 12", got)
+	}
+	if got := counterValues(t, families, "flashsale_outbox_resent_events_total"); got[""] != 3 {
+		t.Fatalf("resent %v, want 3", got)
+	}
+
+	state = metrics.RelayState{} // unhealthy, never published
+	families = scrape(t, p.Handler())
+	for _, name := range []string{"flashsale_outbox_relay_healthy", "flashsale_outbox_relay_last_publish_timestamp_seconds"} {
+		if got := gauge(t, families, name).GetMetric()[0].GetGauge().GetValue(); got != 0 {
+			t.Fatalf("%s = %v, want 0", name, got)
+		}
+	}
+}

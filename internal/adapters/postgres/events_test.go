@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +189,85 @@ func TestRefusedEventsLeaveNoRows(t *testing.T) {
 		if n := w.count(`SELECT count(*) FROM ` + table); n != 0 {
 			t.Errorf("%s has %d rows, want none", table, n)
 		}
+	}
+}
+
+// TestResendLost: the first incarnation recorded marks nothing; a new one marks unpublished
+// every event published since the previous one was first recorded (less the margin), with the
+// reason, and only once however many relays notice it at the same moment.
+func TestResendLost(t *testing.T) {
+	t.Parallel()
+	w := newPGWorld(t)
+	var orders []domain.Order
+	for i := range 6 {
+		orders = append(orders, w.Confirmed(1, w.Now.Add(-time.Duration(10-i)*time.Minute)))
+	}
+	ok := func(context.Context, []domain.Event) error { return nil }
+	if n, err := w.st.RelayPending(w.Ctx, 10, ok); err != nil || n != 6 {
+		t.Fatalf("relay = %d, %v", n, err)
+	}
+	resend := func(incarnation string) int {
+		t.Helper()
+		n, err := w.st.ResendLost(w.Ctx, incarnation, time.Minute)
+		if err != nil {
+			t.Fatalf("ResendLost(%s): %v", incarnation, err)
+		}
+		return n
+	}
+	if n := resend("A"); n != 0 {
+		t.Fatalf("first incarnation marked %d events", n)
+	}
+	if n := resend("A"); n != 0 {
+		t.Fatalf("the same incarnation again marked %d events", n)
+	}
+	// A was first seen an hour ago; two events were published before it (and before the margin).
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := w.st.Pool().Exec(w.Ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`UPDATE outbox_broker SET seen_at = now() - interval '1 hour'`)
+	exec(`UPDATE outbox SET published_at = now() - interval '2 hours' WHERE key = ANY($1)`,
+		[]string{orders[0].ID.String(), orders[1].ID.String()})
+	exec(`UPDATE outbox SET published_at = now() - interval '1 hour 30 seconds' WHERE key = $1`, orders[2].ID.String())
+
+	if n := resend("B"); n != 4 {
+		t.Fatalf("B marked %d events, want the 4 published since A was seen (one of them within the margin)", n)
+	}
+	for i, r := range w.outbox() {
+		lost := i >= 2
+		if lost != (r.PublishedAt == nil) {
+			t.Fatalf("event %d: published %v, want lost=%v", i, r.PublishedAt, lost)
+		}
+		if lost && (r.LastError == nil || !strings.Contains(*r.LastError, "lost") || !strings.Contains(*r.LastError, "B")) {
+			t.Fatalf("event %d: last error %v, want the reason", i, r.LastError)
+		}
+	}
+	if pending, _, err := w.st.Backlog(w.Ctx); err != nil || pending != 4 {
+		t.Fatalf("backlog %d, %v; want 4", pending, err)
+	}
+	if n, err := w.st.RelayPending(w.Ctx, 10, ok); err != nil || n != 4 {
+		t.Fatalf("relay after the loss = %d, %v", n, err)
+	}
+	if n := resend("B"); n != 0 {
+		t.Fatalf("B again marked %d events", n)
+	}
+
+	// Two relays notice C at once: the 4 events published since B are marked once.
+	var wg sync.WaitGroup
+	counts := make([]int, 2)
+	for i := range counts {
+		wg.Go(func() {
+			n, err := w.st.ResendLost(w.Ctx, "C", time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			counts[i] = n
+		})
+	}
+	wg.Wait()
+	if counts[0]+counts[1] != 4 || counts[0]*counts[1] != 0 {
+		t.Fatalf("two relays noticing C marked %v, want 4 by one of them", counts)
 	}
 }

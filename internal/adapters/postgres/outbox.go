@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,7 +14,10 @@ import (
 	"github.com/flashsale/flashsale/internal/ports"
 )
 
-var _ ports.Outbox = (*Store)(nil)
+var (
+	_ ports.Outbox         = (*Store)(nil)
+	_ ports.OutboxRecovery = (*Store)(nil)
+)
 
 // insertEvent adds one unpublished event to the outbox; the caller classifies the error.
 func insertEvent(ctx context.Context, q *sqlcdb.Queries, e domain.Event) error {
@@ -66,4 +70,34 @@ func (s *Store) Backlog(ctx context.Context) (int, time.Duration, error) {
 		return 0, 0, classify("outbox backlog", err)
 	}
 	return int(b.Unpublished), time.Duration(b.OldestSeconds * float64(time.Second)), nil
+}
+
+// ResendLost implements ports.OutboxRecovery. Relays that notice a new incarnation at once take
+// turns on the recorded one (a row lock): the first marks the lost events, the others find the
+// new incarnation recorded and mark nothing.
+func (s *Store) ResendLost(ctx context.Context, incarnation string, margin time.Duration) (int, error) {
+	var requeued int64
+	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+		last, err := q.LockOutboxBroker(ctx)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // the first incarnation: nothing was published before it
+		case err != nil:
+			return err
+		case last.Incarnation == incarnation:
+			return nil
+		default:
+			requeued, err = q.RequeuePublishedSince(ctx, sqlcdb.RequeuePublishedSinceParams{
+				Since:  last.SeenAt.Add(-margin),
+				Reason: fmt.Sprintf("the broker lost it (%s, now %s); sent again", last.Incarnation, incarnation),
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return q.RecordOutboxBroker(ctx, incarnation)
+	})
+	if err != nil {
+		return 0, classify("resend lost events", err)
+	}
+	return int(requeued), nil
 }

@@ -48,7 +48,9 @@ func TestPurchaseWaitsForAReplica(t *testing.T) {
 	}
 
 	replica := primary.StartReplica(t)
-	out, err := purchases.Purchase(ctx, p)
+	// A replica on a loaded machine may take a while to acknowledge: wait longer this time.
+	patient := redisadapter.NewPurchases(inv, redisadapter.Wait{Replicas: 1, Timeout: 5 * time.Second})
+	out, err := patient.Purchase(ctx, p)
 	if err != nil || out.Known != nil || out.Reserved.Reservation.OrderID != p.Reservation.OrderID {
 		t.Fatalf("Purchase with a replica = %+v, %v; want it accepted", out, err)
 	}

@@ -39,6 +39,12 @@ type Outbox struct {
 	LastError   pgtype.Text
 }
 
+type OutboxBroker struct {
+	Singleton   bool
+	Incarnation string
+	SeenAt      time.Time
+}
+
 type PgBuyer struct {
 	TenantID uuid.UUID
 	SaleID   uuid.UUID

@@ -91,6 +91,23 @@ func (q *Queries) InsertOutboxEvent(ctx context.Context, arg InsertOutboxEventPa
 	return err
 }
 
+const lockOutboxBroker = `-- name: LockOutboxBroker :one
+SELECT incarnation, seen_at FROM outbox_broker WHERE singleton FOR UPDATE
+`
+
+type LockOutboxBrokerRow struct {
+	Incarnation string
+	SeenAt      time.Time
+}
+
+// The incarnation recorded last; relays noticing a new one take turns.
+func (q *Queries) LockOutboxBroker(ctx context.Context) (LockOutboxBrokerRow, error) {
+	row := q.db.QueryRow(ctx, lockOutboxBroker)
+	var i LockOutboxBrokerRow
+	err := row.Scan(&i.Incarnation, &i.SeenAt)
+	return i, err
+}
+
 const markOutboxFailed = `-- name: MarkOutboxFailed :exec
 UPDATE outbox SET attempts = attempts + 1, last_error = $1::text
 WHERE id = ANY($2::uuid[])
@@ -131,4 +148,33 @@ func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 	var i OutboxBacklogRow
 	err := row.Scan(&i.Unpublished, &i.OldestSeconds)
 	return i, err
+}
+
+const recordOutboxBroker = `-- name: RecordOutboxBroker :exec
+INSERT INTO outbox_broker (singleton, incarnation, seen_at) VALUES (true, $1, now())
+ON CONFLICT (singleton) DO UPDATE SET incarnation = EXCLUDED.incarnation, seen_at = EXCLUDED.seen_at
+`
+
+func (q *Queries) RecordOutboxBroker(ctx context.Context, incarnation string) error {
+	_, err := q.db.Exec(ctx, recordOutboxBroker, incarnation)
+	return err
+}
+
+const requeuePublishedSince = `-- name: RequeuePublishedSince :execrows
+UPDATE outbox SET published_at = NULL, last_error = $1::text
+WHERE published_at >= $2::timestamptz
+`
+
+type RequeuePublishedSinceParams struct {
+	Reason string
+	Since  time.Time
+}
+
+// Events the broker lost: unpublished again, for the relay to send again.
+func (q *Queries) RequeuePublishedSince(ctx context.Context, arg RequeuePublishedSinceParams) (int64, error) {
+	result, err := q.db.Exec(ctx, requeuePublishedSince, arg.Reason, arg.Since)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -1,0 +1,69 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	httpadapter "github.com/flashsale/flashsale/internal/adapters/http"
+)
+
+type check struct {
+	name string
+	err  error
+}
+
+func (c *check) Name() string               { return c.name }
+func (c *check) Ping(context.Context) error { return c.err }
+
+// TestAdminHandler: /healthz and /readyz answer 200 while their checks pass and 503 naming the
+// failing one otherwise; /metrics is the handler given.
+func TestAdminHandler(t *testing.T) {
+	t.Parallel()
+	db, relay, consumer := &check{name: "postgres"}, &check{name: "outbox-relay"}, &check{name: "consumer g"}
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("flashsale_up 1\n")) })
+	srv := httptest.NewServer(httpadapter.NewAdminHandler(httpadapter.AdminConfig{
+		Live: []httpadapter.ReadinessCheck{consumer}, Ready: []httpadapter.ReadinessCheck{db, relay}, Metrics: metrics,
+	}, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if path != "/metrics" {
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+		}
+		return resp.StatusCode, body
+	}
+	if code, body := get("/readyz"); code != http.StatusOK || body["status"] != "ok" {
+		t.Fatalf("/readyz = %d %v", code, body)
+	}
+	relay.err = errors.New("30 events waiting")
+	code, body := get("/readyz")
+	checks, _ := body["checks"].(map[string]any)
+	if code != http.StatusServiceUnavailable || body["status"] != "unavailable" || checks["postgres"] != "ok" ||
+		checks["outbox-relay"] != "unavailable: 30 events waiting" {
+		t.Fatalf("/readyz with the relay failing = %d %v", code, body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d while the consumer runs", code)
+	}
+	consumer.err = errors.New("stopped")
+	if code, _ := get("/healthz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/healthz = %d with the consumer stopped", code)
+	}
+	if code, _ := get("/metrics"); code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
+}
