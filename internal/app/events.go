@@ -184,6 +184,6 @@ func (h *SyncInventoryHandler) report(ctx context.Context, d Drift) {
 		h.Log.InfoContext(ctx, "inventory back in step", "sale_id", d.SaleID, "sold", d.PostgresSold)
 		return
 	}
-	h.Log.WarnContext(ctx, "inventory drift between Redis and PostgreSQL", "sale_id", d.SaleID,
+	h.Log.WarnContext(ctx, "inventory drift between the inventory store and PostgreSQL", "sale_id", d.SaleID,
 		"redis_confirmed_units", d.RedisConfirmed, "postgres_sold_units", d.PostgresSold, "drift", d.Drift)
 }

@@ -110,7 +110,7 @@ func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView
 	}
 	inv, err := h.Inventory.SyncSale(ctx, s, 0)
 	if err != nil {
-		h.Log.WarnContext(ctx, "sale created but its stock is not in redis yet; it is loaded on first use",
+		h.Log.WarnContext(ctx, "sale created but its stock is not in the inventory store yet; it is loaded on first use",
 			"sale_id", s.ID, "err", err)
 		inv = domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: s.TotalStock, Remaining: s.TotalStock}
 	}
@@ -168,7 +168,7 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 	if err != nil {
 		if synced { // Redis took the change but PostgreSQL did not commit: put Redis back.
 			if _, rerr := h.Inventory.SyncSale(ctx, before, 0); rerr != nil {
-				h.Log.ErrorContext(ctx, "sale update rolled back but redis keeps the new values",
+				h.Log.ErrorContext(ctx, "sale update rolled back but the inventory store keeps the new values",
 					"sale_id", cmd.SaleID, "err", rerr)
 			}
 		}

@@ -79,7 +79,7 @@ func TestCreateSaleSurvivesInventoryFailure(t *testing.T) {
 	if v.Inventory.Total != 3 || v.Inventory.Remaining != 3 || v.Status != domain.SaleActive {
 		t.Errorf("view = %+v, want the full stock, active", v)
 	}
-	if e.log.logged(slog.LevelWarn, "stock is not in redis") != 1 {
+	if e.log.logged(slog.LevelWarn, "stock is not in the inventory store") != 1 {
 		t.Error("inventory failure not logged")
 	}
 
