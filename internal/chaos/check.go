@@ -32,6 +32,9 @@ type Facts struct {
 	KeysWithSecondOrder int
 	// Groups is what each consumer group applied, by group name.
 	Groups map[string]GroupFacts
+	// OutboxUnpublished is how many events of confirmed orders the relay has not published
+	// (a detail: it tells events stuck in the outbox from events lost after it).
+	OutboxUnpublished int
 }
 
 // AcceptedOrder is an order a buyer was told was accepted.
@@ -175,6 +178,28 @@ func secondOrders(ps []*purchase) int {
 		if len(p.orderIDs()) > 1 {
 			n++
 		}
+	}
+	return n
+}
+
+// forgottenAnswers counts the keys answered 202 and later, for the same key, something that is
+// neither that order nor an error of the moment (no answer, 5xx, 401, key in flight): a replay
+// must repeat the first answer. A detail, not an invariant: no unit was taken twice.
+func forgottenAnswers(ps []*purchase) int {
+	n := 0
+	for _, p := range ps {
+		p.mu.Lock()
+		accepted := false
+		for _, a := range p.attempts {
+			switch {
+			case a.status/100 == 2:
+				accepted = true
+			case accepted && a.err == nil && a.status < 500 && a.status != 401 && a.problem != problemInFlight:
+				n++
+				accepted = false // count the key once
+			}
+		}
+		p.mu.Unlock()
 	}
 	return n
 }

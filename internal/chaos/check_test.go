@@ -206,6 +206,11 @@ func TestPurchaseAnswers(t *testing.T) {
 	if formatCounts(got) != formatCounts(want) {
 		t.Errorf("statuses = %s, want %s", formatCounts(got), formatCounts(want))
 	}
+	forgotten := &purchase{attempts: []attempt{{status: 202, orderID: first}, {status: 401}, {status: 409, problem: "sold-out"}}}
+	waiting := &purchase{attempts: []attempt{{status: 202, orderID: first}, {status: 409, problem: problemInFlight}, {err: errTest}}}
+	if n := forgottenAnswers([]*purchase{replayed, doubled, refused, forgotten, waiting}); n != 1 {
+		t.Errorf("forgottenAnswers = %d, want 1 (202, then sold-out for the same key)", n)
+	}
 	if !refused.failed() || doubled.failed() {
 		t.Error("failed(): a purchase whose last attempt got no answer failed; one answered 202 did not")
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -37,6 +38,7 @@ type driver struct {
 	mu        sync.Mutex
 	purchases []*purchase
 	began     time.Time
+	end       atomic.Int64 // unix nanoseconds: when a rate load stops
 }
 
 type shopper struct {
@@ -75,7 +77,9 @@ func newDriver(apis []string, conns int) *driver {
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
-	return &driver{apis: apis, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	d := &driver{apis: apis, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	d.end.Store(math.MaxInt64) // until stopAt
+	return d
 }
 
 func (d *driver) close() { d.http.CloseIdleConnections() }
@@ -328,15 +332,17 @@ func (d *driver) burst(ctx context.Context) {
 	wg.Wait()
 }
 
-// rate sends purchases at a constant rate for a duration, open loop (each when due, answered
-// or not); users take turns.
-func (d *driver) rate(ctx context.Context, perSecond int, dur time.Duration) {
-	total := int(float64(perSecond) * dur.Seconds())
+// rate sends purchases at a constant rate, open loop (each when due, answered or not), until
+// the end set with stopAt; users take turns.
+func (d *driver) rate(ctx context.Context, perSecond int) {
 	interval := time.Second / time.Duration(perSecond)
 	var wg sync.WaitGroup
 	d.began = time.Now()
-	for i := range total {
+	for i := 0; ; i++ {
 		due := d.began.Add(time.Duration(i) * interval)
+		if due.UnixNano() >= d.end.Load() {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			wg.Wait()
@@ -349,13 +355,15 @@ func (d *driver) rate(ctx context.Context, perSecond int, dur time.Duration) {
 	wg.Wait()
 }
 
+// stopAt ends a rate load at t. Until it is called the load goes on: it runs until its fault
+// has cleared, however long that took, and Trail after.
+func (d *driver) stopAt(t time.Time) { d.end.Store(t.UnixNano()) }
+
 // resend sends every purchase that matches again, same key, on node (-1: the node of its last
 // attempt), at most 64 at a time. An answer "key in flight" (the first request's node died
 // holding the key) is retried every 2 s for up to inflightWait.
 func (d *driver) resend(ctx context.Context, node int, inflightWait time.Duration, match func(p *purchase) bool) int {
-	d.mu.Lock()
-	all := append([]*purchase(nil), d.purchases...)
-	d.mu.Unlock()
+	all := d.snapshot()
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	sent := 0
@@ -385,9 +393,20 @@ func (d *driver) resend(ctx context.Context, node int, inflightWait time.Duratio
 	return sent
 }
 
+// snapshot is the purchases so far.
+func (d *driver) snapshot() []*purchase {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*purchase(nil), d.purchases...)
+}
+
+// last is the purchase's last attempt (a zero attempt before the first).
 func (p *purchase) last() attempt {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.attempts) == 0 {
+		return attempt{}
+	}
 	return p.attempts[len(p.attempts)-1]
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -108,13 +109,29 @@ var faults = []fault{
 	},
 	{
 		name: "redis-restart-retry", title: "the same, then every buyer retries the same key",
-		how: "as redis-restart, then every purchase of the burst is sent again with the same " +
-			"Idempotency-Key (which must replay the first answer)",
+		how: "as redis-restart; as soon as Redis is back every purchase answered 202 so far is sent again " +
+			"with the same Idempotency-Key (a reload: it must replay the first answer), while the burst goes on; " +
+			"after the burst every purchase that got no answer or a 5xx is sent again with its key",
 		layout: layoutAll, redis: persistNone, load: loadBurst, window: none,
-		inject: restartRedisEmpty,
+		inject: func(ctx context.Context, r *rowRun, t0 time.Time) error {
+			if err := restartRedisEmpty(ctx, r, t0); err != nil {
+				return err
+			}
+			var accepted []*purchase
+			for _, p := range r.d.snapshot() {
+				if len(p.orderIDs()) > 0 {
+					accepted = append(accepted, p)
+				}
+			}
+			r.background(func() {
+				n := r.d.resend(ctx, -1, r.opts.InflightWait, func(p *purchase) bool { return slices.Contains(accepted, p) })
+				r.mark(fmt.Sprintf("%d purchases answered 202 before the restart sent again with the same key", n))
+			})
+			return nil
+		},
 		after: func(ctx context.Context, r *rowRun) error {
-			n := r.d.resend(ctx, -1, r.opts.InflightWait, func(*purchase) bool { return true })
-			r.mark(fmt.Sprintf("%d purchases sent again with the same key", n))
+			n := r.d.resend(ctx, -1, r.opts.InflightWait, func(p *purchase) bool { return p.failed() })
+			r.mark(fmt.Sprintf("%d purchases without an answer or with a 5xx sent again with the same key", n))
 			return nil
 		},
 	},
@@ -146,10 +163,10 @@ var faults = []fault{
 	},
 	{
 		name: "redis-failover", title: "Redis primary lost, replica promoted",
-		how: "a replica (second redis-server, `--replicaof` the primary) in sync; Lead into a 100/s load " +
-			"the primary is killed (SIGKILL), the replica promoted (`REPLICAOF NO ONE`) and every " +
-			"process restarted (SIGTERM, then started) with REDIS_URL pointing at it",
-		layout: layoutAll, redis: persistNone, replica: true, load: loadRate, window: none,
+		how: "roles as processes; a replica (second redis-server, `--replicaof` the primary) in sync; " +
+			"Lead into a 100/s load the primary is killed (SIGKILL), the replica promoted (`REPLICAOF NO ONE`) " +
+			"and every role but the broker restarted (SIGTERM, then started) with REDIS_URL pointing at it",
+		layout: layoutSplit, apiNodes: 1, redis: persistNone, replica: true, load: loadRate, window: none,
 		inject: func(ctx context.Context, r *rowRun, t0 time.Time) error {
 			sleepUntil(ctx, t0.Add(r.opts.Lead))
 			r.redis.Kill()

@@ -180,7 +180,11 @@ type rowRun struct {
 	mu    sync.Mutex
 	t0    time.Time
 	notes []string
+	bg    sync.WaitGroup // work an injection left running alongside the load
 }
+
+// background runs work alongside the load; the row waits for it before it checks anything.
+func (r *rowRun) background(work func()) { r.bg.Go(work) }
 
 // mark notes an event of the injection, with its time since the load began.
 func (r *rowRun) mark(what string) {
@@ -194,7 +198,7 @@ func (r *rowRun) brokerAddr() string { return r.sys.Broker }
 
 func runRow(ctx context.Context, o Options, tools pgTools, template string, f fault) (row Row) {
 	r := &rowRun{opts: o, f: f, dir: filepath.Join(o.WorkDir, f.name), tools: tools, template: template}
-	row = Row{Fault: f.name, Title: f.title, Load: loadLabel(o, f), LogDir: filepath.Join(r.dir, "logs")}
+	row = Row{Fault: f.name, Title: f.title, Load: loadLabel(o, f, 0, 0), LogDir: filepath.Join(r.dir, "logs")}
 	defer r.close()
 	if err := os.MkdirAll(row.LogDir, 0o755); err != nil {
 		row.Err = err
@@ -202,6 +206,9 @@ func runRow(ctx context.Context, o Options, tools pgTools, template string, f fa
 	}
 	cleared, err := r.drive(ctx)
 	row.Notes = append(row.Notes, r.notes...)
+	if r.d != nil {
+		row.Load = loadLabel(o, f, len(r.d.snapshot()), r.d.stock)
+	}
 	if err != nil {
 		row.Err = err
 		return row
@@ -235,18 +242,27 @@ func runRow(ctx context.Context, o Options, tools pgTools, template string, f fa
 		}
 		sleepUntil(ctx, time.Now().Add(time.Second))
 	}
-	row.Notes = append(row.Notes, "statuses: "+formatCounts(statuses(r.d.purchases)))
+	row.Notes = append(row.Notes, "answers: "+formatCounts(statuses(r.d.snapshot())))
+	if n := forgottenAnswers(r.d.snapshot()); n > 0 {
+		row.Notes = append(row.Notes, fmt.Sprintf("%d keys answered 202, then otherwise when sent again (e.g. 409 sold-out): "+
+			"the first answer was forgotten, not replayed", n))
+	}
 	if n := r.d.relogins(); n > 0 {
 		row.Notes = append(row.Notes, fmt.Sprintf("%d shoppers logged in again after a 401", n))
 	}
 	return row
 }
 
-func loadLabel(o Options, f fault) string {
+// loadLabel says what the load was; a rate load's length depends on how long the fault took to
+// clear, so its purchases are counted once it is over (purchases: 0 before).
+func loadLabel(o Options, f fault, purchases, stock int) string {
 	if f.load == loadBurst {
 		return fmt.Sprintf("burst %d users, stock %d", o.BurstUsers, o.BurstStock)
 	}
-	return fmt.Sprintf("%d/s for %s", o.Rate, o.Lead+f.window(o)+o.Trail)
+	if purchases == 0 {
+		return fmt.Sprintf("%d/s", o.Rate)
+	}
+	return fmt.Sprintf("%d/s, %d buys, stock %d", o.Rate, purchases, stock)
 }
 
 // drive starts the servers and the system, runs the load with the fault, and returns when the
@@ -303,12 +319,14 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 		if f.load == loadBurst {
 			r.d.burst(ctx)
 		} else {
-			r.d.rate(ctx, o.Rate, o.Lead+f.window(o)+o.Trail)
+			r.d.rate(ctx, o.Rate)
 		}
 	}()
 	injectErr := f.inject(ctx, r, r.t0)
 	cleared := time.Now()
+	r.d.stopAt(cleared.Add(o.Trail))
 	<-loadDone
+	r.bg.Wait()
 	r.mark("load over")
 	if injectErr != nil {
 		return cleared, fmt.Errorf("inject %s: %w", f.name, injectErr)
@@ -364,9 +382,7 @@ func (r *rowRun) look(ctx context.Context) (Outcome, Facts, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	d := r.d
-	d.mu.Lock()
-	ps := append([]*purchase(nil), d.purchases...)
-	d.mu.Unlock()
+	ps := d.snapshot()
 	f := Facts{Stock: d.stock, Limit: d.limit, KeysWithSecondOrder: secondOrders(ps), Rows: map[uuid.UUID]OrderRow{}}
 	var verified []loadtest.Purchase
 	for _, p := range ps {
@@ -492,6 +508,11 @@ func (r *rowRun) readDatabase(ctx context.Context, f *Facts) error {
 	if err != nil {
 		return err
 	}
+	// Not a fact the invariants use: it tells events stuck in the outbox from events lost later.
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL AND id = ANY($1)`,
+		eventIDs).Scan(&f.OutboxUnpublished); err != nil {
+		return err
+	}
 	a := f.Groups["flashsale-analytics"]
 	a.Applied = orders
 	f.Groups["flashsale-analytics"] = a
@@ -520,6 +541,9 @@ func (r *rowRun) details(f Facts) []string {
 	d := []string{fmt.Sprintf("sold %d of %d (confirmed rows), remaining %d (API); lost %d = %d failed rows + %d released "+
 		"without a row + %d still pending + %d unknown to PostgreSQL and Redis",
 		f.Verified.Sold, f.Stock, f.Verified.Remaining, o.Lost, o.Failed, o.Released, o.Pending, o.Unknown)}
+	if f.OutboxUnpublished > 0 {
+		d = append(d, fmt.Sprintf("%d events of confirmed orders still unpublished in the outbox", f.OutboxUnpublished))
+	}
 	if f.Verified.ExtraRows > 0 {
 		d = append(d, fmt.Sprintf("%d confirmed rows for orders no buyer was answered 202 for", f.Verified.ExtraRows))
 	}

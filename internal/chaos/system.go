@@ -209,13 +209,19 @@ func (s *System) stop(name string, sig syscall.Signal, grace time.Duration) {
 	fmt.Fprintf(p.log, "--- chaos: ended by %s at %s\n", sig, time.Now().Format(time.RFC3339Nano))
 }
 
-// Restart stops every process gracefully and starts them again with extra settings (a new
-// REDIS_URL after a failover), in the same order, and waits for the APIs.
+// Restart stops every process but the broker gracefully and starts them again with extra
+// settings (a new REDIS_URL after a failover), in the same order, and waits for the APIs. The
+// broker keeps running: it keeps its events in memory, and does not use Redis.
 func (s *System) Restart(ctx context.Context, deadline time.Duration, env ...string) error {
 	for i := len(s.order) - 1; i >= 0; i-- {
-		s.Stop(s.order[i])
+		if s.order[i] != "broker" {
+			s.Stop(s.order[i])
+		}
 	}
 	for _, name := range s.order {
+		if name == "broker" {
+			continue
+		}
 		if err := s.Start(ctx, name, env...); err != nil {
 			return err
 		}
