@@ -169,11 +169,12 @@ var faults = []fault{
 		layout: layoutSplit, apiNodes: 1, redis: persistNone, replica: true, load: loadRate, window: none,
 		inject: func(ctx context.Context, r *rowRun, t0 time.Time) error {
 			sleepUntil(ctx, t0.Add(r.opts.Lead))
+			r.mark("primary killed (SIGKILL)")
 			r.redis.Kill()
 			if _, err := r.replica.Do(ctx, "REPLICAOF", "NO", "ONE"); err != nil {
 				return err
 			}
-			r.mark("primary killed, replica promoted")
+			r.mark("replica promoted (REPLICAOF NO ONE)")
 			if err := r.sys.Restart(ctx, 60*time.Second, "REDIS_URL="+r.replica.URL()); err != nil {
 				return err
 			}
@@ -212,8 +213,8 @@ var faults = []fault{
 		window: func(o Options) time.Duration { return o.BrokerDownFor },
 		inject: func(ctx context.Context, r *rowRun, t0 time.Time) error {
 			sleepUntil(ctx, t0.Add(r.opts.Lead))
+			r.mark("broker killed (SIGKILL)")
 			r.sys.Kill("broker")
-			r.mark("broker killed")
 			sleepUntil(ctx, t0.Add(r.opts.Lead+r.opts.BrokerDownFor))
 			return r.startBroker(ctx)
 		},
@@ -251,9 +252,9 @@ var faults = []fault{
 		layout: layoutSplit, apiNodes: 2, redis: persistNone, load: loadBurst, window: none,
 		inject: func(ctx context.Context, r *rowRun, t0 time.Time) error {
 			sleepUntil(ctx, t0.Add(r.opts.APIKillAt))
+			r.mark("serve-a killed (SIGKILL)")
 			r.sys.Kill("serve-a")
 			r.verifyNode = 1
-			r.mark("serve-a killed")
 			return nil
 		},
 		after: func(ctx context.Context, r *rowRun) error {
@@ -266,11 +267,12 @@ var faults = []fault{
 
 func restartRedisEmpty(ctx context.Context, r *rowRun, t0 time.Time) error {
 	sleepUntil(ctx, t0.Add(r.opts.RedisRestartAt))
+	r.mark("Redis killed (SIGKILL)")
 	r.redis.Kill()
 	if err := r.redis.Start(ctx); err != nil {
 		return err
 	}
-	r.mark("Redis restarted empty")
+	r.mark("Redis started again, empty")
 	return nil
 }
 

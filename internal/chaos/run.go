@@ -32,24 +32,23 @@ type Options struct {
 	Faults   []string
 	Env      []string // extra settings for the system under test
 
-	Rate                 int           // purchases per second of the rate load
-	BurstUsers           int           // users of the burst load, one purchase each
-	BurstStock           int           // stock of the burst's sale (limit 1)
-	Lead, Trail          time.Duration // rate load before the fault and after it clears
-	PGStopFor            time.Duration
-	TerminateFor         time.Duration
-	TerminateEvery       time.Duration
-	ReadOnlyFor          time.Duration
-	RedisRestartAt       time.Duration // into the burst
-	AOFLoss              time.Duration
-	RollbackBy           time.Duration
-	BrokerDownFor        time.Duration
-	APIKillAt            time.Duration // into the burst
-	InflightWait         time.Duration
-	ConvergeTimeout      time.Duration
-	Settle               time.Duration // invariants must hold this long to count as converged
-	Progress             io.Writer     // progress lines (nil: none)
-	KeepWorkDirOnSuccess bool
+	Rate            int           // purchases per second of the rate load
+	BurstUsers      int           // users of the burst load, one purchase each
+	BurstStock      int           // stock of the burst's sale (limit 1)
+	Lead, Trail     time.Duration // rate load before the fault and after it clears
+	PGStopFor       time.Duration
+	TerminateFor    time.Duration
+	TerminateEvery  time.Duration
+	ReadOnlyFor     time.Duration
+	RedisRestartAt  time.Duration // into the burst
+	AOFLoss         time.Duration
+	RollbackBy      time.Duration
+	BrokerDownFor   time.Duration
+	APIKillAt       time.Duration // into the burst
+	InflightWait    time.Duration
+	ConvergeTimeout time.Duration
+	Settle          time.Duration // invariants must hold this long to count as converged
+	Progress        io.Writer     // progress lines (nil: none)
 }
 
 // Defaults are the numbers: 100 purchases/s or a 5,000-user burst against stock 500.
@@ -106,7 +105,8 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if _, err := exec.LookPath(o.RedisBin); err != nil {
 		return nil, fmt.Errorf("redis-server not found (./scripts/chaos.sh installs it with apt-get): %w", err)
 	}
-	if o.WorkDir == "" {
+	made := o.WorkDir == ""
+	if made {
 		if o.WorkDir, err = os.MkdirTemp("", "flashsale-chaos-"); err != nil {
 			return nil, err
 		}
@@ -134,6 +134,12 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		rows = append(rows, row)
 	}
 	_ = os.RemoveAll(template)
+	// The logs of a violated row are kept for whoever fixes it; a clean run leaves nothing.
+	if made && ctx.Err() == nil && !slices.ContainsFunc(rows, Row.Violated) {
+		_ = os.RemoveAll(o.WorkDir)
+	} else {
+		o.progress("logs kept in %s", o.WorkDir)
+	}
 	return rows, ctx.Err()
 }
 

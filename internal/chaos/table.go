@@ -83,7 +83,9 @@ func PrintDetails(w io.Writer, rows []Row) {
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
-		fmt.Fprintf(w, "  logs: %s\n", r.LogDir)
+		if _, err := os.Stat(r.LogDir); err == nil {
+			fmt.Fprintf(w, "  logs: %s\n", r.LogDir)
+		}
 	}
 }
 
