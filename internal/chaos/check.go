@@ -1,6 +1,8 @@
 package chaos
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -219,7 +221,8 @@ func (p *purchase) orderIDs() []uuid.UUID {
 	return ids
 }
 
-// statuses counts the answers of every attempt: "202", "409 sold-out", "error".
+// statuses counts the answers of every attempt: "202", "409 sold-out", "error (connection
+// refused)".
 func statuses(ps []*purchase) map[string]int {
 	out := map[string]int{}
 	for _, p := range ps {
@@ -227,7 +230,7 @@ func statuses(ps []*purchase) map[string]int {
 		for _, a := range p.attempts {
 			switch {
 			case a.err != nil:
-				out["error"]++
+				out["error ("+errorKind(a.err)+")"]++
 			case a.problem != "":
 				out[fmt.Sprintf("%d %s", a.status, a.problem)]++
 			default:
@@ -237,6 +240,16 @@ func statuses(ps []*purchase) map[string]int {
 		p.mu.Unlock()
 	}
 	return out
+}
+
+// errorKind names a failed request's error without its addresses: what follows the last
+// colon of the chain ("connection refused", "EOF", "connection reset by peer").
+func errorKind(err error) string {
+	msg := err.Error()
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Client.Timeout") {
+		return "timeout"
+	}
+	return strings.TrimSpace(msg[strings.LastIndex(msg, ":")+1:])
 }
 
 func formatCounts(m map[string]int) string {

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -202,7 +203,7 @@ func TestPurchaseAnswers(t *testing.T) {
 		t.Errorf("secondOrders = %d, want 1 (the key answered with two order ids)", n)
 	}
 	got := statuses([]*purchase{replayed, doubled, refused})
-	want := map[string]int{"202": 4, "409 sold-out": 1, "error": 1}
+	want := map[string]int{"202": 4, "409 sold-out": 1, "error (connection reset)": 1}
 	if formatCounts(got) != formatCounts(want) {
 		t.Errorf("statuses = %s, want %s", formatCounts(got), formatCounts(want))
 	}
@@ -216,4 +217,4 @@ func TestPurchaseAnswers(t *testing.T) {
 	}
 }
 
-var errTest = errors.New("connection reset")
+var errTest = fmt.Errorf("Post \"http://127.0.0.1:1/v1\": %w", errors.New("read tcp 127.0.0.1:2->127.0.0.1:1: connection reset"))
