@@ -2,7 +2,7 @@ package chaos
 
 import (
 	"errors"
-	"fmt"
+	"net/url"
 	"slices"
 	"testing"
 
@@ -217,4 +217,5 @@ func TestPurchaseAnswers(t *testing.T) {
 	}
 }
 
-var errTest = fmt.Errorf("Post \"http://127.0.0.1:1/v1\": %w", errors.New("read tcp 127.0.0.1:2->127.0.0.1:1: connection reset"))
+// errTest is shaped like net/http's: `Post "url": read tcp a->b: connection reset`.
+var errTest = &url.Error{Op: "Post", URL: "http://127.0.0.1:1/v1", Err: errors.New("read tcp 127.0.0.1:2->127.0.0.1:1: connection reset")}
