@@ -48,6 +48,7 @@ func rootCommand() *cobra.Command {
 		brokerCommand(),
 		migrateCommand(),
 		loadtestCommand(),
+		chaosCommand(),
 		healthcheckCommand(),
 		&cobra.Command{
 			Use:   "version",
@@ -149,6 +150,7 @@ var roles = []struct{ use, what string }{
 	{"migrate", "apply the database migrations and exit"},
 	{"broker", "only the embedded Kafka-protocol broker (local multi-process runs)"},
 	{"loadtest", "drive a flash sale against the API and verify the outcome"},
+	{"chaos", "inject faults under load on private servers and count every broken invariant"},
 	{"healthcheck", "GET /healthz of the local API (--admin: of ADMIN_ADDR); exit 0 if healthy (container health checks)"},
 	{"version", "print the version"},
 }
