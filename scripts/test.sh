@@ -52,6 +52,9 @@ step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
 step "tests (real PostgreSQL and Redis)"
 go test -race -count=1 -timeout 15m "$@" ./...
 
+step "fault injection, the short subset (./scripts/chaos.sh --short; the full set: docs/reliability.md)"
+./scripts/chaos.sh --short --quiet
+
 step "fuzzing (10s per target)"
 go test -run='^$' -fuzz='^FuzzVerify$' -fuzztime=10s ./internal/adapters/jwt
 go test -run='^$' -fuzz='^FuzzRequestDecoding$' -fuzztime=10s ./internal/adapters/http

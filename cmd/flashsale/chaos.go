@@ -101,6 +101,7 @@ the quick subset (about a minute). docs/reliability.md has the measured table.`,
 	f.StringVar(&o.PGBin, "pg-bin", "", "directory of initdb and pg_ctl (default: the newest /usr/lib/postgresql/*/bin, else PATH)")
 	f.StringVar(&o.PGUser, "pg-user", o.PGUser, "user to run PostgreSQL as when this runs as root")
 	f.StringVar(&o.RedisBin, "redis-server", o.RedisBin, "redis-server binary")
+	f.StringVar(&o.Durability, "durability", "none", "REDIS_DURABILITY of the system: none, aof (the private Redis fsyncs every write) or replica (every row gets a replica)")
 	f.StringArrayVar(&o.Env, "env", nil, "extra KEY=value setting for the system under test (repeatable)")
 	f.IntVar(&o.Rate, "rate", o.Rate, "purchases per second of the rate load")
 	f.IntVar(&o.BurstUsers, "burst-users", o.BurstUsers, "users of the burst load (one purchase each)")

@@ -21,6 +21,8 @@ import (
 const (
 	persistNone = "none" // no RDB, no AOF: a restart starts empty
 	persistAOF  = "aof"  // appendonly yes, appendfsync everysec
+	// persistAOFAlways: appendonly yes, appendfsync always (REDIS_DURABILITY=aof).
+	persistAOFAlways = "aof-always"
 )
 
 // Redis is one private redis-server, a child process on its own port and directory.
@@ -57,9 +59,12 @@ func newRedis(ctx context.Context, bin, dir, persist string, extra ...string) (*
 func (r *Redis) args(persist string) []string {
 	a := []string{"--port", fmt.Sprint(r.Port), "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
 		"--logfile", r.logPath, "--daemonize", "no"}
-	if persist == persistAOF {
+	switch persist {
+	case persistAOF:
 		a = append(a, "--appendonly", "yes", "--appendfsync", "everysec", "--auto-aof-rewrite-percentage", "0")
-	} else {
+	case persistAOFAlways:
+		a = append(a, "--appendonly", "yes", "--appendfsync", "always", "--auto-aof-rewrite-percentage", "0")
+	default:
 		a = append(a, "--appendonly", "no")
 	}
 	return append(a, r.extra...)
@@ -150,7 +155,7 @@ func (r *Redis) RestoreSnapshot(ctx context.Context, from string) error {
 	if err := r.start(ctx, persistNone); err != nil {
 		return err
 	}
-	if r.persist == persistAOF {
+	if r.persist == persistAOF || r.persist == persistAOFAlways {
 		if _, err := r.Do(ctx, "CONFIG", "SET", "appendonly", "yes"); err != nil {
 			return fmt.Errorf("redis: append-only back on: %w", err)
 		}

@@ -31,6 +31,9 @@ type Options struct {
 	RedisBin string // redis-server
 	Faults   []string
 	Env      []string // extra settings for the system under test
+	// Durability is the system's REDIS_DURABILITY (none, aof, replica); the private Redis is set
+	// up to match it: aof makes the primary fsync every write, replica gives every row a replica.
+	Durability string
 
 	Rate            int           // purchases per second of the rate load
 	BurstUsers      int           // users of the burst load, one purchase each
@@ -271,6 +274,14 @@ func loadLabel(o Options, f fault, purchases, stock int) string {
 	return fmt.Sprintf("%d/s, %d buys, stock %d", o.Rate, purchases, stock)
 }
 
+// durability is the REDIS_DURABILITY the rows run with.
+func durability(o Options) string {
+	if o.Durability == "" {
+		return "none"
+	}
+	return o.Durability
+}
+
 // drive starts the servers and the system, runs the load with the fault, and returns when the
 // fault cleared.
 func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
@@ -279,10 +290,14 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 	if r.pg, err = newPostgres(ctx, r.tools, r.template, filepath.Join(r.dir, "pg")); err != nil {
 		return time.Time{}, err
 	}
-	if r.redis, err = newRedis(ctx, o.RedisBin, filepath.Join(r.dir, "redis"), f.redis); err != nil {
+	persist := f.redis
+	if o.Durability == "aof" {
+		persist = persistAOFAlways
+	}
+	if r.redis, err = newRedis(ctx, o.RedisBin, filepath.Join(r.dir, "redis"), persist); err != nil {
 		return time.Time{}, err
 	}
-	if f.replica {
+	if f.replica || o.Durability == "replica" {
 		if r.replica, err = newRedis(ctx, o.RedisBin, filepath.Join(r.dir, "redis-replica"), persistNone,
 			"--replicaof", "127.0.0.1", fmt.Sprint(r.redis.Port)); err != nil {
 			return time.Time{}, err
@@ -296,7 +311,8 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 	}
 	r.sys, err = startSystem(ctx, systemConfig{
 		Bin: o.Bin, LogDir: filepath.Join(r.dir, "logs"), Layout: f.layout, APINodes: f.apiNodes,
-		DatabaseURL: r.pg.URL(appDatabase), RedisURL: r.redis.URL(), SMTPAddr: r.sink.Addr(), Env: o.Env,
+		DatabaseURL: r.pg.URL(appDatabase), RedisURL: r.redis.URL(), SMTPAddr: r.sink.Addr(),
+		Env: append([]string{"REDIS_DURABILITY=" + durability(o)}, o.Env...),
 	})
 	if err != nil {
 		return time.Time{}, err
