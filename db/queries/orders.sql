@@ -29,8 +29,9 @@ LIMIT sqlc.arg(lim);
 SELECT id FROM orders
 WHERE tenant_id = sqlc.arg(tenant_id) AND id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'confirmed';
 
--- name: ConfirmedSaleOrders :many
--- The durable orders that hold a sale's stock: what a lost inventory is restored from.
+-- name: SaleOrders :many
+-- A sale's durable orders (confirmed ones hold stock; failed ones only their idempotency key):
+-- what a lost inventory is restored from.
 SELECT * FROM orders
-WHERE tenant_id = $1 AND sale_id = $2 AND status = 'confirmed'
+WHERE tenant_id = $1 AND sale_id = $2
 ORDER BY created_at, id;

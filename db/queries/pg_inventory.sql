@@ -141,13 +141,14 @@ VALUES (@tenant_id, @sale_id, @total, @remaining, @sold, 0, @per_user_limit,
 ON CONFLICT (tenant_id, sale_id) DO NOTHING;
 
 -- name: PgRestoreOrder :exec
--- A restored inventory's confirmed order: its reservation and its buyer's units.
+-- A restored inventory's durable order: its reservation (confirmed or failed) and the units it
+-- holds for its buyer (0 for a failed one).
 WITH buyer AS (
     INSERT INTO pg_buyers (tenant_id, sale_id, user_id, units)
-    VALUES (@tenant_id, @sale_id, @user_id, @quantity::integer)
+    VALUES (@tenant_id, @sale_id, @user_id, @units::integer)
     ON CONFLICT (tenant_id, sale_id, user_id) DO UPDATE SET units = pg_buyers.units + EXCLUDED.units
 )
 INSERT INTO pg_reservations (tenant_id, sale_id, order_id, user_id, quantity, idempotency_key,
                              unit_price_cents, currency, created_at, status, awaited_since)
 VALUES (@tenant_id, @sale_id, @order_id, @user_id, @quantity::integer, @idempotency_key,
-        @unit_price_cents, @currency, @created_at, 'confirmed', NULL);
+        @unit_price_cents, @currency, @created_at, @status, NULL);

@@ -47,7 +47,28 @@ func (h SendOrderEmailHandler) Handle(ctx context.Context, e domain.OrderConfirm
 	if err := h.Mailer.Send(ctx, orderConfirmationMail(u, s, e)); err != nil {
 		return fmt.Errorf("order email: send: %w", err)
 	}
-	return h.Processed.MarkEventProcessed(ctx, ConsumerEmail, e.EventID)
+	return h.markSent(ctx, e.EventID)
+}
+
+// markSent records a mail that went out. Failing now would send it again on the next delivery,
+// so the record is retried, through a database outage, until it is written or the consumer
+// stops (then the next delivery sends it again, as after a crash).
+func (h SendOrderEmailHandler) markSent(ctx context.Context, eventID uuid.UUID) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := h.Processed.MarkEventProcessed(ctx, ConsumerEmail, eventID)
+		if err == nil || errors.Is(err, domain.ErrPermanent) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("order email: sent, not recorded: %w", err)
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 func orderConfirmationMail(u domain.User, s domain.Sale, e domain.OrderConfirmedV1) domain.Mail {

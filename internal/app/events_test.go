@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -336,13 +337,32 @@ func TestSendOrderEmailFailures(t *testing.T) {
 		}
 	})
 
-	t.Run("mark fails after sending: error returned", func(t *testing.T) {
+	t.Run("mark fails after sending: retried, the mail not sent again", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		u := e.buyer(t, "buyer@example.com")
+		ev := confirmedEvent(t, e.newSale(10, 5, -time.Hour, time.Hour), u.ID, 1, e.clock.Now())
+		e.processed.failMarks.Store(3) // the database is down for three tries
+		if err := e.app.SendOrderEmail.Handle(ctx, ev); err != nil {
+			t.Fatalf("send = %v, want the mark retried until written", err)
+		}
+		if n := len(e.mailer.mails()); n != 1 {
+			t.Fatalf("%d mails sent, want 1", n)
+		}
+		if err := e.app.SendOrderEmail.Handle(ctx, ev); err != nil || len(e.mailer.mails()) != 1 {
+			t.Fatalf("redelivery = %v, %d mails; want nothing sent again", err, len(e.mailer.mails()))
+		}
+	})
+
+	t.Run("mark fails until the consumer stops: error returned", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		u := e.buyer(t, "buyer@example.com")
 		ev := confirmedEvent(t, e.newSale(10, 5, -time.Hour, time.Hour), u.ID, 1, e.clock.Now())
 		e.processed.MarkErr = errBoom
-		if err := e.app.SendOrderEmail.Handle(ctx, ev); !errors.Is(err, errBoom) {
+		stopping, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		if err := e.app.SendOrderEmail.Handle(stopping, ev); !errors.Is(err, errBoom) {
 			t.Fatalf("send = %v, want the mark's error (the event is redelivered)", err)
 		}
 		if n := len(e.mailer.mails()); n != 1 {

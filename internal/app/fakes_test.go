@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -466,12 +467,12 @@ func (f *fakeOrders) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, 
 	return f.mem.ConfirmedOrderIDs(ctx, tenantID, ids)
 }
 
-func (f *fakeOrders) ConfirmedSaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
-	f.inc("ConfirmedSaleOrders")
+func (f *fakeOrders) SaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
+	f.inc("SaleOrders")
 	if f.ConfirmedErr != nil {
 		return nil, f.ConfirmedErr
 	}
-	return f.mem.ConfirmedSaleOrders(ctx, tenantID, saleID)
+	return f.mem.SaleOrders(ctx, tenantID, saleID)
 }
 
 // get reads an order whatever its tenant.
@@ -1134,6 +1135,8 @@ type fakeProcessed struct {
 	mem *memory.Store
 
 	ProcessedErr, MarkErr error
+	// failMarks fails that many marks more with errBoom (a database outage that ends).
+	failMarks atomic.Int32
 }
 
 var _ ports.ProcessedEvents = (*fakeProcessed)(nil)
@@ -1150,6 +1153,9 @@ func (f *fakeProcessed) MarkEventProcessed(ctx context.Context, consumer string,
 	f.inc("MarkEventProcessed")
 	if f.MarkErr != nil {
 		return f.MarkErr
+	}
+	if f.failMarks.Add(-1) >= 0 {
+		return errBoom
 	}
 	return f.mem.MarkEventProcessed(ctx, consumer, id)
 }

@@ -48,7 +48,7 @@ func (st Stock) Of(ctx context.Context, s domain.Sale) (domain.Inventory, error)
 
 // Restore recreates the sale's inventory from its durable orders, unless the store has one.
 func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
-	orders, err := st.Orders.ConfirmedSaleOrders(ctx, s.TenantID, s.ID)
+	orders, err := st.Orders.SaleOrders(ctx, s.TenantID, s.ID)
 	if err != nil {
 		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
 	}

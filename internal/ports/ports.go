@@ -86,8 +86,9 @@ type OrderRepository interface {
 	Order(ctx context.Context, tenantID, id uuid.UUID) (domain.Order, error)
 	// ListOrders pages through a user's orders, newest first, after the cursor if given.
 	ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *OrderCursor, limit int) ([]domain.Order, error)
-	// ConfirmedSaleOrders lists a sale's confirmed orders, oldest first: what holds its stock.
-	ConfirmedSaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error)
+	// SaleOrders lists a sale's durable orders, confirmed and failed, oldest first: what holds
+	// its stock (the confirmed ones) and its buyers' idempotency keys.
+	SaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error)
 	// ConfirmedOrderIDs reports which of ids are durable and confirmed.
 	ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
@@ -137,8 +138,8 @@ type InventoryStore interface {
 	// ErrPurchaseLimitExceeded: the order cannot be kept without overselling.
 	Adopt(ctx context.Context, r domain.Reservation) (res domain.Reservation, adopted bool, err error)
 	// RestoreSale recreates the inventory of a sale the store lost, from the sale and its
-	// confirmed orders (each holds its units, its buyer's allowance and its idempotency key,
-	// recorded confirmed), unless the store has an inventory for the sale: then it changes
+	// durable orders (a confirmed one holds its units, its buyer's allowance and its idempotency
+	// key, recorded confirmed; a failed one only its key, recorded failed), unless the store has an inventory for the sale: then it changes
 	// nothing and returns it. Purchases are refused with domain.ErrUnavailable until fence (the
 	// zero time: not fenced), so that orders accepted before the loss are adopted first. A total
 	// below the orders' units fails with domain.ErrStockBelowSold.

@@ -293,15 +293,17 @@ func (s *Inventory) RestoreSale(ctx context.Context, sl domain.Sale, orders []do
 		currency: sl.Currency, buyers: map[uuid.UUID]int{}, keys: map[string]uuid.UUID{},
 		res: map[uuid.UUID]domain.Reservation{}, awaited: map[uuid.UUID]time.Time{}}
 	for _, o := range orders {
-		if o.Status != domain.OrderConfirmed {
+		if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 			continue
 		}
-		inv.sold += o.Quantity
-		inv.buyers[o.UserID] += o.Quantity
+		if o.Status == domain.OrderConfirmed {
+			inv.sold += o.Quantity
+			inv.buyers[o.UserID] += o.Quantity
+		}
 		inv.keys[o.UserID.String()+":"+o.IdempotencyKey] = o.ID
 		inv.res[o.ID] = domain.Reservation{OrderID: o.ID, TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID,
 			Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, UnitPriceCents: o.UnitPriceCents, Currency: o.Currency,
-			CreatedAt: o.CreatedAt.Truncate(time.Millisecond).UTC(), Status: domain.OrderConfirmed}
+			CreatedAt: o.CreatedAt.Truncate(time.Millisecond).UTC(), Status: o.Status}
 	}
 	if sl.TotalStock < inv.sold {
 		s.mu.Unlock()

@@ -110,13 +110,13 @@ func (s *Store) ConfirmedOrderIDs(_ context.Context, tenantID uuid.UUID, ids []u
 	return out, nil
 }
 
-// ConfirmedSaleOrders implements ports.OrderRepository: oldest first, then by id.
-func (s *Store) ConfirmedSaleOrders(_ context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
+// SaleOrders implements ports.OrderRepository: oldest first, then by id.
+func (s *Store) SaleOrders(_ context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []domain.Order
 	for _, o := range s.orders {
-		if o.TenantID == tenantID && o.SaleID == saleID && o.Status == domain.OrderConfirmed {
+		if o.TenantID == tenantID && o.SaleID == saleID {
 			out = append(out, o)
 		}
 	}

@@ -392,13 +392,17 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 			return classify("restore inventory", err)
 		}
 		for _, o := range orders {
-			if o.Status != domain.OrderConfirmed {
+			if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 				continue
 			}
+			units := 0
+			if o.Status == domain.OrderConfirmed {
+				units = o.Quantity
+			}
 			err := q.PgRestoreOrder(ctx, sqlcdb.PgRestoreOrderParams{
-				TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Quantity: int32(o.Quantity), OrderID: o.ID,
-				IdempotencyKey: o.IdempotencyKey, UnitPriceCents: o.UnitPriceCents, Currency: o.Currency,
-				CreatedAt: millis(o.CreatedAt),
+				TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Units: int32(units), Quantity: int32(o.Quantity),
+				OrderID: o.ID, IdempotencyKey: o.IdempotencyKey, UnitPriceCents: o.UnitPriceCents, Currency: o.Currency,
+				CreatedAt: millis(o.CreatedAt), Status: string(o.Status),
 			})
 			if err != nil {
 				return classify("restore order", err)

@@ -82,9 +82,9 @@ func (s *Store) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, afte
 	return orders, nil
 }
 
-// ConfirmedSaleOrders implements ports.OrderRepository.
-func (s *Store) ConfirmedSaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
-	rows, err := s.q.ConfirmedSaleOrders(ctx, sqlcdb.ConfirmedSaleOrdersParams{TenantID: tenantID, SaleID: saleID})
+// SaleOrders implements ports.OrderRepository.
+func (s *Store) SaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {
+	rows, err := s.q.SaleOrders(ctx, sqlcdb.SaleOrdersParams{TenantID: tenantID, SaleID: saleID})
 	if err != nil {
 		return nil, classify("confirmed sale orders", err)
 	}

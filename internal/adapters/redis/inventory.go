@@ -278,15 +278,15 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 	if !fence.IsZero() {
 		fenceMS = fence.UnixMilli()
 	}
-	args := make([]any, 0, 7+7*len(orders))
+	args := make([]any, 0, 7+8*len(orders))
 	args = append(args, sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
 		sale.PriceCents, sale.Currency, fenceMS)
 	for _, o := range orders {
-		if o.Status != domain.OrderConfirmed {
+		if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 			continue
 		}
 		args = append(args, o.ID.String(), o.UserID.String(), o.Quantity, o.IdempotencyKey, o.UnitPriceCents,
-			o.Currency, o.CreatedAt.UnixMilli())
+			o.Currency, o.CreatedAt.UnixMilli(), string(o.Status))
 	}
 	reply, err := restoreScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.keys, k.res}, args...).StringSlice()
 	if err != nil {

@@ -1398,6 +1398,11 @@ func testRestoreSale(t *testing.T, newFixture func(t *testing.T) *fixture) {
 			res.Reservation.Quantity != 2 {
 			t.Fatalf("Reserve with a restored key = %+v, %v; want order %s, confirmed, as a duplicate", res, err, a.ID)
 		}
+		// A failed order holds no stock, but its key still names it.
+		res, err = f.inv.Reserve(f.ctx, f.reservation(s, alice, 1, "f"))
+		if err != nil || !res.Duplicate || res.Reservation.OrderID != failed.ID || res.Reservation.Status != domain.OrderFailed {
+			t.Fatalf("Reserve with a failed order's key = %+v, %v; want order %s, failed, as a duplicate", res, err, failed.ID)
+		}
 		// Orders accepted before the loss are adopted through the fence.
 		if _, adopted, err := f.inv.Adopt(f.ctx, f.lostOrder(s, uuid.New(), 1, "in-flight")); err != nil || !adopted {
 			t.Fatalf("Adopt while fenced = %v, %v; want adopted", adopted, err)

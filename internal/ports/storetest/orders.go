@@ -22,7 +22,7 @@ var orderCases = []testCase{
 	{"OrderIsTenantScoped", testOrderTenantScoped},
 	{"ListOrdersKeysetPagination", testListOrdersPagination},
 	{"ConfirmedOrderIDs", testConfirmedOrderIDs},
-	{"ConfirmedSaleOrders", testConfirmedSaleOrders},
+	{"SaleOrders", testSaleOrders},
 }
 
 // orders is a tenant with a sale and two buyers.
@@ -214,25 +214,26 @@ func testConfirmedOrderIDs(t *testing.T, f *Fixture) {
 	}
 }
 
-// testConfirmedSaleOrders: a sale's confirmed orders, oldest first, as they were saved; not a
-// failed one, nor another sale's or tenant's.
-func testConfirmedSaleOrders(t *testing.T, f *Fixture) {
+// testSaleOrders: a sale's durable orders, confirmed and failed, oldest first, as they were
+// saved; not another sale's or tenant's.
+func testSaleOrders(t *testing.T, f *Fixture) {
 	w := f.orders()
 	other := f.Sale(w.tenant.ID, "other", -time.Hour, 2*time.Hour, 0)
 	late := f.Order(w.sale, w.alice, 1, "late", domain.OrderConfirmed, f.Now)
 	early := f.Order(w.sale, w.alice, 2, "early", domain.OrderConfirmed, f.Now.Add(-time.Minute))
-	for _, o := range []domain.Order{late, early, f.Order(w.sale, w.alice, 3, "failed", domain.OrderFailed, f.Now),
-		f.Order(other, w.alice, 1, "elsewhere", domain.OrderConfirmed, f.Now)} {
+	failed := f.Order(w.sale, w.alice, 3, "failed", domain.OrderFailed, f.Now.Add(time.Minute))
+	for _, o := range []domain.Order{late, early, failed, f.Order(other, w.alice, 1, "elsewhere", domain.OrderConfirmed, f.Now)} {
 		f.Save(o, true)
 	}
-	got, err := f.St.ConfirmedSaleOrders(f.Ctx, w.tenant.ID, w.sale.ID)
-	if err != nil || len(got) != 2 || got[0].ID != early.ID || got[1].ID != late.ID {
-		t.Fatalf("ConfirmedSaleOrders = %+v, %v; want early then late", got, err)
+	got, err := f.St.SaleOrders(f.Ctx, w.tenant.ID, w.sale.ID)
+	if err != nil || len(got) != 3 || got[0].ID != early.ID || got[1].ID != late.ID || got[2].ID != failed.ID {
+		t.Fatalf("SaleOrders = %+v, %v; want early, late, then the failed one", got, err)
 	}
-	if got[0].Quantity != 2 || got[0].UserID != w.alice.ID || got[0].IdempotencyKey != "early" {
-		t.Fatalf("order = %+v, want it as saved", got[0])
+	if got[0].Quantity != 2 || got[0].UserID != w.alice.ID || got[0].IdempotencyKey != "early" ||
+		got[0].Status != domain.OrderConfirmed || got[2].Status != domain.OrderFailed {
+		t.Fatalf("orders = %+v, want them as saved", got)
 	}
-	if got, err := f.St.ConfirmedSaleOrders(f.Ctx, f.Tenant("tenant-b").ID, w.sale.ID); err != nil || len(got) != 0 {
-		t.Fatalf("ConfirmedSaleOrders from another tenant = %v, %v", got, err)
+	if got, err := f.St.SaleOrders(f.Ctx, f.Tenant("tenant-b").ID, w.sale.ID); err != nil || len(got) != 0 {
+		t.Fatalf("SaleOrders from another tenant = %v, %v", got, err)
 	}
 }

@@ -42,51 +42,6 @@ func (q *Queries) ConfirmedOrderIDs(ctx context.Context, arg ConfirmedOrderIDsPa
 	return items, nil
 }
 
-const confirmedSaleOrders = `-- name: ConfirmedSaleOrders :many
-SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at FROM orders
-WHERE tenant_id = $1 AND sale_id = $2 AND status = 'confirmed'
-ORDER BY created_at, id
-`
-
-type ConfirmedSaleOrdersParams struct {
-	TenantID uuid.UUID
-	SaleID   uuid.UUID
-}
-
-// The durable orders that hold a sale's stock: what a lost inventory is restored from.
-func (q *Queries) ConfirmedSaleOrders(ctx context.Context, arg ConfirmedSaleOrdersParams) ([]Order, error) {
-	rows, err := q.db.Query(ctx, confirmedSaleOrders, arg.TenantID, arg.SaleID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []Order
-	for rows.Next() {
-		var i Order
-		if err := rows.Scan(
-			&i.ID,
-			&i.TenantID,
-			&i.SaleID,
-			&i.UserID,
-			&i.Quantity,
-			&i.UnitPriceCents,
-			&i.AmountCents,
-			&i.Currency,
-			&i.IdempotencyKey,
-			&i.Status,
-			&i.CreatedAt,
-			&i.ConfirmedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listUserOrders = `-- name: ListUserOrders :many
 SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at FROM orders
 WHERE tenant_id = $1 AND user_id = $2
@@ -215,6 +170,52 @@ func (q *Queries) OrderByID(ctx context.Context, arg OrderByIDParams) (Order, er
 		&i.ConfirmedAt,
 	)
 	return i, err
+}
+
+const saleOrders = `-- name: SaleOrders :many
+SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at FROM orders
+WHERE tenant_id = $1 AND sale_id = $2
+ORDER BY created_at, id
+`
+
+type SaleOrdersParams struct {
+	TenantID uuid.UUID
+	SaleID   uuid.UUID
+}
+
+// A sale's durable orders (confirmed ones hold stock; failed ones only their idempotency key):
+// what a lost inventory is restored from.
+func (q *Queries) SaleOrders(ctx context.Context, arg SaleOrdersParams) ([]Order, error) {
+	rows, err := q.db.Query(ctx, saleOrders, arg.TenantID, arg.SaleID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Order
+	for rows.Next() {
+		var i Order
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.SaleID,
+			&i.UserID,
+			&i.Quantity,
+			&i.UnitPriceCents,
+			&i.AmountCents,
+			&i.Currency,
+			&i.IdempotencyKey,
+			&i.Status,
+			&i.CreatedAt,
+			&i.ConfirmedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const upsertOrder = `-- name: UpsertOrder :one

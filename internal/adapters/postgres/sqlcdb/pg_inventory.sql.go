@@ -509,13 +509,13 @@ func (q *Queries) PgRestoreInventory(ctx context.Context, arg PgRestoreInventory
 const pgRestoreOrder = `-- name: PgRestoreOrder :exec
 WITH buyer AS (
     INSERT INTO pg_buyers (tenant_id, sale_id, user_id, units)
-    VALUES ($1, $2, $4, $5::integer)
+    VALUES ($1, $2, $4, $11::integer)
     ON CONFLICT (tenant_id, sale_id, user_id) DO UPDATE SET units = pg_buyers.units + EXCLUDED.units
 )
 INSERT INTO pg_reservations (tenant_id, sale_id, order_id, user_id, quantity, idempotency_key,
                              unit_price_cents, currency, created_at, status, awaited_since)
 VALUES ($1, $2, $3, $4, $5::integer, $6,
-        $7, $8, $9, 'confirmed', NULL)
+        $7, $8, $9, $10, NULL)
 `
 
 type PgRestoreOrderParams struct {
@@ -528,9 +528,12 @@ type PgRestoreOrderParams struct {
 	UnitPriceCents int64
 	Currency       string
 	CreatedAt      time.Time
+	Status         string
+	Units          int32
 }
 
-// A restored inventory's confirmed order: its reservation and its buyer's units.
+// A restored inventory's durable order: its reservation (confirmed or failed) and the units it
+// holds for its buyer (0 for a failed one).
 func (q *Queries) PgRestoreOrder(ctx context.Context, arg PgRestoreOrderParams) error {
 	_, err := q.db.Exec(ctx, pgRestoreOrder,
 		arg.TenantID,
@@ -542,6 +545,8 @@ func (q *Queries) PgRestoreOrder(ctx context.Context, arg PgRestoreOrderParams) 
 		arg.UnitPriceCents,
 		arg.Currency,
 		arg.CreatedAt,
+		arg.Status,
+		arg.Units,
 	)
 	return err
 }
