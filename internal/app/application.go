@@ -80,7 +80,7 @@ func DefaultSettings() Settings {
 	return Settings{
 		IdempotencyLease:    5 * time.Second,
 		IdempotencyTTL:      24 * time.Hour,
-		ReconcileGrace:      time.Minute,
+		ReconcileGrace:      10 * time.Second,
 		SaleHorizon:         7 * 24 * time.Hour,
 		ReconcileBatch:      500,
 		RefreshTTL:          7 * 24 * time.Hour,

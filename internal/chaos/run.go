@@ -298,7 +298,11 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if f.replica || o.Durability == "replica" {
-		if r.replica, err = newRedis(ctx, o.RedisBin, filepath.Join(r.dir, "redis-replica"), persistNone,
+		replicaPersist := persistNone
+		if o.Durability == "aof" { // a replica that may be promoted keeps the promise too
+			replicaPersist = persistAOFAlways
+		}
+		if r.replica, err = newRedis(ctx, o.RedisBin, filepath.Join(r.dir, "redis-replica"), replicaPersist,
 			"--replicaof", "127.0.0.1", fmt.Sprint(r.redis.Port)); err != nil {
 			return time.Time{}, err
 		}

@@ -341,7 +341,7 @@ func TestWorkerKilledMidTaskIsRecovered(t *testing.T) {
 
 // TestDeadNodesOrdersAreQueuedWithinSeconds: an API node accepted orders it could not queue and
 // then went away without handing them over. Its lease runs out and the worker queues them
-// within seconds, long before the reconciler's grace (a minute; an hour here).
+// within seconds, without the reconciler (whose passes the test systems leave to the tests).
 func TestDeadNodesOrdersAreQueuedWithinSeconds(t *testing.T) {
 	t.Parallel()
 	r := testutil.NewRedis(t)
