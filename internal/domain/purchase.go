@@ -63,6 +63,12 @@ func InsufficientStock(qty, left int) error {
 	return ErrInsufficientStock.WithDetail(fmt.Sprintf("%d requested, %d left", qty, left))
 }
 
+// Fenced refuses a purchase while a lost inventory was just restored (orders accepted before the
+// loss take their stock first): not final, the same purchase goes through in a moment.
+func Fenced() error {
+	return ErrUnavailable.WithDetail("the sale's stock is being restored; retry in a moment")
+}
+
 // NotRetryable refuses to retry an order that is not failed in the inventory.
 func NotRetryable() error {
 	return ErrOrderNotRetryable.WithDetail("the order is not failed in the inventory")

@@ -136,27 +136,38 @@ func (s *Inventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
 	}
 	now := s.clock()
 	if now.Before(inv.fence) {
-		return ports.ReserveResult{}, errFenced
+		return ports.ReserveResult{}, domain.Fenced()
 	}
 	if err := domain.CheckWindow(now, inv.starts, inv.ends); err != nil {
 		return ports.ReserveResult{}, err
 	}
-	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[r.UserID], Quantity: r.Quantity})
+	rec, err := inv.take(domain.Reservation{
+		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
+		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.price, Currency: inv.currency,
+		CreatedAt: now, Node: r.Node,
+	}, now)
 	if err != nil {
 		return ports.ReserveResult{}, err
 	}
-	inv.remaining -= r.Quantity
-	inv.sold += r.Quantity
-	inv.buyers[r.UserID] += r.Quantity
-	inv.keys[keyField] = r.OrderID
-	rec := domain.Reservation{
-		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
-		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: inv.price, Currency: inv.currency,
-		CreatedAt: now, Status: domain.OrderPending, Node: r.Node,
-	}
-	inv.res[r.OrderID] = rec
-	inv.awaited[r.OrderID] = now
 	return ports.ReserveResult{Reservation: rec, Remaining: inv.remaining}, nil
+}
+
+// take applies rules 2 to 4 to rec and, if they pass, takes its stock and its buyer's
+// allowance and records it pending, under its key, awaited since at: what reserve, rereserve and
+// adopt share (giveBack undoes it).
+func (inv *sale) take(rec domain.Reservation, at time.Time) (domain.Reservation, error) {
+	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[rec.UserID], Quantity: rec.Quantity})
+	if err != nil {
+		return domain.Reservation{}, err
+	}
+	inv.remaining -= rec.Quantity
+	inv.sold += rec.Quantity
+	inv.buyers[rec.UserID] += rec.Quantity
+	inv.keys[rec.UserID.String()+":"+rec.IdempotencyKey] = rec.OrderID
+	rec.Status = domain.OrderPending
+	inv.res[rec.OrderID] = rec
+	inv.awaited[rec.OrderID] = at
+	return rec, nil
 }
 
 // Reservation implements ports.InventoryStore.
@@ -237,20 +248,8 @@ func (s *Inventory) Rereserve(_ context.Context, r domain.Reservation) (domain.R
 	case rec.Status == domain.OrderPending:
 		return rec, nil
 	}
-	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[rec.UserID], Quantity: rec.Quantity})
-	if err != nil {
-		return domain.Reservation{}, err
-	}
-	inv.remaining -= rec.Quantity
-	inv.sold += rec.Quantity
-	inv.buyers[rec.UserID] += rec.Quantity
-	rec.Status = domain.OrderPending
-	inv.res[r.OrderID] = rec
-	inv.awaited[r.OrderID] = s.clock()
-	return rec, nil
+	return inv.take(rec, s.clock())
 }
-
-var errFenced = domain.ErrUnavailable.WithDetail("the sale's stock is being restored; retry in a moment")
 
 // Adopt implements ports.InventoryStore, as adopt.lua.
 func (s *Inventory) Adopt(_ context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
@@ -263,20 +262,10 @@ func (s *Inventory) Adopt(_ context.Context, r domain.Reservation) (domain.Reser
 	if rec, ok := inv.res[r.OrderID]; ok {
 		return rec, false, nil
 	}
-	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[r.UserID], Quantity: r.Quantity})
-	if err != nil {
-		return domain.Reservation{}, false, err
-	}
-	inv.remaining -= r.Quantity
-	inv.sold += r.Quantity
-	inv.buyers[r.UserID] += r.Quantity
-	inv.keys[r.UserID.String()+":"+r.IdempotencyKey] = r.OrderID
 	rec := r
 	rec.CreatedAt = r.CreatedAt.Truncate(time.Millisecond).UTC()
-	rec.Status = domain.OrderPending
-	inv.res[r.OrderID] = rec
-	inv.awaited[r.OrderID] = s.clock()
-	return rec, true, nil
+	rec, err := inv.take(rec, s.clock())
+	return rec, err == nil, err
 }
 
 // RestoreSale implements ports.InventoryStore, as restore.lua.

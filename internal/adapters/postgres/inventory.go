@@ -171,7 +171,7 @@ func reserve(ctx context.Context, q *sqlcdb.Queries, r domain.Reservation) (port
 		return ports.ReserveResult{Reservation: toReservation(prior), Duplicate: true, Remaining: int(inv.Remaining)}, nil
 	}
 	if inv.Fence != nil && chk.Now.Before(*inv.Fence) {
-		return ports.ReserveResult{}, errFenced
+		return ports.ReserveResult{}, domain.Fenced()
 	}
 	if err := domain.CheckWindow(chk.Now, inv.StartsAt, inv.EndsAt); err != nil {
 		return ports.ReserveResult{}, err
@@ -315,8 +315,6 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 	}
 	return out, nil
 }
-
-var errFenced = domain.ErrUnavailable.WithDetail("the sale's stock is being restored; retry in a moment")
 
 // Adopt implements ports.InventoryStore, as lua/adopt.lua.
 func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {

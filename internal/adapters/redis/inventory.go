@@ -170,12 +170,10 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 	case "ENDED":
 		return ports.ReserveResult{}, domain.ErrSaleEnded
 	case "FENCED":
-		return ports.ReserveResult{}, errFenced
+		return ports.ReserveResult{}, domain.Fenced()
 	}
 	return ports.ReserveResult{}, refusal(reply, r.Quantity)
 }
-
-var errFenced = domain.ErrUnavailable.WithDetail("the sale's stock is being restored; retry in a moment")
 
 // refusal maps the scripts' stock and limit refusals to the domain's (rules 2 to 4 of
 // internal/domain/purchase.go, which the scripts apply).

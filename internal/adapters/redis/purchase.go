@@ -128,10 +128,8 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 // freed; a reservation the key already held (a duplicate) stays, it was accepted before.
 func (p *Purchases) notReplicated(ctx context.Context, pu ports.Purchase, res ports.ReserveResult) error {
 	if !res.Duplicate {
-		r := res.Reservation
-		k := p.inv.keysOf(r.TenantID, r.SaleID)
-		if err := discardScript.Run(ctx, p.inv.rdb, k.reserveKeys(), r.OrderID.String()).Err(); err != nil {
-			return fmt.Errorf("purchase: give back a reservation no replica acknowledged (order %s): %w", r.OrderID, err)
+		if err := p.discard(ctx, res.Reservation); err != nil {
+			return fmt.Errorf("purchase: give back a reservation no replica acknowledged: %w", err)
 		}
 	}
 	if err := p.Forget(ctx, pu.Scope); err != nil {
@@ -153,10 +151,17 @@ func (p *Purchases) settle(ctx context.Context, known ports.IdempotencyRecord, f
 	if !tookStock || (!known.Done && known.Fingerprint == fingerprint) {
 		return nil
 	}
-	r := res.Reservation
+	if err := p.discard(ctx, res.Reservation); err != nil {
+		return fmt.Errorf("purchase: give back the stock taken beside a known key: %w", err)
+	}
+	return nil
+}
+
+// discard undoes a pending reservation completely, as if it had never been made (discard.lua).
+func (p *Purchases) discard(ctx context.Context, r domain.Reservation) error {
 	k := p.inv.keysOf(r.TenantID, r.SaleID)
 	if err := discardScript.Run(ctx, p.inv.rdb, k.reserveKeys(), r.OrderID.String()).Err(); err != nil {
-		return fmt.Errorf("purchase: give back the stock taken beside a known key (order %s): %w", r.OrderID, err)
+		return fmt.Errorf("discard order %s: %w", r.OrderID, err)
 	}
 	return nil
 }
