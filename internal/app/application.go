@@ -144,7 +144,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		log = slog.Default()
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
-	stock := Stock{Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence}
+	stock := Stock{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:    tenants,
@@ -159,10 +159,10 @@ func New(d Deps, s Settings) (*Application, error) {
 		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
 		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Scheduler: d.Scheduler,
 			Live: d.Live, Now: now, Log: log},
-		GetSale:   GetSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Now: now, Log: log},
+		GetSale:   GetSaleHandler{Sales: d.Sales, Stock: stock, Cache: d.Cache, Now: now, Log: log},
 		ListSales: ListSalesHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Now: now},
 		PlaceOrder: PlaceOrderHandler{
-			Sales: d.Sales, Inventory: d.Inventory, Purchases: d.Purchases, Stock: stock, Node: s.Node, Now: now, Log: log,
+			Sales: d.Sales, Purchases: d.Purchases, Stock: stock, Node: s.Node, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
 			Live: d.Live, Queue: d.Dispatch,
 		},

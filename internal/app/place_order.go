@@ -39,8 +39,7 @@ type PlaceOrderResult struct {
 
 // PlaceOrderHandler handles PlaceOrder: the hot path of a flash sale.
 type PlaceOrderHandler struct {
-	Sales     ports.SaleRepository
-	Inventory ports.InventoryStore
+	Sales ports.SaleRepository
 	// Purchases claims the idempotency key and reserves the stock in one step.
 	Purchases ports.PurchaseStore
 	Now       func() time.Time
@@ -125,12 +124,8 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 	if !errors.Is(err, domain.ErrSaleNotFound) {
 		return out, err
 	}
-	s, err := h.Sales.Sale(ctx, p.Reservation.TenantID, p.Reservation.SaleID)
-	if err != nil {
+	if err := h.Stock.RestoreSale(ctx, p.Reservation.TenantID, p.Reservation.SaleID); err != nil {
 		return ports.PurchaseOutcome{}, err
-	}
-	if _, err := h.Stock.Restore(ctx, s); err != nil {
-		return ports.PurchaseOutcome{}, fmt.Errorf("load the sale's inventory: %w", err)
 	}
 	return h.Purchases.Purchase(ctx, p)
 }

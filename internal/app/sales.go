@@ -29,6 +29,7 @@ func viewOf(s domain.Sale, inv domain.Inventory, now time.Time) SaleView {
 // for Fence, so that orders accepted before the loss, still on their way to the worker, take
 // their stock first (the worker adopts them) before new purchases do.
 type Stock struct {
+	Sales     ports.SaleRepository
 	Orders    ports.OrderRepository
 	Inventory ports.InventoryStore
 	Now       func() time.Time
@@ -44,6 +45,17 @@ func (st Stock) Of(ctx context.Context, s domain.Sale) (domain.Inventory, error)
 		return inv, err
 	}
 	return st.Restore(ctx, s)
+}
+
+// RestoreSale reads the sale (domain.ErrSaleNotFound if PostgreSQL has none) and restores its
+// inventory.
+func (st Stock) RestoreSale(ctx context.Context, tenantID, saleID uuid.UUID) error {
+	s, err := st.Sales.Sale(ctx, tenantID, saleID)
+	if err != nil {
+		return err
+	}
+	_, err = st.Restore(ctx, s)
+	return err
 }
 
 // Restore recreates the sale's inventory from its durable orders, unless the store has one.
@@ -186,12 +198,11 @@ func (h UpdateSaleHandler) Handle(ctx context.Context, cmd UpdateSale) (SaleView
 
 // GetSaleHandler reads one sale: details cache-aside from Redis, stock live.
 type GetSaleHandler struct {
-	Sales     ports.SaleRepository
-	Inventory ports.InventoryStore
-	Stock     Stock
-	Cache     ports.SaleCache
-	Now       func() time.Time
-	Log       *slog.Logger
+	Sales ports.SaleRepository
+	Stock Stock
+	Cache ports.SaleCache
+	Now   func() time.Time
+	Log   *slog.Logger
 }
 
 // Handle returns the sale or domain.ErrSaleNotFound.

@@ -103,11 +103,7 @@ func (h WriteOrderHandler) adopt(ctx context.Context, r domain.Reservation) (dom
 	}
 	res, adopted, err := h.Inventory.Adopt(ctx, r)
 	if errors.Is(err, domain.ErrSaleNotFound) {
-		s, serr := h.Sales.Sale(ctx, r.TenantID, r.SaleID)
-		if serr != nil {
-			return r, false, fmt.Errorf("write order %s: reservation lost: %w", r.OrderID, serr)
-		}
-		if _, serr := h.Stock.Restore(ctx, s); serr != nil {
+		if serr := h.Stock.RestoreSale(ctx, r.TenantID, r.SaleID); serr != nil {
 			return r, false, fmt.Errorf("write order %s: reservation lost: %w", r.OrderID, serr)
 		}
 		res, adopted, err = h.Inventory.Adopt(ctx, r)

@@ -125,7 +125,7 @@ func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
 		GROUP BY user_id HAVING sum(quantity) > $2) x`, sale.Sale.ID, perUserLimit).Scan(&overLimit); err != nil || overLimit != 0 {
 		t.Fatalf("%d users above the limit in PostgreSQL (err %v)", overLimit, err)
 	}
-	inv, ok, err := sys.App.GetSale.Inventory.Inventory(ctx, sale.Sale.TenantID, sale.Sale.ID)
+	inv, ok, err := sys.App.Reconcile.Inventory.Inventory(ctx, sale.Sale.TenantID, sale.Sale.ID)
 	if err != nil || !ok || inv.Remaining != 0 || inv.Sold != stock {
 		t.Fatalf("inventory after the sale: %+v ok=%v err=%v", inv, ok, err)
 	}
