@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/fx"
 
+	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
@@ -57,6 +58,28 @@ func (o *failingOrders) SaveOrder(ctx context.Context, ord domain.Order, events 
 		}
 	}
 	return o.OrderRepository.SaveOrder(ctx, ord, events...)
+}
+
+// onFailingOrders is a system whose order repository is orders, a sale of 5 (limit 2) open a
+// second ago, a shopper's token and the admin's.
+type onFailingOrders struct {
+	sys               *testutil.System
+	c                 *testutil.Client
+	sale              app.SaleView
+	token, adminToken string
+	path              string // the sale's
+}
+
+func startOnFailingOrders(t *testing.T, orders *failingOrders, configure func(*config.Config)) onFailingOrders {
+	t.Helper()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{Configure: configure, Options: []fx.Option{
+		fx.Decorate(func(o ports.OrderRepository) ports.OrderRepository { orders.OrderRepository = o; return orders }),
+	}})
+	sale := sys.CreateSale(t, 5, 2, -time.Second, time.Hour)
+	_, adminToken := sys.Admin(t)
+	return onFailingOrders{sys: sys, c: testutil.NewClient(sys.URL), sale: sale,
+		token: sys.TokenFor(t, sys.CreateUsers(t, 1, domain.RoleShopper)[0]), adminToken: adminToken,
+		path: "/v1/sales/" + sale.Sale.ID.String()}
 }
 
 func buy(t *testing.T, c *testutil.Client, token string, saleID uuid.UUID, key string, qty int) testutil.Response {
@@ -122,17 +145,10 @@ func TestDatabaseOutageNeverCancelsAnOrder(t *testing.T) {
 	t.Parallel()
 	orders := &failingOrders{}
 	orders.down.Store(true)
-	sys := testutil.StartSystem(t, testutil.SystemOptions{
-		Configure: func(c *config.Config) { c.WorkerRetryBase, c.WorkerRetryMax = 200*time.Millisecond, time.Second },
-		Options: []fx.Option{
-			fx.Decorate(func(o ports.OrderRepository) ports.OrderRepository { orders.OrderRepository = o; return orders }),
-		}})
-	c := testutil.NewClient(sys.URL)
-	sale := sys.CreateSale(t, 5, 2, -time.Second, time.Hour)
-	shopper := sys.CreateUsers(t, 1, domain.RoleShopper)[0]
-	token := sys.TokenFor(t, shopper)
-	_, adminToken := sys.Admin(t)
-	path := "/v1/sales/" + sale.Sale.ID.String()
+	w := startOnFailingOrders(t, orders, func(c *config.Config) {
+		c.WorkerRetryBase, c.WorkerRetryMax = 200*time.Millisecond, time.Second
+	})
+	sys, c, sale, token, adminToken, path := w.sys, w.c, w.sale, w.token, w.adminToken, w.path
 
 	r := buy(t, c, token, sale.Sale.ID, "through-the-outage", 2)
 	if r.Status != http.StatusAccepted {
@@ -167,15 +183,8 @@ func TestWorkerRefusedEveryAttemptDeadLettersAndReturnsStock(t *testing.T) {
 	t.Parallel()
 	orders := &failingOrders{refuses: true}
 	orders.down.Store(true)
-	sys := testutil.StartSystem(t, testutil.SystemOptions{Options: []fx.Option{
-		fx.Decorate(func(o ports.OrderRepository) ports.OrderRepository { orders.OrderRepository = o; return orders }),
-	}})
-	c := testutil.NewClient(sys.URL)
-	sale := sys.CreateSale(t, 5, 2, -time.Second, time.Hour)
-	shopper := sys.CreateUsers(t, 1, domain.RoleShopper)[0]
-	token := sys.TokenFor(t, shopper)
-	_, adminToken := sys.Admin(t)
-	path := "/v1/sales/" + sale.Sale.ID.String()
+	w := startOnFailingOrders(t, orders, nil)
+	c, sale, token, adminToken, path := w.c, w.sale, w.token, w.adminToken, w.path
 
 	r := buy(t, c, token, sale.Sale.ID, "doomed-order-1", 2)
 	if r.Status != http.StatusAccepted {
