@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
@@ -77,11 +78,34 @@ func roleCommand(name, short string, roles ...fx.Option) *cobra.Command {
 				fx.Options(roles...),
 				fx.StopTimeout(cfg.ShutdownWait+5*time.Second),
 			)
-			// Run starts, blocks until SIGINT/SIGTERM, then stops gracefully.
-			app.Run()
-			return app.Err()
+			return runApp(app)
 		},
 	}
+}
+
+// runApp starts app, blocks until SIGINT/SIGTERM, then stops it gracefully. A failure to build or
+// start it is returned, so that main prints why (fx.App.Run would exit quietly unless its logger
+// is on).
+func runApp(app *fx.App) error {
+	if err := app.Err(); err != nil {
+		// The dependency chain that led to it is noise to an operator: the first failure says why.
+		return dig.RootCause(err)
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	sig := <-app.Wait()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancelStop()
+	if err := app.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	if sig.ExitCode != 0 {
+		return fmt.Errorf("stopped with exit code %d", sig.ExitCode)
+	}
+	return nil
 }
 
 func consumerCommand() *cobra.Command {
@@ -112,9 +136,7 @@ func brokerCommand() *cobra.Command {
 				return err
 			}
 			cfg.KafkaBrokers = ""
-			app := fx.New(wiring.Config(cfg), wiring.EmbeddedBroker)
-			app.Run()
-			return app.Err()
+			return runApp(fx.New(wiring.Config(cfg), wiring.EmbeddedBroker))
 		},
 	}
 }

@@ -135,3 +135,14 @@ func TestLocalURL(t *testing.T) {
 		}
 	}
 }
+
+// TestARoleThatCannotStartSaysWhy: the first failure is returned (and printed by main), not the
+// dependency chain, and not nothing.
+func TestARoleThatCannotStartSaysWhy(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/flashsale?sslmode=disable")
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+	_, err := run(t, "serve")
+	if err == nil || !strings.HasPrefix(err.Error(), "postgres: ping:") || strings.Contains(err.Error(), "could not build") {
+		t.Fatalf("serve with PostgreSQL unreachable = %v, want the root cause (postgres: ping: ...)", err)
+	}
+}
