@@ -5,6 +5,7 @@
 -- ARGV: order id
 -- Returns {'OK', reservation} (pending again, or still pending) | {'MISSING'} | {'NOT_RETRYABLE'}
 --   | {'NO_SALE'} | {'SOLD_OUT'} | {'LIMIT', units allowed} | {'INSUFFICIENT', units left}
+--   | {'FENCED'} (the inventory rolled back and waits for its rebuild)
 local rec = redis.call('HGET', KEYS[3], ARGV[1])
 if not rec then
   return {'MISSING'}
@@ -16,9 +17,12 @@ end
 if r.s ~= 'failed' then
   return {'NOT_RETRYABLE'}
 end
-local f = redis.call('HMGET', KEYS[1], 'remaining', 'limit')
+local f = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'rolledback')
 if not f[1] then
   return {'NO_SALE'}
+end
+if f[3] then
+  return {'FENCED'}
 end
 local remaining, limit = tonumber(f[1]), tonumber(f[2])
 if remaining <= 0 then
@@ -36,6 +40,7 @@ redis.call('HINCRBY', KEYS[1], 'sold', r.q)
 redis.call('HINCRBY', KEYS[1], 'pending', r.q)
 redis.call('HINCRBY', KEYS[2], r.u, r.q)
 r.s = 'pending'
+r.n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 rec = cjson.encode(r)
 redis.call('HSET', KEYS[3], ARGV[1], rec)
 local t = redis.call('TIME')

@@ -6,7 +6,9 @@
 -- KEYS[3] keys     hash: "<user id>:<idempotency key>" -> order id
 -- KEYS[4] res      hash: order id -> reservation (JSON)
 -- KEYS[5] awaited  zset: order id -> time (ms) since it waits for PostgreSQL
--- ARGV: order id, user id, quantity, idempotency key, node (the API node that queues the order)
+-- ARGV: order id, user id, quantity, idempotency key, node (the API node that queues the order),
+--       floor: the highest reservation number this node had accepted in the sale (0 if none)
+--       and that reservation's order id ('' if none)
 --
 -- Returns {code, ...}:
 --   {'OK', reservation, remaining}   stock taken, reservation recorded
@@ -14,10 +16,18 @@
 --   {'NO_SALE'} {'NOT_STARTED'} {'ENDED'} {'SOLD_OUT'}
 --   {'LIMIT', units still allowed}   {'INSUFFICIENT', units left}
 --   {'FENCED', ms left}              the inventory was just restored (restore.lua): orders
---                                    accepted before the loss land first
--- The inv hash may hold 'fence' (unix ms): no purchase is taken before it.
+--                                    accepted before the loss land first; or it is marked
+--                                    rolled back and waits for its rebuild
+--   {'ROLLED_BACK'}                  this node's floor shows the store lost reservations: the
+--                                    inventory is now marked 'rolledback'
+-- The inv hash may hold 'fence' (unix ms): no purchase is taken before it. Each reservation
+-- takes the sale's next number ('seq', 'n' in the record). A floor above 'seq', or a floor
+-- reservation the store no longer has, means the store lost reservations it had accepted (it
+-- rolled back; numbers given since may be reused, hence the order id): the inventory is marked
+-- 'rolledback' and refuses purchases until restore.lua rebuilds it.
 local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local floor, floor_id = tonumber(ARGV[6] or '0'), ARGV[7] or ''
 local key_field = user_id .. ':' .. idem
 
 local prior = redis.call('HGET', keys, key_field)
@@ -25,7 +35,8 @@ if prior then
   return {'DUP', redis.call('HGET', res, prior) or '', redis.call('HGET', inv, 'remaining') or '0'}
 end
 
-local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency', 'fence')
+local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency', 'fence', 'seq',
+  'rolledback')
 if not f[1] then
   return {'NO_SALE'}
 end
@@ -33,6 +44,13 @@ local remaining, limit, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if f[9] then
+  return {'FENCED', '1000'}
+end
+if floor > tonumber(f[8] or '0') or (floor_id ~= '' and redis.call('HEXISTS', res, floor_id) == 0) then
+  redis.call('HSET', inv, 'rolledback', now)
+  return {'ROLLED_BACK'}
+end
 if f[7] and now < tonumber(f[7]) then
   return {'FENCED', tostring(tonumber(f[7]) - now)}
 end
@@ -54,12 +72,13 @@ if remaining < qty then
 end
 
 remaining = redis.call('HINCRBY', inv, 'remaining', -qty)
+local seq = redis.call('HINCRBY', inv, 'seq', 1)
 redis.call('HINCRBY', inv, 'sold', qty)
 redis.call('HINCRBY', inv, 'pending', qty)
 redis.call('HINCRBY', buyers, user_id, qty)
 redis.call('HSET', keys, key_field, order_id)
 local rec = cjson.encode({o = order_id, u = user_id, q = qty, k = idem, p = f[5], c = f[6],
-                          t = tostring(now), s = 'pending', d = node})
+                          t = tostring(now), s = 'pending', d = node, n = seq})
 redis.call('HSET', res, order_id, rec)
 redis.call('ZADD', awaited, now, order_id)
 return {'OK', rec, tostring(remaining)}

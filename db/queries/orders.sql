@@ -2,10 +2,10 @@
 -- Writes an order once. Saving it again changes nothing, except that a confirmation replaces
 -- an earlier failure (a dead letter retried). Returns whether the row was inserted.
 INSERT INTO orders (id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents,
-                    currency, idempotency_key, status, created_at, confirmed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    currency, idempotency_key, status, created_at, confirmed_at, reservation_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE
-SET status = EXCLUDED.status, confirmed_at = EXCLUDED.confirmed_at
+SET status = EXCLUDED.status, confirmed_at = EXCLUDED.confirmed_at, reservation_seq = EXCLUDED.reservation_seq
 WHERE orders.status = 'failed' AND EXCLUDED.status = 'confirmed'
 RETURNING (xmax = 0) AS inserted;
 
@@ -24,6 +24,13 @@ WHERE tenant_id = sqlc.arg(tenant_id) AND user_id = sqlc.arg(user_id)
   AND (created_at, id) < (sqlc.arg(after_created_at)::timestamptz, sqlc.arg(after_id)::uuid)
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
+
+-- name: ReservationHighWater :many
+-- The sale's order with the highest reservation number, if any: see ReservationHighWater.
+SELECT id, reservation_seq FROM orders
+WHERE sale_id = sqlc.arg(sale_id) AND tenant_id = sqlc.arg(tenant_id) AND reservation_seq > 0
+ORDER BY reservation_seq DESC
+LIMIT 1;
 
 -- name: ConfirmedOrderIDs :many
 SELECT id FROM orders

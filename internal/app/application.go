@@ -175,6 +175,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		Reconcile: ReconcileHandler{
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
 			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Live: d.Live, Nodes: d.Nodes,
+			Stock: stock,
 		},
 		RelayOutbox: &RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch,
 			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin,

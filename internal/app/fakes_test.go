@@ -255,12 +255,13 @@ func (f *fakeInventory) Adopt(ctx context.Context, r domain.Reservation) (domain
 	return f.mem.Adopt(ctx, r)
 }
 
-func (f *fakeInventory) RestoreSale(ctx context.Context, s domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+func (f *fakeInventory) RestoreSale(ctx context.Context, s domain.Sale, orders []domain.Order, high ports.HighWater,
+	fence time.Time) (ports.Restored, error) {
 	f.inc("RestoreSale")
 	if f.SyncErr != nil {
-		return domain.Inventory{}, f.SyncErr
+		return ports.Restored{}, f.SyncErr
 	}
-	return f.mem.RestoreSale(ctx, s, orders, fence)
+	return f.mem.RestoreSale(ctx, s, orders, high, fence)
 }
 
 func (f *fakeInventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
@@ -465,6 +466,14 @@ func (f *fakeOrders) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, 
 		return nil, f.ConfirmedErr
 	}
 	return f.mem.ConfirmedOrderIDs(ctx, tenantID, ids)
+}
+
+func (f *fakeOrders) ReservationHighWater(ctx context.Context, tenantID, saleID uuid.UUID) (ports.HighWater, error) {
+	f.inc("ReservationHighWater")
+	if f.ConfirmedErr != nil {
+		return ports.HighWater{}, f.ConfirmedErr
+	}
+	return f.mem.ReservationHighWater(ctx, tenantID, saleID)
 }
 
 func (f *fakeOrders) SaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {

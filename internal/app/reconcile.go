@@ -31,6 +31,8 @@ type ReconcileHandler struct {
 	Live  ports.LiveEvents
 	// Nodes tells which API nodes died holding accepted orders (DeadNodes).
 	Nodes ports.Nodes
+	// Stock rebuilds inventories the store rolled back (RolledBack).
+	Stock Stock
 }
 
 // ReconcileReport counts what one pass did.
@@ -101,6 +103,14 @@ func (h ReconcileHandler) DeadNodes(ctx context.Context) (requeued int, err erro
 		h.Log.WarnContext(ctx, "API node died holding accepted orders; they are queued", "node", n, "requeued", requeued)
 	}
 	return requeued, nil
+}
+
+// RolledBack rebuilds, within seconds, the inventory of live sales the store rolled back
+// (Stock.Check): until then their purchases wait, rather than sell again the stock of orders
+// PostgreSQL has. It is cheap when nothing rolled back: per live sale, one read of the inventory
+// and one index probe in PostgreSQL.
+func (h ReconcileHandler) RolledBack(ctx context.Context) (restored int, err error) {
+	return h.Stock.Check(ctx, h.Now().Add(-h.Horizon))
 }
 
 func (h ReconcileHandler) sale(ctx context.Context, ref ports.SaleRef, now time.Time, rep *ReconcileReport) error {

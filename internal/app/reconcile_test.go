@@ -190,3 +190,46 @@ func TestReconcileQueuesWhatADeadNodeHeld(t *testing.T) {
 		t.Errorf("forgotten nodes = %v, want the dead one", e.nodes.forgotten)
 	}
 }
+
+// A store that rolled back lost reservations the worker had written: the sale's inventory is
+// found behind PostgreSQL's high-water mark and rebuilt, fenced, so that the lost units are not
+// sold again; an inventory that is current is left alone.
+func TestReconcileRebuildsARolledBackInventory(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(s *app.Settings) { s.RestoreFence = 3 * time.Second })
+	s := e.activeSale(t, 4, 4)
+	other := e.activeSale(t, 4, 4)
+	e.reserve(t, other, e.shopper(), 1)
+	for range 3 {
+		r := e.reserve(t, s, e.shopper(), 1)
+		if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 1}); err != nil {
+			t.Fatalf("write order: %v", err)
+		}
+	}
+	if n, err := e.app.Reconcile.RolledBack(ctx); err != nil || n != 0 {
+		t.Fatalf("RolledBack with nothing lost = %d, %v; want 0", n, err)
+	}
+	e.inv.mem.RollBack(s.TenantID, s.ID, 2) // the last two confirmed reservations are gone
+	if got := e.remaining(t, s); got != 3 {
+		t.Fatalf("remaining after the rollback %d, want 3 (the setup is wrong)", got)
+	}
+	n, err := e.app.Reconcile.RolledBack(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RolledBack = %d, %v; want the one sale rebuilt", n, err)
+	}
+	if got := e.remaining(t, s); got != 1 {
+		t.Errorf("remaining after the rebuild %d, want 1: three units are sold", got)
+	}
+	if got := e.remaining(t, other); got != 3 {
+		t.Errorf("the other sale's remaining %d, want 3, untouched", got)
+	}
+	_, err = e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
+	wantErr(t, err, domain.ErrUnavailable)
+	e.clock.Advance(3 * time.Second)
+	if _, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"}); err != nil {
+		t.Fatalf("purchase after the fence: %v", err)
+	}
+	if n, err := e.app.Reconcile.RolledBack(ctx); err != nil || n != 0 {
+		t.Fatalf("RolledBack once rebuilt = %d, %v; want 0", n, err)
+	}
+}

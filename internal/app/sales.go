@@ -24,10 +24,11 @@ func viewOf(s domain.Sale, inv domain.Inventory, now time.Time) SaleView {
 }
 
 // Stock reads a sale's live inventory. When the store has none (never loaded, or Redis lost
-// it) it restores it from PostgreSQL: the confirmed orders hold their units, their buyers'
-// allowances and their idempotency keys; and a sale that has started (or has orders) is fenced
-// for Fence, so that orders accepted before the loss, still on their way to the worker, take
-// their stock first (the worker adopts them) before new purchases do.
+// it) or lost part of it (Redis rolled back: see Check) it restores it from PostgreSQL: the
+// confirmed orders hold their units, their buyers' allowances and their idempotency keys; and a
+// sale that has started (or has orders) is fenced for Fence, so that orders accepted before the
+// loss, still on their way to the worker, take their stock first (the worker adopts them)
+// before new purchases do.
 type Stock struct {
 	Sales     ports.SaleRepository
 	Orders    ports.OrderRepository
@@ -58,8 +59,13 @@ func (st Stock) RestoreSale(ctx context.Context, tenantID, saleID uuid.UUID) err
 	return err
 }
 
-// Restore recreates the sale's inventory from its durable orders, unless the store has one.
+// Restore recreates the sale's inventory from its durable orders, unless the store's is
+// current (ports.InventoryStore.RestoreSale).
 func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
+	high, err := st.Orders.ReservationHighWater(ctx, s.TenantID, s.ID)
+	if err != nil {
+		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
+	}
 	orders, err := st.Orders.SaleOrders(ctx, s.TenantID, s.ID)
 	if err != nil {
 		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
@@ -69,15 +75,76 @@ func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, e
 	if len(orders) > 0 || !now.Before(s.StartsAt) {
 		fence = now.Add(st.Fence)
 	}
-	inv, err := st.Inventory.RestoreSale(ctx, s, orders, fence)
+	out, err := st.Inventory.RestoreSale(ctx, s, orders, high, fence)
 	if err != nil {
 		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
 	}
-	if !fence.IsZero() {
-		st.Log.WarnContext(ctx, "sale inventory restored from PostgreSQL: the inventory store had lost it",
-			"sale_id", s.ID, "orders", len(orders), "sold", inv.Sold, "fenced_for", st.Fence)
+	if out.Restored && !fence.IsZero() {
+		st.Log.WarnContext(ctx, "sale inventory restored from PostgreSQL: the inventory store had lost it or rolled back",
+			"sale_id", s.ID, "orders", len(orders), "sold", out.Inventory.Sold, "pending", out.Inventory.Pending,
+			"fenced_for", st.Fence)
 	}
-	return inv, nil
+	if len(out.Dropped) > 0 {
+		st.Log.ErrorContext(ctx, "accepted orders given up: the rolled-back inventory store had sold their stock twice",
+			"sale_id", s.ID, "orders", len(out.Dropped), "order_ids", out.Dropped)
+	}
+	return out.Inventory, nil
+}
+
+// Check finds the live sales (open, or ended since since) whose inventory the store rolled
+// back, and restores them: an API node marked the inventory RolledBack (it had seen a higher
+// reservation number), or its reservation number is below the highest that PostgreSQL's
+// orders carry (the worker wrote orders the store no longer counts). Until then purchases of
+// the sale wait (503): a rolled-back inventory would sell the stock of those orders again.
+// Inventories the store has not at all are restored on their first use (Of).
+func (st Stock) Check(ctx context.Context, since time.Time) (restored int, err error) {
+	refs, err := st.Sales.LiveSales(ctx, since)
+	if err != nil {
+		return 0, fmt.Errorf("check inventories: %w", err)
+	}
+	byTenant := map[uuid.UUID][]uuid.UUID{}
+	for _, ref := range refs {
+		byTenant[ref.TenantID] = append(byTenant[ref.TenantID], ref.SaleID)
+	}
+	for tenantID, saleIDs := range byTenant {
+		invs, err := st.Inventory.Inventories(ctx, tenantID, saleIDs)
+		if err != nil {
+			return restored, fmt.Errorf("check inventories: %w", err)
+		}
+		for _, inv := range invs {
+			behind, err := st.behind(ctx, inv)
+			if err != nil {
+				return restored, err
+			}
+			if !behind {
+				continue
+			}
+			if err := st.RestoreSale(ctx, tenantID, inv.SaleID); err != nil {
+				return restored, fmt.Errorf("check inventories: %w", err)
+			}
+			restored++
+		}
+	}
+	return restored, nil
+}
+
+// behind reports whether the store's inventory lost reservations it had made (ports.HighWater).
+func (st Stock) behind(ctx context.Context, inv domain.Inventory) (bool, error) {
+	if inv.RolledBack {
+		return true, nil
+	}
+	high, err := st.Orders.ReservationHighWater(ctx, inv.TenantID, inv.SaleID)
+	if err != nil || high.Seq == 0 {
+		return false, err
+	}
+	if inv.Seq < high.Seq {
+		return true, nil
+	}
+	_, ok, err := st.Inventory.Reservation(ctx, inv.TenantID, inv.SaleID, high.OrderID)
+	if err != nil {
+		return false, fmt.Errorf("check inventory of sale %s: %w", inv.SaleID, err)
+	}
+	return !ok, nil
 }
 
 // CreateSale is an admin creating a sale in their tenant.

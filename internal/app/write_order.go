@@ -115,7 +115,8 @@ func (h WriteOrderHandler) adopt(ctx context.Context, r domain.Reservation) (dom
 				"sale_id", r.SaleID, "quantity", r.Quantity)
 		}
 		return res, false, nil
-	case domain.CodeOf(err) == "":
+	case domain.CodeOf(err) == "" || errors.Is(err, domain.ErrUnavailable):
+		// A failure, or an inventory that rolled back and awaits its rebuild: retried.
 		return r, false, fmt.Errorf("write order %s: adopt: %w", r.OrderID, err)
 	}
 	// No stock or allowance left for it: keeping it would oversell.

@@ -101,7 +101,7 @@ type Config struct {
 	WSPingInterval    time.Duration `env:"WS_PING_INTERVAL" envDefault:"20s" help:"heartbeat; a connection that misses one pong is closed"`
 	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"5s" help:"how often the reconciler looks for stranded orders"`
 	NodeLease         time.Duration `env:"NODE_LEASE" envDefault:"3s" help:"lease of an API node, renewed while it lives: the orders it accepted and had not queued yet are queued this long after it dies"`
-	NodeCheckInterval time.Duration `env:"NODE_CHECK_INTERVAL" envDefault:"1s" help:"how often the worker looks for API nodes that died holding accepted orders"`
+	NodeCheckInterval time.Duration `env:"NODE_CHECK_INTERVAL" envDefault:"1s" help:"how often the worker looks for API nodes that died holding accepted orders, and for sale inventories Redis rolled back"`
 	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"10s" help:"age at which an unwritten reservation is re-queued (a request that died between its reservation and the queue)"`
 	IdempotencyTTL    time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
 	IdempotencyLease  time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"5s" help:"how long a crashed request keeps its idempotency key busy (a retry after it finds the first request's order, if any)"`

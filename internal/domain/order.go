@@ -35,6 +35,8 @@ type Reservation struct {
 	// Node is the API node that accepted the purchase and queues it; if that node dies first,
 	// the reconciler queues what it accepted (see ports.Nodes).
 	Node string
+	// Seq is the number the inventory store gave the reservation (Inventory.Seq).
+	Seq int64
 }
 
 // Order is a purchase as the buyer sees it.
@@ -52,6 +54,9 @@ type Order struct {
 	Currency       string
 	CreatedAt      time.Time
 	ConfirmedAt    *time.Time
+	// ReservationSeq is its reservation's number (Reservation.Seq), kept with the order so that
+	// PostgreSQL knows the inventory store's high-water mark.
+	ReservationSeq int64
 }
 
 // Order is the pending order the reservation stands for.
@@ -64,6 +69,7 @@ func (r Reservation) Order() Order {
 		ID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID,
 		Quantity: r.Quantity, IdempotencyKey: r.IdempotencyKey, Status: status, CreatedAt: r.CreatedAt,
 		UnitPriceCents: r.UnitPriceCents, AmountCents: r.UnitPriceCents * int64(r.Quantity), Currency: r.Currency,
+		ReservationSeq: r.Seq,
 	}
 }
 

@@ -102,4 +102,10 @@ type Inventory struct {
 	// Sold counts every unit taken, Pending those of orders not yet durable.
 	Sold    int
 	Pending int
+	// Seq is the store's reservation number: every reservation takes the next one, so the
+	// highest number PostgreSQL's orders carry is a high-water mark the store must not be below.
+	Seq int64
+	// RolledBack: an API node saw a reservation number above Seq, so the store lost
+	// reservations (it rolled back); purchases wait until it is rebuilt.
+	RolledBack bool
 }

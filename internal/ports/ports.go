@@ -91,6 +91,9 @@ type OrderRepository interface {
 	SaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error)
 	// ConfirmedOrderIDs reports which of ids are durable and confirmed.
 	ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	// ReservationHighWater is the sale's order with the highest reservation number
+	// (domain.Order.ReservationSeq); the zero HighWater if none.
+	ReservationHighWater(ctx context.Context, tenantID, saleID uuid.UUID) (HighWater, error)
 }
 
 // ReserveResult is what an accepted reservation left in the inventory.
@@ -115,7 +118,10 @@ type InventoryStore interface {
 	// atomically, recording the reservation. It fails with domain.ErrSoldOut,
 	// ErrInsufficientStock, ErrSaleNotActive, ErrPurchaseLimitExceeded, or ErrSaleNotFound when
 	// the store does not know the sale (SyncSale it and try again), or ErrUnavailable while a
-	// restored inventory is fenced (see RestoreSale).
+	// restored inventory is fenced or a rolled-back one awaits its rebuild (see RestoreSale). The
+	// reservation takes the sale's next number (Seq). A store that can roll back remembers the
+	// highest number it gave each sale and, finding the sale's number below it, marks the
+	// inventory RolledBack and refuses.
 	Reserve(ctx context.Context, r domain.Reservation) (ReserveResult, error)
 	// Reservation reads one reservation; ok is false if there is none.
 	Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (r domain.Reservation, ok bool, err error)
@@ -135,17 +141,41 @@ type InventoryStore interface {
 	// the reservation pending and awaited and reports adopted=true; a reservation the store has
 	// is returned as it is. It fails with domain.ErrSaleNotFound when the store has no inventory
 	// for the sale (RestoreSale it), or with ErrSoldOut, ErrInsufficientStock,
-	// ErrPurchaseLimitExceeded: the order cannot be kept without overselling.
+	// ErrPurchaseLimitExceeded: the order cannot be kept without overselling, or with
+	// ErrUnavailable while the inventory is marked RolledBack (retry after its rebuild).
 	Adopt(ctx context.Context, r domain.Reservation) (res domain.Reservation, adopted bool, err error)
-	// RestoreSale recreates the inventory of a sale the store lost, from the sale and its
-	// durable orders (a confirmed one holds its units, its buyer's allowance and its idempotency
-	// key, recorded confirmed; a failed one only its key, recorded failed), unless the store has an inventory for the sale: then it changes
-	// nothing and returns it. Purchases are refused with domain.ErrUnavailable until fence (the
-	// zero time: not fenced), so that orders accepted before the loss are adopted first. A total
-	// below the orders' units fails with domain.ErrStockBelowSold.
-	RestoreSale(ctx context.Context, s domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error)
+	// RestoreSale recreates the inventory of a sale the store lost or rolled back, from the sale
+	// and its durable orders, when the store has no inventory for the sale, or its inventory is
+	// marked RolledBack, or is behind high (see HighWater); otherwise it changes nothing and
+	// returns the inventory with Restored false. A confirmed order holds its units, its buyer's allowance and its idempotency key, recorded confirmed; a
+	// failed one only its key, recorded failed. Pending reservations the store still holds and
+	// the orders lack (accepted, on their way to PostgreSQL) keep their stock, oldest first, as
+	// far as the stock goes; newer ones beyond it were sold twice by the rolled-back store and
+	// are marked failed (Dropped). The next reservation numbers start above any the store gave
+	// before. Purchases are refused with domain.ErrUnavailable until fence (the zero time: not
+	// fenced), so that orders accepted before the loss are adopted first. A total below the
+	// confirmed orders' units fails with domain.ErrStockBelowSold.
+	RestoreSale(ctx context.Context, s domain.Sale, orders []domain.Order, high HighWater, fence time.Time) (Restored, error)
 	// AwaitedReservations lists pending reservations of a sale not confirmed since before.
 	AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error)
+}
+
+// HighWater is the reservation with the highest number that PostgreSQL holds an order for. An
+// inventory store whose number is below Seq, or that no longer has that order's reservation,
+// lost reservations it had made: it rolled back (numbers given since may reach Seq again, hence
+// the order id).
+type HighWater struct {
+	Seq     int64
+	OrderID uuid.UUID
+}
+
+// Restored is what InventoryStore.RestoreSale did.
+type Restored struct {
+	Inventory domain.Inventory
+	// Restored: the inventory was recreated now; false: the store's was current, and is kept.
+	Restored bool
+	// Dropped are accepted orders the rolled-back store had sold beyond the stock, now failed.
+	Dropped []uuid.UUID
 }
 
 // IdempotencyScope is one client key: unique per user within a tenant.

@@ -452,11 +452,15 @@ var Worker = fx.Module("worker",
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
 	}),
-	// API nodes that died holding accepted orders: those orders are queued within seconds.
+	// API nodes that died holding accepted orders: those orders are queued within seconds; and
+	// inventories the store rolled back are rebuilt within seconds.
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
 		loop := newTicker(c.NodeCheckInterval, func(ctx context.Context) {
 			if _, err := a.Reconcile.DeadNodes(ctx); err != nil {
 				log.ErrorContext(ctx, "dead node pass failed", "err", err)
+			}
+			if _, err := a.Reconcile.RolledBack(ctx); err != nil {
+				log.ErrorContext(ctx, "rolled-back inventory pass failed", "err", err)
 			}
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})

@@ -7,8 +7,11 @@
 package memory
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +34,14 @@ type sale struct {
 	keys                          map[string]uuid.UUID             // "<user>:<idempotency key>" -> order id
 	res                           map[uuid.UUID]domain.Reservation // order id -> reservation
 	awaited                       map[uuid.UUID]time.Time          // pending order id -> since
+	seq                           int64                            // the last reservation's number
+	rolledBack                    bool                             // marked by RollBack until restored
+}
+
+// view is the inventory as ports.InventoryStore reads it.
+func (inv *sale) view(tenantID, saleID uuid.UUID) domain.Inventory {
+	return domain.Inventory{SaleID: saleID, TenantID: tenantID, Total: inv.total, Remaining: inv.remaining,
+		Sold: inv.sold, Pending: inv.pendingUnits(), Seq: inv.seq, RolledBack: inv.rolledBack}
 }
 
 // Inventory implements ports.InventoryStore and ports.PurchaseStore in memory.
@@ -100,8 +111,7 @@ func (s *Inventory) Inventories(_ context.Context, tenantID uuid.UUID, saleIDs [
 	out := map[uuid.UUID]domain.Inventory{}
 	for _, id := range saleIDs {
 		if inv, ok := s.sales[saleKey{tenantID, id}]; ok {
-			out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: inv.total, Remaining: inv.remaining,
-				Sold: inv.sold, Pending: inv.pendingUnits()}
+			out[id] = inv.view(tenantID, id)
 		}
 	}
 	return out, nil
@@ -135,7 +145,7 @@ func (s *Inventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
 		return ports.ReserveResult{Reservation: inv.res[prior], Duplicate: true, Remaining: inv.remaining}, nil
 	}
 	now := s.clock()
-	if now.Before(inv.fence) {
+	if now.Before(inv.fence) || inv.rolledBack {
 		return ports.ReserveResult{}, domain.Fenced()
 	}
 	if err := domain.CheckWindow(now, inv.starts, inv.ends); err != nil {
@@ -153,8 +163,8 @@ func (s *Inventory) reserve(r domain.Reservation) (ports.ReserveResult, error) {
 }
 
 // take applies rules 2 to 4 to rec and, if they pass, takes its stock and its buyer's
-// allowance and records it pending, under its key, awaited since at: what reserve, rereserve and
-// adopt share (giveBack undoes it).
+// allowance and records it pending, under its key, awaited since at, with the next number: what
+// reserve, rereserve and adopt share (giveBack undoes it).
 func (inv *sale) take(rec domain.Reservation, at time.Time) (domain.Reservation, error) {
 	err := domain.CheckStock(domain.StockCheck{Remaining: inv.remaining, Limit: inv.limit, Bought: inv.buyers[rec.UserID], Quantity: rec.Quantity})
 	if err != nil {
@@ -164,6 +174,8 @@ func (inv *sale) take(rec domain.Reservation, at time.Time) (domain.Reservation,
 	inv.sold += rec.Quantity
 	inv.buyers[rec.UserID] += rec.Quantity
 	inv.keys[rec.UserID.String()+":"+rec.IdempotencyKey] = rec.OrderID
+	inv.seq++
+	rec.Seq = inv.seq
 	rec.Status = domain.OrderPending
 	inv.res[rec.OrderID] = rec
 	inv.awaited[rec.OrderID] = at
@@ -247,6 +259,8 @@ func (s *Inventory) Rereserve(_ context.Context, r domain.Reservation) (domain.R
 		return domain.Reservation{}, domain.NotRetryable()
 	case rec.Status == domain.OrderPending:
 		return rec, nil
+	case inv.rolledBack:
+		return domain.Reservation{}, domain.Fenced()
 	}
 	return inv.take(rec, s.clock())
 }
@@ -262,6 +276,9 @@ func (s *Inventory) Adopt(_ context.Context, r domain.Reservation) (domain.Reser
 	if rec, ok := inv.res[r.OrderID]; ok {
 		return rec, false, nil
 	}
+	if inv.rolledBack {
+		return domain.Reservation{}, false, domain.Fenced()
+	}
 	rec := r
 	rec.CreatedAt = r.CreatedAt.Truncate(time.Millisecond).UTC()
 	rec, err := inv.take(rec, s.clock())
@@ -269,22 +286,31 @@ func (s *Inventory) Adopt(_ context.Context, r domain.Reservation) (domain.Reser
 }
 
 // RestoreSale implements ports.InventoryStore, as restore.lua.
-func (s *Inventory) RestoreSale(ctx context.Context, sl domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+func (s *Inventory) RestoreSale(_ context.Context, sl domain.Sale, orders []domain.Order, high ports.HighWater,
+	fence time.Time) (ports.Restored, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	k := saleKey{sl.TenantID, sl.ID}
-	if _, ok := s.sales[k]; ok {
-		s.mu.Unlock()
-		inv, _, err := s.Inventory(ctx, sl.TenantID, sl.ID)
-		return inv, err
+	old, ok := s.sales[k]
+	if ok && !old.rolledBack && old.seq >= high.Seq {
+		if _, has := old.res[high.OrderID]; has || high.OrderID == uuid.Nil {
+			return ports.Restored{Inventory: old.view(sl.TenantID, sl.ID)}, nil
+		}
+	}
+	if !ok {
+		old = &sale{}
 	}
 	inv := &sale{total: sl.TotalStock, limit: sl.PerUserLimit, starts: sl.StartsAt.Truncate(time.Millisecond),
 		ends: sl.EndsAt.Truncate(time.Millisecond), fence: fence.Truncate(time.Millisecond), price: sl.PriceCents,
 		currency: sl.Currency, buyers: map[uuid.UUID]int{}, keys: map[string]uuid.UUID{},
-		res: map[uuid.UUID]domain.Reservation{}, awaited: map[uuid.UUID]time.Time{}}
+		res: map[uuid.UUID]domain.Reservation{}, awaited: map[uuid.UUID]time.Time{},
+		seq: max(old.seq, high.Seq) + 1<<30}
+	durable := map[uuid.UUID]bool{}
 	for _, o := range orders {
 		if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 			continue
 		}
+		durable[o.ID] = true
 		if o.Status == domain.OrderConfirmed {
 			inv.sold += o.Quantity
 			inv.buyers[o.UserID] += o.Quantity
@@ -295,13 +321,64 @@ func (s *Inventory) RestoreSale(ctx context.Context, sl domain.Sale, orders []do
 			CreatedAt: o.CreatedAt.Truncate(time.Millisecond).UTC(), Status: o.Status}
 	}
 	if sl.TotalStock < inv.sold {
-		s.mu.Unlock()
-		return domain.Inventory{}, domain.StockBelowSold(sl.TotalStock, inv.sold)
+		return ports.Restored{}, domain.StockBelowSold(sl.TotalStock, inv.sold)
+	}
+	// Pending reservations the orders lack keep their stock, oldest first, as far as it goes.
+	var pending []domain.Reservation
+	for id, r := range old.res {
+		if !durable[id] && r.Status == domain.OrderPending {
+			pending = append(pending, r)
+		}
+	}
+	slices.SortFunc(pending, func(a, b domain.Reservation) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.OrderID.String(), b.OrderID.String())
+	})
+	var dropped []uuid.UUID
+	for _, r := range pending {
+		if inv.sold+r.Quantity > inv.total {
+			r.Status = domain.OrderFailed
+			dropped = append(dropped, r.OrderID)
+		} else {
+			inv.sold += r.Quantity
+			inv.buyers[r.UserID] += r.Quantity
+			inv.awaited[r.OrderID] = old.awaited[r.OrderID]
+		}
+		inv.res[r.OrderID] = r
+	}
+	for key, id := range old.keys {
+		if _, ok := inv.keys[key]; !ok {
+			inv.keys[key] = id
+		}
 	}
 	inv.remaining = sl.TotalStock - inv.sold
 	s.sales[k] = inv
-	s.mu.Unlock()
-	return domain.Inventory{SaleID: sl.ID, TenantID: sl.TenantID, Total: inv.total, Remaining: inv.remaining, Sold: inv.sold}, nil
+	return ports.Restored{Inventory: inv.view(sl.TenantID, sl.ID), Restored: true, Dropped: dropped}, nil
+}
+
+// RollBack loses the sale's last n reservations, as a Redis restarted from an older file does:
+// their stock, allowance and key come back as if never taken, and the numbering goes back by
+// n. A simulation for tests. It does not mark the inventory (an API node would, on its next
+// purchase): RestoreSale finds it behind from the high-water mark.
+func (s *Inventory) RollBack(tenantID, saleID uuid.UUID, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.sales[saleKey{tenantID, saleID}]
+	if !ok {
+		return
+	}
+	recs := slices.Collect(maps.Values(inv.res))
+	slices.SortFunc(recs, func(a, b domain.Reservation) int { return cmp.Compare(b.Seq, a.Seq) })
+	for _, r := range recs[:min(n, len(recs))] {
+		if r.Status != domain.OrderFailed {
+			inv.giveBack(r)
+		}
+		delete(inv.res, r.OrderID)
+		delete(inv.keys, r.UserID.String()+":"+r.IdempotencyKey)
+		inv.seq--
+	}
 }
 
 // AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less

@@ -39,7 +39,7 @@ func (s *Store) SaveOrder(_ context.Context, o domain.Order, events ...domain.Ev
 	stored := o
 	if replaces {
 		stored = old
-		stored.Status, stored.ConfirmedAt = o.Status, o.ConfirmedAt
+		stored.Status, stored.ConfirmedAt, stored.ReservationSeq = o.Status, o.ConfirmedAt, o.ReservationSeq
 	}
 	stored.CreatedAt, stored.ConfirmedAt = pgTime(stored.CreatedAt), pgTimePtr(stored.ConfirmedAt)
 	s.orders[o.ID] = stored
@@ -108,6 +108,19 @@ func (s *Store) ConfirmedOrderIDs(_ context.Context, tenantID uuid.UUID, ids []u
 		}
 	}
 	return out, nil
+}
+
+// ReservationHighWater implements ports.OrderRepository.
+func (s *Store) ReservationHighWater(_ context.Context, tenantID, saleID uuid.UUID) (ports.HighWater, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var high ports.HighWater
+	for _, o := range s.orders {
+		if o.TenantID == tenantID && o.SaleID == saleID && o.ReservationSeq > high.Seq {
+			high = ports.HighWater{Seq: o.ReservationSeq, OrderID: o.ID}
+		}
+	}
+	return high, nil
 }
 
 // SaleOrders implements ports.OrderRepository: oldest first, then by id.

@@ -364,8 +364,12 @@ func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Res
 	return out, adopted, nil
 }
 
-// RestoreSale implements ports.InventoryStore, as lua/restore.lua.
-func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+// RestoreSale implements ports.InventoryStore, as lua/restore.lua. The baseline keeps its
+// inventory in the database that holds the orders, so it cannot roll back apart from them: its
+// reservations carry no number (high is the zero HighWater), and an inventory it has is always
+// current.
+func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, _ ports.HighWater,
+	fence time.Time) (ports.Restored, error) {
 	sold := 0
 	for _, o := range orders {
 		if o.Status == domain.OrderConfirmed {
@@ -373,8 +377,9 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 		}
 	}
 	if sale.TotalStock < sold {
-		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
+		return ports.Restored{}, domain.StockBelowSold(sale.TotalStock, sold)
 	}
+	var out ports.Restored
 	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
 		p := sqlcdb.PgRestoreInventoryParams{
 			TenantID: sale.TenantID, SaleID: sale.ID, Total: int32(sale.TotalStock), Remaining: int32(sale.TotalStock - sold),
@@ -389,6 +394,7 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 		if err != nil || n == 0 { // n == 0: the sale has an inventory, which stays as it is
 			return classify("restore inventory", err)
 		}
+		out.Restored = true
 		for _, o := range orders {
 			if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 				continue
@@ -409,10 +415,10 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 		return nil
 	})
 	if err != nil {
-		return domain.Inventory{}, err
+		return ports.Restored{}, err
 	}
-	inv, _, err := s.Inventory(ctx, sale.TenantID, sale.ID)
-	return inv, err
+	out.Inventory, _, err = s.Inventory(ctx, sale.TenantID, sale.ID)
+	return out, err
 }
 
 // AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less lists

@@ -25,7 +25,7 @@ func TestInventoryContract(t *testing.T) {
 	t.Parallel()
 	pool, _ := testutil.NewPool(t, 20)
 	inv := postgres.NewInventory(pool)
-	inventorytest.Run(t, func(*testing.T) ports.InventoryStore { return inv }, inventorytest.Options{Racers: 300})
+	inventorytest.Run(t, func(*testing.T) ports.InventoryStore { return inv }, inventorytest.Options{Racers: 300, Unnumbered: true})
 }
 
 // TestPurchaseContract runs the ports.PurchaseStore contract against the baseline: the claim in

@@ -24,6 +24,7 @@ func (s *Store) SaveOrder(ctx context.Context, o domain.Order, events ...domain.
 			ID: o.ID, TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Quantity: int32(o.Quantity),
 			UnitPriceCents: o.UnitPriceCents, AmountCents: o.AmountCents, Currency: o.Currency,
 			IdempotencyKey: o.IdempotencyKey, Status: string(o.Status), CreatedAt: o.CreatedAt, ConfirmedAt: o.ConfirmedAt,
+			ReservationSeq: o.ReservationSeq,
 		})
 		if code, constraint := pgCode(err); code == uniqueViolation {
 			return fmt.Errorf("%s taken by another order: %w", constraint, domain.ErrPermanent)
@@ -108,11 +109,20 @@ func (s *Store) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids [
 	return m, nil
 }
 
+// ReservationHighWater implements ports.OrderRepository.
+func (s *Store) ReservationHighWater(ctx context.Context, tenantID, saleID uuid.UUID) (ports.HighWater, error) {
+	rows, err := s.q.ReservationHighWater(ctx, sqlcdb.ReservationHighWaterParams{TenantID: tenantID, SaleID: saleID})
+	if err != nil || len(rows) == 0 {
+		return ports.HighWater{}, classify("reservation high-water mark", err)
+	}
+	return ports.HighWater{Seq: rows[0].ReservationSeq, OrderID: rows[0].ID}, nil
+}
+
 func toDomainOrder(r sqlcdb.Order) domain.Order {
 	o := domain.Order{
 		ID: r.ID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: int(r.Quantity),
 		IdempotencyKey: r.IdempotencyKey, Status: domain.OrderStatus(r.Status), UnitPriceCents: r.UnitPriceCents,
-		AmountCents: r.AmountCents, Currency: r.Currency, CreatedAt: r.CreatedAt.UTC(),
+		AmountCents: r.AmountCents, Currency: r.Currency, CreatedAt: r.CreatedAt.UTC(), ReservationSeq: r.ReservationSeq,
 	}
 	if r.ConfirmedAt != nil {
 		t := r.ConfirmedAt.UTC()

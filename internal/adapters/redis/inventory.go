@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,12 +31,24 @@ var (
 type Inventory struct {
 	rdb    goredis.UniversalClient
 	prefix string
+	// floors holds, per sale (its inv key), the accepted reservation with the highest number
+	// this process has seen: reserve.lua refuses, and marks the inventory rolled back, when the
+	// sale's number is below it or the store no longer has it (a Redis restarted from an older
+	// file, or a replica promoted behind).
+	mu     sync.Mutex
+	floors map[string]floor
+}
+
+// floor is a sale's highest accepted reservation, as this process saw it.
+type floor struct {
+	seq     int64
+	orderID string
 }
 
 // NewInventory stores under keys starting with prefix (REDIS_PREFIX), so several
 // installations, or tests, can share one Redis.
 func NewInventory(rdb goredis.UniversalClient, prefix string) *Inventory {
-	return &Inventory{rdb: rdb, prefix: prefix}
+	return &Inventory{rdb: rdb, prefix: prefix, floors: map[string]floor{}}
 }
 
 var _ ports.InventoryStore = (*Inventory)(nil)
@@ -52,8 +65,22 @@ func (s *Inventory) keysOf(tenantID, saleID uuid.UUID) saleKeys {
 func (k saleKeys) reserveKeys() []string { return []string{k.inv, k.buyers, k.keys, k.res, k.awaited} }
 
 // reserveArgs are the ARGV of reserve.lua.
-func reserveArgs(r domain.Reservation) []any {
-	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey, r.Node}
+func (s *Inventory) reserveArgs(k saleKeys, r domain.Reservation) []any {
+	s.mu.Lock()
+	f := s.floors[k.inv]
+	s.mu.Unlock()
+	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey, r.Node, f.seq, f.orderID}
+}
+
+// accepted raises the floor of r's sale to r, a reservation accepted for good (one undone by
+// its own request, like a reservation no replica acknowledged, must not become a floor).
+func (s *Inventory) accepted(r domain.Reservation) {
+	k := s.keysOf(r.TenantID, r.SaleID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Seq > s.floors[k.inv].seq {
+		s.floors[k.inv] = floor{seq: r.Seq, orderID: r.OrderID.String()}
+	}
 }
 
 // reservationRecord is a reservation as the Lua scripts store it (short names: one per order).
@@ -67,6 +94,7 @@ type reservationRecord struct {
 	TimeMS   string `json:"t"`
 	Status   string `json:"s"`
 	Node     string `json:"d,omitempty"`
+	Seq      int64  `json:"n,omitempty"`
 }
 
 func decodeReservation(tenantID, saleID uuid.UUID, raw string) (domain.Reservation, error) {
@@ -84,7 +112,7 @@ func decodeReservation(tenantID, saleID uuid.UUID, raw string) (domain.Reservati
 	return domain.Reservation{
 		OrderID: orderID, TenantID: tenantID, SaleID: saleID, UserID: userID, Quantity: rec.Quantity,
 		IdempotencyKey: rec.Key, UnitPriceCents: price, Currency: rec.Currency,
-		CreatedAt: time.UnixMilli(ms).UTC(), Status: domain.OrderStatus(rec.Status), Node: rec.Node,
+		CreatedAt: time.UnixMilli(ms).UTC(), Status: domain.OrderStatus(rec.Status), Node: rec.Node, Seq: rec.Seq,
 	}, nil
 }
 
@@ -118,7 +146,7 @@ func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs
 	cmds := make([]*goredis.SliceCmd, len(saleIDs))
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, id := range saleIDs {
-			cmds[i] = p.HMGet(ctx, s.keysOf(tenantID, id).inv, "total", "remaining", "sold", "pending")
+			cmds[i] = p.HMGet(ctx, s.keysOf(tenantID, id).inv, "total", "remaining", "sold", "pending", "seq", "rolledback")
 		}
 		return nil
 	})
@@ -128,29 +156,38 @@ func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs
 	out := make(map[uuid.UUID]domain.Inventory, len(saleIDs))
 	for i, id := range saleIDs {
 		v := cmds[i].Val()
-		if len(v) != 4 || v[0] == nil {
+		if len(v) != 6 || v[0] == nil {
 			continue
 		}
+		seq, _ := strconv.ParseInt(str(v[4]), 10, 64)
 		out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: atoi(v[0]), Remaining: atoi(v[1]),
-			Sold: atoi(v[2]), Pending: atoi(v[3])}
+			Sold: atoi(v[2]), Pending: atoi(v[3]), Seq: seq, RolledBack: v[5] != nil}
 	}
 	return out, nil
 }
 
 func atoi(v any) int {
-	s, _ := v.(string)
-	n, _ := strconv.Atoi(s)
+	n, _ := strconv.Atoi(str(v))
 	return n
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }
 
 // Reserve implements ports.InventoryStore.
 func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
 	k := s.keysOf(r.TenantID, r.SaleID)
-	reply, err := reserveScript.Run(ctx, s.rdb, k.reserveKeys(), reserveArgs(r)...).StringSlice()
+	reply, err := reserveScript.Run(ctx, s.rdb, k.reserveKeys(), s.reserveArgs(k, r)...).StringSlice()
 	if err != nil {
 		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
 	}
-	return s.reserveOutcome(r, reply)
+	res, err := s.reserveOutcome(r, reply)
+	if err == nil {
+		s.accepted(res.Reservation)
+	}
+	return res, err
 }
 
 // reserveOutcome reads the reserve script's reply.
@@ -170,6 +207,14 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 	case "ENDED":
 		return ports.ReserveResult{}, domain.ErrSaleEnded
 	case "FENCED":
+		return ports.ReserveResult{}, domain.Fenced()
+	case "ROLLED_BACK":
+		// Reported (the inventory is marked); the floor has done its work. After the rebuild
+		// the sale's numbers start above it, and its reservation may be gone for good.
+		k := s.keysOf(r.TenantID, r.SaleID)
+		s.mu.Lock()
+		delete(s.floors, k.inv)
+		s.mu.Unlock()
 		return ports.ReserveResult{}, domain.Fenced()
 	}
 	return ports.ReserveResult{}, refusal(reply, r.Quantity)
@@ -191,6 +236,8 @@ func refusal(reply []string, qty int) error {
 		return domain.ErrSaleNotFound
 	case "MISSING", "NOT_RETRYABLE":
 		return domain.NotRetryable()
+	case "FENCED":
+		return domain.Fenced()
 	}
 	return fmt.Errorf("inventory script: unexpected reply %q", reply)
 }
@@ -270,15 +317,20 @@ func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Res
 }
 
 // RestoreSale implements ports.InventoryStore, with lua/restore.lua.
-func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, fence time.Time) (domain.Inventory, error) {
+func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, high ports.HighWater,
+	fence time.Time) (ports.Restored, error) {
 	k := s.keysOf(sale.TenantID, sale.ID)
 	var fenceMS int64
 	if !fence.IsZero() {
 		fenceMS = fence.UnixMilli()
 	}
-	args := make([]any, 0, 7+8*len(orders))
+	highID := ""
+	if high.OrderID != uuid.Nil {
+		highID = high.OrderID.String()
+	}
+	args := make([]any, 0, 9+8*len(orders))
 	args = append(args, sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
-		sale.PriceCents, sale.Currency, fenceMS)
+		sale.PriceCents, sale.Currency, fenceMS, high.Seq, highID)
 	for _, o := range orders {
 		if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 			continue
@@ -286,16 +338,26 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 		args = append(args, o.ID.String(), o.UserID.String(), o.Quantity, o.IdempotencyKey, o.UnitPriceCents,
 			o.Currency, o.CreatedAt.UnixMilli(), string(o.Status))
 	}
-	reply, err := restoreScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.keys, k.res}, args...).StringSlice()
+	reply, err := restoreScript.Run(ctx, s.rdb, k.reserveKeys(), args...).StringSlice()
 	if err != nil {
-		return domain.Inventory{}, fmt.Errorf("restore script: %w", err)
+		return ports.Restored{}, fmt.Errorf("restore script: %w", err)
 	}
 	if reply[0] == "BELOW_SOLD" {
 		sold, _ := strconv.Atoi(reply[1])
-		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
+		return ports.Restored{}, domain.StockBelowSold(sale.TotalStock, sold)
 	}
-	inv, _, err := s.Inventory(ctx, sale.TenantID, sale.ID)
-	return inv, err
+	out := ports.Restored{Restored: reply[0] == "OK"}
+	if out.Restored {
+		for _, id := range reply[3:] {
+			orderID, err := uuid.Parse(id)
+			if err != nil {
+				return ports.Restored{}, fmt.Errorf("restore script: dropped order %q: %w", id, err)
+			}
+			out.Dropped = append(out.Dropped, orderID)
+		}
+	}
+	out.Inventory, _, err = s.Inventory(ctx, sale.TenantID, sale.ID)
+	return out, err
 }
 
 // AwaitedReservations implements ports.InventoryStore.

@@ -15,6 +15,7 @@ import (
 
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
 
@@ -58,19 +59,23 @@ func (f *fixture) liveSale(total, limit int) domain.Sale {
 // reserve reserves and fails the test unless the reservation is accepted.
 func (f *fixture) reserve(s domain.Sale, user uuid.UUID, qty int, key string) domain.Reservation {
 	f.t.Helper()
-	res, err := f.inv.Reserve(f.ctx, domain.Reservation{
-		OrderID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: user, Quantity: qty, IdempotencyKey: key,
-	})
+	res, err := f.inv.Reserve(f.ctx, f.reservation(s, user, qty, key))
 	if err != nil || res.Duplicate {
 		f.t.Fatalf("Reserve(user %s, qty %d, key %q) = %+v, %v", user, qty, key, res, err)
 	}
 	return res.Reservation
 }
 
+func (f *fixture) reservation(s domain.Sale, user uuid.UUID, qty int, key string) domain.Reservation {
+	return domain.Reservation{
+		OrderID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: user, Quantity: qty, IdempotencyKey: key,
+	}
+}
+
 // inventoryHash is the sale's inventory hash, laid out as documented in lua/reserve.lua.
 func (f *fixture) inventoryHash(s domain.Sale) map[string]string {
 	f.t.Helper()
-	h, err := f.rdb.HGetAll(f.ctx, f.prefix+":{"+s.TenantID.String()+":"+s.ID.String()+"}:inv").Result()
+	h, err := f.rdb.HGetAll(f.ctx, f.saleKeys(s)[0]).Result()
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -149,4 +154,62 @@ func TestSaleKeysShareOneHashTag(t *testing.T) {
 			t.Errorf("sale %s has keys %v under %s, want %v", s.ID, names, tag, want)
 		}
 	}
+}
+
+// A Redis that rolls back (restarted from an older file, a replica promoted behind) still has
+// the sale, with more stock than it sold. The API node that had accepted a reservation the store
+// lost refuses its next purchase and marks the inventory, even after other nodes' purchases
+// reused the lost numbers; a node that saw none (started after the rollback) is stopped by the
+// mark, or, before it, by the worker's check against PostgreSQL's high-water mark
+// (app.Stock.Check). RestoreSale rebuilds the inventory and the mark goes.
+func TestReserveRefusesARolledBackInventory(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.liveSale(5, 5)
+	f.reserve(s, uuid.New(), 1, "kept")
+	keys := f.saleKeys(s)
+	dumps := make([]string, len(keys))
+	for i, k := range keys {
+		dumps[i], _ = f.rdb.Dump(f.ctx, k).Result() // "" for a key that does not exist yet
+	}
+	lost := f.reserve(s, uuid.New(), 2, "lost")
+	for i, k := range keys { // the rollback: every key of the sale back to its copy
+		f.rdb.Del(f.ctx, k)
+		if dumps[i] != "" {
+			if err := f.rdb.Restore(f.ctx, k, 0, dumps[i]).Err(); err != nil {
+				t.Fatalf("restore %s: %v", k, err)
+			}
+		}
+	}
+	fresh := redisadapter.NewInventory(f.rdb, f.prefix) // an API node started after the rollback
+	if _, err := fresh.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "fresh")); err != nil {
+		t.Fatalf("Reserve on a node that saw no number: %v, want it accepted (the worker's check catches the rollback)", err)
+	}
+	if _, err := f.inv.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "after")); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Reserve after a rollback: %v, want ErrUnavailable", err)
+	}
+	inv, _, err := fresh.Inventory(f.ctx, s.TenantID, s.ID)
+	if err != nil || !inv.RolledBack {
+		t.Fatalf("inventory after a refused purchase: %+v, %v; want it marked rolled back", inv, err)
+	}
+	if _, err := fresh.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "marked")); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Reserve on any node once marked: %v, want ErrUnavailable", err)
+	}
+	if _, _, err := fresh.Adopt(f.ctx, f.reservation(s, uuid.New(), 1, "adopt")); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Adopt into a marked inventory: %v, want ErrUnavailable", err)
+	}
+	// The worker wrote the lost order: the rebuild counts it; the marked inventory was behind.
+	o := lost.Order()
+	o.Status = domain.OrderConfirmed
+	out, err := f.inv.RestoreSale(f.ctx, s, []domain.Order{o}, ports.HighWater{Seq: lost.Seq, OrderID: lost.OrderID}, time.Time{})
+	if err != nil || !out.Restored || out.Inventory.RolledBack || out.Inventory.Sold != 4 || out.Inventory.Remaining != 1 {
+		t.Fatalf("RestoreSale = %+v, %v; want 4 of 5 sold (kept, fresh, lost), unmarked", out, err)
+	}
+	f.reserve(s, uuid.New(), 1, "rebuilt")
+}
+
+// saleKeys are the Redis keys of s's inventory, as the scripts name them.
+func (f *fixture) saleKeys(s domain.Sale) []string {
+	base := f.prefix + ":{" + s.TenantID.String() + ":" + s.ID.String() + "}:"
+	return []string{base + "inv", base + "buyers", base + "keys", base + "res", base + "awaited"}
 }

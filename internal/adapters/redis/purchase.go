@@ -65,7 +65,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	var waitCmd *goredis.IntCmd
 	_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
 		claimCmd = pipe.SetArgs(ctx, p.key(pu.Scope), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: pu.Lease})
-		reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), reserveArgs(r)...)
+		reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
 		if p.wait.Replicas > 0 {
 			waitCmd = goredis.NewIntCmd(ctx, "wait", p.wait.Replicas, p.wait.Timeout.Milliseconds())
 			_ = pipe.Process(ctx, waitCmd)
@@ -89,7 +89,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 			return ports.PurchaseOutcome{}, fmt.Errorf("load reserve script: %w", err)
 		}
 		_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
-			reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), reserveArgs(r)...)
+			reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
 			if waitCmd != nil {
 				_ = pipe.Process(ctx, waitCmd)
 			}
@@ -119,6 +119,9 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	}
 	if rerr == nil && waitCmd != nil && waitCmd.Val() < int64(p.wait.Replicas) {
 		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
+	}
+	if rerr == nil {
+		p.inv.accepted(res.Reservation)
 	}
 	return ports.PurchaseOutcome{Reserved: res}, rerr
 }

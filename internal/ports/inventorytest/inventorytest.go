@@ -32,6 +32,10 @@ type Options struct {
 	// 2,000; at least 300, so that the buyers can empty the stock within their limits). A store
 	// that holds a connection per call, like PostgreSQL, wants a moderate number.
 	Racers int
+	// Unnumbered: the store gives its reservations no number (Seq 0) because it cannot roll back
+	// apart from the orders (the PostgreSQL baseline); the rebuild of a rolled-back inventory
+	// is not checked.
+	Unnumbered bool
 }
 
 // Run runs the contract against the stores newStore returns, one call per test. The cases run
@@ -61,6 +65,12 @@ func Run(t *testing.T, newStore func(t *testing.T) ports.InventoryStore, o Optio
 		{"Adopt", testAdopt},
 		{"ReservationRecordsItsNode", testReservationNode},
 		{"RestoreSale", testRestoreSale},
+		{"RestoreSaleRebuildsAnInventoryBehindTheOrders", func(t *testing.T, nf func(t *testing.T) *fixture) {
+			if o.Unnumbered {
+				t.Skip("the store's reservations carry no number: it cannot roll back apart from the orders")
+			}
+			testRestoreBehind(t, nf)
+		}},
 		{"SyncSaleOnALiveSale", testSyncSaleOnALiveSale},
 		{"SyncSaleSoldHint", testSyncSaleSoldHint},
 		{"ConcurrentSyncSaleCreatesOnce", testConcurrentSyncSale},
@@ -156,7 +166,8 @@ func (f *fixture) stock(s domain.Sale, total, remaining, sold int) {
 	for _, r := range awaited {
 		pending += r.Quantity
 	}
-	want := domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: total, Remaining: remaining, Sold: sold, Pending: pending}
+	want := domain.Inventory{SaleID: s.ID, TenantID: s.TenantID, Total: total, Remaining: remaining, Sold: sold, Pending: pending,
+		Seq: inv.Seq}
 	if inv != want {
 		f.t.Fatalf("inventory = %+v, want %+v", inv, want)
 	}
@@ -520,6 +531,7 @@ func testReservationRecords(t *testing.T, newFixture func(t *testing.T) *fixture
 	want := domain.Reservation{
 		OrderID: r1.OrderID, TenantID: f.tenant, SaleID: s.ID, UserID: user, Quantity: 2, IdempotencyKey: "k1",
 		UnitPriceCents: 1999, Currency: "EUR", CreatedAt: r1.CreatedAt, Status: domain.OrderPending,
+		Seq: r1.Seq, // numbered or not: RestoreSaleRebuildsAnInventoryBehindTheOrders
 	}
 	if r1 != want {
 		t.Fatalf("reservation = %+v, want %+v", r1, want)
@@ -856,7 +868,7 @@ func testRereserve(t *testing.T, newFixture func(t *testing.T) *fixture) {
 			t.Fatalf("Rereserve: %v", err)
 		}
 		want := r
-		want.Status = domain.OrderPending
+		want.Status, want.Seq = domain.OrderPending, got.Seq
 		if got != want {
 			t.Fatalf("Rereserve = %+v, want %+v", got, want)
 		}
@@ -1311,7 +1323,7 @@ func testAdopt(t *testing.T, newFixture func(t *testing.T) *fixture) {
 		lost := f.lostOrder(s, user, 2, "lost")
 		got, adopted, err := f.inv.Adopt(f.ctx, lost)
 		want := lost
-		want.Status = domain.OrderPending
+		want.Status, want.Seq = domain.OrderPending, got.Seq
 		if err != nil || !adopted || got != want {
 			t.Fatalf("Adopt = %+v, %v, %v; want %+v adopted", got, adopted, err, want)
 		}
@@ -1385,9 +1397,9 @@ func testRestoreSale(t *testing.T, newFixture func(t *testing.T) *fixture) {
 		a, b := order(alice, 2, "a", domain.OrderConfirmed), order(bob, 3, "b", domain.OrderConfirmed)
 		failed := order(alice, 1, "f", domain.OrderFailed)
 		fence := time.Now().Add(700 * time.Millisecond)
-		inv, err := f.inv.RestoreSale(f.ctx, s, []domain.Order{a, b, failed}, fence)
-		if err != nil || inv.Total != 10 || inv.Remaining != 5 || inv.Sold != 5 {
-			t.Fatalf("RestoreSale = %+v, %v; want 5 of 10 sold", inv, err)
+		out, err := f.inv.RestoreSale(f.ctx, s, []domain.Order{a, b, failed}, ports.HighWater{}, fence)
+		if inv := out.Inventory; err != nil || !out.Restored || inv.Total != 10 || inv.Remaining != 5 || inv.Sold != 5 {
+			t.Fatalf("RestoreSale = %+v, %v; want 5 of 10 sold", out, err)
 		}
 		// Fenced: no new purchase, but a retried key finds its order at once.
 		if _, err := f.inv.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "new")); !errors.Is(err, domain.ErrUnavailable) {
@@ -1415,8 +1427,8 @@ func testRestoreSale(t *testing.T, newFixture func(t *testing.T) *fixture) {
 		f.reserve(s, alice, 1, "after")
 		f.stock(s, 10, 3, 7)
 		// A second restore changes nothing: the inventory exists.
-		again, err := f.inv.RestoreSale(f.ctx, s, nil, time.Time{})
-		if err != nil || again.Remaining != 3 || again.Sold != 7 {
+		again, err := f.inv.RestoreSale(f.ctx, s, nil, ports.HighWater{}, time.Time{})
+		if err != nil || again.Restored || again.Inventory.Remaining != 3 || again.Inventory.Sold != 7 {
 			t.Fatalf("RestoreSale of a known sale = %+v, %v; want it unchanged", again, err)
 		}
 	})
@@ -1426,13 +1438,93 @@ func testRestoreSale(t *testing.T, newFixture func(t *testing.T) *fixture) {
 		s := f.newSale(1, 3, -time.Hour, 2*time.Hour)
 		o := domain.Order{ID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID, UserID: uuid.New(), Quantity: 2,
 			IdempotencyKey: "k", Status: domain.OrderConfirmed, UnitPriceCents: 1, Currency: "EUR", CreatedAt: time.Now().UTC()}
-		if _, err := f.inv.RestoreSale(f.ctx, s, []domain.Order{o}, time.Time{}); !errors.Is(err, domain.ErrStockBelowSold) {
+		if _, err := f.inv.RestoreSale(f.ctx, s, []domain.Order{o}, ports.HighWater{}, time.Time{}); !errors.Is(err, domain.ErrStockBelowSold) {
 			t.Fatalf("RestoreSale below sold: %v, want ErrStockBelowSold", err)
 		}
 		if _, ok, err := f.inv.Inventory(f.ctx, s.TenantID, s.ID); err != nil || ok {
 			t.Fatalf("inventory after a refused restore: ok %v, %v; want none", ok, err)
 		}
 	})
+}
+
+// testRestoreBehind: reservations are numbered; an inventory whose number is below the orders'
+// high-water mark lost reservations (it rolled back) and is rebuilt from the orders plus the
+// pending reservations it still holds, oldest first as far as the stock goes.
+func testRestoreBehind(t *testing.T, newFixture func(t *testing.T) *fixture) {
+	f := newFixture(t)
+	s := f.liveSale(10, 6)
+	alice, bob, carol, dave := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	order := func(r domain.Reservation, st domain.OrderStatus) domain.Order {
+		o := r.Order()
+		o.Status = st
+		return o
+	}
+	a := f.reserve(s, alice, 2, "a")
+	b := f.reserve(s, bob, 1, "b")
+	time.Sleep(5 * time.Millisecond) // c is the newest
+	c := f.reserve(s, carol, 3, "c")
+	if a.Seq <= 0 || b.Seq <= a.Seq || c.Seq <= b.Seq {
+		t.Fatalf("reservation numbers %d, %d, %d; want increasing from 1", a.Seq, b.Seq, c.Seq)
+	}
+	if inv := f.inventory(s); inv.Seq != c.Seq || inv.RolledBack {
+		t.Fatalf("inventory number %d (rolled back %v), want %d, the last reservation's", inv.Seq, inv.RolledBack, c.Seq)
+	}
+	// Not behind: nothing changes.
+	out, err := f.inv.RestoreSale(f.ctx, s, nil, ports.HighWater{Seq: c.Seq, OrderID: c.OrderID}, time.Now().Add(time.Hour))
+	if err != nil || out.Restored || out.Inventory.Sold != 6 {
+		t.Fatalf("RestoreSale at the high-water mark = %+v, %v; want the inventory kept", out, err)
+	}
+	// At the mark's number but without its reservation: behind (numbers reused after a rollback).
+	// Here that order reached PostgreSQL failed: it holds no stock; the rest stays as it was.
+	ghost := f.lostOrder(s, uuid.New(), 1, "ghost")
+	out, err = f.inv.RestoreSale(f.ctx, s, []domain.Order{order(ghost, domain.OrderFailed)},
+		ports.HighWater{Seq: c.Seq, OrderID: ghost.OrderID}, time.Time{})
+	if err != nil || !out.Restored || out.Inventory.Sold != 6 || len(out.Dropped) != 0 {
+		t.Fatalf("RestoreSale missing the mark's reservation = %+v, %v; want it rebuilt, 6 sold", out, err)
+	}
+	f.reserve(s, dave, 1, "not-fenced")
+	// PostgreSQL holds a confirmed, and an order of 5 units with a higher number, which the
+	// store no longer has: it lost it. b and dave's new order stay pending (on their way); c,
+	// between them, no longer fits.
+	lost := f.lostOrder(s, dave, 5, "lost")
+	lost.Seq = c.Seq + 10
+	fence := time.Now().Add(500 * time.Millisecond)
+	out, err = f.inv.RestoreSale(f.ctx, s, []domain.Order{order(a, domain.OrderConfirmed), order(lost, domain.OrderConfirmed)},
+		ports.HighWater{Seq: lost.Seq, OrderID: lost.OrderID}, fence)
+	if err != nil || !out.Restored {
+		t.Fatalf("RestoreSale behind the orders = %+v, %v; want it rebuilt", out, err)
+	}
+	// a (2) + lost (5) + b (1) = 8, c (3) would make 11, dave's "not-fenced" (1) makes 9.
+	if inv := out.Inventory; inv.Sold != 9 || inv.Remaining != 1 || inv.Pending != 2 || inv.RolledBack || inv.Seq <= lost.Seq {
+		t.Fatalf("rebuilt inventory %+v; want 9 sold, 1 left, 2 pending, numbered above %d", inv, lost.Seq)
+	}
+	if !slices.Equal(out.Dropped, []uuid.UUID{c.OrderID}) {
+		t.Fatalf("dropped %v, want only the newest pending reservation %s", out.Dropped, c.OrderID)
+	}
+	for id, want := range map[uuid.UUID]domain.OrderStatus{a.OrderID: domain.OrderConfirmed, b.OrderID: domain.OrderPending,
+		c.OrderID: domain.OrderFailed, lost.OrderID: domain.OrderConfirmed} {
+		if got := f.status(s, id); got != want {
+			t.Fatalf("order %s is %q after the rebuild, want %q", id, got, want)
+		}
+	}
+	if got := f.awaited(s); len(got) != 2 || !slices.Contains(got, b.OrderID) {
+		t.Fatalf("awaited after the rebuild: %v, want b and dave's pending order", got)
+	}
+	// The lost order's key names it again; new purchases wait for the fence, then are numbered on.
+	res, err := f.inv.Reserve(f.ctx, f.reservation(s, dave, 5, "lost"))
+	if err != nil || !res.Duplicate || res.Reservation.OrderID != lost.OrderID {
+		t.Fatalf("Reserve with the lost order's key = %+v, %v; want order %s as a duplicate", res, err, lost.OrderID)
+	}
+	if _, err := f.inv.Reserve(f.ctx, f.reservation(s, carol, 1, "new")); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Reserve while fenced: %v, want ErrUnavailable", err)
+	}
+	waitPast(t, fence)
+	if got := f.boughtBy(s, alice, bob, carol, dave); !slices.Equal(got, []int{2, 1, 0, 6}) {
+		t.Fatalf("units per buyer after the rebuild %v, want [2 1 0 6]", got)
+	}
+	if r := f.reserve(s, carol, 1, "new"); r.Seq <= out.Inventory.Seq {
+		t.Fatalf("number after the rebuild %d, want above %d", r.Seq, out.Inventory.Seq)
+	}
 }
 
 func testReservationNode(t *testing.T, newFixture func(t *testing.T) *fixture) {

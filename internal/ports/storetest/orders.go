@@ -23,6 +23,7 @@ var orderCases = []testCase{
 	{"ListOrdersKeysetPagination", testListOrdersPagination},
 	{"ConfirmedOrderIDs", testConfirmedOrderIDs},
 	{"SaleOrders", testSaleOrders},
+	{"ReservationHighWater", testReservationHighWater},
 }
 
 // orders is a tenant with a sale and two buyers.
@@ -235,5 +236,49 @@ func testSaleOrders(t *testing.T, f *Fixture) {
 	}
 	if got, err := f.St.SaleOrders(f.Ctx, f.Tenant("tenant-b").ID, w.sale.ID); err != nil || len(got) != 0 {
 		t.Fatalf("SaleOrders from another tenant = %v, %v", got, err)
+	}
+}
+
+// testReservationHighWater: the sale's order with the highest reservation number, whatever its
+// status or time; none for a sale without numbered orders; not another sale's or tenant's. A
+// confirmation replacing a failure (a dead letter retried) carries its new number.
+func testReservationHighWater(t *testing.T, f *Fixture) {
+	w := f.orders()
+	high := func(tenantID uuid.UUID) ports.HighWater {
+		t.Helper()
+		got, err := f.St.ReservationHighWater(f.Ctx, tenantID, w.sale.ID)
+		if err != nil {
+			t.Fatalf("ReservationHighWater: %v", err)
+		}
+		return got
+	}
+	if got := high(w.tenant.ID); got != (ports.HighWater{}) {
+		t.Fatalf("ReservationHighWater of a sale without orders = %+v, want none", got)
+	}
+	numbered := func(o domain.Order, seq int64) domain.Order { o.ReservationSeq = seq; return o }
+	unnumbered := f.Order(w.sale, w.bob, 1, "baseline", domain.OrderConfirmed, f.Now)
+	f.Save(unnumbered, true)
+	if got := high(w.tenant.ID); got != (ports.HighWater{}) {
+		t.Fatalf("ReservationHighWater with unnumbered orders only = %+v, want none", got)
+	}
+	top := numbered(f.Order(w.sale, w.alice, 1, "top", domain.OrderFailed, f.Now.Add(-time.Minute)), 7)
+	other := f.Sale(w.tenant.ID, "other", -time.Hour, 2*time.Hour, 0)
+	for _, o := range []domain.Order{
+		numbered(f.Order(w.sale, w.alice, 1, "low", domain.OrderConfirmed, f.Now), 3), top,
+		numbered(f.Order(other, w.alice, 1, "elsewhere", domain.OrderConfirmed, f.Now), 99),
+	} {
+		f.Save(o, true)
+	}
+	if got := high(w.tenant.ID); got != (ports.HighWater{Seq: 7, OrderID: top.ID}) {
+		t.Fatalf("ReservationHighWater = %+v, want 7, order %s", got, top.ID)
+	}
+	retried := numbered(top, 12)
+	retried.Status, retried.ConfirmedAt = domain.OrderConfirmed, &f.Now
+	f.Save(retried, false)
+	if got := high(w.tenant.ID); got != (ports.HighWater{Seq: 12, OrderID: top.ID}) {
+		t.Fatalf("ReservationHighWater after a retried dead letter = %+v, want 12, order %s", got, top.ID)
+	}
+	if got := high(f.Tenant("tenant-b").ID); got != (ports.HighWater{}) {
+		t.Fatalf("ReservationHighWater from another tenant = %+v, want none", got)
 	}
 }

@@ -24,6 +24,7 @@ type Order struct {
 	Status         string
 	CreatedAt      time.Time
 	ConfirmedAt    *time.Time
+	ReservationSeq int64
 }
 
 type Outbox struct {

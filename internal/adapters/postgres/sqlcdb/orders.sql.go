@@ -43,7 +43,7 @@ func (q *Queries) ConfirmedOrderIDs(ctx context.Context, arg ConfirmedOrderIDsPa
 }
 
 const listUserOrders = `-- name: ListUserOrders :many
-SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at FROM orders
+SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at, reservation_seq FROM orders
 WHERE tenant_id = $1 AND user_id = $2
 ORDER BY created_at DESC, id DESC
 LIMIT $3
@@ -77,6 +77,7 @@ func (q *Queries) ListUserOrders(ctx context.Context, arg ListUserOrdersParams) 
 			&i.Status,
 			&i.CreatedAt,
 			&i.ConfirmedAt,
+			&i.ReservationSeq,
 		); err != nil {
 			return nil, err
 		}
@@ -89,7 +90,7 @@ func (q *Queries) ListUserOrders(ctx context.Context, arg ListUserOrdersParams) 
 }
 
 const listUserOrdersAfter = `-- name: ListUserOrdersAfter :many
-SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at FROM orders
+SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at, reservation_seq FROM orders
 WHERE tenant_id = $1 AND user_id = $2
   AND (created_at, id) < ($3::timestamptz, $4::uuid)
 ORDER BY created_at DESC, id DESC
@@ -132,6 +133,7 @@ func (q *Queries) ListUserOrdersAfter(ctx context.Context, arg ListUserOrdersAft
 			&i.Status,
 			&i.CreatedAt,
 			&i.ConfirmedAt,
+			&i.ReservationSeq,
 		); err != nil {
 			return nil, err
 		}
@@ -144,7 +146,7 @@ func (q *Queries) ListUserOrdersAfter(ctx context.Context, arg ListUserOrdersAft
 }
 
 const orderByID = `-- name: OrderByID :one
-SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at FROM orders WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at, reservation_seq FROM orders WHERE tenant_id = $1 AND id = $2
 `
 
 type OrderByIDParams struct {
@@ -168,12 +170,51 @@ func (q *Queries) OrderByID(ctx context.Context, arg OrderByIDParams) (Order, er
 		&i.Status,
 		&i.CreatedAt,
 		&i.ConfirmedAt,
+		&i.ReservationSeq,
 	)
 	return i, err
 }
 
+const reservationHighWater = `-- name: ReservationHighWater :many
+SELECT id, reservation_seq FROM orders
+WHERE sale_id = $1 AND tenant_id = $2 AND reservation_seq > 0
+ORDER BY reservation_seq DESC
+LIMIT 1
+`
+
+type ReservationHighWaterParams struct {
+	SaleID   uuid.UUID
+	TenantID uuid.UUID
+}
+
+type ReservationHighWaterRow struct {
+	ID             uuid.UUID
+	ReservationSeq int64
+}
+
+// The sale's order with the highest reservation number, if any: see ReservationHighWater.
+func (q *Queries) ReservationHighWater(ctx context.Context, arg ReservationHighWaterParams) ([]ReservationHighWaterRow, error) {
+	rows, err := q.db.Query(ctx, reservationHighWater, arg.SaleID, arg.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReservationHighWaterRow
+	for rows.Next() {
+		var i ReservationHighWaterRow
+		if err := rows.Scan(&i.ID, &i.ReservationSeq); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const saleOrders = `-- name: SaleOrders :many
-SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at FROM orders
+SELECT id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents, currency, idempotency_key, status, created_at, confirmed_at, reservation_seq FROM orders
 WHERE tenant_id = $1 AND sale_id = $2
 ORDER BY created_at, id
 `
@@ -207,6 +248,7 @@ func (q *Queries) SaleOrders(ctx context.Context, arg SaleOrdersParams) ([]Order
 			&i.Status,
 			&i.CreatedAt,
 			&i.ConfirmedAt,
+			&i.ReservationSeq,
 		); err != nil {
 			return nil, err
 		}
@@ -220,10 +262,10 @@ func (q *Queries) SaleOrders(ctx context.Context, arg SaleOrdersParams) ([]Order
 
 const upsertOrder = `-- name: UpsertOrder :one
 INSERT INTO orders (id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents,
-                    currency, idempotency_key, status, created_at, confirmed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    currency, idempotency_key, status, created_at, confirmed_at, reservation_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE
-SET status = EXCLUDED.status, confirmed_at = EXCLUDED.confirmed_at
+SET status = EXCLUDED.status, confirmed_at = EXCLUDED.confirmed_at, reservation_seq = EXCLUDED.reservation_seq
 WHERE orders.status = 'failed' AND EXCLUDED.status = 'confirmed'
 RETURNING (xmax = 0) AS inserted
 `
@@ -241,6 +283,7 @@ type UpsertOrderParams struct {
 	Status         string
 	CreatedAt      time.Time
 	ConfirmedAt    *time.Time
+	ReservationSeq int64
 }
 
 // Writes an order once. Saving it again changes nothing, except that a confirmation replaces
@@ -259,6 +302,7 @@ func (q *Queries) UpsertOrder(ctx context.Context, arg UpsertOrderParams) (bool,
 		arg.Status,
 		arg.CreatedAt,
 		arg.ConfirmedAt,
+		arg.ReservationSeq,
 	)
 	var inserted bool
 	err := row.Scan(&inserted)
