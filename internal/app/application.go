@@ -21,7 +21,7 @@ type Deps struct {
 	Queue     ports.OrderQueue
 	// Dispatch is the queue the purchase path hands accepted orders to: asynchronous in the API
 	// role (internal/adapters/dispatch), Queue itself elsewhere.
-	Dispatch ports.OrderQueue
+	Dispatch ports.Dispatcher
 	Nodes    ports.Nodes
 	Cache    ports.SaleCache
 	Hasher   ports.PasswordHasher

@@ -519,7 +519,13 @@ type fakeQueue struct {
 	EnqueueErr error
 }
 
-var _ ports.OrderQueue = (*fakeQueue)(nil)
+var _ ports.Dispatcher = (*fakeQueue)(nil)
+
+// RequeueRecent counts the calls; the fake remembers no orders.
+func (q *fakeQueue) RequeueRecent(context.Context, uuid.UUID, uuid.UUID) int {
+	q.inc("RequeueRecent")
+	return 0
+}
 
 func newFakeQueue() *fakeQueue { return &fakeQueue{tasks: map[uuid.UUID]task{}} }
 

@@ -50,8 +50,9 @@ type PlaceOrderHandler struct {
 	IdempotencyTTL time.Duration
 	// Live pushes the stock change and a sell-out to live clients.
 	Live ports.LiveEvents
-	// Queue takes accepted orders to the worker (asynchronously in the API role).
-	Queue ports.OrderQueue
+	// Queue takes accepted orders to the worker (asynchronously in the API role), and queues
+	// this node's recent orders again when the inventory store lost them.
+	Queue ports.Dispatcher
 	// Stock restores a sale's inventory the store does not have.
 	Stock Stock
 	// Node names this API node on the reservations it accepts (see ports.Nodes).
@@ -82,6 +83,14 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		},
 	}
 	out, err := h.purchase(ctx, p)
+	if errors.Is(err, ports.ErrRolledBack) {
+		// Only this node knows the orders it accepted lately; their reservations and queued tasks
+		// may be gone with what the store lost. The worker adopts them (through the rebuild's
+		// fence) or finds them written.
+		n := h.Queue.RequeueRecent(ctx, cmd.Principal.TenantID, cmd.SaleID)
+		h.Log.WarnContext(ctx, "the inventory store rolled back: this node's recent orders of the sale are queued again",
+			"sale_id", cmd.SaleID, "orders", n)
+	}
 	if out.Known != nil {
 		return replay(*out.Known, p.Fingerprint)
 	}

@@ -531,3 +531,28 @@ func TestPlaceOrderSeedFailureForgetsClaim(t *testing.T) {
 		t.Error("claim not forgotten")
 	}
 }
+
+// A purchase that finds the inventory store rolled back is answered 503 (retry shortly), is not
+// stored for replay, and has this node queue its recent orders of the sale again: they may be
+// gone with what the store lost.
+func TestPlaceOrderRolledBackStoreRequeuesRecentOrders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 2)
+	buyer := e.shopper()
+	e.inv.PurchaseErr = errors.Join(domain.Fenced(), ports.ErrRolledBack)
+	_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
+	wantErr(t, err, domain.ErrUnavailable)
+	if n := e.queue.count("RequeueRecent"); n != 1 {
+		t.Errorf("RequeueRecent called %d times, want once", n)
+	}
+	if _, ok := e.inv.record(scopeOf(buyer, "k")); ok {
+		t.Error("claim kept: the retry must be processed afresh")
+	}
+	e.inv.PurchaseErr = domain.Fenced()
+	_, err = e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
+	wantErr(t, err, domain.ErrUnavailable)
+	if n := e.queue.count("RequeueRecent"); n != 1 {
+		t.Errorf("RequeueRecent called %d times after a plain fence, want still once", n)
+	}
+}

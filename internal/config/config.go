@@ -74,6 +74,8 @@ type Config struct {
 	DispatchWorkers    int           `env:"DISPATCH_WORKERS" envDefault:"8" help:"goroutines per API node queueing accepted orders off the request path"`
 	DispatchBuffer     int           `env:"DISPATCH_BUFFER" envDefault:"10000" help:"accepted orders per API node waiting to be queued; when full, requests queue inline"`
 	DispatchAttempts   int           `env:"DISPATCH_ATTEMPTS" envDefault:"3" help:"tries at queueing an accepted order before the reconciler is left to queue it"`
+	DispatchRecent     time.Duration `env:"DISPATCH_RECENT" envDefault:"1m" help:"how long an API node remembers the orders it accepted, to queue them again if Redis rolls back and loses them (0: not at all)"`
+	DispatchRecentMax  int           `env:"DISPATCH_RECENT_MAX" envDefault:"200000" help:"at most this many remembered orders per sale and API node (DISPATCH_RECENT)"`
 
 	KafkaBrokers         string        `env:"KAFKA_BROKERS" help:"Kafka bootstrap servers; empty: 'all' starts an embedded broker, other roles use 127.0.0.1:KAFKA_EMBEDDED_PORT"`
 	KafkaEmbeddedPort    int           `env:"KAFKA_EMBEDDED_PORT" envDefault:"9092" help:"port of the embedded broker (flashsale all / flashsale broker)"`
@@ -179,8 +181,8 @@ func (c Config) Validate() error {
 	if c.OrderRetryBudget <= 0 || c.WorkerRetryBase <= 0 || c.WorkerRetryMax < c.WorkerRetryBase {
 		errs = append(errs, errors.New("ORDER_RETRY_BUDGET and WORKER_RETRY_BASE must be positive, WORKER_RETRY_MAX at least WORKER_RETRY_BASE"))
 	}
-	if c.DispatchWorkers < 1 || c.DispatchAttempts < 1 || c.DispatchBuffer < 0 {
-		errs = append(errs, errors.New("DISPATCH_WORKERS and DISPATCH_ATTEMPTS must be at least 1, DISPATCH_BUFFER not negative"))
+	if c.DispatchWorkers < 1 || c.DispatchAttempts < 1 || c.DispatchBuffer < 0 || c.DispatchRecent < 0 || c.DispatchRecentMax < 0 {
+		errs = append(errs, errors.New("DISPATCH_WORKERS and DISPATCH_ATTEMPTS must be at least 1; DISPATCH_BUFFER, DISPATCH_RECENT and DISPATCH_RECENT_MAX not negative"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, errors.New("BCRYPT_COST must be 4..31"))

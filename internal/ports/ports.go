@@ -160,6 +160,20 @@ type InventoryStore interface {
 	AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error)
 }
 
+// Dispatcher is the order queue of the purchase path (adapters/dispatch): it hands accepted
+// orders to the OrderQueue and remembers them for a while.
+type Dispatcher interface {
+	OrderQueue
+	// RequeueRecent queues again the orders of the sale this node accepted lately, when the
+	// inventory store lost them (ErrRolledBack: it rolled back, and their reservations and queued
+	// tasks went with it); the worker adopts those PostgreSQL does not have. It returns how many.
+	RequeueRecent(ctx context.Context, tenantID, saleID uuid.UUID) int
+}
+
+// ErrRolledBack is joined to the domain.ErrUnavailable of a purchase that found the inventory
+// store rolled back (see InventoryStore.Reserve).
+var ErrRolledBack = errors.New("the inventory store rolled back")
+
 // HighWater is the reservation with the highest number that PostgreSQL holds an order for. An
 // inventory store whose number is below Seq, or that no longer has that order's reservation,
 // lost reservations it had made: it rolled back (numbers given since may reach Seq again, hence

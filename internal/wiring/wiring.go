@@ -153,9 +153,10 @@ var Queue = fx.Module("asynq-queue",
 	}, fx.As(new(ports.SaleScheduler)))),
 	// The purchase path's queue: asynchronous once the API role starts it, inline otherwise.
 	fx.Provide(func(q ports.OrderQueue, c config.Config, log *slog.Logger) *dispatch.Queue {
-		return dispatch.New(q, dispatch.Config{Workers: c.DispatchWorkers, Buffer: c.DispatchBuffer, Attempts: c.DispatchAttempts}, log)
+		return dispatch.New(q, dispatch.Config{Workers: c.DispatchWorkers, Buffer: c.DispatchBuffer, Attempts: c.DispatchAttempts,
+			Recent: c.DispatchRecent, RecentMax: c.DispatchRecentMax}, log)
 	}),
-	fx.Provide(fx.Annotate(func(d *dispatch.Queue) ports.OrderQueue { return d }, fx.ResultTags(`name:"dispatch"`))),
+	fx.Provide(fx.Annotate(func(d *dispatch.Queue) ports.Dispatcher { return d }, fx.ResultTags(`name:"dispatch"`))),
 )
 
 // Security provides the token issuer and the password hasher.

@@ -2,6 +2,10 @@
 // accepted order is handed to a buffer and queued by background workers, so the shopper's answer
 // need not wait for the queue. The reservation is durable already (the inventory records it, and
 // the worker queues what a dead node held), so a buffered order is not at risk.
+//
+// It also remembers the orders it took lately (Config.Recent), the one copy of them outside
+// Redis until the worker writes them: if Redis rolls back, losing their reservations and their
+// queued tasks, the node queues them again (ports.Dispatcher.RequeueRecent).
 package dispatch
 
 import (
@@ -11,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
@@ -24,6 +30,10 @@ type Config struct {
 	// Attempts bounds the tries of one enqueue (at least one): a Redis too busy to answer in
 	// time (a spike) usually answers a moment later, sooner than the reconciler would come by.
 	Attempts int
+	// Recent is how long accepted orders are remembered for RequeueRecent (0: not at all), and
+	// RecentMax how many at most per sale (0: no bound).
+	Recent    time.Duration
+	RecentMax int
 }
 
 // Queue decorates an OrderQueue: EnqueueOrder buffers the order and answers at once; when the
@@ -39,13 +49,31 @@ type Queue struct {
 	running  bool
 	wg       sync.WaitGroup
 	stranded atomic.Int64
+
+	recentMu sync.Mutex
+	recent   map[saleKey]*recentList
+	now      func() time.Time
 }
 
-var _ ports.OrderQueue = (*Queue)(nil)
+// recentList is a sale's recent orders, oldest first, from head on.
+type recentList struct {
+	items []accepted
+	head  int
+}
+
+type saleKey struct{ tenant, sale uuid.UUID }
+
+// accepted is an order taken at a time.
+type accepted struct {
+	at time.Time
+	r  domain.Reservation
+}
+
+var _ ports.Dispatcher = (*Queue)(nil)
 
 // New decorates inner.
 func New(inner ports.OrderQueue, cfg Config, log *slog.Logger) *Queue {
-	return &Queue{OrderQueue: inner, cfg: cfg, log: log}
+	return &Queue{OrderQueue: inner, cfg: cfg, log: log, recent: map[saleKey]*recentList{}, now: time.Now}
 }
 
 // Start runs the workers.
@@ -92,6 +120,11 @@ func (q *Queue) Stranded() int64 { return q.stranded.Load() }
 // EnqueueOrder implements ports.OrderQueue: in the background if it can; inline it returns
 // the inner queue's answer.
 func (q *Queue) EnqueueOrder(ctx context.Context, r domain.Reservation) error {
+	q.remember(r)
+	return q.dispatch(ctx, r)
+}
+
+func (q *Queue) dispatch(ctx context.Context, r domain.Reservation) error {
 	q.mu.RLock()
 	if q.running {
 		select {
@@ -124,4 +157,60 @@ func (q *Queue) enqueue(ctx context.Context, r domain.Reservation) error {
 	q.log.ErrorContext(ctx, "order accepted but not queued; the reconciler will queue it",
 		"order_id", r.OrderID, "attempts", attempts, "err", err)
 	return err
+}
+
+// remember keeps r among the recent orders of its sale, forgetting those older than Recent
+// and the oldest beyond RecentMax.
+func (q *Queue) remember(r domain.Reservation) {
+	if q.cfg.Recent <= 0 {
+		return
+	}
+	k := saleKey{r.TenantID, r.SaleID}
+	now := q.now()
+	q.recentMu.Lock()
+	defer q.recentMu.Unlock()
+	l := q.recent[k]
+	if l == nil {
+		l = &recentList{}
+		q.recent[k] = l
+		for other, ol := range q.recent { // sales no longer bought from
+			if last := len(ol.items) - 1; other != k && (last < ol.head || now.Sub(ol.items[last].at) > q.cfg.Recent) {
+				delete(q.recent, other)
+			}
+		}
+	}
+	l.items = append(l.items, accepted{at: now, r: r})
+	for l.head < len(l.items) && now.Sub(l.items[l.head].at) > q.cfg.Recent {
+		l.head++
+	}
+	if q.cfg.RecentMax > 0 {
+		l.head = max(l.head, len(l.items)-q.cfg.RecentMax)
+	}
+	if l.head > len(l.items)/2 { // compact, so that forgotten orders do not pin the array
+		l.items = append([]accepted(nil), l.items[l.head:]...)
+		l.head = 0
+	}
+}
+
+// RequeueRecent implements ports.Dispatcher: the sale's orders accepted within Recent are
+// queued again, as they were accepted (the worker writes each once: it adopts the orders whose
+// reservation is gone and skips the ones PostgreSQL has).
+func (q *Queue) RequeueRecent(ctx context.Context, tenantID, saleID uuid.UUID) int {
+	now := q.now()
+	q.recentMu.Lock()
+	var again []domain.Reservation
+	if l := q.recent[saleKey{tenantID, saleID}]; l != nil {
+		for _, a := range l.items[l.head:] {
+			if now.Sub(a.at) <= q.cfg.Recent {
+				again = append(again, a.r)
+			}
+		}
+	}
+	q.recentMu.Unlock()
+	for _, r := range again {
+		if err := q.dispatch(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
+			q.log.WarnContext(ctx, "recent order not queued again", "order_id", r.OrderID, "err", err)
+		}
+	}
+	return len(again)
 }

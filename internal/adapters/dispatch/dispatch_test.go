@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -123,5 +124,51 @@ func TestDispatcherTriesAttemptsTimes(t *testing.T) {
 	}
 	if len(log.msgs) != 1 || !strings.Contains(log.msgs[0], "not queued") {
 		t.Fatal("an order left to the reconciler must be logged as an error")
+	}
+}
+
+// TestRequeueRecent: the orders of a sale accepted within Recent are queued again, oldest
+// first; another sale's are not, nor orders beyond RecentMax or older than Recent.
+func TestRequeueRecent(t *testing.T) {
+	q := &gatedQueue{}
+	d := dispatcherWith(q, &errorLog{}, dispatch.Config{Attempts: 1, Recent: 300 * time.Millisecond, RecentMax: 3})
+	ctx := context.Background()
+	tenant, sale, other := uuid.New(), uuid.New(), uuid.New()
+	order := func(saleID uuid.UUID) domain.Reservation {
+		r := domain.Reservation{OrderID: uuid.New(), TenantID: tenant, SaleID: saleID}
+		if err := d.EnqueueOrder(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old := order(sale)
+	time.Sleep(400 * time.Millisecond) // old is no longer recent
+	var recent []uuid.UUID
+	for range 4 {
+		recent = append(recent, order(sale).OrderID)
+	}
+	order(other)
+	q.mu.Lock()
+	q.queued = nil
+	q.mu.Unlock()
+	if n := d.RequeueRecent(ctx, tenant, sale); n != 3 {
+		t.Fatalf("RequeueRecent = %d, want the 3 most recent (RecentMax)", n)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if want := recent[1:]; !slices.Equal(q.queued, want) {
+		t.Fatalf("queued again %v, want %v (not %s, too old, nor the other sale's)", q.queued, want, old.OrderID)
+	}
+}
+
+// TestRequeueRecentOff: with Recent 0 nothing is remembered.
+func TestRequeueRecentOff(t *testing.T) {
+	d := dispatcherWith(&gatedQueue{}, &errorLog{}, dispatch.Config{Attempts: 1})
+	tenant, sale := uuid.New(), uuid.New()
+	if err := d.EnqueueOrder(context.Background(), domain.Reservation{OrderID: uuid.New(), TenantID: tenant, SaleID: sale}); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.RequeueRecent(context.Background(), tenant, sale); n != 0 {
+		t.Fatalf("RequeueRecent = %d with Recent 0, want 0", n)
 	}
 }

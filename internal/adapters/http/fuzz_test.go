@@ -482,6 +482,8 @@ type fakeQueue struct {
 	queued int
 }
 
+func (q *fakeQueue) RequeueRecent(context.Context, uuid.UUID, uuid.UUID) int { return 0 }
+
 func (q *fakeQueue) EnqueueOrder(context.Context, domain.Reservation) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()

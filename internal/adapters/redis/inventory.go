@@ -215,7 +215,7 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 		s.mu.Lock()
 		delete(s.floors, k.inv)
 		s.mu.Unlock()
-		return ports.ReserveResult{}, domain.Fenced()
+		return ports.ReserveResult{}, errors.Join(domain.Fenced(), ports.ErrRolledBack)
 	}
 	return ports.ReserveResult{}, refusal(reply, r.Quantity)
 }
