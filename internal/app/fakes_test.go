@@ -522,8 +522,8 @@ type fakeQueue struct {
 var _ ports.Dispatcher = (*fakeQueue)(nil)
 
 // RequeueRecent counts the calls; the fake remembers no orders.
-func (q *fakeQueue) RequeueRecent(context.Context, uuid.UUID, uuid.UUID) int {
-	q.inc("RequeueRecent")
+func (f *fakeQueue) RequeueRecent(context.Context, uuid.UUID, uuid.UUID) int {
+	f.inc("RequeueRecent")
 	return 0
 }
 
