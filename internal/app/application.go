@@ -64,7 +64,9 @@ type Settings struct {
 	// first seen its events are sent again (batches in flight as the broker changed).
 	RelayUnhealthyAfter time.Duration
 	RelayResendMargin   time.Duration
-	TicketTTL           time.Duration
+	// RelayWatchEvery spaces the relay's checks that the broker still holds what it acknowledged.
+	RelayWatchEvery time.Duration
+	TicketTTL       time.Duration
 	// OrderAttempts bounds the attempts at an order PostgreSQL refuses; OrderRetryBudget is how
 	// long an order is retried through an outage (see WriteOrderHandler).
 	OrderAttempts    int
@@ -87,6 +89,7 @@ func DefaultSettings() Settings {
 		RelayBatch:          500,
 		RelayUnhealthyAfter: 30 * time.Second,
 		RelayResendMargin:   time.Minute,
+		RelayWatchEvery:     time.Second,
 		TicketTTL:           30 * time.Second,
 		OrderAttempts:       3,
 		OrderRetryBudget:    time.Hour,
@@ -178,7 +181,7 @@ func New(d Deps, s Settings) (*Application, error) {
 			Stock: stock,
 		},
 		RelayOutbox: &RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch,
-			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin,
+			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin, WatchEvery: s.RelayWatchEvery,
 			UnhealthyAfter: s.RelayUnhealthyAfter, Log: log, Now: clock},
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
 		RecordSaleStats: RecordSaleStatsHandler{Stats: d.Stats},

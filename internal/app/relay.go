@@ -24,6 +24,8 @@ type RelayOutboxHandler struct {
 	Broker       ports.BrokerWatcher
 	Recovery     ports.OutboxRecovery
 	ResendMargin time.Duration
+	// WatchEvery spaces the broker's incarnation checks that succeed (0: every pass).
+	WatchEvery time.Duration
 	// UnhealthyAfter: the relay is unhealthy once events have waited this long and nothing was
 	// published for as long, or no pass ended for as long.
 	UnhealthyAfter time.Duration
@@ -41,7 +43,8 @@ type relayState struct {
 	oldest                         time.Duration
 	lastErr                        error
 	published, resent              uint64
-	incarnation                    string // the broker's, as last recorded
+	incarnation                    string    // the broker's, as last recorded
+	watched                        time.Time // when the broker was last asked
 }
 
 // Handle publishes batches until the outbox is empty or publishing fails, and returns how
@@ -90,23 +93,27 @@ func (h *RelayOutboxHandler) Handle(ctx context.Context) (int, error) {
 // resendLost puts back in the outbox the events a broker lost. A broker that does not answer
 // is left to the publish that follows, which fails and says so.
 func (h *RelayOutboxHandler) resendLost(ctx context.Context) {
+	now := h.Now()
+	h.mu.Lock()
+	due := h.state.watched.IsZero() || now.Sub(h.state.watched) >= h.WatchEvery
+	known := h.state.incarnation
+	h.mu.Unlock()
+	if !due {
+		return
+	}
 	incarnation, err := h.Broker.Incarnation(ctx)
 	if err != nil {
 		return
 	}
-	h.mu.Lock()
-	known := h.state.incarnation
-	h.mu.Unlock()
-	if incarnation == known {
-		return
-	}
-	n, err := h.Recovery.ResendLost(ctx, incarnation, h.ResendMargin)
-	if err != nil {
-		h.Log.WarnContext(ctx, "outbox relay: cannot compare the broker with the one published to", "err", err)
-		return
+	n := 0
+	if incarnation != known {
+		if n, err = h.Recovery.ResendLost(ctx, incarnation, h.ResendMargin); err != nil {
+			h.Log.WarnContext(ctx, "outbox relay: cannot compare the broker with the one published to", "err", err)
+			return
+		}
 	}
 	h.mu.Lock()
-	h.state.incarnation = incarnation
+	h.state.incarnation, h.state.watched = incarnation, now
 	h.state.resent += uint64(n)
 	h.mu.Unlock()
 	if n > 0 {

@@ -196,6 +196,7 @@ func TestRelayResendsWhatTheBrokerLost(t *testing.T) {
 	}
 
 	// The broker does not answer: no recovery, the publish goes ahead.
+	e.clock.Advance(time.Second) // the broker is asked once a second (RelayWatchEvery)
 	broker.set("", errors.New("connection refused"))
 	more := e.freshEvents(1)
 	if n, err := relay.Handle(ctx); err != nil || n != 1 {

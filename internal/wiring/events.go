@@ -74,12 +74,11 @@ var Kafka = fx.Module("kafka",
 		fx.Annotate(func(p *kafka.Producer, c config.Config, prom *metrics.Prometheus, log *slog.Logger) *kafka.GuardedPublisher {
 			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, prom, log)
 		}, fx.As(new(ports.EventPublisher))),
-		// The embedded broker (KAFKA_BROKERS unset) is watched for a restart that lost its log;
-		// a Kafka cluster keeps what it acknowledged (acks=all), so nothing watches it.
-		func(lc fx.Lifecycle, b Brokers, c config.Config) (ports.BrokerWatcher, error) {
-			if c.KafkaBrokers != "" {
-				return nil, nil
-			}
+		// The broker is watched for a restart that lost its log: the embedded one, in this process
+		// or in its own (`flashsale broker`, reached through KAFKA_BROKERS), restarts empty unless
+		// it has KAFKA_EMBEDDED_DIR; a Kafka cluster keeps what it acknowledged (acks=all) and its
+		// cluster id, unless it is recreated, which is a loss too.
+		func(lc fx.Lifecycle, b Brokers) (ports.BrokerWatcher, error) {
 			w, err := kafka.NewClusterWatcher(string(b), 2*time.Second)
 			if err != nil {
 				return nil, err

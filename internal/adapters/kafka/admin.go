@@ -38,8 +38,8 @@ func EnsureTopics(ctx context.Context, brokers string, topics []TopicSpec) error
 }
 
 // ClusterWatcher tells which log the broker holds by its cluster id: the embedded broker takes
-// a new one each time it starts empty (in memory), and keeps its directory's otherwise. Only
-// the embedded broker needs watching: a Kafka cluster keeps what it acknowledged (acks=all).
+// a new one each time it starts empty (in memory), and keeps its directory's otherwise; a Kafka
+// cluster keeps its id (and what it acknowledged, acks=all) unless it is recreated.
 type ClusterWatcher struct {
 	admin   *ckafka.AdminClient
 	timeout time.Duration

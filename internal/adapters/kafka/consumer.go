@@ -37,6 +37,8 @@ type ConsumerConfig struct {
 	PoisonAttempts int
 	// Backoff is the first wait after a failure; it doubles up to MaxBackoff.
 	Backoff, MaxBackoff time.Duration
+	// WatchEvery is how often the broker's cluster id is checked (default 1 s; see Run).
+	WatchEvery time.Duration
 }
 
 // Consumer runs a handler over a topic as one consumer group, at least once: an offset is
@@ -47,6 +49,8 @@ type Consumer struct {
 	dlq     *Producer
 	handler Handler
 	log     *slog.Logger
+	// rewindUntil: partitions assigned before then start from the beginning (see rewind).
+	rewindUntil time.Time
 }
 
 // NewConsumer joins the group; Run consumes.
@@ -68,21 +72,61 @@ func NewConsumer(cfg ConsumerConfig, dlq *Producer, h Handler, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer %s: %w", cfg.Group, err)
 	}
-	if err := c.Subscribe(cfg.Topic, nil); err != nil {
+	cons := &Consumer{cfg: cfg, c: c, dlq: dlq, handler: h, log: log.With("consumer", cfg.Group)}
+	if err := c.Subscribe(cfg.Topic, cons.rebalanced); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("kafka consumer %s: subscribe %s: %w", cfg.Group, cfg.Topic, err)
 	}
-	return &Consumer{cfg: cfg, c: c, dlq: dlq, handler: h, log: log.With("consumer", cfg.Group)}, nil
+	return cons, nil
+}
+
+// rebalanced starts the partitions assigned shortly after a rewind from their beginning: the
+// group's committed offsets on a broker that lost its log are positions in the old one (this
+// consumer may even have committed them there itself before noticing). Any other assignment is
+// left to the library (committed offsets, else auto.offset.reset). Called from Poll.
+func (c *Consumer) rebalanced(cons *ckafka.Consumer, ev ckafka.Event) error {
+	a, ok := ev.(ckafka.AssignedPartitions)
+	if !ok || !time.Now().Before(c.rewindUntil) {
+		return nil
+	}
+	for i := range a.Partitions {
+		a.Partitions[i].Offset = ckafka.OffsetBeginning
+	}
+	return cons.Assign(a.Partitions)
 }
 
 // Run consumes until ctx ends, then commits what was stored and leaves the group.
+//
+// It also watches the broker's cluster id. A broker that lost its log (the embedded broker
+// restarted in memory) comes back under a new one, and the consumer's positions then point into
+// a new, shorter log that the outbox relay fills again: a position the new log has already
+// passed would skip the events re-sent before it. So on a new cluster id the consumer reads its
+// partitions again from their start; the handlers are idempotent (processed events).
 func (c *Consumer) Run(ctx context.Context) error {
+	admin, err := ckafka.NewAdminClientFromConsumer(c.c)
+	if err != nil {
+		_ = c.c.Close()
+		return fmt.Errorf("kafka consumer %s: admin client: %w", c.cfg.Group, err)
+	}
+	watcher := &ClusterWatcher{admin: admin, timeout: time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	lost := make(chan string, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); c.watch(ctx, watcher, lost) }()
 	defer func() {
+		cancel()
+		<-done
+		admin.Close()
 		if err := c.c.Close(); err != nil {
 			c.log.Warn("kafka consumer close", "err", err)
 		}
 	}()
 	for ctx.Err() == nil {
+		select {
+		case id := <-lost:
+			c.rewind(id)
+		default:
+		}
 		ev := c.c.Poll(200)
 		switch e := ev.(type) {
 		case nil:
@@ -98,6 +142,49 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// watch reports on lost each new cluster id the broker answers with after the first, which it
+// asks for at once: the consumer's positions are in that cluster's log.
+func (c *Consumer) watch(ctx context.Context, w *ClusterWatcher, lost chan<- string) {
+	every := c.cfg.WatchEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	known := ""
+	for wait := time.Duration(0); sleep(ctx, wait) == nil; wait = every {
+		id, err := w.Incarnation(ctx)
+		switch {
+		case err != nil || id == known:
+		case known == "":
+			known = id
+		default:
+			known = id
+			select {
+			case lost <- id:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// rewind reads every assigned partition again from its start, and those assigned in the next
+// half minute (the group rebalances on the new broker).
+func (c *Consumer) rewind(cluster string) {
+	c.rewindUntil = time.Now().Add(30 * time.Second)
+	parts, err := c.c.Assignment()
+	if err != nil {
+		c.log.Warn("broker lost its log, but the assignment is unknown; positions kept", "err", err)
+		return
+	}
+	for _, tp := range parts {
+		tp.Offset = ckafka.OffsetBeginning
+		if err := c.c.Seek(tp, 1000); err != nil {
+			c.log.Warn("cannot rewind a partition", "partition", tp.Partition, "err", err)
+		}
+	}
+	c.log.Warn("the broker lost its log (a new cluster id): every partition read again from its start; events already applied are skipped",
+		"cluster", cluster, "partitions", len(parts))
 }
 
 // process applies one message until it succeeds, or dead-letters it once it proved poison.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,5 +115,79 @@ func TestPublishConsumeAndDeadLetter(t *testing.T) {
 	}
 	if string(m.Value) != "poison" || headers["dlq-consumer"] != "g1" || headers["dlq-attempts"] != "3" || headers["dlq-source-topic"] != "events" {
 		t.Fatalf("dlq message %q headers %v", m.Value, headers)
+	}
+}
+
+// TestConsumerRereadsABrokerThatLostItsLog: the embedded broker restarts empty while the
+// consumer's position is 10 into a partition; events published to the new log before the
+// consumer fetches would sit below that position and be skipped. The consumer sees the new
+// cluster id and reads the partition again from its start.
+func TestConsumerRereadsABrokerThatLostItsLog(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	count := func(prefix string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for v := range seen {
+			if strings.HasPrefix(v, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: b.Addr(), Group: "g-rewind", Topic: "events", DLQTopic: "events.dlq",
+		PoisonAttempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, WatchEvery: 200 * time.Millisecond},
+		newProducer(t, b.Addr()), func(_ context.Context, m kafka.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[string(m.Value)]++
+			return nil
+		}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	publish := func(p *kafka.Producer, prefix string, n int) {
+		t.Helper()
+		events := make([]domain.Event, n)
+		for i := range events {
+			events[i] = event(0) // one key: one partition
+			events[i].Payload = []byte(fmt.Sprintf("%s-%d", prefix, i))
+		}
+		if err := p.Publish(context.Background(), events); err != nil {
+			t.Fatalf("publish %s: %v", prefix, err)
+		}
+	}
+	publish(newProducer(t, b.Addr()), "before", 10)
+	waitFor(t, func() bool { return count("before") == 10 }, "the first 10 events")
+
+	if err := b.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	after := newProducer(t, b.Addr())
+	publish(after, "after", 10) // offsets 0 to 9 of the new log: below the consumer's position
+	publish(after, "last", 1)
+	waitFor(t, func() bool { return count("after") == 10 && count("last") == 1 }, "every event of the new log")
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
