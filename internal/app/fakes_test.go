@@ -521,10 +521,19 @@ type fakeQueue struct {
 
 var _ ports.Dispatcher = (*fakeQueue)(nil)
 
-// RequeueRecent counts the calls; the fake remembers no orders.
-func (f *fakeQueue) RequeueRecent(context.Context, uuid.UUID, uuid.UUID) int {
-	f.inc("RequeueRecent")
-	return 0
+// Recent lists the orders queued for the sale, oldest first, as the dispatcher remembers them.
+func (f *fakeQueue) Recent(tenantID, saleID uuid.UUID) []domain.Reservation {
+	f.inc("Recent")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []domain.Reservation
+	for _, t := range f.tasks {
+		if t.R.TenantID == tenantID && t.R.SaleID == saleID {
+			out = append(out, t.R)
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Reservation) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out
 }
 
 func newFakeQueue() *fakeQueue { return &fakeQueue{tasks: map[uuid.UUID]task{}} }

@@ -84,12 +84,7 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 	}
 	out, err := h.purchase(ctx, p)
 	if errors.Is(err, ports.ErrRolledBack) {
-		// Only this node knows the orders it accepted lately; their reservations and queued tasks
-		// may be gone with what the store lost. The worker adopts them (through the rebuild's
-		// fence) or finds them written.
-		n := h.Queue.RequeueRecent(ctx, cmd.Principal.TenantID, cmd.SaleID)
-		h.Log.WarnContext(ctx, "the inventory store rolled back: this node's recent orders of the sale are queued again",
-			"sale_id", cmd.SaleID, "orders", n)
+		h.readopt(ctx, cmd.Principal.TenantID, cmd.SaleID)
 	}
 	if out.Known != nil {
 		return replay(*out.Known, p.Fingerprint)
@@ -137,6 +132,31 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 		return ports.PurchaseOutcome{}, err
 	}
 	return h.Purchases.Purchase(ctx, p)
+}
+
+// readopt is this node's part when it finds the inventory store rolled back: it rebuilds the
+// sale's inventory at once (the worker's check would within a second), then, inside the
+// rebuild's fence, takes again the stock of the orders it accepted lately whose reservations the
+// store lost, and queues them again (their tasks may be gone too): only this node knows them.
+// Whatever fails here is left to the worker, which adopts an order whose reservation is gone.
+func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UUID) {
+	if err := h.Stock.RestoreSale(ctx, tenantID, saleID); err != nil {
+		h.Log.WarnContext(ctx, "rolled-back inventory not rebuilt by this node; the worker will", "sale_id", saleID, "err", err)
+	}
+	recent := h.Queue.Recent(tenantID, saleID)
+	adopted := 0
+	for _, r := range recent {
+		if _, ok, err := h.Stock.Inventory.Adopt(ctx, r); ok {
+			adopted++
+		} else if err != nil && domain.CodeOf(err) == "" {
+			h.Log.WarnContext(ctx, "recent order not adopted; the worker will", "order_id", r.OrderID, "err", err)
+		}
+		if err := h.Queue.EnqueueOrder(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
+			h.Log.WarnContext(ctx, "recent order not queued again", "order_id", r.OrderID, "err", err)
+		}
+	}
+	h.Log.WarnContext(ctx, "the inventory store rolled back: sale rebuilt, this node's recent orders taken again and queued",
+		"sale_id", saleID, "recent", len(recent), "adopted", adopted)
 }
 
 // worthReplaying reports whether an answer is final for its key: an accepted order or a refusal

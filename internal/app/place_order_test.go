@@ -533,26 +533,46 @@ func TestPlaceOrderSeedFailureForgetsClaim(t *testing.T) {
 }
 
 // A purchase that finds the inventory store rolled back is answered 503 (retry shortly), is not
-// stored for replay, and has this node queue its recent orders of the sale again: they may be
-// gone with what the store lost.
-func TestPlaceOrderRolledBackStoreRequeuesRecentOrders(t *testing.T) {
+// stored for replay, and has this node rebuild the sale's inventory and take again the stock of
+// the orders it accepted lately: the store lost their reservations (only the one PostgreSQL
+// has is back with the rebuild), and new purchases must not get that stock first.
+func TestPlaceOrderRolledBackStoreReadoptsRecentOrders(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnvWith(t, func(s *app.Settings) { s.RestoreFence = 3 * time.Second })
 	s := e.activeSale(t, 10, 2)
+	var accepted []domain.Order
+	for i := range 3 {
+		res, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1,
+			IdempotencyKey: fmt.Sprint("k", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted = append(accepted, res.Order)
+	}
+	first, _ := e.inv.reservation(s.TenantID, s.ID, accepted[0].ID)
+	if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: first, Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e.inv.mem.RollBack(s.TenantID, s.ID, 3) // the three reservations are gone; PostgreSQL has the first
 	buyer := e.shopper()
 	e.inv.PurchaseErr = errors.Join(domain.Fenced(), ports.ErrRolledBack)
 	_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
 	wantErr(t, err, domain.ErrUnavailable)
-	if n := e.queue.count("RequeueRecent"); n != 1 {
-		t.Errorf("RequeueRecent called %d times, want once", n)
-	}
 	if _, ok := e.inv.record(scopeOf(buyer, "k")); ok {
 		t.Error("claim kept: the retry must be processed afresh")
 	}
-	e.inv.PurchaseErr = domain.Fenced()
-	_, err = e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
-	wantErr(t, err, domain.ErrUnavailable)
-	if n := e.queue.count("RequeueRecent"); n != 1 {
-		t.Errorf("RequeueRecent called %d times after a plain fence, want still once", n)
+	if got := e.remaining(t, s); got != 7 {
+		t.Errorf("remaining after the rebuild %d, want 7: the three accepted orders hold their stock", got)
 	}
+	for _, o := range accepted {
+		if r, ok := e.inv.reservation(s.TenantID, s.ID, o.ID); !ok || r.Status == domain.OrderFailed {
+			t.Errorf("order %s after the rebuild: %+v (%v), want its stock held", o.ID, r, ok)
+		}
+	}
+	if e.log.logged(slog.LevelWarn, "recent orders taken again") != 1 {
+		t.Error("the rebuild is not logged")
+	}
+	e.inv.PurchaseErr = nil
+	_, err = e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
+	wantErr(t, err, domain.ErrUnavailable) // fenced: orders on their way land first
 }

@@ -74,7 +74,7 @@ type Config struct {
 	DispatchWorkers    int           `env:"DISPATCH_WORKERS" envDefault:"8" help:"goroutines per API node queueing accepted orders off the request path"`
 	DispatchBuffer     int           `env:"DISPATCH_BUFFER" envDefault:"10000" help:"accepted orders per API node waiting to be queued; when full, requests queue inline"`
 	DispatchAttempts   int           `env:"DISPATCH_ATTEMPTS" envDefault:"3" help:"tries at queueing an accepted order before the reconciler is left to queue it"`
-	DispatchRecent     time.Duration `env:"DISPATCH_RECENT" envDefault:"1m" help:"how long an API node remembers the orders it accepted, to queue them again if Redis rolls back and loses them (0: not at all)"`
+	DispatchRecent     time.Duration `env:"DISPATCH_RECENT" envDefault:"1m" help:"how long an API node remembers the orders it accepted, to take their stock again and queue them if Redis rolls back and loses them (0: not at all)"`
 	DispatchRecentMax  int           `env:"DISPATCH_RECENT_MAX" envDefault:"200000" help:"at most this many remembered orders per sale and API node (DISPATCH_RECENT)"`
 
 	KafkaBrokers         string        `env:"KAFKA_BROKERS" help:"Kafka bootstrap servers; empty: 'all' starts an embedded broker, other roles use 127.0.0.1:KAFKA_EMBEDDED_PORT"`

@@ -164,10 +164,10 @@ type InventoryStore interface {
 // orders to the OrderQueue and remembers them for a while.
 type Dispatcher interface {
 	OrderQueue
-	// RequeueRecent queues again the orders of the sale this node accepted lately, when the
-	// inventory store lost them (ErrRolledBack: it rolled back, and their reservations and queued
-	// tasks went with it); the worker adopts those PostgreSQL does not have. It returns how many.
-	RequeueRecent(ctx context.Context, tenantID, saleID uuid.UUID) int
+	// Recent lists the orders of the sale this node accepted lately, oldest first: when the
+	// inventory store rolled back (ErrRolledBack), their reservations and queued tasks may be
+	// gone, and this node holds the only other copy.
+	Recent(tenantID, saleID uuid.UUID) []domain.Reservation
 }
 
 // ErrRolledBack is joined to the domain.ErrUnavailable of a purchase that found the inventory

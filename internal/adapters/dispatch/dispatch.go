@@ -5,7 +5,7 @@
 //
 // It also remembers the orders it took lately (Config.Recent), the one copy of them outside
 // Redis until the worker writes them: if Redis rolls back, losing their reservations and their
-// queued tasks, the node queues them again (ports.Dispatcher.RequeueRecent).
+// queued tasks, the node takes their stock and queues them again (ports.Dispatcher.Recent).
 package dispatch
 
 import (
@@ -192,25 +192,19 @@ func (q *Queue) remember(r domain.Reservation) {
 	}
 }
 
-// RequeueRecent implements ports.Dispatcher: the sale's orders accepted within Recent are
-// queued again, as they were accepted (the worker writes each once: it adopts the orders whose
-// reservation is gone and skips the ones PostgreSQL has).
-func (q *Queue) RequeueRecent(ctx context.Context, tenantID, saleID uuid.UUID) int {
+// Recent implements ports.Dispatcher: the sale's orders accepted within Recent, at most
+// RecentMax of them.
+func (q *Queue) Recent(tenantID, saleID uuid.UUID) []domain.Reservation {
 	now := q.now()
 	q.recentMu.Lock()
-	var again []domain.Reservation
+	defer q.recentMu.Unlock()
+	var out []domain.Reservation
 	if l := q.recent[saleKey{tenantID, saleID}]; l != nil {
 		for _, a := range l.items[l.head:] {
 			if now.Sub(a.at) <= q.cfg.Recent {
-				again = append(again, a.r)
+				out = append(out, a.r)
 			}
 		}
 	}
-	q.recentMu.Unlock()
-	for _, r := range again {
-		if err := q.dispatch(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
-			q.log.WarnContext(ctx, "recent order not queued again", "order_id", r.OrderID, "err", err)
-		}
-	}
-	return len(again)
+	return out
 }

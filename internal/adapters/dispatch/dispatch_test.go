@@ -127,9 +127,9 @@ func TestDispatcherTriesAttemptsTimes(t *testing.T) {
 	}
 }
 
-// TestRequeueRecent: the orders of a sale accepted within Recent are queued again, oldest
-// first; another sale's are not, nor orders beyond RecentMax or older than Recent.
-func TestRequeueRecent(t *testing.T) {
+// TestRecent: the orders of a sale accepted within Recent are listed, oldest first; another
+// sale's are not, nor orders beyond RecentMax or older than Recent.
+func TestRecent(t *testing.T) {
 	q := &gatedQueue{}
 	d := dispatcherWith(q, &errorLog{}, dispatch.Config{Attempts: 1, Recent: 300 * time.Millisecond, RecentMax: 3})
 	ctx := context.Background()
@@ -148,27 +148,23 @@ func TestRequeueRecent(t *testing.T) {
 		recent = append(recent, order(sale).OrderID)
 	}
 	order(other)
-	q.mu.Lock()
-	q.queued = nil
-	q.mu.Unlock()
-	if n := d.RequeueRecent(ctx, tenant, sale); n != 3 {
-		t.Fatalf("RequeueRecent = %d, want the 3 most recent (RecentMax)", n)
+	var got []uuid.UUID
+	for _, r := range d.Recent(tenant, sale) {
+		got = append(got, r.OrderID)
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if want := recent[1:]; !slices.Equal(q.queued, want) {
-		t.Fatalf("queued again %v, want %v (not %s, too old, nor the other sale's)", q.queued, want, old.OrderID)
+	if want := recent[1:]; !slices.Equal(got, want) {
+		t.Fatalf("recent %v, want the 3 most recent (RecentMax) %v (not %s, too old, nor the other sale's)", got, want, old.OrderID)
 	}
 }
 
-// TestRequeueRecentOff: with Recent 0 nothing is remembered.
-func TestRequeueRecentOff(t *testing.T) {
+// TestRecentOff: with Recent 0 nothing is remembered.
+func TestRecentOff(t *testing.T) {
 	d := dispatcherWith(&gatedQueue{}, &errorLog{}, dispatch.Config{Attempts: 1})
 	tenant, sale := uuid.New(), uuid.New()
 	if err := d.EnqueueOrder(context.Background(), domain.Reservation{OrderID: uuid.New(), TenantID: tenant, SaleID: sale}); err != nil {
 		t.Fatal(err)
 	}
-	if n := d.RequeueRecent(context.Background(), tenant, sale); n != 0 {
-		t.Fatalf("RequeueRecent = %d with Recent 0, want 0", n)
+	if got := d.Recent(tenant, sale); len(got) != 0 {
+		t.Fatalf("Recent = %v with Recent 0, want none", got)
 	}
 }

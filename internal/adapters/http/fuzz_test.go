@@ -482,7 +482,7 @@ type fakeQueue struct {
 	queued int
 }
 
-func (q *fakeQueue) RequeueRecent(context.Context, uuid.UUID, uuid.UUID) int { return 0 }
+func (q *fakeQueue) Recent(uuid.UUID, uuid.UUID) []domain.Reservation { return nil }
 
 func (q *fakeQueue) EnqueueOrder(context.Context, domain.Reservation) error {
 	q.mu.Lock()
