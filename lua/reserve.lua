@@ -7,12 +7,12 @@
 -- KEYS[4] res      hash: order id -> reservation (JSON)
 -- KEYS[5] awaited  zset: order id -> time (ms) since it waits for PostgreSQL
 -- ARGV: order id, user id, quantity, idempotency key, node (the API node that queues the order),
---       floor: the highest reservation number this node had accepted in the sale (0 if none)
---       and that reservation's order id ('' if none)
+--       floor: the highest reservation number this node had accepted in the sale (0 if none),
+--       that reservation's order id ('' if none) and the inventory's generation then ('' if none)
 --
 -- Returns {code, ...}:
---   {'OK', reservation, remaining}   stock taken, reservation recorded
---   {'DUP', reservation, remaining}  this user already used this key in this sale
+--   {'OK', reservation, remaining, generation}   stock taken, reservation recorded
+--   {'DUP', reservation, remaining, generation}  this user already used this key in this sale
 --   {'NO_SALE'} {'NOT_STARTED'} {'ENDED'} {'SOLD_OUT'}
 --   {'LIMIT', units still allowed}   {'INSUFFICIENT', units left}
 --   {'FENCED', ms left}              the inventory was just restored (restore.lua): orders
@@ -24,19 +24,22 @@
 -- takes the sale's next number ('seq', 'n' in the record). A floor above 'seq', or a floor
 -- reservation the store no longer has, means the store lost reservations it had accepted (it
 -- rolled back; numbers given since may be reused, hence the order id): the inventory is marked
--- 'rolledback' and refuses purchases until restore.lua rebuilds it.
+-- 'rolledback' and refuses purchases until restore.lua rebuilds it. A floor counts only in the
+-- generation it was taken in ('gen', new at each rebuild): after a rebuild, floors taken before
+-- it (requests in flight as it ran) are stale, not signs of a rollback.
 local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local floor, floor_id = tonumber(ARGV[6] or '0'), ARGV[7] or ''
+local floor, floor_id, floor_gen = tonumber(ARGV[6] or '0'), ARGV[7] or '', ARGV[8] or ''
 local key_field = user_id .. ':' .. idem
 
 local prior = redis.call('HGET', keys, key_field)
 if prior then
-  return {'DUP', redis.call('HGET', res, prior) or '', redis.call('HGET', inv, 'remaining') or '0'}
+  local d = redis.call('HMGET', inv, 'remaining', 'gen')
+  return {'DUP', redis.call('HGET', res, prior) or '', d[1] or '0', d[2] or ''}
 end
 
 local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency', 'fence', 'seq',
-  'rolledback')
+  'rolledback', 'gen')
 if not f[1] then
   return {'NO_SALE'}
 end
@@ -47,7 +50,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if f[9] then
   return {'FENCED', '1000'}
 end
-if floor > tonumber(f[8] or '0') or (floor_id ~= '' and redis.call('HEXISTS', res, floor_id) == 0) then
+local gen = f[10] or ''
+if floor_gen == gen and (floor > tonumber(f[8] or '0') or (floor_id ~= '' and redis.call('HEXISTS', res, floor_id) == 0)) then
   redis.call('HSET', inv, 'rolledback', now)
   return {'ROLLED_BACK'}
 end
@@ -81,4 +85,4 @@ local rec = cjson.encode({o = order_id, u = user_id, q = qty, k = idem, p = f[5]
                           t = tostring(now), s = 'pending', d = node, n = seq})
 redis.call('HSET', res, order_id, rec)
 redis.call('ZADD', awaited, now, order_id)
-return {'OK', rec, tostring(remaining)}
+return {'OK', rec, tostring(remaining), gen}

@@ -9,19 +9,21 @@
 -- with its status (a failed one holds no stock). Pending reservations the store still holds and
 -- the orders lack (accepted, still on their way to the worker) keep their stock, oldest first,
 -- as far as the stock goes; newer ones beyond it were sold twice by the rolled-back inventory:
--- they are marked failed and returned. 'seq' jumps above any number the store gave before, so
--- that no API node's floor (reserve.lua) is above it. Purchases are fenced until ARGV[7]
+-- they are marked failed and returned. 'seq' jumps above any number the store gave before, and
+-- the inventory takes a new generation ('gen'), so that API nodes' floors (reserve.lua) taken
+-- before the rebuild no longer count. Purchases are fenced until ARGV[7]
 -- (reserve.lua answers FENCED), so that orders accepted before the loss and still on their way
 -- take their stock first (adopt.lua).
 --
 -- KEYS[1] inv, KEYS[2] buyers, KEYS[3] keys, KEYS[4] res, KEYS[5] awaited (as in reserve.lua)
 -- ARGV: total, per-user limit, starts (ms), ends (ms), price (cents), currency, fence (unix ms),
---       high-water mark and its order id ('' if none), then 8 per order: order id, user id,
---       quantity, idempotency key, price, currency, created (ms), status (confirmed or failed)
+--       high-water mark and its order id ('' if none), the new generation, then 8 per order:
+--       order id, user id, quantity, idempotency key, price, currency, created (ms), status
+--       (confirmed or failed)
 -- Returns {'OK', remaining, sold, dropped order id...} | {'CURRENT'} | {'BELOW_SOLD', sold}
 local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local total, high, high_id = tonumber(ARGV[1]), tonumber(ARGV[8]), ARGV[9]
-local first = 10 -- the first order's ARGV
+local first = 11 -- the first order's ARGV
 
 local cur = redis.call('HMGET', inv, 'total', 'seq', 'rolledback')
 local seq = tonumber(cur[2] or '0')
@@ -84,7 +86,7 @@ for i = first, #ARGV, 8 do
 end
 redis.call('HSET', inv, 'total', total, 'remaining', total - sold, 'sold', sold, 'pending', held,
   'limit', ARGV[2], 'starts', ARGV[3], 'ends', ARGV[4], 'price', ARGV[5], 'currency', ARGV[6], 'fence', ARGV[7],
-  'seq', string.format('%.0f', math.max(seq, high) + 1073741824))
+  'seq', string.format('%.0f', math.max(seq, high) + 1073741824), 'gen', ARGV[10])
 redis.call('HDEL', inv, 'rolledback')
 reply[2], reply[3] = tostring(total - sold), tostring(sold)
 return reply

@@ -170,7 +170,7 @@ func New(d Deps, s Settings) (*Application, error) {
 			Live: d.Live, Queue: d.Dispatch,
 		},
 		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
-			Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget},
+			Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second},
 		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
 		ListOrders:      ListOrdersHandler{Orders: d.Orders},
 		DeadLetters:     DeadLettersHandler{Queue: d.Queue},

@@ -39,6 +39,10 @@ type WriteOrderHandler struct {
 	// (ORDER_RETRY_BUDGET). Giving up needs the database too: an order is never given up while
 	// the failure cannot be recorded.
 	RetryBudget time.Duration
+	// AdoptWait is how long an order whose reservation is gone waits, within its attempt, for a
+	// rolled-back inventory's rebuild (within a second) to adopt it: a retry of the task would
+	// come seconds later, perhaps after the rebuild's fence let new purchases take its stock.
+	AdoptWait time.Duration
 }
 
 // Handle writes the order to PostgreSQL, idempotently. It returns nil when the order is
@@ -105,6 +109,12 @@ func (h WriteOrderHandler) adopt(ctx context.Context, r domain.Reservation) (dom
 	if errors.Is(err, domain.ErrSaleNotFound) {
 		if serr := h.Stock.RestoreSale(ctx, r.TenantID, r.SaleID); serr != nil {
 			return r, false, fmt.Errorf("write order %s: reservation lost: %w", r.OrderID, serr)
+		}
+		res, adopted, err = h.Inventory.Adopt(ctx, r)
+	}
+	for waited := time.Duration(0); errors.Is(err, domain.ErrUnavailable) && waited < h.AdoptWait; waited += adoptPoll {
+		if serr := sleepCtx(ctx, adoptPoll); serr != nil {
+			return r, false, serr
 		}
 		res, adopted, err = h.Inventory.Adopt(ctx, r)
 	}
@@ -196,4 +206,18 @@ func recordFailure(ctx context.Context, orders ports.OrderRepository, r domain.R
 		return fmt.Errorf("record the failure: %w", err)
 	}
 	return nil
+}
+
+// adoptPoll spaces the adoption attempts of an order waiting for a rebuild (AdoptWait).
+const adoptPoll = 100 * time.Millisecond
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -324,6 +324,28 @@ func TestWriteOrderAdoptsALostReservation(t *testing.T) {
 			t.Error("the loss is not logged")
 		}
 	})
+	t.Run("inventory awaiting its rebuild: waits for it, then adopted", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		s := e.activeSale(t, 3, 3)
+		r := lost(e, s, 1)
+		e.inv.mem.MarkRolledBack(s.TenantID, s.ID)
+		go func() {
+			time.Sleep(300 * time.Millisecond) // the worker's check, or the API node, rebuilds it
+			if err := e.app.WriteOrder.Stock.RestoreSale(ctx, s.TenantID, s.ID); err != nil {
+				t.Error(err)
+			}
+		}()
+		if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: 1}); err != nil {
+			t.Fatalf("write order: %v", err)
+		}
+		if o, ok := e.orders.get(r.OrderID); !ok || o.Status != domain.OrderConfirmed {
+			t.Fatalf("order %+v (%v), want confirmed", o, ok)
+		}
+		if got := e.remaining(t, s); got != 2 {
+			t.Errorf("remaining %d, want 2", got)
+		}
+	})
 	t.Run("already durable: nothing taken", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)

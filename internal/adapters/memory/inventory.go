@@ -358,6 +358,17 @@ func (s *Inventory) RestoreSale(_ context.Context, sl domain.Sale, orders []doma
 	return ports.Restored{Inventory: inv.view(sl.TenantID, sl.ID), Restored: true, Dropped: dropped}, nil
 }
 
+// MarkRolledBack marks the sale's inventory rolled back, as reserve.lua does when an API node's
+// floor shows the store lost reservations: purchases and adoptions wait for RestoreSale. A
+// simulation for tests.
+func (s *Inventory) MarkRolledBack(tenantID, saleID uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv, ok := s.sales[saleKey{tenantID, saleID}]; ok {
+		inv.rolledBack = true
+	}
+}
+
 // RollBack loses the sale's last n reservations, as a Redis restarted from an older file does:
 // their stock, allowance and key come back as if never taken, and the numbering goes back by
 // n. A simulation for tests. It does not mark the inventory (an API node would, on its next

@@ -39,10 +39,11 @@ type Inventory struct {
 	floors map[string]floor
 }
 
-// floor is a sale's highest accepted reservation, as this process saw it.
+// floor is a sale's highest accepted reservation, as this process saw it, in the inventory's
+// generation then (a rebuild starts a new one).
 type floor struct {
-	seq     int64
-	orderID string
+	seq          int64
+	orderID, gen string
 }
 
 // NewInventory stores under keys starting with prefix (REDIS_PREFIX), so several
@@ -69,17 +70,18 @@ func (s *Inventory) reserveArgs(k saleKeys, r domain.Reservation) []any {
 	s.mu.Lock()
 	f := s.floors[k.inv]
 	s.mu.Unlock()
-	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey, r.Node, f.seq, f.orderID}
+	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey, r.Node, f.seq, f.orderID, f.gen}
 }
 
 // accepted raises the floor of r's sale to r, a reservation accepted for good (one undone by
-// its own request, like a reservation no replica acknowledged, must not become a floor).
-func (s *Inventory) accepted(r domain.Reservation) {
+// its own request, like a reservation no replica acknowledged, must not become a floor), taken
+// in generation gen; a floor of another generation is replaced.
+func (s *Inventory) accepted(r domain.Reservation, gen string) {
 	k := s.keysOf(r.TenantID, r.SaleID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.Seq > s.floors[k.inv].seq {
-		s.floors[k.inv] = floor{seq: r.Seq, orderID: r.OrderID.String()}
+	if f := s.floors[k.inv]; r.Seq > f.seq || gen != f.gen {
+		s.floors[k.inv] = floor{seq: r.Seq, orderID: r.OrderID.String(), gen: gen}
 	}
 }
 
@@ -183,31 +185,32 @@ func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.Re
 	if err != nil {
 		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
 	}
-	res, err := s.reserveOutcome(r, reply)
+	res, gen, err := s.reserveOutcome(r, reply)
 	if err == nil {
-		s.accepted(res.Reservation)
+		s.accepted(res.Reservation, gen)
 	}
 	return res, err
 }
 
-// reserveOutcome reads the reserve script's reply.
-func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.ReserveResult, error) {
+// reserveOutcome reads the reserve script's reply, and the inventory's generation with a
+// reservation.
+func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.ReserveResult, string, error) {
 	switch reply[0] {
 	case "OK", "DUP":
 		rec, err := decodeReservation(r.TenantID, r.SaleID, reply[1])
 		if err != nil {
-			return ports.ReserveResult{}, err
+			return ports.ReserveResult{}, "", err
 		}
 		remaining, _ := strconv.Atoi(reply[2])
-		return ports.ReserveResult{Reservation: rec, Duplicate: reply[0] == "DUP", Remaining: remaining}, nil
+		return ports.ReserveResult{Reservation: rec, Duplicate: reply[0] == "DUP", Remaining: remaining}, reply[3], nil
 	case "NO_SALE":
-		return ports.ReserveResult{}, domain.ErrSaleNotFound
+		return ports.ReserveResult{}, "", domain.ErrSaleNotFound
 	case "NOT_STARTED":
-		return ports.ReserveResult{}, domain.ErrSaleNotStarted
+		return ports.ReserveResult{}, "", domain.ErrSaleNotStarted
 	case "ENDED":
-		return ports.ReserveResult{}, domain.ErrSaleEnded
+		return ports.ReserveResult{}, "", domain.ErrSaleEnded
 	case "FENCED":
-		return ports.ReserveResult{}, domain.Fenced()
+		return ports.ReserveResult{}, "", domain.Fenced()
 	case "ROLLED_BACK":
 		// Reported (the inventory is marked); the floor has done its work. After the rebuild
 		// the sale's numbers start above it, and its reservation may be gone for good.
@@ -215,9 +218,9 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 		s.mu.Lock()
 		delete(s.floors, k.inv)
 		s.mu.Unlock()
-		return ports.ReserveResult{}, errors.Join(domain.Fenced(), ports.ErrRolledBack)
+		return ports.ReserveResult{}, "", errors.Join(domain.Fenced(), ports.ErrRolledBack)
 	}
-	return ports.ReserveResult{}, refusal(reply, r.Quantity)
+	return ports.ReserveResult{}, "", refusal(reply, r.Quantity)
 }
 
 // refusal maps the scripts' stock and limit refusals to the domain's (rules 2 to 4 of
@@ -328,9 +331,9 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 	if high.OrderID != uuid.Nil {
 		highID = high.OrderID.String()
 	}
-	args := make([]any, 0, 9+8*len(orders))
+	args := make([]any, 0, 10+8*len(orders))
 	args = append(args, sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
-		sale.PriceCents, sale.Currency, fenceMS, high.Seq, highID)
+		sale.PriceCents, sale.Currency, fenceMS, high.Seq, highID, uuid.NewString())
 	for _, o := range orders {
 		if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 			continue

@@ -173,6 +173,10 @@ func TestReserveRefusesARolledBackInventory(t *testing.T) {
 		dumps[i], _ = f.rdb.Dump(f.ctx, k).Result() // "" for a key that does not exist yet
 	}
 	lost := f.reserve(s, uuid.New(), 2, "lost")
+	other := redisadapter.NewInventory(f.rdb, f.prefix) // a second API node, its last order lost too
+	if _, err := other.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "other")); err != nil {
+		t.Fatal(err)
+	}
 	for i, k := range keys { // the rollback: every key of the sale back to its copy
 		f.rdb.Del(f.ctx, k)
 		if dumps[i] != "" {
@@ -205,7 +209,13 @@ func TestReserveRefusesARolledBackInventory(t *testing.T) {
 	if err != nil || !out.Restored || out.Inventory.RolledBack || out.Inventory.Sold != 4 || out.Inventory.Remaining != 1 {
 		t.Fatalf("RestoreSale = %+v, %v; want 4 of 5 sold (kept, fresh, lost), unmarked", out, err)
 	}
-	f.reserve(s, uuid.New(), 1, "rebuilt")
+	// The other node's floor dates from before the rebuild: stale, not a new rollback.
+	if _, err := other.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "rebuilt")); err != nil {
+		t.Fatalf("Reserve with a floor from before the rebuild: %v, want it accepted", err)
+	}
+	if inv, _, _ := f.inv.Inventory(f.ctx, s.TenantID, s.ID); inv.RolledBack {
+		t.Fatal("a stale floor marked the rebuilt inventory rolled back")
+	}
 }
 
 // saleKeys are the Redis keys of s's inventory, as the scripts name them.

@@ -80,6 +80,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 		return ports.PurchaseOutcome{}, err
 	}
 	var res ports.ReserveResult
+	var gen string
 	var rerr error
 	switch {
 	case isNoScript(reserveCmd.Err()) && known != nil:
@@ -104,7 +105,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 		if err != nil {
 			return ports.PurchaseOutcome{}, fmt.Errorf("reserve script: %w", err)
 		}
-		res, rerr = p.inv.reserveOutcome(r, reply)
+		res, gen, rerr = p.inv.reserveOutcome(r, reply)
 	}
 	if known != nil {
 		if err := p.settle(ctx, *known, pu.Fingerprint, res, rerr); err != nil {
@@ -121,7 +122,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
 	}
 	if rerr == nil {
-		p.inv.accepted(res.Reservation)
+		p.inv.accepted(res.Reservation, gen)
 	}
 	return ports.PurchaseOutcome{Reserved: res}, rerr
 }
