@@ -19,14 +19,15 @@
 --                                    accepted before the loss land first; or it is marked
 --                                    rolled back and waits for its rebuild
 --   {'ROLLED_BACK'}                  this node's floor shows the store lost reservations: the
---                                    inventory is now marked 'rolledback'
+--                                    inventory is now marked 'rolledback' (or was rebuilt since)
 -- The inv hash may hold 'fence' (unix ms): no purchase is taken before it. Each reservation
 -- takes the sale's next number ('seq', 'n' in the record). A floor above 'seq', or a floor
 -- reservation the store no longer has, means the store lost reservations it had accepted (it
 -- rolled back; numbers given since may be reused, hence the order id): the inventory is marked
--- 'rolledback' and refuses purchases until restore.lua rebuilds it. A floor counts only in the
--- generation it was taken in ('gen', new at each rebuild): after a rebuild, floors taken before
--- it (requests in flight as it ran) are stale, not signs of a rollback.
+-- 'rolledback' and refuses purchases until restore.lua rebuilds it. Its numbers count only in
+-- the generation it was taken in ('gen', new at each rebuild): across a rebuild (a floor taken
+-- by a request in flight as it ran, or before a loss) only its reservation is looked for, and
+-- if it is gone the node is told (ROLLED_BACK) without marking the rebuilt inventory.
 local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local floor, floor_id, floor_gen = tonumber(ARGV[6] or '0'), ARGV[7] or '', ARGV[8] or ''
@@ -51,9 +52,14 @@ if f[9] then
   return {'FENCED', '1000'}
 end
 local gen = f[10] or ''
-if floor_gen == gen and (floor > tonumber(f[8] or '0') or (floor_id ~= '' and redis.call('HEXISTS', res, floor_id) == 0)) then
-  redis.call('HSET', inv, 'rolledback', now)
-  return {'ROLLED_BACK'}
+if floor_id ~= '' then
+  local gone = redis.call('HEXISTS', res, floor_id) == 0
+  if floor_gen == gen and (gone or floor > tonumber(f[8] or '0')) then
+    redis.call('HSET', inv, 'rolledback', now)
+    return {'ROLLED_BACK'}
+  elseif floor_gen ~= gen and gone then
+    return {'ROLLED_BACK'} -- rebuilt since, without this node's order: nothing to mark
+  end
 end
 if f[7] and now < tonumber(f[7]) then
   return {'FENCED', tostring(tonumber(f[7]) - now)}

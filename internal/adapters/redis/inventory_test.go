@@ -209,12 +209,21 @@ func TestReserveRefusesARolledBackInventory(t *testing.T) {
 	if err != nil || !out.Restored || out.Inventory.RolledBack || out.Inventory.Sold != 4 || out.Inventory.Remaining != 1 {
 		t.Fatalf("RestoreSale = %+v, %v; want 4 of 5 sold (kept, fresh, lost), unmarked", out, err)
 	}
-	// The other node's floor dates from before the rebuild: stale, not a new rollback.
-	if _, err := other.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "rebuilt")); err != nil {
-		t.Fatalf("Reserve with a floor from before the rebuild: %v, want it accepted", err)
+	// The other node's floor dates from before the rebuild, which did not bring its order back:
+	// the node is told once (it holds that order, and takes it again: app.PlaceOrderHandler),
+	// and the rebuilt inventory is not marked again.
+	if _, err := other.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "told")); !errors.Is(err, ports.ErrRolledBack) {
+		t.Fatalf("Reserve with a lost order from before the rebuild: %v, want ErrRolledBack", err)
 	}
 	if inv, _, _ := f.inv.Inventory(f.ctx, s.TenantID, s.ID); inv.RolledBack {
-		t.Fatal("a stale floor marked the rebuilt inventory rolled back")
+		t.Fatal("a floor from before the rebuild marked the rebuilt inventory rolled back")
+	}
+	if _, err := other.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "rebuilt")); err != nil {
+		t.Fatalf("Reserve once told: %v, want it accepted", err)
+	}
+	// A node whose order the rebuild kept (pending) is not told anything.
+	if _, err := fresh.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "sold out")); !errors.Is(err, domain.ErrSoldOut) {
+		t.Fatalf("Reserve on a node whose floor survived: %v, want sold out", err)
 	}
 }
 
