@@ -144,11 +144,15 @@ func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UU
 		h.Log.WarnContext(ctx, "rolled-back inventory not rebuilt by this node; the worker will", "sale_id", saleID, "err", err)
 	}
 	recent := h.Queue.Recent(tenantID, saleID)
-	adopted := 0
+	adopted, refused := 0, map[domain.Code]int{}
 	for _, r := range recent {
-		if _, ok, err := h.Stock.Inventory.Adopt(ctx, r); ok {
+		_, ok, err := h.Stock.Inventory.Adopt(ctx, r)
+		switch {
+		case ok:
 			adopted++
-		} else if err != nil && domain.CodeOf(err) == "" {
+		case err != nil && domain.CodeOf(err) != "":
+			refused[domain.CodeOf(err)]++
+		case err != nil:
 			h.Log.WarnContext(ctx, "recent order not adopted; the worker will", "order_id", r.OrderID, "err", err)
 		}
 		if err := h.Queue.EnqueueOrder(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
@@ -156,7 +160,7 @@ func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UU
 		}
 	}
 	h.Log.WarnContext(ctx, "the inventory store rolled back: sale rebuilt, this node's recent orders taken again and queued",
-		"sale_id", saleID, "recent", len(recent), "adopted", adopted)
+		"sale_id", saleID, "recent", len(recent), "adopted", adopted, "refused", refused)
 }
 
 // worthReplaying reports whether an answer is final for its key: an accepted order or a refusal
