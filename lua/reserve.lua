@@ -33,25 +33,17 @@ local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), 
 local floor, floor_id, floor_gen = tonumber(ARGV[6] or '0'), ARGV[7] or '', ARGV[8] or ''
 local key_field = user_id .. ':' .. idem
 
-local prior = redis.call('HGET', keys, key_field)
-if prior then
-  local d = redis.call('HMGET', inv, 'remaining', 'gen')
-  return {'DUP', redis.call('HGET', res, prior) or '', d[1] or '0', d[2] or ''}
-end
-
 local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency', 'fence', 'seq',
   'rolledback', 'gen')
 if not f[1] then
   return {'NO_SALE'}
 end
 local remaining, limit, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+local gen = f[10] or ''
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if f[9] then
-  return {'FENCED', '1000'}
-end
-local gen = f[10] or ''
+-- The floor first, even for a key already used: this node must learn of a loss at once.
 if floor_id ~= '' then
   local gone = redis.call('HEXISTS', res, floor_id) == 0
   if floor_gen == gen and (gone or floor > tonumber(f[8] or '0')) then
@@ -60,6 +52,14 @@ if floor_id ~= '' then
   elseif floor_gen ~= gen and gone then
     return {'ROLLED_BACK'} -- rebuilt since, without this node's order: nothing to mark
   end
+end
+
+local prior = redis.call('HGET', keys, key_field)
+if prior then
+  return {'DUP', redis.call('HGET', res, prior) or '', f[1], gen}
+end
+if f[9] then
+  return {'FENCED', '1000'}
 end
 if f[7] and now < tonumber(f[7]) then
   return {'FENCED', tostring(tonumber(f[7]) - now)}

@@ -73,9 +73,10 @@ func (s *Inventory) reserveArgs(k saleKeys, r domain.Reservation) []any {
 	return []any{r.OrderID.String(), r.UserID.String(), r.Quantity, r.IdempotencyKey, r.Node, f.seq, f.orderID, f.gen}
 }
 
-// accepted raises the floor of r's sale to r, a reservation accepted for good (one undone by
-// its own request, like a reservation no replica acknowledged, must not become a floor), taken
-// in generation gen; a floor of another generation is replaced.
+// accepted raises the floor of r's sale to r, a new reservation accepted for good (one undone
+// by its own request, like a reservation no replica acknowledged, must not become a floor; nor
+// a duplicate, perhaps restored without its number), taken in generation gen; a floor of
+// another generation is replaced.
 func (s *Inventory) accepted(r domain.Reservation, gen string) {
 	k := s.keysOf(r.TenantID, r.SaleID)
 	s.mu.Lock()
@@ -186,7 +187,7 @@ func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.Re
 		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
 	}
 	res, gen, err := s.reserveOutcome(r, reply)
-	if err == nil {
+	if err == nil && !res.Duplicate {
 		s.accepted(res.Reservation, gen)
 	}
 	return res, err

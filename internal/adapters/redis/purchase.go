@@ -121,7 +121,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	if rerr == nil && waitCmd != nil && waitCmd.Val() < int64(p.wait.Replicas) {
 		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
 	}
-	if rerr == nil {
+	if rerr == nil && !res.Duplicate {
 		p.inv.accepted(res.Reservation, gen)
 	}
 	return ports.PurchaseOutcome{Reserved: res}, rerr
