@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Kafka, PostgreSQL and HTTP-only tests, and those on private servers: the single-node run covers them.
-skip='Broker|DatabaseOutage|Redelivered|EmailOutage|Poison|FansOut|Malformed|Readiness|RateLimitAcrossProcesses|TLSInEachForm|PurchaseWaitsForAReplica|CheckAOF'
+skip='Broker|DatabaseOutage|Redelivered|EmailOutage|Poison|FansOut|Malformed|Readiness|RateLimitAcrossProcesses|TLSInEachForm|PurchaseWaitsForAReplica|CheckAOF|ReadinessPingsEveryMaster'
 declare -A ports=([cluster]="7000 7001 7002 7003 7004 7005" [sentinel]="7100 7101 7102")
 
 trap './scripts/redis-cluster.sh stop; ./scripts/redis-sentinel.sh stop' EXIT

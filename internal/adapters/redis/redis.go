@@ -124,10 +124,12 @@ type Pinger struct{ Client goredis.UniversalClient }
 // Name names the check.
 func (Pinger) Name() string { return "redis" }
 
-// Ping checks that Redis answers; its error's Reason ("loading", "unreachable") carries no
-// address.
+// Ping checks that Redis answers, every master of a cluster (go-redis would ping one, another
+// each time); its error's Reason ("loading", "unreachable") carries no address.
 func (p Pinger) Ping(ctx context.Context) error {
-	err := p.Client.Ping(ctx).Err()
+	err := ForEachMaster(ctx, p.Client, func(ctx context.Context, c goredis.UniversalClient) error {
+		return c.Ping(ctx).Err()
+	})
 	switch {
 	case err == nil:
 		return nil

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"regexp"
 	"strconv"
 	"sync"
@@ -139,6 +140,30 @@ func TestPurchaseWaitsOnTheSalesMaster(t *testing.T) {
 		// Its first purchase since the master started sends a second WAIT, after loading the script.
 		if holds := keys != "0"; holds != (a > b) || !holds && a != b {
 			t.Errorf("master %s (%s of the sale's keys) answered %d WAIT", addr, keys, a-b)
+		}
+	}
+}
+
+// On a cluster the readiness check pings every master: with one down it fails every time, not
+// only when go-redis happens to pick that one.
+func TestReadinessPingsEveryMaster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	nodes := testutil.StartRedisCluster(t, nil, nil, nil)
+	rdb, err := redisadapter.Open(ctx, "redis://"+nodes[0].Addr+"?addr="+nodes[1].Addr+"&addr="+nodes[2].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	ready := redisadapter.Pinger{Client: rdb}
+	if err := ready.Ping(ctx); err != nil {
+		t.Fatalf("readiness with every master up: %v", err)
+	}
+	_ = nodes[2].Client.ShutdownNoSave(ctx).Err()
+	for range 6 {
+		var reason interface{ Reason() string }
+		if err := ready.Ping(ctx); !errors.As(err, &reason) || reason.Reason() != "unreachable" {
+			t.Fatalf("readiness with master %s down: %v, want unreachable", nodes[2].Addr, err)
 		}
 	}
 }
