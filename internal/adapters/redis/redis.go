@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	neturl "net/url"
+	"runtime"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -48,6 +49,11 @@ func NewClient(url string) (goredis.UniversalClient, error) {
 			return nil, fmt.Errorf("redis: parse REDIS_URL (Cluster): %w", err)
 		}
 		perHostTLS(opt.TLSConfig)
+		if !q.Has("pool_size") {
+			// go-redis gives each node half a single node's pool, as if the load spread over
+			// the masters; a hot sale's purchases all go to the one holding its slot.
+			opt.PoolSize = 10 * runtime.GOMAXPROCS(0)
+		}
 		return goredis.NewClusterClient(opt), nil
 	default:
 		opt, err := goredis.ParseURL(url)

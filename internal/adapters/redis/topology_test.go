@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -47,8 +48,10 @@ func TestNewClientTopologies(t *testing.T) {
 		case *goredis.Client:
 			tlsConfig = c.Options().TLSConfig
 		}
-		if _, ok := rdb.(*goredis.ClusterClient); ok != tc.cluster {
+		if c, ok := rdb.(*goredis.ClusterClient); ok != tc.cluster {
 			t.Errorf("NewClient(%s) is a %T, want a cluster client: %v", tc.url, rdb, tc.cluster)
+		} else if ok && c.Options().PoolSize != 10*runtime.GOMAXPROCS(0) {
+			t.Errorf("NewClient(%s): %d connections per node, want as many as a single node's", tc.url, c.Options().PoolSize)
 		}
 		if (tlsConfig != nil) != tc.tls {
 			t.Errorf("NewClient(%s): TLS %v, want %v", tc.url, tlsConfig != nil, tc.tls)
