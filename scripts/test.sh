@@ -2,7 +2,8 @@
 # Runs every check and test: services up, generated code fresh, vet and linters (Go, workflows,
 # container files), the OpenAPI lint and the
 # TypeScript client (against a live system), the test suite against the real PostgreSQL and
-# Redis, fuzzing, and the browser tests.
+# Redis, the Redis tests again on a local Redis Cluster and Sentinel group, fuzzing, and the
+# browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,9 @@ step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
 
 step "tests (real PostgreSQL and Redis)"
 go test -race -count=1 -timeout 15m "$@" ./...
+
+step "the Redis tests on a Redis Cluster and a Sentinel group (./scripts/redis-topologies-test.sh)"
+./scripts/redis-topologies-test.sh
 
 step "fault injection, the short subset (./scripts/chaos.sh --short; the full set: docs/reliability.md)"
 ./scripts/chaos.sh --short --quiet

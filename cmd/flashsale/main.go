@@ -39,7 +39,7 @@ func rootCommand() *cobra.Command {
 	}
 	// Subcommands inherit this template, so `flashsale <role> --help` shows the roles and the
 	// configuration too.
-	root.SetHelpTemplate(root.HelpTemplate() + "\n" + rolesHelp() + "\n" + envHelp())
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + rolesHelp() + "\n" + envHelp() + "\n" + redisHelp())
 	root.AddCommand(
 		roleCommand("all", "Run every role in one process (migrate, API, worker, relay, consumers; an embedded Kafka broker unless KAFKA_BROKERS is set); the default for local runs",
 			wiring.EmbeddedBroker, wiring.Kafka, wiring.Migrate, wiring.API, wiring.Worker, wiring.Relay, wiring.Consumers(), wiring.Admin),
@@ -196,6 +196,27 @@ func envHelp() string {
 		fmt.Fprintf(w, "  %s\t[%s]\t%s\n", v.Name, v.Default, v.Help)
 	}
 	_ = w.Flush()
+	return b.String()
+}
+
+// redisForms are the forms of REDIS_URL, each with an example (go-redis's URL forms; see
+// redisadapter.NewClient).
+var redisForms = []struct{ what, example string }{
+	{"a single node", "redis://:password@10.0.0.5:6379/0"},
+	{"Sentinel: the sentinels (host and each addr), the master's name, its password (password=)",
+		"redis://10.0.0.11:26379/0?master_name=flashsale&addr=10.0.0.12:26379&addr=10.0.0.13:26379&password=secret"},
+	{"Cluster: two seed nodes or more (host and each addr); the others are discovered",
+		"redis://:password@10.0.0.21:6379?addr=10.0.0.22:6379&addr=10.0.0.23:6379"},
+	{"TLS, in each form: rediss:// (each server's certificate checked against its own host)",
+		"rediss://:password@redis.example.com:6380/0"},
+}
+
+func redisHelp() string {
+	var b strings.Builder
+	b.WriteString("REDIS_URL (every Redis user shares its one client; query parameters: go-redis options, e.g. pool_size=50):\n")
+	for _, f := range redisForms {
+		fmt.Fprintf(&b, "  %s:\n    %s\n", f.what, f.example)
+	}
 	return b.String()
 }
 

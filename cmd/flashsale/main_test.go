@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/wiring"
 )
@@ -46,6 +49,43 @@ func TestHelpListsRolesAndConfiguration(t *testing.T) {
 				t.Errorf("%v: %s [%s] missing from the help", args, v.Name, v.Default)
 			}
 		}
+	}
+}
+
+// TestHelpShowsEachRedisForm: the help gives an example of each form of REDIS_URL, and each
+// example builds the client it stands for.
+func TestHelpShowsEachRedisForm(t *testing.T) {
+	out, err := run(t, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, f := range redisForms {
+		if !strings.Contains(out, f.example) {
+			t.Errorf("REDIS_URL example %s missing from the help", f.example)
+		}
+		rdb, err := redisadapter.NewClient(f.example)
+		if err != nil {
+			t.Errorf("REDIS_URL example %s: %v", f.example, err)
+			continue
+		}
+		switch c := rdb.(type) {
+		case *goredis.ClusterClient:
+			kinds["cluster"]++
+		case *goredis.Client:
+			if strings.Contains(f.example, "master_name=") {
+				kinds["sentinel"]++
+			} else {
+				kinds["single"]++
+			}
+			if strings.HasPrefix(f.example, "rediss://") && c.Options().TLSConfig == nil {
+				t.Errorf("REDIS_URL example %s: no TLS", f.example)
+			}
+		}
+		_ = rdb.Close()
+	}
+	if kinds["single"] == 0 || kinds["sentinel"] == 0 || kinds["cluster"] == 0 {
+		t.Errorf("the help's REDIS_URL examples build %v, want each topology", kinds)
 	}
 }
 

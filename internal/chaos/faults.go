@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,9 +25,11 @@ type fault struct {
 	// layout of the system (layoutAll or layoutSplit), and API nodes in the split layout.
 	layout   string
 	apiNodes int
-	// redis persistence of the primary; replica: a second server replicating it.
+	// redis persistence of the primary; replica: a second server replicating it; cluster: a
+	// Redis Cluster of 3 masters and 3 replicas instead, each with that persistence.
 	redis   string
 	replica bool
+	cluster bool
 	load    string
 	// window is how long the fault lasts in a rate load (the load runs Lead + window + Trail).
 	window func(o Options) time.Duration
@@ -179,6 +182,45 @@ var faults = []fault{
 				return err
 			}
 			r.mark("system restarted on the new primary")
+			return nil
+		},
+	},
+	{
+		name: "redis-cluster-failover", title: "Redis Cluster: the master of the sale's slot lost mid-burst",
+		how: "a Redis Cluster (3 masters, 3 replicas, node timeout 1 s); --redis-restart-at (0.9 s) into a " +
+			"5,000-user burst (stock 500) the master holding the sale's slot is killed (SIGKILL), its replica " +
+			"is promoted by the cluster, then the killed node is started again (it rejoins as a replica, " +
+			"empty); every purchase that got no answer or a 5xx is sent again with the same key",
+		layout: layoutAll, redis: persistNone, cluster: true, load: loadBurst, window: none,
+		setup: func(ctx context.Context, r *rowRun) error {
+			if r.target = r.cluster.masterOf(ctx, "*"+r.d.saleID.String()+"}:inv"); r.target == nil {
+				return errors.New("no master holds the sale's inventory")
+			}
+			return nil
+		},
+		inject: func(ctx context.Context, r *rowRun, t0 time.Time) error {
+			sleepUntil(ctx, t0.Add(r.opts.RedisRestartAt))
+			master := r.target
+			master.Kill()
+			r.mark(fmt.Sprintf("master of the sale's slot (port %d) killed (SIGKILL)", master.Port))
+			if err := r.cluster.waitHealthy(ctx, master); err != nil {
+				return err
+			}
+			if promoted := r.cluster.masterOf(ctx, "*"+r.d.saleID.String()+"}:inv"); promoted != nil {
+				r.mark(fmt.Sprintf("replica promoted (port %d)", promoted.Port))
+			}
+			if err := master.Start(ctx); err != nil {
+				return err
+			}
+			if err := r.cluster.waitHealthy(ctx, nil); err != nil {
+				return err
+			}
+			r.mark("killed node started again, a replica in sync")
+			return nil
+		},
+		after: func(ctx context.Context, r *rowRun) error {
+			n := r.d.resend(ctx, 0, r.opts.InflightWait, func(p *purchase) bool { return p.failed() })
+			r.mark(fmt.Sprintf("%d unanswered purchases sent again", n))
 			return nil
 		},
 	},

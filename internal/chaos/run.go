@@ -181,6 +181,8 @@ type rowRun struct {
 	pg         *Postgres
 	redis      *Redis
 	replica    *Redis
+	cluster    *redisCluster
+	target     *Redis // the server a fault aims at, when its setup chooses one
 	sink       *mailSink
 	sys        *System
 	d          *driver
@@ -294,10 +296,20 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 	if o.Durability == "aof" {
 		persist = persistAOFAlways
 	}
-	if r.redis, err = newRedis(ctx, o.RedisBin, filepath.Join(r.dir, "redis"), persist); err != nil {
-		return time.Time{}, err
+	var redisURL string
+	switch {
+	case f.cluster: // its own replicas
+		if r.cluster, err = newRedisCluster(ctx, o.RedisBin, filepath.Join(r.dir, "redis-cluster"), persist); err != nil {
+			return time.Time{}, err
+		}
+		redisURL = r.cluster.URL()
+	default:
+		if r.redis, err = newRedis(ctx, o.RedisBin, filepath.Join(r.dir, "redis"), persist); err != nil {
+			return time.Time{}, err
+		}
+		redisURL = r.redis.URL()
 	}
-	if f.replica || o.Durability == "replica" {
+	if !f.cluster && (f.replica || o.Durability == "replica") {
 		replicaPersist := persistNone
 		if o.Durability == "aof" { // a replica that may be promoted keeps the promise too
 			replicaPersist = persistAOFAlways
@@ -315,7 +327,7 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 	}
 	r.sys, err = startSystem(ctx, systemConfig{
 		Bin: o.Bin, LogDir: filepath.Join(r.dir, "logs"), Layout: f.layout, APINodes: f.apiNodes,
-		DatabaseURL: r.pg.URL(appDatabase), RedisURL: r.redis.URL(), SMTPAddr: r.sink.Addr(),
+		DatabaseURL: r.pg.URL(appDatabase), RedisURL: redisURL, SMTPAddr: r.sink.Addr(),
 		Env: append([]string{"REDIS_DURABILITY=" + durability(o)}, o.Env...),
 	})
 	if err != nil {
@@ -388,6 +400,12 @@ func (r *rowRun) close() {
 	}
 	if r.sink != nil {
 		r.sink.Close()
+	}
+	if r.cluster != nil {
+		r.cluster.kill()
+		for _, n := range r.cluster.nodes {
+			_ = os.RemoveAll(n.dir)
+		}
 	}
 	for _, rd := range []*Redis{r.replica, r.redis} {
 		if rd != nil {

@@ -36,7 +36,7 @@ type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/flashsale?sslmode=disable" help:"PostgreSQL connection URL"`
 	DBMaxConns  int32  `env:"DB_MAX_CONNS" envDefault:"20" help:"PostgreSQL pool size per process"`
 
-	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis connection URL"`
+	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis: a single node, a Sentinel group (master_name=) or a Cluster (seeds in addr=); forms below"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"fs" help:"prefix of every Flashsale key in Redis"`
 	// RedisDurability is what a reservation must reach before its purchase is answered 202.
 	RedisDurability   string        `env:"REDIS_DURABILITY" envDefault:"none" help:"what a reservation reaches before the 202: none (Redis memory; refused in production), aof (Redis must run appendonly yes + appendfsync always, checked at start), replica (WAIT for REDIS_WAIT_REPLICAS replicas, else 503)"`

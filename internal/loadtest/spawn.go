@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+
+	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 )
 
 // SpawnConfig starts a target system as a child process: `flashsale all` on a fresh database,
@@ -98,17 +100,19 @@ func Spawn(ctx context.Context, c SpawnConfig) (*Target, error) {
 	t.cleanup = append(t.cleanup, func() { _ = logFile.Close() }, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		opt, err := goredis.ParseURL(c.RedisURL)
+		rdb, err := redisadapter.NewClient(c.RedisURL)
 		if err != nil {
 			return
 		}
-		rdb := goredis.NewClient(opt)
 		defer rdb.Close()
 		for _, pattern := range []string{prefix + ":*", "rate:" + prefix + ":*", "asynq:{" + queue + "}:*", "asynq:{" + queue + "-sales}:*"} {
-			iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-			for iter.Next(ctx) {
-				rdb.Unlink(ctx, iter.Val())
-			}
+			_ = redisadapter.ForEachMaster(ctx, rdb, func(ctx context.Context, m goredis.UniversalClient) error {
+				iter := m.Scan(ctx, 0, pattern, 1000).Iterator()
+				for iter.Next(ctx) {
+					m.Unlink(ctx, iter.Val())
+				}
+				return iter.Err()
+			})
 		}
 		rdb.SRem(ctx, "asynq:queues", queue, queue+"-sales")
 	})

@@ -3,13 +3,17 @@ package testutil
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 )
 
-// RedisURL is the server tests use (TEST_REDIS_URL).
+// RedisURL is the server tests use (TEST_REDIS_URL): a single node, a Sentinel group or a
+// Cluster, in the forms REDIS_URL takes (redisadapter.NewClient).
 func RedisURL() string {
 	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
 		return u
@@ -19,7 +23,7 @@ func RedisURL() string {
 
 // Redis is a test's share of the Redis server: a key prefix and an Asynq queue of its own.
 type Redis struct {
-	Client *goredis.Client
+	Client goredis.UniversalClient
 	Prefix string
 	Queue  string
 }
@@ -28,12 +32,8 @@ type Redis struct {
 // keys under them (never FLUSHALL: the server is shared).
 func NewRedis(t testing.TB) Redis {
 	t.Helper()
-	opt, err := goredis.ParseURL(RedisURL())
+	client, err := redisadapter.Open(context.Background(), RedisURL())
 	if err != nil {
-		t.Fatalf("testutil: %v", err)
-	}
-	client := goredis.NewClient(opt)
-	if err := client.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("testutil: Redis at %s: %v", RedisURL(), err)
 	}
 	id := randomHex(6)
@@ -51,28 +51,34 @@ func NewRedis(t testing.TB) Redis {
 	return r
 }
 
-// DeleteKeys removes every key matching pattern, with SCAN (never KEYS or FLUSHALL).
+// DeleteKeys removes every key matching pattern, with SCAN on each master (never KEYS or
+// FLUSHALL), one UNLINK per key (on a cluster the keys live in different slots).
 func DeleteKeys(ctx context.Context, c goredis.UniversalClient, pattern string) {
-	iter := c.Scan(ctx, 0, pattern, 500).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			c.Unlink(ctx, batch...)
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		c.Unlink(ctx, batch...)
+	keys := Keys(ctx, c, pattern)
+	for len(keys) > 0 {
+		batch := keys[:min(500, len(keys))]
+		keys = keys[len(batch):]
+		_, _ = c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range batch {
+				p.Unlink(ctx, k)
+			}
+			return nil
+		})
 	}
 }
 
-// Keys lists the keys matching pattern, sorted by SCAN order.
+// Keys lists the keys matching pattern, in SCAN order, from every master.
 func Keys(ctx context.Context, c goredis.UniversalClient, pattern string) []string {
+	var mu sync.Mutex
 	var keys []string
-	iter := c.Scan(ctx, 0, pattern, 500).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
+	_ = redisadapter.ForEachMaster(ctx, c, func(ctx context.Context, m goredis.UniversalClient) error {
+		iter := m.Scan(ctx, 0, pattern, 500).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	})
 	return keys
 }

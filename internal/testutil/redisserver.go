@@ -66,3 +66,28 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// StartRedisCluster runs a Redis Cluster of len(nodeArgs) masters and no replicas, node i started
+// with nodeArgs[i] (see StartRedisServer), and returns them once every node serves every slot.
+// Connect with the URL form redis://<first>?addr=<second>&...
+func StartRedisCluster(t testing.TB, nodeArgs ...[]string) []*RedisServer {
+	t.Helper()
+	var nodes []*RedisServer
+	create := []string{"--cluster", "create"}
+	for _, args := range nodeArgs {
+		s := StartRedisServer(t, append([]string{"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(freePort(t))}, args...)...)
+		nodes = append(nodes, s)
+		create = append(create, s.Addr)
+	}
+	out, err := exec.CommandContext(context.Background(), "redis-cli", append(create, "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput() //nolint:gosec // G204: the test's own arguments
+	if err != nil {
+		t.Fatalf("testutil: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, s := range nodes {
+		WaitFor(t, 10*time.Second, "the cluster to serve every slot at "+s.Addr, func() bool {
+			info, err := s.Client.ClusterInfo(context.Background()).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+	}
+	return nodes
+}

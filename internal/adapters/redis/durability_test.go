@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +77,28 @@ func TestCheckAOF(t *testing.T) {
 		if err := redisadapter.CheckAOF(ctx, s.Client); (err == nil) != tc.ok {
 			t.Errorf("CheckAOF with %v = %v, want ok %v", tc.args, err, tc.ok)
 		}
+	}
+}
+
+// On a cluster REDIS_DURABILITY=aof needs every master to fsync every write: one that does not
+// is named.
+func TestCheckAOFOnEveryMaster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	always := []string{"--appendonly", "yes", "--appendfsync", "always"}
+	nodes := testutil.StartRedisCluster(t, always, always, []string{"--appendonly", "yes", "--appendfsync", "everysec"})
+	rdb, err := redisadapter.Open(ctx, "redis://"+nodes[0].Addr+"?addr="+nodes[1].Addr+"&addr="+nodes[2].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if err := redisadapter.CheckAOF(ctx, rdb); err == nil || !strings.Contains(err.Error(), nodes[2].Addr) {
+		t.Fatalf("CheckAOF with %s on everysec = %v, want it named", nodes[2].Addr, err)
+	}
+	if err := nodes[2].Client.ConfigSet(ctx, "appendfsync", "always").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redisadapter.CheckAOF(ctx, rdb); err != nil {
+		t.Fatalf("CheckAOF with every master on always = %v", err)
 	}
 }

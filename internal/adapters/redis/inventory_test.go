@@ -27,7 +27,7 @@ import (
 type fixture struct {
 	t      *testing.T
 	ctx    context.Context
-	rdb    *goredis.Client
+	rdb    goredis.UniversalClient
 	prefix string
 	inv    *redisadapter.Inventory
 	tenant uuid.UUID

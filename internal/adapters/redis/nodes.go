@@ -26,8 +26,10 @@ func NewNodes(rdb goredis.UniversalClient, prefix string) *Nodes {
 
 var _ ports.Nodes = (*Nodes)(nil)
 
-func (n *Nodes) set() string              { return n.prefix + ":nodes" }
-func (n *Nodes) lease(node string) string { return n.prefix + ":node:" + node }
+// The registry's keys share the {nodes} hash tag: Renew writes the set and a lease in one
+// transaction, which a cluster allows within one slot only.
+func (n *Nodes) set() string              { return n.prefix + ":{nodes}" }
+func (n *Nodes) lease(node string) string { return n.prefix + ":{nodes}:" + node }
 
 // Renew joins node (again) and extends its lease to ttl from now.
 func (n *Nodes) Renew(ctx context.Context, node string, ttl time.Duration) error {

@@ -63,7 +63,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	var claimCmd *goredis.StatusCmd
 	var reserveCmd *goredis.Cmd
 	var waitCmd *goredis.IntCmd
-	_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+	_, err := p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
 		claimCmd = pipe.SetArgs(ctx, p.key(pu.Scope), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: pu.Lease})
 		reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
 		if p.wait.Replicas > 0 {
@@ -89,7 +89,7 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 		if err := reserveScript.Load(ctx, p.inv.rdb).Err(); err != nil {
 			return ports.PurchaseOutcome{}, fmt.Errorf("load reserve script: %w", err)
 		}
-		_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		_, err := p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
 			reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
 			if waitCmd != nil {
 				_ = pipe.Process(ctx, waitCmd)

@@ -85,11 +85,10 @@ func TestRateLimiterBudget(t *testing.T) {
 func TestRateLimiterSharedAcrossNodes(t *testing.T) {
 	t.Parallel()
 	r := newLimiterRedis(t)
-	opt, err := goredis.ParseURL(testutil.RedisURL())
+	other, err := redisadapter.NewClient(testutil.RedisURL())
 	if err != nil {
-		t.Fatalf("parse Redis URL: %v", err)
+		t.Fatal(err)
 	}
-	other := goredis.NewClient(opt)
 	t.Cleanup(func() { _ = other.Close() })
 	nodes := []*redisadapter.Gate{
 		newGate(r.Client, r.Prefix),
