@@ -24,6 +24,9 @@ var (
 	// GCRA limits a client's request rate.
 	//go:embed gcra.lua
 	GCRA string
+	// Fence refuses a sale's purchases until a time.
+	//go:embed fence.lua
+	Fence string
 	// Adopt takes the stock of an accepted order whose reservation the store lost.
 	//go:embed adopt.lua
 	Adopt string

@@ -24,10 +24,10 @@
 -- takes the sale's next number ('seq', 'n' in the record). A floor above 'seq', or a floor
 -- reservation the store no longer has, means the store lost reservations it had accepted (it
 -- rolled back; numbers given since may be reused, hence the order id): the inventory is marked
--- 'rolledback' and refuses purchases until restore.lua rebuilds it. Its numbers count only in
--- the generation it was taken in ('gen', new at each rebuild): across a rebuild (a floor taken
--- by a request in flight as it ran, or before a loss) only its reservation is looked for, and
--- if it is gone the node is told (ROLLED_BACK) without marking the rebuilt inventory.
+-- 'rolledback' and refuses purchases until restore.lua rebuilds it. A floor counts only in the
+-- generation it was taken in ('gen', new at each rebuild): a floor from before a rebuild (which
+-- follows a loss; or a request in flight as it ran) tells the node of it (ROLLED_BACK), without
+-- marking the rebuilt inventory: the orders it accepted before may be among those lost.
 local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local floor, floor_id, floor_gen = tonumber(ARGV[6] or '0'), ARGV[7] or '', ARGV[8] or ''
@@ -45,12 +45,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- The floor first, even for a key already used: this node must learn of a loss at once.
 if floor_id ~= '' then
-  local gone = redis.call('HEXISTS', res, floor_id) == 0
-  if floor_gen == gen and (gone or floor > tonumber(f[8] or '0')) then
+  if floor_gen ~= gen then
+    return {'ROLLED_BACK'} -- rebuilt since this node's floor (after a loss): nothing to mark
+  end
+  if redis.call('HEXISTS', res, floor_id) == 0 or floor > tonumber(f[8] or '0') then
     redis.call('HSET', inv, 'rolledback', now)
     return {'ROLLED_BACK'}
-  elseif floor_gen ~= gen and gone then
-    return {'ROLLED_BACK'} -- rebuilt since, without this node's order: nothing to mark
   end
 end
 

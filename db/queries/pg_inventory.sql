@@ -152,3 +152,8 @@ INSERT INTO pg_reservations (tenant_id, sale_id, order_id, user_id, quantity, id
                              unit_price_cents, currency, created_at, status, awaited_since)
 VALUES (@tenant_id, @sale_id, @order_id, @user_id, @quantity::integer, @idempotency_key,
         @unit_price_cents, @currency, @created_at, @status, NULL);
+
+-- name: PgFenceInventory :exec
+-- Refuses purchases until fence, or a later fence already set.
+UPDATE pg_inventory SET fence = GREATEST(COALESCE(fence, @fence::timestamptz), @fence::timestamptz)
+WHERE tenant_id = @tenant_id AND sale_id = @sale_id;

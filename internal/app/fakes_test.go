@@ -264,6 +264,11 @@ func (f *fakeInventory) RestoreSale(ctx context.Context, s domain.Sale, orders [
 	return f.mem.RestoreSale(ctx, s, orders, high, fence)
 }
 
+func (f *fakeInventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) error {
+	f.inc("Fence")
+	return f.mem.Fence(ctx, tenantID, saleID, until)
+}
+
 func (f *fakeInventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
 	f.inc("AwaitedReservations")
 	return f.mem.AwaitedReservations(ctx, tenantID, saleID, before, limit)

@@ -134,12 +134,17 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 	return h.Purchases.Purchase(ctx, p)
 }
 
-// readopt is this node's part when it finds the inventory store rolled back: it rebuilds the
-// sale's inventory at once (the worker's check would within a second), then, inside the
-// rebuild's fence, takes again the stock of the orders it accepted lately whose reservations the
-// store lost, and queues them again (their tasks may be gone too): only this node knows them.
+// readopt is this node's part when it finds the inventory store lost or rolled back reservations
+// it accepted (its own floor, or a rebuild since): it fences the sale, rebuilds it at once if it
+// is marked (the worker's check would within a second), then takes again the stock of the
+// orders it accepted lately whose reservations the store lost, before new purchases can, and
+// queues them again (their tasks may be gone too): only this node knows them.
 // Whatever fails here is left to the worker, which adopts an order whose reservation is gone.
 func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UUID) {
+	// The rebuild's fence may be over (this node may learn of it late): new purchases wait again.
+	if err := h.Stock.Inventory.Fence(ctx, tenantID, saleID, h.Now().Add(h.Stock.Fence)); err != nil {
+		h.Log.WarnContext(ctx, "sale not fenced for this node's recent orders", "sale_id", saleID, "err", err)
+	}
 	if err := h.Stock.RestoreSale(ctx, tenantID, saleID); err != nil {
 		h.Log.WarnContext(ctx, "rolled-back inventory not rebuilt by this node; the worker will", "sale_id", saleID, "err", err)
 	}

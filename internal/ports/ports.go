@@ -120,8 +120,9 @@ type InventoryStore interface {
 	// the store does not know the sale (SyncSale it and try again), or ErrUnavailable while a
 	// restored inventory is fenced or a rolled-back one awaits its rebuild (see RestoreSale). The
 	// reservation takes the sale's next number (Seq). A store that can roll back remembers the
-	// highest number it gave each sale and, finding the sale's number below it, marks the
-	// inventory RolledBack and refuses.
+	// last reservation it accepted in each sale and, finding it gone or the sale's number below
+	// it, marks the inventory RolledBack and refuses; after a rebuild (RestoreSale) it refuses the
+	// next purchase once too. Both refusals wrap ErrRolledBack.
 	Reserve(ctx context.Context, r domain.Reservation) (ReserveResult, error)
 	// Reservation reads one reservation; ok is false if there is none.
 	Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (r domain.Reservation, ok bool, err error)
@@ -156,6 +157,9 @@ type InventoryStore interface {
 	// fenced), so that orders accepted before the loss are adopted first. A total below the
 	// confirmed orders' units fails with domain.ErrStockBelowSold.
 	RestoreSale(ctx context.Context, s domain.Sale, orders []domain.Order, high HighWater, fence time.Time) (Restored, error)
+	// Fence refuses the sale's purchases (domain.ErrUnavailable) until until, or a later fence
+	// already set; a sale the store does not know is left alone.
+	Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) error
 	// AwaitedReservations lists pending reservations of a sale not confirmed since before.
 	AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error)
 }
@@ -171,7 +175,8 @@ type Dispatcher interface {
 }
 
 // ErrRolledBack is joined to the domain.ErrUnavailable of a purchase that found the inventory
-// store rolled back (see InventoryStore.Reserve).
+// store lost reservations this node accepted: it rolled back, or it was rebuilt since (see
+// InventoryStore.Reserve). Told once per loss; the node then takes its recent orders again.
 var ErrRolledBack = errors.New("the inventory store rolled back")
 
 // HighWater is the reservation with the highest number that PostgreSQL holds an order for. An

@@ -392,6 +392,16 @@ func (s *Inventory) RollBack(tenantID, saleID uuid.UUID, n int) {
 	}
 }
 
+// Fence implements ports.InventoryStore, as fence.lua.
+func (s *Inventory) Fence(_ context.Context, tenantID, saleID uuid.UUID, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv, ok := s.sales[saleKey{tenantID, saleID}]; ok && until.After(inv.fence) {
+		inv.fence = until.Truncate(time.Millisecond)
+	}
+	return nil
+}
+
 // AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less
 // lists them all.
 func (s *Inventory) AwaitedReservations(_ context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {

@@ -421,6 +421,12 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 	return out, err
 }
 
+// Fence implements ports.InventoryStore.
+func (s *Inventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) error {
+	err := s.q.PgFenceInventory(ctx, sqlcdb.PgFenceInventoryParams{TenantID: tenantID, SaleID: saleID, Fence: millis(until)})
+	return classify("fence sale", err)
+}
+
 // AwaitedReservations implements ports.InventoryStore: oldest first; a limit of 0 or less lists
 // them all, as in Redis.
 func (s *Inventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {

@@ -25,6 +25,7 @@ var (
 	syncSaleScript  = goredis.NewScript(lua.SyncSale)
 	adoptScript     = goredis.NewScript(lua.Adopt)
 	restoreScript   = goredis.NewScript(lua.Restore)
+	fenceScript     = goredis.NewScript(lua.Fence)
 )
 
 // Inventory implements ports.InventoryStore.
@@ -362,6 +363,14 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 	}
 	out.Inventory, _, err = s.Inventory(ctx, sale.TenantID, sale.ID)
 	return out, err
+}
+
+// Fence implements ports.InventoryStore, with lua/fence.lua.
+func (s *Inventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) error {
+	if err := fenceScript.Run(ctx, s.rdb, []string{s.keysOf(tenantID, saleID).inv}, until.UnixMilli()).Err(); err != nil {
+		return fmt.Errorf("fence sale: %w", err)
+	}
+	return nil
 }
 
 // AwaitedReservations implements ports.InventoryStore.

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) ports.InventoryStore, o Optio
 		{"ConcurrentRereserveTakesOnce", testConcurrentRereserve},
 		{"Adopt", testAdopt},
 		{"ReservationRecordsItsNode", testReservationNode},
+		{"Fence", testFence},
 		{"RestoreSale", testRestoreSale},
 		{"RestoreSaleRebuildsAnInventoryBehindTheOrders", func(t *testing.T, nf func(t *testing.T) *fixture) {
 			if o.Unnumbered {
@@ -1305,6 +1306,17 @@ func testConcurrentReserve(t *testing.T, newFixture func(t *testing.T) *fixture,
 	}
 }
 
+// rebuilt lets the store tell of the rebuild of s: a store that remembers the reservations it
+// accepted may answer its next purchase of the sale ErrRolledBack, once (they may be among those
+// lost; see ports.ErrRolledBack). The probe asks for more than the limit: it takes nothing.
+func (f *fixture) rebuilt(s domain.Sale) {
+	f.t.Helper()
+	_, err := f.inv.Reserve(f.ctx, f.reservation(s, uuid.New(), s.PerUserLimit+1, "probe-"+uuid.NewString()))
+	if err == nil {
+		f.t.Fatal("a purchase above the limit was accepted")
+	}
+}
+
 // lostOrder is an accepted order of user in s whose reservation the store does not have, as
 // after a loss: it carries the sale's price and a creation time in the past.
 func (f *fixture) lostOrder(s domain.Sale, user uuid.UUID, qty int, key string) domain.Reservation {
@@ -1482,6 +1494,7 @@ func testRestoreBehind(t *testing.T, newFixture func(t *testing.T) *fixture) {
 	if err != nil || !out.Restored || out.Inventory.Sold != 6 || len(out.Dropped) != 0 {
 		t.Fatalf("RestoreSale missing the mark's reservation = %+v, %v; want it rebuilt, 6 sold", out, err)
 	}
+	f.rebuilt(s)
 	f.reserve(s, dave, 1, "not-fenced")
 	// PostgreSQL holds a confirmed, and an order of 5 units with a higher number, which the
 	// store no longer has: it lost it. b and dave's new order stay pending (on their way); c,
@@ -1498,6 +1511,7 @@ func testRestoreBehind(t *testing.T, newFixture func(t *testing.T) *fixture) {
 	if inv := out.Inventory; inv.Sold != 9 || inv.Remaining != 1 || inv.Pending != 2 || inv.RolledBack || inv.Seq <= lost.Seq {
 		t.Fatalf("rebuilt inventory %+v; want 9 sold, 1 left, 2 pending, numbered above %d", inv, lost.Seq)
 	}
+	f.rebuilt(s)
 	if !slices.Equal(out.Dropped, []uuid.UUID{c.OrderID}) {
 		t.Fatalf("dropped %v, want only the newest pending reservation %s", out.Dropped, c.OrderID)
 	}
@@ -1525,6 +1539,33 @@ func testRestoreBehind(t *testing.T, newFixture func(t *testing.T) *fixture) {
 	if r := f.reserve(s, carol, 1, "new"); r.Seq <= out.Inventory.Seq {
 		t.Fatalf("number after the rebuild %d, want above %d", r.Seq, out.Inventory.Seq)
 	}
+}
+
+// testFence: a fenced sale refuses new purchases until the fence (a retried key still finds its
+// order); an earlier fence does not shorten a later one; an unknown sale is left alone.
+func testFence(t *testing.T, newFixture func(t *testing.T) *fixture) {
+	f := newFixture(t)
+	s := f.liveSale(5, 2)
+	user := uuid.New()
+	first := f.reserve(s, user, 1, "before")
+	fence := time.Now().Add(600 * time.Millisecond)
+	if err := f.inv.Fence(f.ctx, s.TenantID, s.ID, fence); err != nil {
+		t.Fatalf("Fence: %v", err)
+	}
+	if err := f.inv.Fence(f.ctx, s.TenantID, s.ID, time.Now()); err != nil {
+		t.Fatalf("Fence, earlier: %v", err)
+	}
+	if _, err := f.inv.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "new")); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Reserve while fenced: %v, want ErrUnavailable", err)
+	}
+	if res, err := f.inv.Reserve(f.ctx, f.reservation(s, user, 1, "before")); err != nil || res.Reservation.OrderID != first.OrderID {
+		t.Fatalf("Reserve with a used key while fenced = %+v, %v; want order %s", res, err, first.OrderID)
+	}
+	if err := f.inv.Fence(f.ctx, s.TenantID, uuid.New(), fence); err != nil {
+		t.Fatalf("Fence of an unknown sale: %v", err)
+	}
+	waitPast(t, fence)
+	f.reserve(s, uuid.New(), 1, "after")
 }
 
 func testReservationNode(t *testing.T, newFixture func(t *testing.T) *fixture) {

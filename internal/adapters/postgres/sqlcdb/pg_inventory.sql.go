@@ -167,6 +167,23 @@ func (q *Queries) PgConfirm(ctx context.Context, arg PgConfirmParams) error {
 	return err
 }
 
+const pgFenceInventory = `-- name: PgFenceInventory :exec
+UPDATE pg_inventory SET fence = GREATEST(COALESCE(fence, $1::timestamptz), $1::timestamptz)
+WHERE tenant_id = $2 AND sale_id = $3
+`
+
+type PgFenceInventoryParams struct {
+	Fence    time.Time
+	TenantID uuid.UUID
+	SaleID   uuid.UUID
+}
+
+// Refuses purchases until fence, or a later fence already set.
+func (q *Queries) PgFenceInventory(ctx context.Context, arg PgFenceInventoryParams) error {
+	_, err := q.db.Exec(ctx, pgFenceInventory, arg.Fence, arg.TenantID, arg.SaleID)
+	return err
+}
+
 const pgFindReservation = `-- name: PgFindReservation :one
 SELECT tenant_id, sale_id, order_id, user_id, quantity, idempotency_key, unit_price_cents, currency, created_at, status, awaited_since, node FROM pg_reservations
 WHERE tenant_id = $1 AND sale_id = ANY($2::uuid[]) AND order_id = $3
