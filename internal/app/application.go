@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale/internal/ports"
@@ -167,7 +168,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		PlaceOrder: PlaceOrderHandler{
 			Sales: d.Sales, Purchases: d.Purchases, Stock: stock, Node: s.Node, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
-			Live: d.Live, Queue: d.Dispatch,
+			Live: d.Live, Queue: d.Dispatch, readopting: &sync.Map{},
 		},
 		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
 			Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second},

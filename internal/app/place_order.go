@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,6 +58,8 @@ type PlaceOrderHandler struct {
 	Stock Stock
 	// Node names this API node on the reservations it accepts (see ports.Nodes).
 	Node string
+	// readopting holds the sales whose recent orders this node is taking again (readopt).
+	readopting *sync.Map
 }
 
 // Handle takes the purchase in one step of the purchase store (claim the key, check the rules,
@@ -141,6 +144,12 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 // queues them again (their tasks may be gone too): only this node knows them.
 // Whatever fails here is left to the worker, which adopts an order whose reservation is gone.
 func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UUID) {
+	if h.readopting != nil { // once at a time per sale: the requests that learn of it together
+		if _, busy := h.readopting.LoadOrStore(saleID, true); busy {
+			return
+		}
+		defer h.readopting.Delete(saleID)
+	}
 	// The rebuild's fence may be over (this node may learn of it late): new purchases wait again.
 	if err := h.Stock.Inventory.Fence(ctx, tenantID, saleID, h.Now().Add(h.Stock.Fence)); err != nil {
 		h.Log.WarnContext(ctx, "sale not fenced for this node's recent orders", "sale_id", saleID, "err", err)
@@ -150,7 +159,7 @@ func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UU
 	}
 	recent := h.Queue.Recent(tenantID, saleID)
 	adopted, refused := 0, map[domain.Code]int{}
-	for _, r := range recent {
+	for _, r := range recent { // every stock first, inside the fence; then the queue
 		_, ok, err := h.Stock.Inventory.Adopt(ctx, r)
 		switch {
 		case ok:
@@ -160,6 +169,8 @@ func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UU
 		case err != nil:
 			h.Log.WarnContext(ctx, "recent order not adopted; the worker will", "order_id", r.OrderID, "err", err)
 		}
+	}
+	for _, r := range recent {
 		if err := h.Queue.EnqueueOrder(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
 			h.Log.WarnContext(ctx, "recent order not queued again", "order_id", r.OrderID, "err", err)
 		}
