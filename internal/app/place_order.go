@@ -150,25 +150,39 @@ func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UU
 		}
 		defer h.readopting.Delete(saleID)
 	}
-	// The rebuild's fence may be over (this node may learn of it late): new purchases wait again.
-	if err := h.Stock.Inventory.Fence(ctx, tenantID, saleID, h.Now().Add(h.Stock.Fence)); err != nil {
-		h.Log.WarnContext(ctx, "sale not fenced for this node's recent orders", "sale_id", saleID, "err", err)
+	// The rebuild's fence may be over (this node may learn of it late): new purchases wait again,
+	// and the stock is taken before anything slower (the rebuild reads PostgreSQL, which a
+	// storm of logins after a Redis loss may keep busy for seconds).
+	fence := func() {
+		if err := h.Stock.Inventory.Fence(ctx, tenantID, saleID, h.Now().Add(h.Stock.Fence)); err != nil {
+			h.Log.WarnContext(ctx, "sale not fenced for this node's recent orders", "sale_id", saleID, "err", err)
+		}
 	}
-	if err := h.Stock.RestoreSale(ctx, tenantID, saleID); err != nil {
-		h.Log.WarnContext(ctx, "rolled-back inventory not rebuilt by this node; the worker will", "sale_id", saleID, "err", err)
-	}
+	fence()
 	recent := h.Queue.Recent(tenantID, saleID)
 	adopted, refused := 0, map[domain.Code]int{}
-	for _, r := range recent { // every stock first, inside the fence; then the queue
-		_, ok, err := h.Stock.Inventory.Adopt(ctx, r)
-		switch {
-		case ok:
-			adopted++
-		case err != nil && domain.CodeOf(err) != "":
-			refused[domain.CodeOf(err)]++
-		case err != nil:
-			h.Log.WarnContext(ctx, "recent order not adopted; the worker will", "order_id", r.OrderID, "err", err)
+	adopt := func(rs []domain.Reservation) (marked []domain.Reservation) {
+		for _, r := range rs {
+			_, ok, err := h.Stock.Inventory.Adopt(ctx, r)
+			switch {
+			case ok:
+				adopted++
+			case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrSaleNotFound):
+				marked = append(marked, r) // marked rolled back, or gone: after the rebuild
+			case err != nil && domain.CodeOf(err) != "":
+				refused[domain.CodeOf(err)]++
+			case err != nil:
+				h.Log.WarnContext(ctx, "recent order not adopted; the worker will", "order_id", r.OrderID, "err", err)
+			}
 		}
+		return marked
+	}
+	if marked := adopt(recent); len(marked) > 0 {
+		if err := h.Stock.RestoreSale(ctx, tenantID, saleID); err != nil {
+			h.Log.WarnContext(ctx, "rolled-back inventory not rebuilt by this node; the worker will", "sale_id", saleID, "err", err)
+		}
+		fence()
+		refused[domain.ErrUnavailable.Code] += len(adopt(marked)) // left to the worker
 	}
 	for _, r := range recent {
 		if err := h.Queue.EnqueueOrder(ctx, r); err != nil && !errors.Is(err, ports.ErrAlreadyQueued) {
