@@ -106,7 +106,7 @@ var Redis = fx.Module("redis",
 			return client, nil
 		},
 		func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Inventory {
-			return redisadapter.NewInventory(rdb, c.RedisPrefix)
+			return redisadapter.NewInventory(rdb, c.RedisPrefix).FenceOnLoss(c.RestoreFence)
 		},
 		// The one ports.InventoryStore and ports.PurchaseStore (INVENTORY_BACKEND): the Lua
 		// inventory, or the row-locking PostgreSQL baseline it is measured against.

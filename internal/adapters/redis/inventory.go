@@ -38,6 +38,8 @@ type Inventory struct {
 	// file, or a replica promoted behind).
 	mu     sync.Mutex
 	floors map[string]floor
+	// lossFence is how long a sale's purchases wait when this process learns of a loss (see lost).
+	lossFence time.Duration
 }
 
 // floor is a sale's highest accepted reservation, as this process saw it, in the inventory's
@@ -50,7 +52,26 @@ type floor struct {
 // NewInventory stores under keys starting with prefix (REDIS_PREFIX), so several
 // installations, or tests, can share one Redis.
 func NewInventory(rdb goredis.UniversalClient, prefix string) *Inventory {
-	return &Inventory{rdb: rdb, prefix: prefix, floors: map[string]floor{}}
+	return &Inventory{rdb: rdb, prefix: prefix, floors: map[string]floor{}, lossFence: 3 * time.Second}
+}
+
+// FenceOnLoss sets how long a sale's purchases wait when this process learns that the store lost
+// reservations it accepted (INVENTORY_RESTORE_FENCE; 3 s by default), and returns s.
+func (s *Inventory) FenceOnLoss(d time.Duration) *Inventory {
+	s.lossFence = d
+	return s
+}
+
+// lost is what this process does on learning that the store lost reservations it accepted in
+// r's sale (ErrRolledBack): the sale is fenced first, then the floor forgotten. In that order, a
+// concurrent purchase either still carries the floor (and is told the same) or meets the fence;
+// none slips through before this node takes its recent orders again (app.PlaceOrderHandler).
+func (s *Inventory) lost(ctx context.Context, r domain.Reservation) {
+	_ = s.Fence(ctx, r.TenantID, r.SaleID, time.Now().Add(s.lossFence)) // best effort: the app fences too
+	k := s.keysOf(r.TenantID, r.SaleID)
+	s.mu.Lock()
+	delete(s.floors, k.inv)
+	s.mu.Unlock()
 }
 
 var _ ports.InventoryStore = (*Inventory)(nil)
@@ -188,8 +209,11 @@ func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.Re
 		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
 	}
 	res, gen, err := s.reserveOutcome(r, reply)
-	if err == nil && !res.Duplicate {
+	switch {
+	case err == nil && !res.Duplicate:
 		s.accepted(res.Reservation, gen)
+	case errors.Is(err, ports.ErrRolledBack):
+		s.lost(ctx, r)
 	}
 	return res, err
 }
@@ -213,13 +237,7 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 		return ports.ReserveResult{}, "", domain.ErrSaleEnded
 	case "FENCED":
 		return ports.ReserveResult{}, "", domain.Fenced()
-	case "ROLLED_BACK":
-		// Reported (the inventory is marked); the floor has done its work. After the rebuild
-		// the sale's numbers start above it, and its reservation may be gone for good.
-		k := s.keysOf(r.TenantID, r.SaleID)
-		s.mu.Lock()
-		delete(s.floors, k.inv)
-		s.mu.Unlock()
+	case "ROLLED_BACK": // the caller calls lost
 		return ports.ReserveResult{}, "", errors.Join(domain.Fenced(), ports.ErrRolledBack)
 	}
 	return ports.ReserveResult{}, "", refusal(reply, r.Quantity)

@@ -38,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	r := testutil.NewRedis(t)
 	return &fixture{
 		t: t, ctx: context.Background(), rdb: r.Client, prefix: r.Prefix,
-		inv: redisadapter.NewInventory(r.Client, r.Prefix), tenant: uuid.New(),
+		inv: redisadapter.NewInventory(r.Client, r.Prefix).FenceOnLoss(300 * time.Millisecond), tenant: uuid.New(),
 	}
 }
 
@@ -174,7 +174,7 @@ func TestReserveRefusesARolledBackInventory(t *testing.T) {
 		dumps[i], _ = f.rdb.Dump(f.ctx, k).Result() // "" for a key that does not exist yet
 	}
 	lost := f.reserve(s, uuid.New(), 2, "lost")
-	other := redisadapter.NewInventory(f.rdb, f.prefix) // a second API node, its last order lost too
+	other := redisadapter.NewInventory(f.rdb, f.prefix).FenceOnLoss(300 * time.Millisecond) // a second API node, its last order lost too
 	if _, err := other.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "other")); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestReserveRefusesARolledBackInventory(t *testing.T) {
 			}
 		}
 	}
-	fresh := redisadapter.NewInventory(f.rdb, f.prefix) // an API node started after the rollback
+	fresh := redisadapter.NewInventory(f.rdb, f.prefix).FenceOnLoss(300 * time.Millisecond) // an API node started after the rollback
 	if _, err := fresh.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "fresh")); err != nil {
 		t.Fatalf("Reserve on a node that saw no number: %v, want it accepted (the worker's check catches the rollback)", err)
 	}
@@ -222,6 +222,13 @@ func TestReserveRefusesARolledBackInventory(t *testing.T) {
 	if inv, _, _ := f.inv.Inventory(f.ctx, s.TenantID, s.ID); inv.RolledBack {
 		t.Fatal("a floor from before the rebuild marked the rebuilt inventory rolled back")
 	}
+	// Learning of it, a node fences the sale first (FenceOnLoss), so that purchases racing with
+	// it cannot take the stock of the orders it is about to take again.
+	if _, err := f.inv.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "racing")); !errors.Is(err, domain.ErrUnavailable) ||
+		errors.Is(err, ports.ErrRolledBack) {
+		t.Fatalf("Reserve as a node learns of a loss: %v, want fenced", err)
+	}
+	time.Sleep(350 * time.Millisecond)
 	f.reserve(s, uuid.New(), 1, "rebuilt") // f.inv was told when it marked the inventory
 	if _, err := other.Reserve(f.ctx, f.reservation(s, uuid.New(), 1, "sold out")); !errors.Is(err, domain.ErrSoldOut) {
 		t.Fatalf("Reserve once told: %v, want sold out", err)

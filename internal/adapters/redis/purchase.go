@@ -121,8 +121,11 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	if rerr == nil && waitCmd != nil && waitCmd.Val() < int64(p.wait.Replicas) {
 		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
 	}
-	if rerr == nil && !res.Duplicate {
+	switch {
+	case rerr == nil && !res.Duplicate:
 		p.inv.accepted(res.Reservation, gen)
+	case errors.Is(rerr, ports.ErrRolledBack):
+		p.inv.lost(ctx, r)
 	}
 	return ports.PurchaseOutcome{Reserved: res}, rerr
 }
