@@ -349,7 +349,8 @@ type (
 		ports.OrderQueue
 		ports.PasswordHasher
 	}
-	unusedPurchases struct{ ports.PurchaseStore }
+	unusedPurchases  struct{ ports.PurchaseStore }
+	unusedDispatcher struct{ ports.Dispatcher }
 )
 
 // quietLive has no live clients to tell.
@@ -362,7 +363,7 @@ func (quietLive) Publish(context.Context, domain.LiveEvent) error { return nil }
 // called: what a test does not give, its requests must not reach.
 func newApp(tb testing.TB, d app.Deps) *app.Application {
 	tb.Helper()
-	stand := []any{unused{}, unusedPublisher{}, unusedLive{}, unusedStores{}, unusedPurchases{}}
+	stand := []any{unused{}, unusedPublisher{}, unusedLive{}, unusedStores{}, unusedPurchases{}, unusedDispatcher{}}
 	v := reflect.ValueOf(&d).Elem()
 	for i := range v.NumField() {
 		f := v.Field(i)
