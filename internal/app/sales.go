@@ -92,9 +92,9 @@ func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, e
 }
 
 // Check finds the live sales (open, or ended since since) whose inventory the store rolled
-// back, and restores them: an API node marked the inventory RolledBack (it had seen a higher
-// reservation number), or its reservation number is below the highest that PostgreSQL's
-// orders carry (the worker wrote orders the store no longer counts). Until then purchases of
+// back, and restores them: an API node marked the inventory RolledBack (its last accepted
+// reservation was gone), or the inventory is behind PostgreSQL's high-water mark (ports.HighWater:
+// the worker wrote orders the store no longer counts). Until then purchases of
 // the sale wait (503): a rolled-back inventory would sell the stock of those orders again.
 // Inventories the store has not at all are restored on their first use (Of).
 func (st Stock) Check(ctx context.Context, since time.Time) (restored int, err error) {

@@ -105,7 +105,8 @@ type Inventory struct {
 	// Seq is the store's reservation number: every reservation takes the next one, so the
 	// highest number PostgreSQL's orders carry is a high-water mark the store must not be below.
 	Seq int64
-	// RolledBack: an API node saw a reservation number above Seq, so the store lost
-	// reservations (it rolled back); purchases wait until it is rebuilt.
+	// RolledBack: an API node found a reservation it had accepted gone, or Seq below its
+	// number, so the store lost reservations (it rolled back); purchases wait until it is
+	// rebuilt.
 	RolledBack bool
 }
