@@ -149,6 +149,8 @@ func New(d Deps, s Settings) (*Application, error) {
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
 	stock := Stock{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence}
+	write := WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
+		Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:    tenants,
@@ -170,8 +172,7 @@ func New(d Deps, s Settings) (*Application, error) {
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
 			Live: d.Live, Queue: d.Dispatch, readopting: &sync.Map{},
 		},
-		WriteOrder: WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
-			Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second},
+		WriteOrder:      write,
 		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
 		ListOrders:      ListOrdersHandler{Orders: d.Orders},
 		DeadLetters:     DeadLettersHandler{Queue: d.Queue},
@@ -179,7 +180,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		Reconcile: ReconcileHandler{
 			Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Queue: d.Queue, Now: now, Log: log,
 			Grace: s.ReconcileGrace, Horizon: s.SaleHorizon, Batch: s.ReconcileBatch, Live: d.Live, Nodes: d.Nodes,
-			Stock: stock,
+			Stock: stock, Write: write,
 		},
 		RelayOutbox: &RelayOutboxHandler{Outbox: d.Outbox, Publisher: d.Publisher, Metrics: d.Metrics, Batch: s.RelayBatch,
 			Broker: d.Broker, Recovery: d.Recovery, ResendMargin: s.RelayResendMargin, WatchEvery: s.RelayWatchEvery,

@@ -514,6 +514,8 @@ func (f *fakeOrders) savedEvents() []domain.Event {
 type task struct {
 	R     domain.Reservation
 	State ports.TaskState
+	// Stranded: running, by no worker (StrandedOrders).
+	Stranded bool
 }
 
 type fakeQueue struct {
@@ -565,6 +567,19 @@ func (f *fakeQueue) OrderTaskState(_ context.Context, orderID uuid.UUID) (ports.
 		return ports.TaskAbsent, nil
 	}
 	return t.State, nil
+}
+
+func (f *fakeQueue) StrandedOrders(_ context.Context, limit int) ([]domain.Reservation, error) {
+	f.inc("StrandedOrders")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []domain.Reservation
+	for _, t := range f.tasks {
+		if t.Stranded && len(out) < limit {
+			out = append(out, t.R)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeQueue) DeadLetters(_ context.Context, tenantID uuid.UUID, limit int) ([]domain.DeadLetter, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,8 @@ type ReconcileHandler struct {
 	Nodes ports.Nodes
 	// Stock rebuilds inventories the store rolled back (RolledBack).
 	Stock Stock
+	// Write writes the orders of stranded tasks (Stranded).
+	Write WriteOrderHandler
 }
 
 // ReconcileReport counts what one pass did.
@@ -111,6 +114,43 @@ func (h ReconcileHandler) DeadNodes(ctx context.Context) (requeued int, err erro
 // and one index probe in PostgreSQL.
 func (h ReconcileHandler) RolledBack(ctx context.Context) (restored int, err error) {
 	return h.Stock.Check(ctx, h.Now().Add(-h.Horizon))
+}
+
+// Stranded writes, at once, the orders of tasks the queue holds as running although no worker
+// holds them (ports.OrderQueue.StrandedOrders: a worker died, or a Redis failover lost the end
+// of a task), instead of leaving them to the queue, which runs them again only minutes later.
+// Writing is idempotent: when the queue runs the task again, it finds the order written. It is
+// cheap when nothing is stranded: one read of the queue's leases.
+func (h ReconcileHandler) Stranded(ctx context.Context) (written int, err error) {
+	stranded, err := h.Queue.StrandedOrders(ctx, h.Batch)
+	if err != nil || len(stranded) == 0 {
+		return 0, err
+	}
+	byTenant := map[uuid.UUID][]uuid.UUID{}
+	for _, r := range stranded {
+		byTenant[r.TenantID] = append(byTenant[r.TenantID], r.OrderID)
+	}
+	durable := map[uuid.UUID]bool{}
+	for tenant, ids := range byTenant {
+		got, err := h.Orders.ConfirmedOrderIDs(ctx, tenant, ids)
+		if err != nil {
+			return 0, fmt.Errorf("reconcile stranded tasks: %w", err)
+		}
+		maps.Copy(durable, got)
+	}
+	var errs []error
+	for _, r := range stranded {
+		if durable[r.OrderID] {
+			continue // written already; the queue ends the task when it runs it again
+		}
+		if err := h.Write.Handle(ctx, WriteOrder{Reservation: r, Attempt: 1}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		written++
+		h.Log.WarnContext(ctx, "order task stranded (no worker held it): the order is written", "order_id", r.OrderID)
+	}
+	return written, errors.Join(errs...)
 }
 
 func (h ReconcileHandler) sale(ctx context.Context, ref ports.SaleRef, now time.Time, rep *ReconcileReport) error {

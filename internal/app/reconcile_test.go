@@ -233,3 +233,37 @@ func TestReconcileRebuildsARolledBackInventory(t *testing.T) {
 		t.Fatalf("RolledBack once rebuilt = %d, %v; want 0", n, err)
 	}
 }
+
+// A task the queue holds as running by no worker (its worker died, or a Redis failover lost its
+// end) has its order written at once, with its event, once; running tasks of live workers and
+// orders written already are left alone.
+func TestReconcileWritesStrandedOrders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 5)
+	stranded, running := e.reserve(t, s, e.shopper(), 1), e.reserve(t, s, e.shopper(), 2)
+	e.queue.mu.Lock()
+	e.queue.tasks[stranded.OrderID] = task{R: stranded, State: ports.TaskQueued, Stranded: true}
+	e.queue.tasks[running.OrderID] = task{R: running, State: ports.TaskQueued}
+	e.queue.mu.Unlock()
+
+	n, err := e.app.Reconcile.Stranded(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Stranded = %d, %v; want 1 written", n, err)
+	}
+	if o, ok := e.orders.get(stranded.OrderID); !ok || o.Status != domain.OrderConfirmed {
+		t.Errorf("stranded order in the database: %+v, %v; want confirmed", o, ok)
+	}
+	if cur, _ := e.inv.reservation(s.TenantID, s.ID, stranded.OrderID); cur.Status != domain.OrderConfirmed {
+		t.Errorf("stranded reservation %s, want confirmed", cur.Status)
+	}
+	if _, ok := e.orders.get(running.OrderID); ok {
+		t.Error("the order of a task a worker runs was written behind its back")
+	}
+	if n, err := e.app.Reconcile.Stranded(ctx); err != nil || n != 0 {
+		t.Fatalf("second Stranded = %d, %v; want nothing written again", n, err)
+	}
+	if got := len(e.orders.savedEvents()); got != 1 {
+		t.Errorf("%d events written, want 1", got)
+	}
+}

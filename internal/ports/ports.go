@@ -284,6 +284,11 @@ type OrderQueue interface {
 	// ErrAlreadyQueued while its task exists.
 	EnqueueOrder(ctx context.Context, r domain.Reservation) error
 	OrderTaskState(ctx context.Context, orderID uuid.UUID) (TaskState, error)
+	// StrandedOrders lists up to limit order tasks the queue holds as running although no
+	// worker has held them for a while (their worker stopped renewing its lease): the worker
+	// died, or a Redis failover lost the end of the task. The queue runs them again only after
+	// minutes; the reconciler writes them at once (WriteOrder is idempotent).
+	StrandedOrders(ctx context.Context, limit int) ([]domain.Reservation, error)
 	// DeadLetters lists the tenant's archived order tasks, newest first.
 	DeadLetters(ctx context.Context, tenantID uuid.UUID, limit int) ([]domain.DeadLetter, error)
 	// DeadLetter reads one archived task; it fails with domain.ErrOrderNotFound.

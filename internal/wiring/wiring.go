@@ -453,8 +453,9 @@ var Worker = fx.Module("worker",
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
 	}),
-	// API nodes that died holding accepted orders: those orders are queued within seconds; and
-	// inventories the store rolled back are rebuilt within seconds.
+	// API nodes that died holding accepted orders: those orders are queued within seconds;
+	// inventories the store rolled back are rebuilt within seconds; and the orders of tasks no
+	// worker holds any more are written within seconds.
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
 		loop := newTicker(c.NodeCheckInterval, func(ctx context.Context) {
 			if _, err := a.Reconcile.DeadNodes(ctx); err != nil {
@@ -462,6 +463,9 @@ var Worker = fx.Module("worker",
 			}
 			if _, err := a.Reconcile.RolledBack(ctx); err != nil {
 				log.ErrorContext(ctx, "rolled-back inventory pass failed", "err", err)
+			}
+			if _, err := a.Reconcile.Stranded(ctx); err != nil {
+				log.ErrorContext(ctx, "stranded order task pass failed", "err", err)
 			}
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,6 +65,19 @@ type QueueConfig struct {
 	Queue string
 }
 
+// Asynq's leases (its internal/rdb): a task a worker takes is leased for leaseDuration, and the
+// worker's heartbeat, every heartbeatEvery, renews the leases of the tasks it still runs. The
+// lease scores are Unix seconds in the queue's lease sorted set.
+const (
+	leaseDuration  = 30 * time.Second
+	heartbeatEvery = 5 * time.Second
+	// strandedAfter is how long a lease goes unrenewed before its task counts as stranded:
+	// two heartbeats missed.
+	strandedAfter = 2 * heartbeatEvery
+)
+
+func leaseKey(queue string) string { return "asynq:{" + queue + "}:lease" }
+
 // orderRetries is the Asynq retry limit of an order task: in effect none. The handler decides
 // when an order is given up (app.WriteOrderHandler: ORDER_ATTEMPTS for a permanent error,
 // ORDER_RETRY_BUDGET for an outage) and then ends the task itself, once the order's failure is
@@ -72,6 +86,7 @@ const orderRetries = 1 << 20
 
 // Queue implements ports.OrderQueue.
 type Queue struct {
+	rdb       goredis.UniversalClient
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	cfg       QueueConfig
@@ -79,7 +94,7 @@ type Queue struct {
 
 // NewQueue uses rdb for both enqueueing and inspection.
 func NewQueue(rdb goredis.UniversalClient, cfg QueueConfig) *Queue {
-	return &Queue{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), cfg: cfg}
+	return &Queue{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), cfg: cfg}
 }
 
 var _ ports.OrderQueue = (*Queue)(nil)
@@ -115,6 +130,36 @@ func (q *Queue) OrderTaskState(_ context.Context, orderID uuid.UUID) (ports.Task
 	default:
 		return ports.TaskQueued, nil
 	}
+}
+
+// StrandedOrders implements ports.OrderQueue. Asynq itself runs such a task again only once
+// its lease expired 30 s ago, checked every minute: up to two minutes after a failover.
+func (q *Queue) StrandedOrders(ctx context.Context, limit int) ([]domain.Reservation, error) {
+	renewedBefore := time.Now().Add(leaseDuration - strandedAfter)
+	ids, err := q.rdb.ZRangeByScore(ctx, leaseKey(q.cfg.Queue), &goredis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(renewedBefore.Unix(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("stranded orders: %w", err)
+	}
+	out := make([]domain.Reservation, 0, len(ids))
+	for _, id := range ids {
+		info, err := q.inspector.GetTaskInfo(q.cfg.Queue, id)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound):
+			continue // ended meanwhile
+		case err != nil:
+			return out, fmt.Errorf("stranded orders: %w", err)
+		case info.State != asynq.TaskStateActive || info.Type != TypeOrderCreate:
+			continue
+		}
+		r, err := decodeOrderCreate(info.Payload)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // DeadLetters implements ports.OrderQueue; it reads archived tasks page by page until it has
