@@ -150,6 +150,8 @@ type fakeInventory struct {
 	PurchaseErr, SyncErr, ReservationErr, FindErr, MarkErr, ReleaseErr, CompleteErr error
 	// AfterPurchase, if set, runs when the store has taken a purchase, before it answers.
 	AfterPurchase func()
+	// BeforeAdopt, if set, runs before each Adopt.
+	BeforeAdopt func()
 }
 
 var (
@@ -252,6 +254,9 @@ func (f *fakeInventory) Rereserve(ctx context.Context, r domain.Reservation) (do
 
 func (f *fakeInventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
 	f.inc("Adopt")
+	if f.BeforeAdopt != nil {
+		f.BeforeAdopt()
+	}
 	return f.mem.Adopt(ctx, r)
 }
 

@@ -143,6 +143,9 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 // orders it accepted lately whose reservations the store lost, before new purchases can, and
 // queues them again (their tasks may be gone too): only this node knows them.
 // Whatever fails here is left to the worker, which adopts an order whose reservation is gone.
+// readoptTimeout bounds a node's taking its recent orders again (readopt).
+const readoptTimeout = time.Minute
+
 func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UUID) {
 	if h.readopting != nil { // once at a time per sale: the requests that learn of it together
 		if _, busy := h.readopting.LoadOrStore(saleID, true); busy {
@@ -150,25 +153,44 @@ func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UU
 		}
 		defer h.readopting.Delete(saleID)
 	}
+	// The node has forgotten its floor: this is its one chance to take its recent orders again,
+	// so the buyer hanging up must not cut it short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readoptTimeout)
+	defer cancel()
 	// The rebuild's fence may be over (this node may learn of it late): new purchases wait again,
 	// and the stock is taken before anything slower (the rebuild reads PostgreSQL, which a
-	// storm of logins after a Redis loss may keep busy for seconds).
+	// storm of logins after a Redis loss may keep busy for seconds). The fence is held until
+	// every recent order is taken again, however long that takes under load.
 	fence := func() {
 		if err := h.Stock.Inventory.Fence(ctx, tenantID, saleID, h.Now().Add(h.Stock.Fence)); err != nil {
 			h.Log.WarnContext(ctx, "sale not fenced for this node's recent orders", "sale_id", saleID, "err", err)
 		}
 	}
 	fence()
+	held := make(chan struct{})
+	defer close(held)
+	go func() {
+		tick := time.NewTicker(max(h.Stock.Fence/3, 50*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-held:
+				return
+			case <-tick.C:
+				fence()
+			}
+		}
+	}()
 	recent := h.Queue.Recent(tenantID, saleID)
 	adopted, refused := 0, map[domain.Code]int{}
 	adopt := func(rs []domain.Reservation) (marked []domain.Reservation) {
-		for _, r := range rs {
+		for i, r := range rs {
 			_, ok, err := h.Stock.Inventory.Adopt(ctx, r)
 			switch {
 			case ok:
 				adopted++
 			case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrSaleNotFound):
-				marked = append(marked, r) // marked rolled back, or gone: after the rebuild
+				return rs[i:] // marked rolled back, or gone: these and the rest after the rebuild
 			case err != nil && domain.CodeOf(err) != "":
 				refused[domain.CodeOf(err)]++
 			case err != nil:

@@ -576,3 +576,50 @@ func TestPlaceOrderRolledBackStoreReadoptsRecentOrders(t *testing.T) {
 	_, err = e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: buyer, SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
 	wantErr(t, err, domain.ErrUnavailable) // fenced: orders on their way land first
 }
+
+// Taking the recent orders again may outlast the fence (a slow store, a storm of logins): the
+// node holds the fence until it is done, so no new purchase takes the stock they need.
+func TestPlaceOrderReadoptHoldsTheFenceUntilDone(t *testing.T) {
+	t.Parallel()
+	const fence = 300 * time.Millisecond
+	e := newEnvWith(t, func(s *app.Settings) { s.RestoreFence = fence })
+	s := e.activeSale(t, 3, 1)
+	var accepted []domain.Order
+	for i := range 2 {
+		res, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1,
+			IdempotencyKey: fmt.Sprint("k", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted = append(accepted, res.Order)
+	}
+	e.inv.mem.RollBack(s.TenantID, s.ID, 2) // both reservations gone, nothing in PostgreSQL
+	var during []error
+	e.inv.BeforeAdopt = func() {
+		if len(during) > 0 {
+			return
+		}
+		e.clock.Advance(time.Second) // adoption is slow: the first fence is long over
+		time.Sleep(3 * fence / 2)    // the node renews it meanwhile
+		e.inv.PurchaseErr = nil
+		for range 2 {
+			_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1,
+				IdempotencyKey: "new"})
+			during = append(during, err)
+		}
+	}
+	e.inv.PurchaseErr = errors.Join(domain.Fenced(), ports.ErrRolledBack)
+	_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})
+	wantErr(t, err, domain.ErrUnavailable)
+	if len(during) != 2 {
+		t.Fatalf("%d purchases during the readoption, want 2", len(during))
+	}
+	for _, err := range during {
+		wantErr(t, err, domain.ErrUnavailable)
+	}
+	for _, o := range accepted {
+		if r, ok := e.inv.reservation(s.TenantID, s.ID, o.ID); !ok || r.Status == domain.OrderFailed {
+			t.Errorf("order %s after the readoption: %+v (%v), want its stock held", o.ID, r, ok)
+		}
+	}
+}
