@@ -86,6 +86,10 @@ type Row struct {
 	// Converged is the time from the fault clearing until every invariant held (for Settle);
 	// Never when they did not within ConvergeTimeout.
 	Converged time.Duration
+	// AfterLoad is the time from the last purchase's answer (the load, then any purchases a
+	// row sends again after it) until every invariant held: what the system took once nothing
+	// more came in. A row whose load outlasts the fault converges no sooner than its load ends.
+	AfterLoad time.Duration
 	Never     bool
 	Err       error
 	Notes     []string
@@ -188,10 +192,11 @@ type rowRun struct {
 	d          *driver
 	verifyNode int // the API node the verifier asks
 
-	mu    sync.Mutex
-	t0    time.Time
-	notes []string
-	bg    sync.WaitGroup // work an injection left running alongside the load
+	mu      sync.Mutex
+	t0      time.Time
+	loadEnd time.Time // the last purchase answered
+	notes   []string
+	bg      sync.WaitGroup // work an injection left running alongside the load
 }
 
 // background runs work alongside the load; the row waits for it before it checks anything.
@@ -236,6 +241,7 @@ func runRow(ctx context.Context, o Options, tools pgTools, template string, f fa
 			}
 			if time.Since(heldSince) >= o.Settle {
 				row.Converged = heldSince.Sub(cleared)
+				row.AfterLoad = max(0, heldSince.Sub(r.loadEnd))
 				row.Notes = append(row.Notes, r.details(facts)...)
 				break
 			}
@@ -374,6 +380,7 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 			return cleared, err
 		}
 	}
+	r.loadEnd = time.Now()
 	return cleared, nil
 }
 
@@ -609,7 +616,7 @@ func summaryLine(r Row) string {
 		v = append(v, "did not converge")
 	}
 	if len(v) == 0 {
-		return fmt.Sprintf("ok, converged %.1f s after the fault cleared", r.Converged.Seconds())
+		return fmt.Sprintf("ok, converged %.1f s after the fault cleared (%.1f s after the load)", r.Converged.Seconds(), r.AfterLoad.Seconds())
 	}
 	return "VIOLATED: " + strings.Join(v, "; ")
 }

@@ -12,7 +12,7 @@ import (
 // tableHeader is the table's columns. "events missing" and "events twice" are per consumer
 // group: email / analytics / inventory-sync.
 var tableHeader = []string{"fault", "load", "accepted", "rows", "lost", "oversold", "2nd order/key",
-	"above limit", "stock drift", "events missing e/a/i", "events twice e/a/i", "converged", "result"}
+	"above limit", "stock drift", "events missing e/a/i", "events twice e/a/i", "converged", "after load", "result"}
 
 // cells are one row's columns.
 func cells(r Row) []string {
@@ -26,9 +26,9 @@ func cells(r Row) []string {
 		return c
 	}
 	o := r.Outcome
-	converged := fmt.Sprintf("%.1f s", r.Converged.Seconds())
+	converged, afterLoad := fmt.Sprintf("%.1f s", r.Converged.Seconds()), fmt.Sprintf("%.1f s", r.AfterLoad.Seconds())
 	if r.Never {
-		converged = "never"
+		converged, afterLoad = "never", "never"
 	}
 	result := "ok"
 	if r.Violated() {
@@ -40,7 +40,7 @@ func cells(r Row) []string {
 	}
 	return []string{r.Fault, r.Load, fmt.Sprint(o.Accepted), fmt.Sprint(o.Rows), fmt.Sprint(o.Lost),
 		fmt.Sprint(o.Oversold), fmt.Sprint(o.SecondOrders), fmt.Sprint(o.AboveLimit), drift,
-		perGroup(o.EventsMissing), perGroup(o.EventsDuplicate), converged, result}
+		perGroup(o.EventsMissing), perGroup(o.EventsDuplicate), converged, afterLoad, result}
 }
 
 func perGroup(m map[string]int) string {
@@ -97,10 +97,12 @@ func WriteJSON(path string, rows []Row) error {
 		Violations []string `json:"violations"`
 		Violated   bool     `json:"violated"`
 		ConvergedS float64  `json:"convergedSeconds"`
+		AfterLoadS float64  `json:"afterLoadSeconds"`
 	}
 	out := make([]jsonRow, len(rows))
 	for i, r := range rows {
-		out[i] = jsonRow{Row: r, Violations: r.Outcome.Violations(), Violated: r.Violated(), ConvergedS: r.Converged.Seconds()}
+		out[i] = jsonRow{Row: r, Violations: r.Outcome.Violations(), Violated: r.Violated(), ConvergedS: r.Converged.Seconds(),
+			AfterLoadS: r.AfterLoad.Seconds()}
 		if r.Err != nil {
 			out[i].Err = r.Err.Error()
 		}

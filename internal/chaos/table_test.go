@@ -9,7 +9,7 @@ import (
 )
 
 func tableRows() []Row {
-	clean := Row{Fault: "pg-terminate", Load: "100/s for 20s", Converged: 1900 * time.Millisecond,
+	clean := Row{Fault: "pg-terminate", Load: "100/s for 20s", Converged: 1900 * time.Millisecond, AfterLoad: 900 * time.Millisecond,
 		Outcome: Outcome{Accepted: 245, Rows: 245, EventsMissing: map[string]int{}, EventsDuplicate: map[string]int{}}}
 	broken := Row{Fault: "redis-restart", Load: "burst 5000 users, stock 500", Never: true,
 		Outcome: Outcome{Accepted: 800, Rows: 500, Lost: 300, Oversold: 300, StockDrift: 12,
@@ -28,7 +28,7 @@ func TestPrintTable(t *testing.T) {
 	}
 	for i, want := range [][]string{
 		{"fault", "accepted", "rows", "lost", "oversold", "converged", "result"},
-		{"pg-terminate", "245", "0/0/0", "1.9 s", "ok"},
+		{"pg-terminate", "245", "0/0/0", "1.9 s", "0.9 s", "ok"},
 		{"redis-restart", "800", "300", "+12", "0/4/0", "2/0/0", "never", "VIOLATED"},
 		{"broker-kill", "ERROR"},
 	} {
@@ -54,8 +54,8 @@ func TestPrintMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| fault | load | accepted |",
 		"|---|---|",
-		"| `pg-terminate` | 100/s for 20s | 245 | 245 | 0 | 0 | 0 | 0 | 0 | 0/0/0 | 0/0/0 | 1.9 s | ok |",
-		"| `redis-restart` | burst 5000 users, stock 500 | 800 | 500 | 300 | 300 | 0 | 0 | +12 | 0/4/0 | 2/0/0 | never | **VIOLATED** |",
+		"| `pg-terminate` | 100/s for 20s | 245 | 245 | 0 | 0 | 0 | 0 | 0 | 0/0/0 | 0/0/0 | 1.9 s | 0.9 s | ok |",
+		"| `redis-restart` | burst 5000 users, stock 500 | 800 | 500 | 300 | 300 | 0 | 0 | +12 | 0/4/0 | 2/0/0 | never | never | **VIOLATED** |",
 		"| **ERROR** |",
 	} {
 		if !strings.Contains(out, want) {
