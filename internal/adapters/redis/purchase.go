@@ -55,8 +55,14 @@ type idempotencyRecord struct {
 
 var discardScript = goredis.NewScript(lua.Discard)
 
-// Purchase implements ports.PurchaseStore.
+// Purchase implements ports.PurchaseStore. A Redis that cannot answer now (its pool saturated,
+// unreachable, failing over) fails it with domain.ErrUnavailable: a 503 with Retry-After.
 func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
+	out, err := p.purchase(ctx, pu)
+	return out, unavailable(err)
+}
+
+func (p *Purchases) purchase(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
 	r := pu.Reservation
 	claim, _ := json.Marshal(idempotencyRecord{Fingerprint: pu.Fingerprint})
 	k := p.inv.keysOf(r.TenantID, r.SaleID)
