@@ -42,8 +42,10 @@ type Config struct {
 	MaxConnections int
 	// SendBuffer is how many events may wait for a client before it counts as slow.
 	SendBuffer int
-	// PingInterval is how often a client must answer a ping; one that does not is closed.
+	// PingInterval is how often a client is pinged; one that does not answer within
+	// PongTimeout (PingInterval when zero) is closed.
 	PingInterval time.Duration
+	PongTimeout  time.Duration
 	// WriteTimeout bounds one write to a client.
 	WriteTimeout time.Duration
 	// OriginPatterns are the other origins (host patterns) allowed to connect; the API's own
@@ -226,6 +228,13 @@ func (h *Hub) read(ctx context.Context, conn *websocket.Conn, c *client) {
 	}
 }
 
+func (h *Hub) pongTimeout() time.Duration {
+	if h.cfg.PongTimeout > 0 {
+		return h.cfg.PongTimeout
+	}
+	return h.cfg.PingInterval
+}
+
 // write sends events and pings; a failed write or an unanswered ping ends the connection.
 func (h *Hub) write(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, c *client) {
 	defer cancel()
@@ -248,7 +257,7 @@ func (h *Hub) write(ctx context.Context, cancel context.CancelFunc, conn *websoc
 				return
 			}
 		case <-ping.C:
-			pctx, pcancel := context.WithTimeout(ctx, h.cfg.PingInterval)
+			pctx, pcancel := context.WithTimeout(ctx, h.pongTimeout())
 			err := conn.Ping(pctx)
 			pcancel()
 			if err != nil {

@@ -496,8 +496,10 @@ func TestDroppedClientToldWhy(t *testing.T) {
 // reads (and so answers) stays.
 func TestHeartbeat(t *testing.T) {
 	t.Parallel()
-	const interval = 200 * time.Millisecond
-	hs := newHubServer(t, ws.Config{SendBuffer: 64, PingInterval: interval, WriteTimeout: time.Second})
+	// Pings are frequent, their answers get all the time a busy machine may need: the reading
+	// client is never closed for being slow to answer, the mute one is, by a deadline.
+	const interval, pongTimeout = 200 * time.Millisecond, 2 * time.Second
+	hs := newHubServer(t, ws.Config{SendBuffer: 64, PingInterval: interval, PongTimeout: pongTimeout, WriteTimeout: time.Second})
 	tenant, sale := uuid.New(), uuid.New()
 	alive := hs.connect(t, peer{name: "alive", tenant: tenant}, true, nil)
 	// coder/websocket answers pings only while a Read is in progress: this one never reads.
@@ -505,7 +507,7 @@ func TestHeartbeat(t *testing.T) {
 	if n := hs.hub.Connections(); n != 2 {
 		t.Fatalf("Connections() = %d, want 2", n)
 	}
-	testutil.WaitFor(t, 15*interval, "the mute client to be closed", func() bool { return hs.hub.Connections() == 1 })
+	testutil.WaitFor(t, 3*(interval+pongTimeout), "the mute client to be closed", func() bool { return hs.hub.Connections() == 1 })
 	testutil.WaitFor(t, 5*time.Second, "the mute client's Serve to return", func() bool { ended, _ := hs.served("mute"); return ended })
 	// The mute client, reading now, finds its connection gone.
 	go mute.readLoop()
