@@ -430,11 +430,11 @@ var API = fx.Module("api",
 // Worker is the worker role: the order worker and the reconciler (the outbox relay is the
 // Relay module, which needs Kafka).
 var Worker = fx.Module("worker",
-	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, log *slog.Logger) {
+	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, prom *metrics.Prometheus, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
 			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
 			RetryMax:     c.WorkerRetryMax,
-			PollInterval: c.WorkerPollInterval, ShutdownTimeout: c.ShutdownWait,
+			PollInterval: c.WorkerPollInterval, ShutdownTimeout: c.ShutdownWait, Observer: prom,
 		}, a.WriteOrder, a.FireSaleEvent, log)
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error { return w.Start() },
