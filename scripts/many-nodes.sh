@@ -147,12 +147,11 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null && b
 
 declare -A admin
 apis=()
-# The first API node creates the first admin; the second starts once it has.
+# Both API nodes create the first admin if it is missing (the loser of that race finds it).
 for node in 1 2; do
   port=$(free_port)
   start "serve-$node" HTTP_ADDR="127.0.0.1:$port" -- serve
   apis+=("http://127.0.0.1:$port")
-  ready "http://127.0.0.1:$port/readyz" "serve-$node"
 done
 for role in worker consumer-email consumer-analytics consumer-inventory-sync; do
   for node in 1 2; do
@@ -162,6 +161,7 @@ for role in worker consumer-email consumer-analytics consumer-inventory-sync; do
     start "$role-$node" ADMIN_ADDR="127.0.0.1:$port" -- ${role/-/ }
   done
 done
+for node in 1 2; do ready "${apis[$((node - 1))]}/readyz" "serve-$node"; done
 for name in "${!admin[@]}"; do
   path=/healthz
   [[ $name == worker-* ]] && path=/readyz
