@@ -21,6 +21,7 @@ func loadtestCommand() *cobra.Command {
 		runs            int
 		backends        string
 		jsonOut, svgOut string
+		urls            string
 		adminDBURL      string
 		redisURL        string
 		quiet           bool
@@ -37,6 +38,8 @@ duplicate idempotency keys. Reports throughput, latency p50/p90/p99/p99.9/max (H
 status codes, peak PostgreSQL connections in use against the pool, and when the last order
 became durable.
 
+--url names a running system: one API node, or several of one system, comma-separated (users,
+and so their purchases, take them in turn; the report counts each node's requests and 202s).
 Without --url it starts the system itself (flashsale all, as a child process, on a fresh
 database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --backends entry
 (INVENTORY_BACKEND: redis, postgres) and prints them side by side.`,
@@ -49,8 +52,13 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 			}
 			var sums []loadtest.Summary
 			targets := strings.Split(backends, ",")
-			if cfg.URL != "" {
+			if urls != "" {
 				targets = []string{""}
+				for u := range strings.SplitSeq(urls, ",") {
+					if u = strings.TrimSpace(u); u != "" {
+						cfg.URLs = append(cfg.URLs, strings.TrimRight(u, "/"))
+					}
+				}
 			}
 			for _, backend := range targets {
 				c := cfg
@@ -70,7 +78,7 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 					if err != nil {
 						return err
 					}
-					c.URL, c.DatabaseURL, c.Label = target.URL, target.DatabaseURL, backend
+					c.URLs, c.DatabaseURL, c.Label = []string{target.URL}, target.DatabaseURL, backend
 				}
 				reports, err := runTarget(ctx, c, runs, cmd)
 				if target != nil {
@@ -108,8 +116,8 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 	}
 	def := config.Defaults()
 	f := cmd.Flags()
-	f.StringVar(&cfg.URL, "url", "", "API of a running system (default: start one per --backends)")
-	f.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL of the running system (with --url)")
+	f.StringVar(&urls, "url", "", "API of a running system (default: start one per --backends); several API nodes of one system comma-separated: users, and their purchases, take them in turn")
+	f.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL of the running system (with --url): the server itself, not a pgBouncer")
 	f.StringVar(&cfg.AdminEmail, "admin-email", os.Getenv("ADMIN_EMAIL"), "admin of the running system (with --url)")
 	f.StringVar(&cfg.AdminPassword, "admin-password", os.Getenv("ADMIN_PASSWORD"), "its password")
 	f.StringVar(&backends, "backends", "redis", "systems to start and compare: redis, postgres or redis,postgres")

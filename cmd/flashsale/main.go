@@ -15,7 +15,6 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
-	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/wiring"
 )
@@ -153,12 +152,7 @@ func migrateCommand() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			pool, err := postgres.Open(ctx, cfg.DatabaseURL, 2)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			return postgres.Migrate(ctx, pool, cfg.Logger())
+			return wiring.MigrateDatabase(ctx, cfg, nil, cfg.Logger())
 		},
 	}
 }

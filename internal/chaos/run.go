@@ -449,7 +449,7 @@ func (r *rowRun) look(ctx context.Context) (Outcome, Facts, error) {
 	}
 	var err error
 	f.Verified, err = loadtest.Verify(ctx, loadtest.Config{
-		URL: r.sys.APIs[r.verifyNode], DatabaseURL: r.pg.URL(appDatabase), Stock: d.stock, Limit: d.limit, Quantity: 1,
+		URLs: []string{r.sys.APIs[r.verifyNode]}, DatabaseURL: r.pg.URL(appDatabase), Stock: d.stock, Limit: d.limit, Quantity: 1,
 	}, d.saleID, d.began, verified)
 	if err != nil {
 		return Outcome{}, f, err

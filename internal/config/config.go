@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +34,12 @@ type Config struct {
 	PprofAddr    string        `env:"PPROF_ADDR" help:"if set, serve net/http/pprof here (e.g. 127.0.0.1:6060; never public)"`
 	AdminAddr    string        `env:"ADMIN_ADDR" help:"worker, consumer and all: serve /healthz, /readyz and /metrics here (e.g. :9090); empty: off"`
 
-	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/flashsale?sslmode=disable" help:"PostgreSQL connection URL"`
-	DBMaxConns  int32  `env:"DB_MAX_CONNS" envDefault:"20" help:"PostgreSQL pool size per process"`
+	DatabaseURL        string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/flashsale?sslmode=disable" help:"PostgreSQL connection URL (the server, or a pgBouncer in front of it)"`
+	DatabaseMigrateURL string `env:"DATABASE_MIGRATE_URL" help:"where migrate (and all) apply the migrations: the server itself when DATABASE_URL goes through a transaction-pooling pgBouncer (they hold a session lock); empty: DATABASE_URL"`
+	DBMaxConns         int32  `env:"DB_MAX_CONNS" envDefault:"20" help:"PostgreSQL pool size per process"`
+	// DBQueryExecMode is how pgx runs a statement; behind a pgBouncer older than 1.21 (or without
+	// max_prepared_statements) in transaction mode it must not prepare named statements.
+	DBQueryExecMode string `env:"DB_QUERY_EXEC_MODE" envDefault:"cache_statement" help:"how pgx runs statements: cache_statement (named prepared statements, cached per connection), cache_describe (unnamed statements, their types cached: for a transaction-pooling pgBouncer older than 1.21, or without max_prepared_statements) or describe_exec (types asked every time; not through pgBouncer); overrides default_query_exec_mode in DATABASE_URL"`
 
 	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis: a single node, a Sentinel group (master_name=) or a Cluster (seeds in addr=); forms below"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"fs" help:"prefix of every Flashsale key in Redis"`
@@ -126,6 +131,13 @@ const (
 	DurabilityReplica = "replica"
 )
 
+// QueryExecModes are the values of DB_QUERY_EXEC_MODE: pgx's query exec modes, by the names of
+// its default_query_exec_mode connection parameter, but exec and simple_protocol. Those two send
+// no statement to the server before the values, so pgx guesses their types from the Go types, and
+// the queries this system runs refuse that: a []uuid.UUID has no type without the server's word
+// (uuid[]), a JSON payload held as []byte is sent as bytea.
+var QueryExecModes = []string{"cache_statement", "cache_describe", "describe_exec"}
+
 // Load reads the environment and validates the result.
 func Load() (Config, error) {
 	c, err := env.ParseAs[Config]()
@@ -162,6 +174,13 @@ func (c Config) Validate() error {
 	}
 	if c.InventoryBackend != InventoryRedis && c.InventoryBackend != InventoryPostgres {
 		errs = append(errs, fmt.Errorf("INVENTORY_BACKEND must be %s or %s, not %q", InventoryRedis, InventoryPostgres, c.InventoryBackend))
+	}
+	switch {
+	case c.DBQueryExecMode == "exec" || c.DBQueryExecMode == "simple_protocol":
+		errs = append(errs, fmt.Errorf("DB_QUERY_EXEC_MODE=%s guesses parameter types from Go types, which this system's queries (uuid[], json) refuse: "+
+			"behind a transaction-pooling pgBouncer use cache_describe", c.DBQueryExecMode))
+	case !slices.Contains(QueryExecModes, c.DBQueryExecMode):
+		errs = append(errs, fmt.Errorf("DB_QUERY_EXEC_MODE must be one of %s, not %q", strings.Join(QueryExecModes, ", "), c.DBQueryExecMode))
 	}
 	if c.DBMaxConns < 1 {
 		errs = append(errs, errors.New("DB_MAX_CONNS must be at least 1"))
@@ -262,6 +281,14 @@ func (c Config) Brokers() string {
 		return c.KafkaBrokers
 	}
 	return fmt.Sprintf("127.0.0.1:%d", c.KafkaEmbeddedPort)
+}
+
+// MigrateURL is where the migrations are applied: DATABASE_MIGRATE_URL, or DATABASE_URL.
+func (c Config) MigrateURL() string {
+	if c.DatabaseMigrateURL != "" {
+		return c.DatabaseMigrateURL
+	}
+	return c.DatabaseURL
 }
 
 // SecureCookies reports whether auth cookies carry the Secure attribute.

@@ -47,11 +47,32 @@ func TestValidateRejectsImpossibleSettings(t *testing.T) {
 		"unknown environment":           func(c *Config) { c.AppEnv = "staging-ish" },
 		"admin without a real password": func(c *Config) { c.AdminPassword = "short" },
 		"relay never unhealthy":         func(c *Config) { c.RelayUnhealthyAfter = 0 },
+		"unknown query exec mode":       func(c *Config) { c.DBQueryExecMode = "prepare" },
+		"query types guessed (exec)":    func(c *Config) { c.DBQueryExecMode = "exec" },
+		"simple protocol":               func(c *Config) { c.DBQueryExecMode = "simple_protocol" },
 	} {
 		c := Defaults()
 		mutate(&c)
 		if c.Validate() == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestMigrationsGoWhereDatabaseMigrateURLSays(t *testing.T) {
+	c := Defaults()
+	if c.MigrateURL() != c.DatabaseURL {
+		t.Fatalf("without DATABASE_MIGRATE_URL: %q, want DATABASE_URL %q", c.MigrateURL(), c.DatabaseURL)
+	}
+	c.DatabaseURL = "postgres://app@pgbouncer:6432/flashsale"
+	c.DatabaseMigrateURL = "postgres://app@postgres:5432/flashsale"
+	if c.MigrateURL() != c.DatabaseMigrateURL {
+		t.Fatalf("with DATABASE_MIGRATE_URL: %q", c.MigrateURL())
+	}
+	for _, mode := range QueryExecModes {
+		c.DBQueryExecMode = mode
+		if err := c.Validate(); err != nil {
+			t.Errorf("DB_QUERY_EXEC_MODE=%s: %v", mode, err)
 		}
 	}
 }

@@ -11,13 +11,13 @@ import (
 	"time"
 )
 
-// client talks to the API with a pool sized for the load.
+// client talks to the API nodes of one system with a pool sized for the load.
 type client struct {
-	base string
-	http *http.Client
+	bases []string
+	http  *http.Client
 }
 
-func newClient(base string, conns int) *client {
+func newClient(bases []string, conns int) *client {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
@@ -26,12 +26,14 @@ func newClient(base string, conns int) *client {
 		IdleConnTimeout:     5 * time.Minute,
 		DisableCompression:  true,
 	}
-	return &client{base: base, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	return &client{bases: bases, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
 }
 
 type call struct {
 	method, path, token, ip, idemKey string
 	body                             any
+	// node is the API node it goes to (an index into the client's bases; 0: the first).
+	node int
 }
 
 type answer struct {
@@ -49,7 +51,7 @@ func (c *client) do(ctx context.Context, cl call) (answer, error) {
 		}
 		body = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, cl.method, c.base+cl.path, body)
+	req, err := http.NewRequestWithContext(ctx, cl.method, c.bases[cl.node%len(c.bases)]+cl.path, body)
 	if err != nil {
 		return answer{}, err
 	}
@@ -89,12 +91,12 @@ func (c *client) json(ctx context.Context, cl call, out any) error {
 	return json.Unmarshal(a.body, out)
 }
 
-// warm opens up to n connections by sending n concurrent health checks.
+// warm opens up to n connections, spread over the nodes, by sending n concurrent health checks.
 func (c *client) warm(ctx context.Context, n int) {
 	done := make(chan struct{}, n)
-	for range n {
+	for i := range n {
 		go func() {
-			_, _ = c.do(ctx, call{method: http.MethodGet, path: "/healthz"})
+			_, _ = c.do(ctx, call{method: http.MethodGet, path: "/healthz", node: i})
 			done <- struct{}{}
 		}()
 	}

@@ -10,17 +10,21 @@ import (
 )
 
 // TestSmallBurstIsCorrect is the test command's load test: 2,000 users against stock 200,
-// through the real HTTP API, verified against the API and PostgreSQL. Correctness only: the
+// through the real HTTP API of two API nodes of one system (the second an API only, on the
+// same PostgreSQL and Redis), verified against the API and PostgreSQL. Correctness only: the
 // timings are reported, never asserted.
 func TestSmallBurstIsCorrect(t *testing.T) {
 	t.Parallel()
 	testutil.Heavy(t)
-	sys := testutil.StartSystem(t, testutil.SystemOptions{Events: true, Configure: func(c *config.Config) {
+	limits := func(c *config.Config) {
 		c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"}
 		c.RateLimitPurchase, c.RateLimitAuth = 100, 10 // the real limits: each user has its own IP
-	}})
+	}
+	sys := testutil.StartSystem(t, testutil.SystemOptions{Events: true, Configure: limits})
+	second := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true, Configure: limits, DatabaseURL: sys.Config.DatabaseURL,
+		Redis: &testutil.Redis{Prefix: sys.Config.RedisPrefix, Queue: sys.Config.OrderQueue}})
 	r, err := loadtest.NewRunner(context.Background(), loadtest.Config{
-		URL: sys.URL, DatabaseURL: sys.Config.DatabaseURL, AdminEmail: sys.Config.AdminEmail,
+		URLs: []string{sys.URL, second.URL}, DatabaseURL: sys.Config.DatabaseURL, AdminEmail: sys.Config.AdminEmail,
 		AdminPassword: testutil.AdminPassword, Users: 2000, Stock: 200, Limit: 1, Conns: 500,
 		PoolSize: int(sys.Config.DBMaxConns), Label: "test",
 	})
@@ -38,5 +42,9 @@ func TestSmallBurstIsCorrect(t *testing.T) {
 	}
 	if rep.Sold != 200 || rep.Accepted != 200 || rep.Statuses["202"] != 200 || rep.Statuses["409 sold-out"] != 1800 {
 		t.Fatalf("outcome: sold %d, accepted %d, statuses %v", rep.Sold, rep.Accepted, rep.Statuses)
+	}
+	if len(rep.Nodes) != 2 || rep.Nodes[0].Requests != 1000 || rep.Nodes[1].Requests != 1000 ||
+		rep.Nodes[0].Accepted+rep.Nodes[1].Accepted != 200 || rep.Nodes[0].Accepted == 0 || rep.Nodes[1].Accepted == 0 {
+		t.Fatalf("the purchases did not go through both nodes: %+v", rep.Nodes)
 	}
 }

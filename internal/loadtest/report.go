@@ -86,6 +86,9 @@ func PrintRun(w io.Writer, r Report) {
 		parts[i] = fmt.Sprintf("%s: %d", k, r.Statuses[k])
 	}
 	fmt.Fprintf(w, "  statuses: %s\n", strings.Join(parts, ", "))
+	for _, n := range r.Nodes {
+		fmt.Fprintf(w, "  API node %s: %d requests, %d accepted\n", n.URL, n.Requests, n.Accepted)
+	}
 }
 
 // PrintComparison writes the summaries side by side.

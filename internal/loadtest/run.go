@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,8 +20,12 @@ import (
 
 // Config is one scenario.
 type Config struct {
-	// URL of the API; DatabaseURL of its PostgreSQL (for verification and connection counts).
-	URL, DatabaseURL          string
+	// URLs are the API nodes of one system (at least one): users, and so their purchases, take
+	// them in turn; the admin, the sale and the final inventory go through the first.
+	URLs []string
+	// DatabaseURL is its PostgreSQL (for verification and connection counts): the server itself,
+	// not a transaction-pooling pgBouncer, whose server connections are not the system's.
+	DatabaseURL               string
 	AdminEmail, AdminPassword string
 	// Users buy from a sale of Stock units, at most Limit each, Quantity per purchase.
 	Users, Stock, Limit, Quantity int
@@ -110,14 +115,25 @@ type Report struct {
 	PeakDBConns int `json:"peakDbConnectionsInUse"`
 	PoolSize    int `json:"poolSize"`
 
+	// Nodes are the requests and acceptances per API node, when there are several.
+	Nodes []NodeCount `json:"nodes,omitempty"`
+
 	Series []Point `json:"series,omitempty"`
 }
 
-// user is a logged-in shopper with an address of its own.
+// NodeCount is what one API node answered.
+type NodeCount struct {
+	URL      string `json:"url"`
+	Requests int    `json:"requests"`
+	Accepted int    `json:"accepted"`
+}
+
+// user is a logged-in shopper with an address of its own, on an API node of its own.
 type user struct {
 	id    uuid.UUID
 	token string
 	ip    string
+	node  int
 }
 
 // Runner runs scenarios against one target, keeping its users between runs.
@@ -132,7 +148,10 @@ type Runner struct {
 // X-Forwarded-For address, which the target believes if 127.0.0.1 is in TRUSTED_PROXIES).
 func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.defaults()
-	r := &Runner{cfg: cfg, c: newClient(cfg.URL, cfg.Conns)}
+	if len(cfg.URLs) == 0 {
+		return nil, errors.New("loadtest: no API URL")
+	}
+	r := &Runner{cfg: cfg, c: newClient(cfg.URLs, cfg.Conns)}
 	var tok struct {
 		AccessToken string `json:"accessToken"`
 	}
@@ -181,25 +200,27 @@ func (r *Runner) prepareUsers(ctx context.Context) error {
 
 func (r *Runner) prepareUser(ctx context.Context, run string, i int) error {
 	ip := fmt.Sprintf("10.%d.%d.%d", (i>>16)&255, (i>>8)&255, i&255)
+	node := i % len(r.cfg.URLs)
 	creds := map[string]string{"email": fmt.Sprintf("load-%s-%d@load.test", run, i), "password": "load-test-Passw0rd!"}
 	var u struct {
 		ID uuid.UUID `json:"id"`
 	}
-	if err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/auth/register", ip: ip, body: creds}, &u); err != nil {
+	if err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/auth/register", ip: ip, body: creds, node: node}, &u); err != nil {
 		return fmt.Errorf("register user %d: %w", i, err)
 	}
 	var tok struct {
 		AccessToken string `json:"accessToken"`
 	}
-	if err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/auth/login", ip: ip, body: creds}, &tok); err != nil {
+	if err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/auth/login", ip: ip, body: creds, node: node}, &tok); err != nil {
 		return fmt.Errorf("login user %d: %w", i, err)
 	}
-	r.users[i] = user{id: u.ID, token: tok.AccessToken, ip: ip}
+	r.users[i] = user{id: u.ID, token: tok.AccessToken, ip: ip, node: node}
 	return nil
 }
 
 type result struct {
 	user    int
+	node    int
 	qty     int
 	start   time.Duration // since the run began
 	latency time.Duration
@@ -249,9 +270,9 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 
 func (r *Runner) purchase(ctx context.Context, saleID uuid.UUID, i int, began time.Time, scheduled time.Time) result {
 	u := r.users[i%len(r.users)]
-	res := result{user: i % len(r.users), qty: r.cfg.Quantity, start: scheduled.Sub(began)}
+	res := result{user: i % len(r.users), node: u.node, qty: r.cfg.Quantity, start: scheduled.Sub(began)}
 	a, err := r.c.do(ctx, call{method: http.MethodPost, path: "/v1/sales/" + saleID.String() + "/orders",
-		token: u.token, ip: u.ip, idemKey: uuid.NewString(), body: map[string]int{"quantity": r.cfg.Quantity}})
+		token: u.token, ip: u.ip, idemKey: uuid.NewString(), body: map[string]int{"quantity": r.cfg.Quantity}, node: u.node})
 	// Latency counts from when the request was due, not when it was sent (no coordinated omission).
 	res.latency = time.Since(scheduled)
 	if err != nil {
@@ -350,6 +371,18 @@ func (r *Runner) progress(answered *atomic.Int64, total int) func() {
 
 func (r *Runner) summarise(results []result) Report {
 	rep := Report{Requests: len(results), Statuses: map[string]int{}}
+	if len(r.cfg.URLs) > 1 {
+		rep.Nodes = make([]NodeCount, len(r.cfg.URLs))
+		for i, u := range r.cfg.URLs {
+			rep.Nodes[i].URL = u
+		}
+		for _, res := range results {
+			rep.Nodes[res.node].Requests++
+			if res.err == nil && res.status == http.StatusAccepted {
+				rep.Nodes[res.node].Accepted++
+			}
+		}
+	}
 	h := hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)
 	var last time.Duration
 	for _, res := range results {

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,13 +20,16 @@ type Purchase struct {
 	Err      error
 }
 
-// Verify checks a sale against the API (cfg.URL) and PostgreSQL (cfg.DatabaseURL) once, with
+// Verify checks a sale against the API (cfg.URLs[0]) and PostgreSQL (cfg.DatabaseURL) once, with
 // the checks Run makes after a run, but without waiting for the queue to drain: a caller that
 // waits for convergence polls it. cfg.Stock, cfg.Limit and cfg.Quantity describe the sale.
 func Verify(ctx context.Context, cfg Config, saleID uuid.UUID, began time.Time, purchases []Purchase) (Report, error) {
 	cfg.defaults()
 	cfg.DrainTimeout = time.Nanosecond // one look
-	r := &Runner{cfg: cfg, c: newClient(cfg.URL, 2)}
+	if len(cfg.URLs) == 0 {
+		return Report{}, errors.New("loadtest: no API URL")
+	}
+	r := &Runner{cfg: cfg, c: newClient(cfg.URLs[:1], 2)}
 	defer r.c.http.CloseIdleConnections()
 	results := make([]result, len(purchases))
 	for i, p := range purchases {

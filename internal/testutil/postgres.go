@@ -29,6 +29,25 @@ func AdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
+// PoolerURL is a pooler in front of AdminURL's server (TEST_DATABASE_POOLER_URL, e.g. the
+// pgBouncer of scripts/pgbouncer.sh), or empty. With it, the databases tests get are created and
+// migrated on the server and used through the pooler: their URLs name the pooler, DirectURL the
+// server. DB_QUERY_EXEC_MODE must then name a mode the pooler takes (QueryExecMode).
+func PoolerURL() string { return os.Getenv("TEST_DATABASE_POOLER_URL") }
+
+// QueryExecMode is DB_QUERY_EXEC_MODE as the tests were started with: how the pools of tests and
+// test systems run statements (empty: pgx's default). The processes tests start inherit it.
+func QueryExecMode() string { return os.Getenv("DB_QUERY_EXEC_MODE") }
+
+// DirectURL is the URL of a test database on the server itself, bypassing PoolerURL.
+func DirectURL(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		panic(err)
+	}
+	return withDatabase(AdminURL(), strings.TrimPrefix(u.Path, "/"))
+}
+
 func withDatabase(base, name string) string {
 	u, err := url.Parse(base)
 	if err != nil {
@@ -78,6 +97,9 @@ func NewDatabase(t testing.TB) string {
 			t.Logf("testutil: drop %s: %v", name, err)
 		}
 	})
+	if pooler := PoolerURL(); pooler != "" {
+		return withDatabase(pooler, name)
+	}
 	return withDatabase(AdminURL(), name)
 }
 
@@ -85,7 +107,7 @@ func NewDatabase(t testing.TB) string {
 func NewPool(t testing.TB, maxConns int32) (*pgxpool.Pool, string) {
 	t.Helper()
 	dbURL := NewDatabase(t)
-	pool, err := postgres.Open(context.Background(), dbURL, maxConns)
+	pool, err := postgres.Open(context.Background(), dbURL, postgres.PoolOptions{MaxConns: maxConns, QueryExecMode: QueryExecMode()})
 	if err != nil {
 		t.Fatalf("testutil: %v", err)
 	}
@@ -119,7 +141,7 @@ func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
 		return "", err
 	}
-	pool, err := postgres.Open(ctx, withDatabase(AdminURL(), building), 2)
+	pool, err := postgres.Open(ctx, withDatabase(AdminURL(), building), postgres.PoolOptions{MaxConns: 2})
 	if err != nil {
 		return "", err
 	}

@@ -67,6 +67,12 @@ func TestConfig(dbURL string, r Redis) config.Config {
 	c.LogLevel = "warn"
 	c.HTTPAddr = "127.0.0.1:0"
 	c.DatabaseURL = dbURL
+	if PoolerURL() != "" {
+		c.DatabaseMigrateURL = DirectURL(dbURL)
+	}
+	if mode := QueryExecMode(); mode != "" {
+		c.DBQueryExecMode = mode
+	}
 	c.RedisURL = RedisURL()
 	c.RedisPrefix = r.Prefix
 	c.OrderQueue = r.Queue

@@ -64,7 +64,7 @@ var Postgres = fx.Module("postgres",
 		func(lc fx.Lifecycle, c config.Config) (*pgxpool.Pool, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 			defer cancel()
-			pool, err := postgres.Open(ctx, c.DatabaseURL, c.DBMaxConns)
+			pool, err := postgres.Open(ctx, c.DatabaseURL, postgres.PoolOptions{MaxConns: c.DBMaxConns, QueryExecMode: c.DBQueryExecMode})
 			if err != nil {
 				return nil, err
 			}
@@ -430,11 +430,11 @@ var API = fx.Module("api",
 // Worker is the worker role: the order worker and the reconciler (the outbox relay is the
 // Relay module, which needs Kafka).
 var Worker = fx.Module("worker",
-	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, log *slog.Logger) {
+	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, prom *metrics.Prometheus, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
 			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
 			RetryMax:     c.WorkerRetryMax,
-			PollInterval: c.WorkerPollInterval, ShutdownTimeout: c.ShutdownWait,
+			PollInterval: c.WorkerPollInterval, ShutdownTimeout: c.ShutdownWait, Observer: prom,
 		}, a.WriteOrder, a.FireSaleEvent, log)
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error { return w.Start() },
@@ -558,12 +558,27 @@ var Admin = fx.Module("admin",
 	fx.Invoke(func(*AdminServer) {}),
 )
 
-// Migrate applies the migrations before anything else starts (the `all` role).
-var Migrate = fx.Invoke(func(pool *pgxpool.Pool, log *slog.Logger) error {
+// Migrate applies the migrations before anything else starts (the `all` role), on
+// DATABASE_MIGRATE_URL when it is set (the server itself, when the pool goes through pgBouncer).
+var Migrate = fx.Invoke(func(c config.Config, pool *pgxpool.Pool, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return postgres.Migrate(ctx, pool, log)
+	return MigrateDatabase(ctx, c, pool, log)
 })
+
+// MigrateDatabase applies the migrations on c.MigrateURL(): through pool when that is
+// DATABASE_URL, else on a pool of its own, closed afterwards.
+func MigrateDatabase(ctx context.Context, c config.Config, pool *pgxpool.Pool, log *slog.Logger) error {
+	if pool == nil || c.MigrateURL() != c.DatabaseURL {
+		own, err := postgres.Open(ctx, c.MigrateURL(), postgres.PoolOptions{MaxConns: 2, QueryExecMode: c.DBQueryExecMode})
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer own.Close()
+		pool = own
+	}
+	return postgres.Migrate(ctx, pool, log)
+}
 
 // ticker runs fn every interval in the background until stopped.
 type ticker struct {

@@ -31,13 +31,17 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 	var errs []error
-	// What `docker compose` and the dev container load, with the variables of .env.example
-	// (what a user copies to .env).
-	for _, files := range [][]string{
-		{"docker-compose.yml"},
-		{"docker-compose.yml", ".devcontainer/compose.yml"},
+	// What `docker compose` (without and with the scale profile) and the dev container load,
+	// with the variables of .env.example (what a user copies to .env).
+	for _, c := range []struct {
+		files    []string
+		profiles []string
+	}{
+		{files: []string{"docker-compose.yml"}},
+		{files: []string{"docker-compose.yml"}, profiles: []string{"scale"}},
+		{files: []string{"docker-compose.yml", ".devcontainer/compose.yml"}},
 	} {
-		if err := checkCompose(ctx, *root, files); err != nil {
+		if err := checkCompose(ctx, *root, c.files, c.profiles); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -55,7 +59,7 @@ func main() {
 	}
 }
 
-func checkCompose(ctx context.Context, root string, files []string) error {
+func checkCompose(ctx context.Context, root string, files, profiles []string) error {
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = filepath.Join(root, f)
@@ -65,6 +69,7 @@ func checkCompose(ctx context.Context, root string, files []string) error {
 		cli.WithEnvFiles(filepath.Join(root, ".env.example")),
 		cli.WithDotEnv,
 		cli.WithName("flashsale"),
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		return fmt.Errorf("compose %v: %w", files, err)
@@ -73,7 +78,11 @@ func checkCompose(ctx context.Context, root string, files []string) error {
 	if err != nil {
 		return fmt.Errorf("compose %v: %w", files, err)
 	}
-	fmt.Printf("compose %s: valid, services %s\n", strings.Join(files, " + "), strings.Join(p.ServiceNames(), " "))
+	what := strings.Join(files, " + ")
+	if len(profiles) > 0 {
+		what += " (profiles " + strings.Join(profiles, ", ") + ")"
+	}
+	fmt.Printf("compose %s: valid, services %s\n", what, strings.Join(p.ServiceNames(), " "))
 	return nil
 }
 

@@ -30,6 +30,25 @@ type WorkerConfig struct {
 	PollInterval time.Duration
 	// ShutdownTimeout is how long in-flight tasks may finish before they are handed back.
 	ShutdownTimeout time.Duration
+	// Observer, if set, counts the order tasks this worker ran, by result.
+	Observer Observer
+}
+
+// Results of an order:create task, as Observer.OrderTask counts them.
+const (
+	// TaskWritten: the order is in PostgreSQL (written now, or found written).
+	TaskWritten = "written"
+	// TaskRetried: a failure the queue tries again later.
+	TaskRetried = "retried"
+	// TaskGivenUp: PostgreSQL refused the order itself, or the task could not be read; it goes to
+	// the dead letters.
+	TaskGivenUp = "given_up"
+)
+
+// Observer is told what operators watch of the worker (the metrics adapter implements it).
+type Observer interface {
+	// OrderTask counts one run of an order:create task by result (the Task* constants).
+	OrderTask(result string)
 }
 
 // Worker runs order:create tasks.
@@ -59,7 +78,7 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 		}),
 	})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(TypeOrderCreate, orderCreateHandler(h))
+	mux.HandleFunc(TypeOrderCreate, observed(cfg.Observer, orderCreateHandler(h)))
 	mux.HandleFunc(TypeSaleStart, saleEventHandler(app.SaleEventStart, events))
 	mux.HandleFunc(TypeSaleEnd, saleEventHandler(app.SaleEventEnd, events))
 	return &Worker{srv: srv, mux: mux}
@@ -75,6 +94,25 @@ func orderCreateHandler(h app.WriteOrderHandler) asynq.HandlerFunc {
 		err = h.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: retried + 1})
 		if errors.Is(err, domain.ErrPermanent) {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		return err
+	}
+}
+
+// observed tells obs, if set, how each run of next ended.
+func observed(obs Observer, next asynq.HandlerFunc) asynq.HandlerFunc {
+	if obs == nil {
+		return next
+	}
+	return func(ctx context.Context, t *asynq.Task) error {
+		err := next(ctx, t)
+		switch {
+		case err == nil:
+			obs.OrderTask(TaskWritten)
+		case errors.Is(err, asynq.SkipRetry):
+			obs.OrderTask(TaskGivenUp)
+		default:
+			obs.OrderTask(TaskRetried)
 		}
 		return err
 	}

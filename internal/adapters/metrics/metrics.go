@@ -21,6 +21,7 @@ type Prometheus struct {
 	outboxOldest    prometheus.Gauge
 	publishFailures *prometheus.CounterVec
 	restarts        prometheus.Counter
+	orderTasks      *prometheus.CounterVec
 }
 
 var _ ports.Metrics = (*Prometheus)(nil)
@@ -48,9 +49,13 @@ func New() *Prometheus {
 			Name: "flashsale_kafka_producer_restarts_total",
 			Help: "Kafka producers built to replace one that failed fatally.",
 		}),
+		orderTasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flashsale_order_tasks_total",
+			Help: "order:create tasks this worker ran, by result: written (the order is in PostgreSQL), retried, given_up (dead-lettered).",
+		}, []string{"result"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		p.drift, p.outboxPending, p.outboxOldest, p.publishFailures, p.restarts)
+		p.drift, p.outboxPending, p.outboxOldest, p.publishFailures, p.restarts, p.orderTasks)
 	return p
 }
 
@@ -78,6 +83,9 @@ func (p *Prometheus) PublishFailed(kind string) { p.publishFailures.WithLabelVal
 
 // ProducerRestarted counts a replaced Kafka producer (the Kafka adapter's observer).
 func (p *Prometheus) ProducerRestarted() { p.restarts.Inc() }
+
+// OrderTask counts a run of an order:create task by result (the Asynq worker's observer).
+func (p *Prometheus) OrderTask(result string) { p.orderTasks.WithLabelValues(result).Inc() }
 
 // RelayState is what the outbox relay reports of itself, read at each scrape.
 type RelayState struct {

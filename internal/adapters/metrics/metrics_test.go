@@ -144,9 +144,26 @@ func counterValues(t *testing.T, families map[string]*dto.MetricFamily, name str
 	}
 	out := map[string]float64{}
 	for _, m := range mf.GetMetric() {
-		out[labels(m)["kind"]] = m.GetCounter().GetValue()
+		key := "" // by its one label, if any
+		if l := m.GetLabel(); len(l) > 0 {
+			key = l[0].GetValue()
+		}
+		out[key] = m.GetCounter().GetValue()
 	}
 	return out
+}
+
+// TestOrderTasksByResult: the Asynq worker's count of the order tasks it ran.
+func TestOrderTasksByResult(t *testing.T) {
+	t.Parallel()
+	p := metrics.New()
+	for _, result := range []string{"written", "written", "retried", "given_up", "written"} {
+		p.OrderTask(result)
+	}
+	got := counterValues(t, scrape(t, p.Handler()), "flashsale_order_tasks_total")
+	if got["written"] != 3 || got["retried"] != 1 || got["given_up"] != 1 || len(got) != 3 {
+		t.Fatalf("order tasks %v, want written 3, retried 1, given_up 1", got)
+	}
 }
 
 // TestPublishFailuresRestartsAndRelayState: the Kafka adapter's counts, and the relay's state

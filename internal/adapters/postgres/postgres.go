@@ -14,14 +14,51 @@ import (
 	"github.com/flashsale/flashsale/internal/domain"
 )
 
-// Open connects a pool of at most maxConns connections and checks it answers.
-func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+// PoolOptions shape a pool.
+type PoolOptions struct {
+	// MaxConns bounds its connections (DB_MAX_CONNS).
+	MaxConns int32
+	// QueryExecMode is how pgx runs statements (DB_QUERY_EXEC_MODE), by the names of its
+	// default_query_exec_mode parameter; empty: cache_statement, pgx's default. A pgBouncer in
+	// transaction pooling mode hands each transaction any server connection, where a statement
+	// another one prepared does not exist: before 1.21 (max_prepared_statements) only the modes
+	// that prepare no named statement work through it (cache_describe, exec, simple_protocol).
+	QueryExecMode string
+}
+
+// queryExecModes maps DB_QUERY_EXEC_MODE to pgx's modes.
+var queryExecModes = map[string]pgx.QueryExecMode{
+	"cache_statement": pgx.QueryExecModeCacheStatement,
+	"cache_describe":  pgx.QueryExecModeCacheDescribe,
+	"describe_exec":   pgx.QueryExecModeDescribeExec,
+	"exec":            pgx.QueryExecModeExec,
+	"simple_protocol": pgx.QueryExecModeSimpleProtocol,
+}
+
+// PoolConfig is the configuration Open connects with.
+func PoolConfig(url string, o PoolOptions) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
 	}
-	cfg.MaxConns = maxConns
+	if o.QueryExecMode != "" {
+		mode, ok := queryExecModes[o.QueryExecMode]
+		if !ok {
+			return nil, fmt.Errorf("postgres: unknown query exec mode %q", o.QueryExecMode)
+		}
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+	}
+	cfg.MaxConns = o.MaxConns
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	return cfg, nil
+}
+
+// Open connects a pool and checks it answers.
+func Open(ctx context.Context, url string, o PoolOptions) (*pgxpool.Pool, error) {
+	cfg, err := PoolConfig(url, o)
+	if err != nil {
+		return nil, err
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
