@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,9 +152,14 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 
 // decodeOneJSONValue is the validator's JSON body decoder. The default one reads the first JSON
 // value and ignores whatever follows, and so does the handlers' binding: {"quantity":1} followed by
-// anything at all was accepted. A body is one JSON value (RFC 8259), white space around it only.
+// anything at all was accepted. A body is one JSON value (RFC 8259), white space around it only,
+// and every string in it is text PostgreSQL can store, as sent (checkJSONText).
 func decodeOneJSONValue(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
@@ -161,6 +167,9 @@ func decodeOneJSONValue(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ 
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Reason: "data after the JSON value"}
+	}
+	if err := checkJSONText(raw); err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
 	}
 	return v, nil
 }
@@ -220,8 +229,17 @@ func describe(e *openapi3filter.RequestError) string {
 		where = "request body"
 	}
 	reason := e.Reason
-	var se *openapi3.SchemaError
-	if errors.As(e.Err, &se) {
+	var (
+		se *openapi3.SchemaError
+		te *textError
+	)
+	switch {
+	case errors.As(e.Err, &te):
+		if te.where != "" {
+			where += " field " + te.where
+		}
+		reason = te.reason
+	case errors.As(e.Err, &se):
 		if p := se.JSONPointer(); len(p) > 0 {
 			where += " field " + strings.Join(p, ".")
 		}
@@ -229,7 +247,7 @@ func describe(e *openapi3filter.RequestError) string {
 		if se.SchemaField == "format" && se.Schema != nil {
 			reason = "must be a valid " + se.Schema.Format
 		}
-	} else if reason == "" && e.Err != nil {
+	case reason == "" && e.Err != nil:
 		reason = e.Err.Error()
 	}
 	reason = strings.TrimSpace(reason)

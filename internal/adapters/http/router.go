@@ -44,7 +44,7 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS), limitHeaders, origins)
+	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS), limitHeaders, refuseUnstorableText, origins)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)
 	})
