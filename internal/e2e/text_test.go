@@ -103,3 +103,44 @@ func TestTextPostgreSQLCannotStoreIsRefused(t *testing.T) {
 		t.Fatalf("stored name %q (%v), want %q", name, err, stored)
 	}
 }
+
+// TestEmailIsStoredAsSent: an address is taken only in the one form it is stored and answered
+// in. The generated Email type rewrites what net/mail parses ("Ada <ada@example.com>", a quoted
+// local part) and then refuses to marshal what it made, so such a registration was stored and
+// answered 500, and its account's every /v1/me too; now it is a 400 and nothing is stored.
+func TestEmailIsStoredAsSent(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true})
+	c := testutil.NewClient(sys.URL)
+	users := func() (n int) {
+		if err := sys.Pool.QueryRow(context.Background(), "SELECT count(*) FROM users").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := users()
+	for _, email := range []string{
+		`"<i id=pwn>ada</i>"@example.com`,
+		`"ada lovelace"@example.com`,
+		`ada(comment)@example.com`,
+		`Ada <ada@example.com>`,
+		`ada@example..com`,
+	} {
+		r := c.Do(t, testutil.Request{Method: "POST", Path: "/v1/auth/register",
+			Body: map[string]any{"email": email, "password": "Tr0ub4dor&3-horse"}})
+		expectProblem(t, email, r, http.StatusBadRequest, "invalid-request")
+		if detail, _ := r.JSON(t)["detail"].(string); !strings.Contains(detail, "field email:") {
+			t.Errorf("%s: the detail %q does not name the field", email, detail)
+		}
+	}
+	if got := users(); got != before {
+		t.Fatalf("users went from %d to %d", before, got)
+	}
+	for _, email := range []string{"ada.lovelace+shop@example.com", "o'brien@example.co.uk", "ünï@exämple.com"} {
+		r := c.Do(t, testutil.Request{Method: "POST", Path: "/v1/auth/register",
+			Body: map[string]any{"email": email, "password": "Tr0ub4dor&3-horse"}})
+		if r.Status != http.StatusCreated || r.JSON(t)["email"] != email {
+			t.Fatalf("register %s: %d %s", email, r.Status, r.Body)
+		}
+	}
+}

@@ -455,7 +455,10 @@ export interface components {
         /** @enum {string} */
         Role: "shopper" | "admin";
         RegisterRequest: {
-            /** Format: email */
+            /**
+             * Format: email
+             * @description A bare address (no display name, comment or quoted local part), stored lower-cased.
+             */
             email: string;
             /** @description 10 to 72 characters (bcrypt reads at most 72 bytes; longer multi-byte passwords are refused). */
             password: string;

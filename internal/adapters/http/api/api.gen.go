@@ -219,6 +219,7 @@ type RefreshRequest struct {
 
 // RegisterRequest defines model for RegisterRequest.
 type RegisterRequest struct {
+	// Email A bare address (no display name, comment or quoted local part), stored lower-cased.
 	Email openapi_types.Email `json:"email"`
 
 	// Password 10 to 72 characters (bcrypt reads at most 72 bytes; longer multi-byte passwords are refused).
