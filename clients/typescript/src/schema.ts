@@ -855,6 +855,12 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description `no-store`: the answer was made for this caller (with their credentials); no cache may
+         *     keep it. Sent with every answer to a request that carries credentials, and every problem.
+         * @example no-store
+         */
+        CacheControlNoStore: "no-store";
         /** @description `fs_access` and `fs_refresh` cookies (HttpOnly; SameSite=Strict; Secure outside local dev). */
         SetCookie: string;
         /** @description Seconds until a request is allowed again. */
@@ -1000,6 +1006,7 @@ export interface operations {
              */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     "Set-Cookie": components["headers"]["SetCookie"];
                     [name: string]: unknown;
                 };
@@ -1039,6 +1046,7 @@ export interface operations {
             /** @description New tokens; the cookies are replaced too. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     "Set-Cookie": components["headers"]["SetCookie"];
                     [name: string]: unknown;
                 };
@@ -1068,6 +1076,7 @@ export interface operations {
             /** @description Logged out. */
             204: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     "Set-Cookie": components["headers"]["SetCookie"];
                     [name: string]: unknown;
                 };
@@ -1092,6 +1101,7 @@ export interface operations {
             /** @description Every session revoked. */
             204: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     "Set-Cookie": components["headers"]["SetCookie"];
                     [name: string]: unknown;
                 };
@@ -1116,6 +1126,7 @@ export interface operations {
             /** @description The authenticated user. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1140,6 +1151,7 @@ export interface operations {
             /** @description A ticket. */
             201: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1317,6 +1329,7 @@ export interface operations {
             /** @description Accepted; the order is pending until it is durable. */
             202: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     /**
                      * @description The order's URL.
                      * @example /v1/orders/0193a7c4-2b31-7d52-9f66-7b8c9d0e1f20
@@ -1382,6 +1395,7 @@ export interface operations {
             /** @description A page of orders. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1429,6 +1443,7 @@ export interface operations {
             /** @description The order. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1469,6 +1484,7 @@ export interface operations {
             /** @description Created. */
             201: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     /**
                      * @description The sale's URL.
                      * @example /v1/sales/0193a7c3-1f20-7c41-8e55-6a7b8c9d0e1f
@@ -1517,6 +1533,7 @@ export interface operations {
             /** @description The changed sale. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1569,6 +1586,7 @@ export interface operations {
             /** @description The figures; zero before the first order. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1609,6 +1627,7 @@ export interface operations {
             /** @description Dead-lettered orders. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1656,6 +1675,7 @@ export interface operations {
             /** @description Re-queued. */
             202: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     /**
                      * @description The order's URL.
                      * @example /v1/orders/0193a7c4-2b31-7d52-9f66-7b8c9d0e1f20

@@ -142,6 +142,12 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 				writeProblem(w, newProblem(ctx, codeNotFound, "no such resource"), nil)
 				return
 			}
+			if a, _ := ctx.Value(principalKey{}).(authResult); a.present || secured(doc, route) {
+				// The answer is this caller's own (or made with their credentials): no cache may
+				// keep it, whatever its status. This is the spec's Cache-Control header of those
+				// answers; the handlers leave the generated Headers.CacheControl nil.
+				w.Header().Set("Cache-Control", "no-store")
+			}
 			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 				writeProblem(w, validationProblem(ctx, log, r, err), nil)
@@ -164,6 +170,21 @@ func checkEmail(s string) error {
 		return errors.New("not a bare email address")
 	}
 	return nil
+}
+
+// secured reports whether route's operation needs credentials: a security requirement, none of
+// its alternatives empty ({} would make them optional).
+func secured(doc *openapi3.T, route *routers.Route) bool {
+	reqs := doc.Security
+	if route.Operation.Security != nil {
+		reqs = *route.Operation.Security
+	}
+	for _, alternative := range reqs {
+		if len(alternative) == 0 {
+			return false
+		}
+	}
+	return len(reqs) > 0
 }
 
 // decodeOneJSONValue is the validator's JSON body decoder. The default one reads the first JSON

@@ -1587,15 +1587,25 @@ type ListDeadLettersResponseObject interface {
 	VisitListDeadLettersResponse(w http.ResponseWriter) error
 }
 
-type ListDeadLetters200JSONResponse DeadLetterList
+type ListDeadLetters200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type ListDeadLetters200JSONResponse struct {
+	Body    DeadLetterList
+	Headers ListDeadLetters200ResponseHeaders
+}
 
 func (response ListDeadLetters200JSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1690,7 +1700,8 @@ type RetryDeadLetterResponseObject interface {
 }
 
 type RetryDeadLetter202ResponseHeaders struct {
-	Location *string
+	CacheControl *string
+	Location     *string
 }
 
 type RetryDeadLetter202JSONResponse struct {
@@ -1705,6 +1716,9 @@ func (response RetryDeadLetter202JSONResponse) VisitRetryDeadLetterResponse(w ht
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.Location != nil {
 		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
 	}
@@ -1834,7 +1848,8 @@ type CreateSaleResponseObject interface {
 }
 
 type CreateSale201ResponseHeaders struct {
-	Location *string
+	CacheControl *string
+	Location     *string
 }
 
 type CreateSale201JSONResponse struct {
@@ -1849,6 +1864,9 @@ func (response CreateSale201JSONResponse) VisitCreateSaleResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.Location != nil {
 		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
 	}
@@ -1994,15 +2012,25 @@ type UpdateSaleResponseObject interface {
 	VisitUpdateSaleResponse(w http.ResponseWriter) error
 }
 
-type UpdateSale200JSONResponse Sale
+type UpdateSale200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type UpdateSale200JSONResponse struct {
+	Body    Sale
+	Headers UpdateSale200ResponseHeaders
+}
 
 func (response UpdateSale200JSONResponse) VisitUpdateSaleResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2176,15 +2204,25 @@ type GetSaleStatsResponseObject interface {
 	VisitGetSaleStatsResponse(w http.ResponseWriter) error
 }
 
-type GetSaleStats200JSONResponse SaleStats
+type GetSaleStats200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetSaleStats200JSONResponse struct {
+	Body    SaleStats
+	Headers GetSaleStats200ResponseHeaders
+}
 
 func (response GetSaleStats200JSONResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2296,7 +2334,8 @@ type LoginResponseObject interface {
 }
 
 type Login200ResponseHeaders struct {
-	SetCookie *string
+	CacheControl *string
+	SetCookie    *string
 }
 
 type Login200JSONResponse struct {
@@ -2311,6 +2350,9 @@ func (response Login200JSONResponse) VisitLoginResponse(w http.ResponseWriter) e
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.SetCookie != nil {
 		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
 	}
@@ -2483,7 +2525,8 @@ type LogoutResponseObject interface {
 }
 
 type Logout204ResponseHeaders struct {
-	SetCookie *string
+	CacheControl *string
+	SetCookie    *string
 }
 
 type Logout204Response struct {
@@ -2491,6 +2534,9 @@ type Logout204Response struct {
 }
 
 func (response Logout204Response) VisitLogoutResponse(w http.ResponseWriter) error {
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.SetCookie != nil {
 		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
 	}
@@ -2598,7 +2644,8 @@ type LogoutAllResponseObject interface {
 }
 
 type LogoutAll204ResponseHeaders struct {
-	SetCookie *string
+	CacheControl *string
+	SetCookie    *string
 }
 
 type LogoutAll204Response struct {
@@ -2606,6 +2653,9 @@ type LogoutAll204Response struct {
 }
 
 func (response LogoutAll204Response) VisitLogoutAllResponse(w http.ResponseWriter) error {
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.SetCookie != nil {
 		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
 	}
@@ -2714,7 +2764,8 @@ type RefreshTokensResponseObject interface {
 }
 
 type RefreshTokens200ResponseHeaders struct {
-	SetCookie *string
+	CacheControl *string
+	SetCookie    *string
 }
 
 type RefreshTokens200JSONResponse struct {
@@ -2729,6 +2780,9 @@ func (response RefreshTokens200JSONResponse) VisitRefreshTokensResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.SetCookie != nil {
 		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
 	}
@@ -3079,15 +3133,25 @@ type GetMeResponseObject interface {
 	VisitGetMeResponse(w http.ResponseWriter) error
 }
 
-type GetMe200JSONResponse User
+type GetMe200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetMe200JSONResponse struct {
+	Body    User
+	Headers GetMe200ResponseHeaders
+}
 
 func (response GetMe200JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3165,15 +3229,25 @@ type ListOrdersResponseObject interface {
 	VisitListOrdersResponse(w http.ResponseWriter) error
 }
 
-type ListOrders200JSONResponse OrderList
+type ListOrders200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type ListOrders200JSONResponse struct {
+	Body    OrderList
+	Headers ListOrders200ResponseHeaders
+}
 
 func (response ListOrders200JSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3251,15 +3325,25 @@ type GetOrderResponseObject interface {
 	VisitGetOrderResponse(w http.ResponseWriter) error
 }
 
-type GetOrder200JSONResponse Order
+type GetOrder200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetOrder200JSONResponse struct {
+	Body    Order
+	Headers GetOrder200ResponseHeaders
+}
 
 func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3616,6 +3700,7 @@ type PlaceOrderResponseObject interface {
 }
 
 type PlaceOrder202ResponseHeaders struct {
+	CacheControl       *string
 	IdempotentReplayed *bool
 	Location           *string
 }
@@ -3632,6 +3717,9 @@ func (response PlaceOrder202JSONResponse) VisitPlaceOrderResponse(w http.Respons
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.IdempotentReplayed != nil {
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
@@ -3865,15 +3953,25 @@ type IssueWebSocketTicketResponseObject interface {
 	VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error
 }
 
-type IssueWebSocketTicket201JSONResponse WebSocketTicket
+type IssueWebSocketTicket201ResponseHeaders struct {
+	CacheControl *string
+}
+
+type IssueWebSocketTicket201JSONResponse struct {
+	Body    WebSocketTicket
+	Headers IssueWebSocketTicket201ResponseHeaders
+}
 
 func (response IssueWebSocketTicket201JSONResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
