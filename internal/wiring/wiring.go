@@ -371,7 +371,7 @@ var API = fx.Module("api",
 			ReadTimeout:       15 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    1 << 20, // the API itself refuses above httpadapter.MaxHeaderBytes, as a problem
+			MaxHeaderBytes:    1 << 20, // the API refuses above httpadapter.MaxHeaderBytes; above this, the server (a problem too, NewListener)
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		lc.Append(fx.Hook{
@@ -380,6 +380,7 @@ var API = fx.Module("api",
 				if err != nil {
 					return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
 				}
+				ln = httpadapter.NewListener(ln, c.Production()) // the server's own error answers as problems
 				hs.mu.Lock()
 				hs.addr = ln.Addr()
 				hs.mu.Unlock()
