@@ -406,3 +406,25 @@ func TestAuthenticatedAnswersAreNotStored(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONBodiesTakenInEverySpelling: the 415s for other media types, codings and charsets leave
+// every spelling of a plain JSON body alone (media types and charsets are case-insensitive;
+// identity is no coding at all).
+func TestJSONBodiesTakenInEverySpelling(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true})
+	c := testutil.NewClient(sys.URL)
+	for i, h := range []map[string]string{
+		{"Content-Type": "application/json"},
+		{"Content-Type": "APPLICATION/JSON"},
+		{"Content-Type": "application/json; charset=UTF-8"},
+		{"Content-Type": "application/json;charset=\"utf-8\""},
+		{"Content-Type": "application/json", "Content-Encoding": "identity"},
+	} {
+		r := c.Do(t, testutil.Request{Method: "POST", Path: "/v1/auth/register", Header: h,
+			Body: `{"email": "spelling-` + strconv.Itoa(i) + `@example.com", "password": "Tr0ub4dor&3-horse"}`})
+		if r.Status != http.StatusCreated {
+			t.Errorf("%v: %d %s", h, r.Status, r.Body)
+		}
+	}
+}

@@ -775,9 +775,17 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The body is not `application/json`. */
+        /**
+         * @description `unsupported-media-type`: the body is not `application/json` in UTF-8 as it is: another
+         *     media type (`application/merge-patch+json` and other JSON dialects included), a charset
+         *     other than UTF-8, or a `Content-Encoding` (gzip, deflate, ...; the API decodes none).
+         */
         UnsupportedMediaType: {
             headers: {
+                /** @description `identity`, when the body was content-encoded: send it as it is (RFC 7694). */
+                "Accept-Encoding"?: "identity";
+                /** @description `application/json`, on a PATCH: the patch document it takes (RFC 5789). */
+                "Accept-Patch"?: "application/json";
                 [name: string]: unknown;
             };
             content: {
