@@ -176,7 +176,7 @@ var Security = fx.Module("security",
 				Issuer: c.JWTIssuer, Audience: c.JWTAudience, TTL: c.AccessTokenTTL, Leeway: 30 * time.Second,
 			})
 		}, fx.As(new(ports.TokenIssuer))),
-		fx.Annotate(func(c config.Config) (bcrypt.Hasher, error) { return bcrypt.NewHasher(c.BcryptCost) },
+		fx.Annotate(func(c config.Config) (*bcrypt.Hasher, error) { return bcrypt.NewHasher(c.BcryptCost) },
 			fx.As(new(ports.PasswordHasher))),
 	),
 )
