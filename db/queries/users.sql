@@ -7,3 +7,7 @@ SELECT * FROM users WHERE tenant_id = $1 AND email = $2;
 
 -- name: UserByID :one
 SELECT * FROM users WHERE tenant_id = $1 AND id = $2;
+
+-- name: ReplacePasswordHash :execrows
+UPDATE users SET password_hash = sqlc.arg(new_hash)
+WHERE tenant_id = sqlc.arg(tenant_id) AND id = sqlc.arg(id) AND password_hash = sqlc.arg(old_hash);

@@ -156,7 +156,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		Tenants:    tenants,
 		Bootstrap:  BootstrapHandler{Tenants: d.Tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
 		Register:   RegisterHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Now: now},
-		Login:      &LoginHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Issuer: issuer},
+		Login:      &LoginHandler{Tenants: tenants, Users: d.Users, Hasher: d.Hasher, Issuer: issuer, Log: log},
 		Sessions:   issuer,
 		Refresh:    RefreshHandler{Issuer: issuer, Users: d.Users},
 		Logout:     LogoutHandler{Sessions: d.Sessions},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -69,13 +70,17 @@ type LoginHandler struct {
 	Users   ports.UserRepository
 	Hasher  ports.PasswordHasher
 	Issuer  SessionIssuer
+	Log     *slog.Logger
 
 	dummyOnce sync.Once
 	dummyHash string
 }
 
 // Handle checks the credentials. An unknown email costs the same hash comparison as a wrong
-// password, so response times do not reveal which addresses have accounts.
+// password: one Verify, against a dummy hash made at today's cost (and Verify costs today's
+// cost whatever the stored hash's, ports.PasswordHasher), so response times do not reveal which
+// addresses have accounts. A hash made at another cost is replaced on the login that proves the
+// password.
 func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (TokenPair, error) {
 	tenant, err := h.Tenants.BySlug(ctx, cmd.TenantSlug)
 	if err != nil {
@@ -96,7 +101,22 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (TokenPair, error)
 	if !ok {
 		return TokenPair{}, domain.ErrInvalidCredentials
 	}
+	if h.Hasher.NeedsRehash(u.PasswordHash) {
+		h.rehash(ctx, u, cmd.Password)
+	}
 	return h.Issuer.Open(ctx, u)
+}
+
+// rehash replaces u's hash with one of today's cost. It does not fail the login, which is
+// proven: the old hash keeps working and the next login tries again.
+func (h *LoginHandler) rehash(ctx context.Context, u domain.User, password string) {
+	hash, err := h.Hasher.Hash(password)
+	if err == nil {
+		_, err = h.Users.ReplacePasswordHash(ctx, u.TenantID, u.ID, u.PasswordHash, hash)
+	}
+	if err != nil {
+		h.Log.WarnContext(ctx, "login: rehash password at today's cost", "user", u.ID, "err", err)
+	}
 }
 
 func (h *LoginHandler) dummy() string {

@@ -1,8 +1,12 @@
 package app_test
 
 import (
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -50,6 +54,66 @@ func TestLogin(t *testing.T) {
 				if !strings.HasPrefix(h, hashPrefix) {
 					t.Errorf("Verify asked about %q, not a hash the hasher made", h)
 				}
+			}
+		})
+	}
+}
+
+// TestLoginRehashesAnOldCostHash: a hash made at another cost than today's is replaced by one
+// of today's on the login that proves the password, and only then: not on a wrong password, not
+// for a hash of today's cost. A failed replacement does not fail the login.
+func TestLoginRehashesAnOldCostHash(t *testing.T) {
+	t.Parallel()
+	const password = "correct-horse"
+	for _, tc := range []struct {
+		name       string
+		stored     string
+		password   string
+		replaceErr error
+		want       error
+		rehashed   bool
+	}{
+		{name: "old cost, right password", stored: staleHashPrefix + password, password: password, rehashed: true},
+		{name: "old cost, wrong password", stored: staleHashPrefix + password, password: "wrong-horse", want: domain.ErrInvalidCredentials},
+		{name: "today's cost, right password", stored: hashPrefix + password, password: password},
+		{name: "old cost, the store fails to replace", stored: staleHashPrefix + password, password: password, replaceErr: errors.New("database gone")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.users.ReplaceErr = tc.replaceErr
+			u := domain.User{ID: uuid.New(), TenantID: e.tenant.ID, Email: "ada@example.com", PasswordHash: tc.stored,
+				Role: domain.RoleShopper, CreatedAt: e.clock.Now()}
+			mustSetUp(e.store.CreateUser(ctx, u))
+
+			_, err := e.app.Login.Handle(ctx, app.Login{Email: u.Email, Password: tc.password})
+			if tc.want != nil {
+				wantErr(t, err, tc.want)
+			} else if err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			stored, err := e.store.UserByID(ctx, u.TenantID, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.rehashed {
+				if stored.PasswordHash != hashPrefix+password || e.hasher.count("Hash") != 1 {
+					t.Fatalf("stored hash %q after %d Hash calls, want today's %q", stored.PasswordHash, e.hasher.count("Hash"), hashPrefix+password)
+				}
+				return
+			}
+			if stored.PasswordHash != tc.stored {
+				t.Fatalf("stored hash %q, want %q unchanged", stored.PasswordHash, tc.stored)
+			}
+			wantReplace := 0
+			if tc.replaceErr != nil {
+				wantReplace = 1
+				if e.log.logged(slog.LevelWarn, "rehash") != 1 {
+					t.Error("the failed rehash was not logged")
+				}
+			}
+			if n := e.users.calls.count("ReplacePasswordHash"); n != wantReplace {
+				t.Fatalf("ReplacePasswordHash called %d times, want %d", n, wantReplace)
 			}
 		})
 	}

@@ -707,6 +707,9 @@ func (f *fakeTenants) ensure(slug, name string) domain.Tenant {
 type fakeUsers struct {
 	calls
 	mem *memory.Store
+
+	// ReplaceErr makes ReplacePasswordHash fail.
+	ReplaceErr error
 }
 
 var _ ports.UserRepository = (*fakeUsers)(nil)
@@ -726,9 +729,18 @@ func (f *fakeUsers) UserByID(ctx context.Context, tenantID, id uuid.UUID) (domai
 	return f.mem.UserByID(ctx, tenantID, id)
 }
 
+func (f *fakeUsers) ReplacePasswordHash(ctx context.Context, tenantID, id uuid.UUID, oldHash, newHash string) (bool, error) {
+	f.inc("ReplacePasswordHash")
+	if f.ReplaceErr != nil {
+		return false, f.ReplaceErr
+	}
+	return f.mem.ReplacePasswordHash(ctx, tenantID, id, oldHash, newHash)
+}
+
 func (f *fakeUsers) count() int { return f.mem.UserCount() }
 
-// fakeHasher "hashes" by prefixing; like bcrypt, a hash it did not make is an error.
+// fakeHasher "hashes" by prefixing; like bcrypt, a hash it did not make is an error. A hash with
+// staleHashPrefix was made at an older cost: it still verifies, and needs a rehash.
 type fakeHasher struct {
 	calls
 	mu       sync.Mutex
@@ -737,7 +749,10 @@ type fakeHasher struct {
 
 var _ ports.PasswordHasher = (*fakeHasher)(nil)
 
-const hashPrefix = "fakehash$"
+const (
+	hashPrefix      = "fakehash$"
+	staleHashPrefix = "fakehash-old-cost$"
+)
 
 func (f *fakeHasher) Hash(password string) (string, error) {
 	f.inc("Hash")
@@ -749,10 +764,15 @@ func (f *fakeHasher) Verify(hash, password string) (bool, error) {
 	f.mu.Lock()
 	f.verified = append(f.verified, hash)
 	f.mu.Unlock()
-	if !strings.HasPrefix(hash, hashPrefix) {
+	if !strings.HasPrefix(hash, hashPrefix) && !strings.HasPrefix(hash, staleHashPrefix) {
 		return false, errors.New("malformed hash")
 	}
-	return hash == hashPrefix+password, nil
+	return hash == hashPrefix+password || hash == staleHashPrefix+password, nil
+}
+
+func (f *fakeHasher) NeedsRehash(hash string) bool {
+	f.inc("NeedsRehash")
+	return strings.HasPrefix(hash, staleHashPrefix)
 }
 
 // fakeTokens issues "token:<user id>"; Verify accepts only a token it issued and returns the

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/flashsale/flashsale/internal/config"
+	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
 
@@ -368,5 +372,52 @@ func TestKeyRotation(t *testing.T) {
 		if s := meStatus(t, tc.client, tc.token); s != tc.want {
 			t.Errorf("%s: /v1/me %d, want %d", tc.what, s, tc.want)
 		}
+	}
+}
+
+// TestLoginRehashesToTheCurrentCost: after BCRYPT_COST was raised, an account keeps its old
+// hash until its owner logs in; that login replaces it with one of today's cost, and the
+// password keeps working. A wrong password replaces nothing.
+func TestLoginRehashesToTheCurrentCost(t *testing.T) {
+	t.Parallel()
+	const today, before = 5, 4
+	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true, Configure: func(c *config.Config) { c.BcryptCost = today }})
+	c := testutil.NewClient(sys.URL)
+	ctx := context.Background()
+	u := sys.CreateUsers(t, 1, domain.RoleShopper)[0]
+	old, err := bcrypt.GenerateFromPassword([]byte("Tr0ub4dor&3-horse"), before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.Pool.Exec(ctx, "UPDATE users SET password_hash = $1 WHERE id = $2", string(old), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	storedCost := func() int {
+		var hash string
+		if err := sys.Pool.QueryRow(ctx, "SELECT password_hash FROM users WHERE id = $1", u.ID).Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
+			t.Fatalf("stored hash %q: %v", hash, err)
+		}
+		return cost
+	}
+	login := func(password string) int {
+		return c.Do(t, testutil.Request{Method: "POST", Path: "/v1/auth/login",
+			Body: map[string]any{"email": u.Email, "password": password}}).Status
+	}
+
+	if s := login("wrong-password"); s != http.StatusUnauthorized || storedCost() != before {
+		t.Fatalf("wrong password: %d, stored cost %d, want 401 and %d", s, storedCost(), before)
+	}
+	if s := login("Tr0ub4dor&3-horse"); s != http.StatusOK {
+		t.Fatalf("login with the old hash: %d", s)
+	}
+	if got := storedCost(); got != today {
+		t.Fatalf("stored cost %d after the login, want %d", got, today)
+	}
+	if s := login("Tr0ub4dor&3-horse"); s != http.StatusOK {
+		t.Fatalf("login with the new hash: %d", s)
 	}
 }

@@ -351,3 +351,80 @@ func TestOversizedHeadersAreAProblem(t *testing.T) {
 		t.Fatalf("16 KiB of headers: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestAuthenticatedAnswersAreNotStored: an answer computed with the caller's credentials carries
+// Cache-Control: no-store, whatever its status (a shared cache or the browser's must not keep
+// one user's orders, tickets or figures); public answers to anonymous callers do not.
+func TestAuthenticatedAnswersAreNotStored(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true})
+	c := testutil.NewClient(sys.URL)
+	_, admin := sys.Admin(t)
+	shopper := sys.CreateUsers(t, 1, "shopper")[0]
+	session := sys.SessionFor(t, shopper)
+	sale := sys.CreateSale(t, 10, 2, -time.Minute, time.Hour)
+	salePath := "/v1/sales/" + sale.Sale.ID.String()
+
+	placed := c.Do(t, testutil.Request{Method: "POST", Path: salePath + "/orders", Token: session.AccessToken,
+		Header: map[string]string{"Idempotency-Key": "no-store-0001"}, Body: map[string]any{"quantity": 1}})
+	start := time.Now().Add(time.Hour).UTC()
+	for _, tc := range []struct {
+		name   string
+		req    testutil.Request
+		status int
+	}{
+		{"me", testutil.Request{Method: "GET", Path: "/v1/me", Token: session.AccessToken}, 200},
+		{"me by cookie", testutil.Request{Method: "GET", Path: "/v1/me", Header: map[string]string{"Cookie": "fs_access=" + session.AccessToken}}, 200},
+		{"orders", testutil.Request{Method: "GET", Path: "/v1/orders", Token: session.AccessToken}, 200},
+		{"an order", testutil.Request{Method: "GET", Path: placed.Header.Get("Location"), Token: session.AccessToken}, 200},
+		{"another purchase (202)", testutil.Request{Method: "POST", Path: salePath + "/orders", Token: session.AccessToken,
+			Header: map[string]string{"Idempotency-Key": "no-store-0002"}, Body: map[string]any{"quantity": 1}}, 202},
+		{"a WebSocket ticket", testutil.Request{Method: "POST", Path: "/v1/ws/tickets", Token: session.AccessToken}, 201},
+		{"a sale as the shopper sees it", testutil.Request{Method: "GET", Path: salePath, Token: session.AccessToken}, 200},
+		{"create a sale", testutil.Request{Method: "POST", Path: "/v1/admin/sales", Token: admin, Body: map[string]any{
+			"name": "No store", "priceCents": 100, "currency": "EUR", "totalStock": 5, "perUserLimit": 1,
+			"startsAt": start.Format(time.RFC3339), "endsAt": start.Add(time.Hour).Format(time.RFC3339)}}, 201},
+		{"change a sale", testutil.Request{Method: "PATCH", Path: "/v1/admin/sales/" + sale.Sale.ID.String(), Token: admin, Body: map[string]any{"totalStock": 20}}, 200},
+		{"sale stats", testutil.Request{Method: "GET", Path: "/v1/admin/sales/" + sale.Sale.ID.String() + "/stats", Token: admin}, 200},
+		{"dead letters", testutil.Request{Method: "GET", Path: "/v1/admin/dead-letters", Token: admin}, 200},
+		{"an order not found", testutil.Request{Method: "GET", Path: "/v1/orders/" + sale.Sale.ID.String(), Token: session.AccessToken}, 404},
+		{"login", testutil.Request{Method: "POST", Path: "/v1/auth/login", Body: map[string]any{"email": sys.Config.AdminEmail, "password": testutil.AdminPassword}}, 200},
+		{"refresh", testutil.Request{Method: "POST", Path: "/v1/auth/refresh", Body: map[string]any{"refreshToken": session.RefreshToken}}, 200},
+		{"logout", testutil.Request{Method: "POST", Path: "/v1/auth/logout", Token: sys.TokenFor(t, shopper)}, 204},
+	} {
+		r := c.Do(t, tc.req)
+		if r.Status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, r.Status, r.Body, tc.status)
+		}
+		if got := r.Header.Values("Cache-Control"); len(got) != 1 || got[0] != "no-store" {
+			t.Errorf("%s (%d): Cache-Control %q, want no-store", tc.name, r.Status, got)
+		}
+	}
+	for _, path := range []string{"/v1/sales", salePath, salePath + "/inventory", "/healthz"} {
+		if r := c.Do(t, testutil.Request{Method: "GET", Path: path}); r.Status != 200 || r.Header.Get("Cache-Control") == "no-store" {
+			t.Errorf("anonymous GET %s: %d, Cache-Control %q", path, r.Status, r.Header.Get("Cache-Control"))
+		}
+	}
+}
+
+// TestJSONBodiesTakenInEverySpelling: the 415s for other media types, codings and charsets leave
+// every spelling of a plain JSON body alone (media types and charsets are case-insensitive;
+// identity is no coding at all).
+func TestJSONBodiesTakenInEverySpelling(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true})
+	c := testutil.NewClient(sys.URL)
+	for i, h := range []map[string]string{
+		{"Content-Type": "application/json"},
+		{"Content-Type": "APPLICATION/JSON"},
+		{"Content-Type": "application/json; charset=UTF-8"},
+		{"Content-Type": "application/json;charset=\"utf-8\""},
+		{"Content-Type": "application/json", "Content-Encoding": "identity"},
+	} {
+		r := c.Do(t, testutil.Request{Method: "POST", Path: "/v1/auth/register", Header: h,
+			Body: `{"email": "spelling-` + strconv.Itoa(i) + `@example.com", "password": "Tr0ub4dor&3-horse"}`})
+		if r.Status != http.StatusCreated {
+			t.Errorf("%v: %d %s", h, r.Status, r.Body)
+		}
+	}
+}

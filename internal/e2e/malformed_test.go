@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -242,6 +244,13 @@ func TestMalformedRequestsAreRefusedAndLeaveNoTrace(t *testing.T) {
 			t.Errorf("401 without a Bearer WWW-Authenticate challenge: %q", r.Header.Get("WWW-Authenticate"))
 		}
 	}
+	wantHeader := func(name, value string) func(t *testing.T, r testutil.Response) {
+		return func(t *testing.T, r testutil.Response) {
+			if got := r.Header.Get(name); got != value {
+				t.Errorf("%s %q, want %q", name, got, value)
+			}
+		}
+	}
 	// A 405 must say what is allowed (RFC 9110, section 15.5.6).
 	wantAllow := func(methods string) func(t *testing.T, r testutil.Response) {
 		return func(t *testing.T, r testutil.Response) {
@@ -324,6 +333,20 @@ func TestMalformedRequestsAreRefusedAndLeaveNoTrace(t *testing.T) {
 		{name: "empty body", req: buy(ordersPath, ""), status: 400, problem: "invalid-request"},
 		{name: "body as text/plain", req: withHeader(buy(ordersPath, `{"quantity": 1}`), "Content-Type", "text/plain"), status: 415, problem: "unsupported-media-type"},
 		{name: "body as form", req: withHeader(buy(ordersPath, `quantity=1`), "Content-Type", "application/x-www-form-urlencoded"), status: 415, problem: "unsupported-media-type"},
+		{name: "body as another JSON media type", req: withHeader(buy(ordersPath, `{"quantity": 1}`), "Content-Type", "application/vnd.api+json"), status: 415, problem: "unsupported-media-type"},
+		{name: "body as JSON in UTF-16", req: withHeader(buy(ordersPath, `{"quantity": 1}`), "Content-Type", "application/json; charset=utf-16"), status: 415, problem: "unsupported-media-type"},
+		{name: "gzip-encoded body", req: withHeader(buy(ordersPath, gzipped(t, `{"quantity": 1}`)), "Content-Encoding", "gzip"), status: 415, problem: "unsupported-media-type",
+			check: wantHeader("Accept-Encoding", "identity")},
+		{name: "deflate-encoded register body", req: withHeader(register("deflate@example.com", strong), "Content-Encoding", "deflate"), status: 415, problem: "unsupported-media-type",
+			check: wantHeader("Accept-Encoding", "identity")},
+		{name: "PATCH sale as a JSON merge patch", req: withHeader(testutil.Request{Method: "PATCH", Path: "/v1/admin/sales/" + saleID, Token: adminToken,
+			Body: map[string]any{"totalStock": 1}}, "Content-Type", "application/merge-patch+json"), status: 415, problem: "unsupported-media-type",
+			check: wantHeader("Accept-Patch", "application/json")},
+		{name: "PATCH sale as a JSON patch", req: withHeader(testutil.Request{Method: "PATCH", Path: "/v1/admin/sales/" + saleID, Token: adminToken,
+			Body: `[{"op": "replace", "path": "/totalStock", "value": 1}]`}, "Content-Type", "application/json-patch+json"), status: 415, problem: "unsupported-media-type",
+			check: wantHeader("Accept-Patch", "application/json")},
+		{name: "create sale as a JSON merge patch", req: withHeader(testutil.Request{Method: "POST", Path: "/v1/admin/sales", Token: adminToken, Body: validSale()},
+			"Content-Type", "application/merge-patch+json"), status: 415, problem: "unsupported-media-type"},
 		{name: "oversized body", req: buy(ordersPath, map[string]any{"quantity": 1, "pad": padding}), status: 413, problem: "payload-too-large"},
 		{name: "oversized chunked body (no Content-Length)", raw: chunked(ordersPath, shopperToken, key, padding), status: 413, problem: "payload-too-large"},
 		{name: "oversized chunked body without a token", raw: chunked(ordersPath, "", key, padding), status: 413, problem: "payload-too-large"},
@@ -387,7 +410,7 @@ func TestMalformedRequestsAreRefusedAndLeaveNoTrace(t *testing.T) {
 		// Routing.
 		{name: "unknown route", req: testutil.Request{Method: "GET", Path: "/v1/nope"}, status: 404, problem: "not-found"},
 		{name: "unknown route with admin token", req: testutil.Request{Method: "POST", Path: "/v1/admin/users", Token: adminToken, Body: map[string]any{"role": "admin"}}, status: 404, problem: "not-found"},
-		{name: "wrong method on sale", req: testutil.Request{Method: "DELETE", Path: "/v1/sales/" + saleID, Token: adminToken}, status: 405, problem: "method-not-allowed", check: wantAllow("GET")},
+		{name: "wrong method on sale", req: testutil.Request{Method: "DELETE", Path: "/v1/sales/" + saleID, Token: adminToken}, status: 405, problem: "method-not-allowed", check: wantAllow("GET, HEAD")},
 		{name: "wrong method on orders", req: testutil.Request{Method: "PUT", Path: ordersPath, Token: shopperToken, Body: map[string]any{"quantity": 1}}, status: 405, problem: "method-not-allowed", check: wantAllow("POST")},
 		{name: "wrong method on admin sale", req: testutil.Request{Method: "GET", Path: "/v1/admin/sales/" + saleID, Token: adminToken}, status: 405, problem: "method-not-allowed", check: wantAllow("PATCH")},
 
@@ -649,4 +672,18 @@ func doRaw(t *testing.T, c *testutil.Client, hr *http.Request) testutil.Response
 		t.Errorf("%s %s -> %d breaks the contract: %v\nbody: %s", hr.Method, hr.URL, out.Status, err, raw)
 	}
 	return out
+}
+
+// gzipped is s compressed with gzip.
+func gzipped(t *testing.T, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	if _, err := io.WriteString(z, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -27,6 +27,10 @@ type UserRepository interface {
 	// UserByEmail and UserByID fail with domain.ErrUserNotFound.
 	UserByEmail(ctx context.Context, tenantID uuid.UUID, email string) (domain.User, error)
 	UserByID(ctx context.Context, tenantID, id uuid.UUID) (domain.User, error)
+	// ReplacePasswordHash sets the user's password hash to newHash if it still is oldHash (a
+	// rehash at login races no other change of it). replaced is false when it was not: the hash
+	// changed meanwhile, or there is no such user in the tenant.
+	ReplacePasswordHash(ctx context.Context, tenantID, id uuid.UUID, oldHash, newHash string) (replaced bool, err error)
 }
 
 // SaleFilter narrows ListSales. Status filtering happens above the store: it needs live stock.
@@ -311,8 +315,14 @@ type SaleCache interface {
 // PasswordHasher hashes and checks passwords.
 type PasswordHasher interface {
 	Hash(password string) (string, error)
-	// Verify reports whether password matches hash; a malformed hash is an error.
+	// Verify reports whether password matches hash; a malformed hash is an error. It takes at
+	// least the time of one check against a hash Hash makes today, whatever parameters hash was
+	// made with, so an account hashed before the cost was raised answers a wrong password no
+	// faster than a new one, or than an address with no account (checked against a dummy hash).
 	Verify(hash, password string) (bool, error)
+	// NeedsRehash reports whether hash was made with other parameters than Hash uses today (an
+	// older cost): the login that proves the password replaces it.
+	NeedsRehash(hash string) bool
 }
 
 // TokenIssuer issues and verifies access tokens.

@@ -176,7 +176,7 @@ var Security = fx.Module("security",
 				Issuer: c.JWTIssuer, Audience: c.JWTAudience, TTL: c.AccessTokenTTL, Leeway: 30 * time.Second,
 			})
 		}, fx.As(new(ports.TokenIssuer))),
-		fx.Annotate(func(c config.Config) (bcrypt.Hasher, error) { return bcrypt.NewHasher(c.BcryptCost) },
+		fx.Annotate(func(c config.Config) (*bcrypt.Hasher, error) { return bcrypt.NewHasher(c.BcryptCost) },
 			fx.As(new(ports.PasswordHasher))),
 	),
 )
@@ -371,7 +371,7 @@ var API = fx.Module("api",
 			ReadTimeout:       15 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    1 << 20, // the API itself refuses above httpadapter.MaxHeaderBytes, as a problem
+			MaxHeaderBytes:    1 << 20, // the API refuses above httpadapter.MaxHeaderBytes; above this, the server (a problem too, NewListener)
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		lc.Append(fx.Hook{
@@ -380,6 +380,7 @@ var API = fx.Module("api",
 				if err != nil {
 					return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
 				}
+				ln = httpadapter.NewListener(ln, c.Production()) // the server's own error answers as problems
 				hs.mu.Lock()
 				hs.addr = ln.Addr()
 				hs.mu.Unlock()

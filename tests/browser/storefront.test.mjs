@@ -106,3 +106,76 @@ test("a shopper buys in a live sale, driven by events", { timeout: 120_000 }, as
     await browser.close();
   }
 });
+
+test("hostile sale names are shown as text, never as markup", { timeout: 120_000 }, async () => {
+  const admin = await login(process.env.ADMIN_EMAIL, process.env.ADMIN_PASSWORD);
+  const suffix = Math.random().toString(36).slice(2, 8);
+  // Each would add an element with an id starting "pwn" (and run a handler, were the CSP not
+  // there) if the page parsed it as HTML anywhere.
+  const hostile = [
+    `<b id="pwn-sale">X</b><img src=x id="pwn-img" onerror="window.__pwned=1"> ${suffix}`,
+    `"><svg id="pwn-svg" onload="window.__pwned=2"></svg>&amp;<!-- ${suffix}`,
+  ];
+  const startsAt = new Date(Date.now() - 60_000);
+  const sales = [];
+  for (const name of hostile) {
+    sales.push(await api("/v1/admin/sales", {
+      token: admin,
+      body: {
+        name, priceCents: 100, currency: "EUR", totalStock: 5, perUserLimit: 1,
+        startsAt: startsAt.toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+    }));
+  }
+  const shopper = { email: `eve-${suffix}@example.com`, password: "storefront-Pa55word" };
+  await api("/v1/auth/register", { body: shopper });
+  // One order before the page opens (listed from GET /v1/orders), one bought on the page (the
+  // 202, then order:confirmed).
+  const token = await login(shopper.email, shopper.password);
+  const first = await api(`/v1/sales/${sales[0].id}/orders`, {
+    token, body: { quantity: 1 }, headers: { "Idempotency-Key": "hostile-" + suffix },
+  });
+  for (let i = 0; (await api(`/v1/orders/${first.id}`, { token })).status !== "confirmed"; i++) {
+    assert.ok(i < 300, "the first order is confirmed");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  try {
+    await page.goto(base + "/");
+    await page.locator(`#sale-${sales[1].id}`).waitFor();
+    await page.fill('input[name="email"]', shopper.email);
+    await page.fill('input[name="password"]', shopper.password);
+    await page.click('#login button[type="submit"]');
+    await page.getByTestId("who").filter({ hasText: shopper.email }).waitFor();
+    await page.locator(`#order-${first.id}`).waitFor();
+    await page.locator(`#sale-${sales[1].id}`).getByTestId("buy").click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="order"]').length === 2 &&
+      [...document.querySelectorAll('[data-testid="order-status"]')].every((s) => s.textContent === "confirmed"),
+    null, { timeout: 30_000 });
+
+    const found = await page.evaluate((ids) => ({
+      injected: [...document.querySelectorAll('[id^="pwn"], #sales b, #sales img, #sales svg, #orders b, #orders img, #orders svg')]
+        .map((el) => el.outerHTML),
+      pwned: window.__pwned ?? null,
+      titles: ids.map((id) => document.querySelector(`#sale-${id} h3`)?.textContent),
+      orders: [...document.querySelectorAll('[data-testid="order"]')].map((li) => li.textContent),
+    }), sales.map((s) => s.id));
+    assert.deepEqual(found.injected, [], "no element was made of a server value");
+    assert.equal(found.pwned, null, "no handler of a server value ran");
+    assert.deepEqual(found.titles, hostile, "sale names are shown exactly, as text");
+    for (const name of hostile) {
+      assert.ok(found.orders.some((text) => text.includes(name)), `an order shows ${name} as text: ${found.orders}`);
+    }
+    assert.deepEqual(errors, [], "no script errors on the page");
+  } finally {
+    await browser.close();
+  }
+});

@@ -23,6 +23,20 @@ async function api(path, options = {}) {
 
 function notice(text) { $("#notice").textContent = text || ""; }
 
+// el builds an element. Every value from the server is set as text (textContent, properties,
+// dataset), never parsed as HTML, so a sale named "<img onerror=...>" shows as those characters.
+// web/embed_test.go refuses the HTML-parsing sinks in the storefront's scripts.
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  const { dataset, ...rest } = props;
+  Object.assign(node, rest);
+  Object.assign(node.dataset, dataset || {});
+  node.append(...children);
+  return node;
+}
+
+function noOrders() { return el("li", { className: "empty", textContent: "No orders yet." }); }
+
 function money(cents, currency) {
   return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(cents / 100);
 }
@@ -40,14 +54,15 @@ function canBuy(sale) { return state.me && state.me.role === "shopper" && sale.s
 function renderSale(sale) {
   let li = document.getElementById("sale-" + sale.id);
   if (!li) {
-    li = document.createElement("li");
-    li.id = "sale-" + sale.id;
-    li.className = "sale";
-    li.dataset.testid = "sale";
-    li.innerHTML = `<h3></h3><div class="meta"><span class="status"></span><span class="price"></span>
-      <span class="stock" data-testid="stock"></span><span class="when" data-testid="when"></span></div>
-      <button class="buy" data-testid="buy">Buy 1</button>`;
-    li.querySelector("button").addEventListener("click", () => buy(sale.id));
+    const button = el("button", { className: "buy", textContent: "Buy 1", dataset: { testid: "buy" } });
+    button.addEventListener("click", () => buy(sale.id));
+    li = el("li", { id: "sale-" + sale.id, className: "sale", dataset: { testid: "sale" } },
+      el("h3"),
+      el("div", { className: "meta" },
+        el("span", { className: "status" }), el("span", { className: "price" }),
+        el("span", { className: "stock", dataset: { testid: "stock" } }),
+        el("span", { className: "when", dataset: { testid: "when" } })),
+      button);
     $("#sales").appendChild(li);
   }
   li.dataset.status = sale.status;
@@ -69,14 +84,12 @@ function renderOrder(order) {
   $("#orders .empty")?.remove();
   let li = document.getElementById("order-" + order.id);
   if (!li) {
-    li = document.createElement("li");
-    li.id = "order-" + order.id;
-    li.dataset.testid = "order";
+    li = el("li", { id: "order-" + order.id, dataset: { testid: "order" } });
     $("#orders").prepend(li);
   }
   const sale = state.sales.get(order.saleId);
-  li.innerHTML = `${order.quantity} × ${sale ? sale.name : "sale"} — <span class="order-status ${order.status}"
-    data-testid="order-status">${order.status}</span>`;
+  li.replaceChildren(`${order.quantity} × ${sale ? sale.name : "sale"} — `,
+    el("span", { className: "order-status " + order.status, textContent: order.status, dataset: { testid: "order-status" } }));
 }
 
 async function loadMe() {
@@ -144,7 +157,7 @@ function onEvent(ev) {
 
 async function buy(saleId) {
   notice("");
-  const button = document.querySelector(`#sale-${saleId} button`);
+  const button = document.getElementById("sale-" + saleId).querySelector("button");
   button.disabled = true;
   try {
     const { body } = await api(`/v1/sales/${saleId}/orders`, {
@@ -181,7 +194,7 @@ $("#login").addEventListener("submit", async (e) => {
 $("#logout").addEventListener("click", async () => {
   await api("/v1/auth/logout", { method: "POST" }).catch(() => {});
   state.orders.clear();
-  $("#orders").innerHTML = '<li class="empty">No orders yet.</li>';
+  $("#orders").replaceChildren(noOrders());
   await loadMe();
   renderAll();
   connect();

@@ -210,22 +210,25 @@ func sameOrigin(r *http.Request, origin string) bool {
 func securityHeaders(hsts bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := w.Header()
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
-			h.Set("Cross-Origin-Resource-Policy", "same-origin")
-			h.Set("Origin-Agent-Cluster", "?1")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-DNS-Prefetch-Control", "off")
-			h.Set("X-Download-Options", "noopen")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("X-Permitted-Cross-Domain-Policies", "none")
-			h.Set("X-XSS-Protection", "0")
-			if hsts {
-				h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-			}
+			setSecurityHeaders(w.Header(), hsts)
 			next.ServeHTTP(w, r)
 		})
+	}
+}
+
+func setSecurityHeaders(h http.Header, hsts bool) {
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Origin-Agent-Cluster", "?1")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-DNS-Prefetch-Control", "off")
+	h.Set("X-Download-Options", "noopen")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Permitted-Cross-Domain-Policies", "none")
+	h.Set("X-XSS-Protection", "0")
+	if hsts {
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	}
 }

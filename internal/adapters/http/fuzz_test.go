@@ -441,6 +441,9 @@ func (*fakeUsers) UserByEmail(context.Context, uuid.UUID, string) (domain.User, 
 func (*fakeUsers) UserByID(context.Context, uuid.UUID, uuid.UUID) (domain.User, error) {
 	panic("unused")
 }
+func (*fakeUsers) ReplacePasswordHash(context.Context, uuid.UUID, uuid.UUID, string, string) (bool, error) {
+	panic("unused")
+}
 
 // fakeSales: the fake inventory always knows the sale, so placeOrder never reads it.
 type fakeSales struct{ ports.SaleRepository }
@@ -502,3 +505,4 @@ type fakeHasher struct{}
 
 func (fakeHasher) Hash(password string) (string, error) { return "fake:" + password, nil }
 func (fakeHasher) Verify(string, string) (bool, error)  { panic("unused") }
+func (fakeHasher) NeedsRehash(string) bool              { panic("unused") }

@@ -1,15 +1,20 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
+	"net/mail"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -110,7 +115,7 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 	defineFormats.Do(func() {
 		// Order and sale ids are UUIDv7, which RFC 4122's pattern does not know.
 		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
-		openapi3.DefineStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
+		openapi3.DefineStringFormatValidator("email", openapi3.NewCallbackValidator(checkEmail))
 		openapi3filter.RegisterBodyDecoder("application/json", decodeOneJSONValue)
 	})
 	doc, err := openapi3.NewLoader().LoadFromData(openapi.Spec)
@@ -130,7 +135,14 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
-			route, params, err := router.FindRoute(r)
+			// HEAD is GET without the body (middleware.GetHead routes it to the GET handler):
+			// the spec's GET operation is the one it is checked against.
+			asGet := r
+			if r.Method == http.MethodHead {
+				asGet = r.Clone(ctx)
+				asGet.Method = http.MethodGet
+			}
+			route, params, err := router.FindRoute(asGet)
 			switch {
 			case errors.Is(err, routers.ErrMethodNotAllowed):
 				writeProblem(w, newProblem(ctx, codeMethodNotAllowed, r.Method+" is not allowed here"), nil)
@@ -139,9 +151,16 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 				writeProblem(w, newProblem(ctx, codeNotFound, "no such resource"), nil)
 				return
 			}
-			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+			if a, _ := ctx.Value(principalKey{}).(authResult); a.present || secured(doc, route) {
+				// The answer is this caller's own (or made with their credentials): no cache may
+				// keep it, whatever its status. This is the spec's Cache-Control header of those
+				// answers; the handlers leave the generated Headers.CacheControl nil.
+				w.Header().Set("Cache-Control", "no-store")
+			}
+			in := &openapi3filter.RequestValidationInput{Request: asGet, PathParams: params, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-				writeProblem(w, validationProblem(ctx, log, r, err), nil)
+				p, h := validationProblem(ctx, log, r, err)
+				writeProblem(w, p, h)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -149,11 +168,48 @@ func validate(log *slog.Logger) (func(http.Handler) http.Handler, error) {
 	}, nil
 }
 
+var emailShape = regexp.MustCompile(openapi3.FormatOfStringForEmail)
+
+// checkEmail is the spec's email format: a bare address (RFC 5322 addr-spec) that net/mail
+// parses to exactly itself. The generated Email type keeps what net/mail makes of a string, and
+// fails to marshal some of it again: "Ada <ada@example.com>" would be stored as another string
+// than sent, and a quoted local part ("a b"@example.com) stored and then answered 500.
+func checkEmail(s string) error {
+	a, err := mail.ParseAddress(s)
+	if !emailShape.MatchString(s) || err != nil || a.Name != "" || a.Address != s {
+		return errors.New("not a bare email address")
+	}
+	return nil
+}
+
+// secured reports whether route's operation needs credentials: a security requirement, none of
+// its alternatives empty ({} would make them optional).
+func secured(doc *openapi3.T, route *routers.Route) bool {
+	reqs := doc.Security
+	if route.Operation.Security != nil {
+		reqs = *route.Operation.Security
+	}
+	for _, alternative := range reqs {
+		if len(alternative) == 0 {
+			return false
+		}
+	}
+	return len(reqs) > 0
+}
+
 // decodeOneJSONValue is the validator's JSON body decoder. The default one reads the first JSON
 // value and ignores whatever follows, and so does the handlers' binding: {"quantity":1} followed by
-// anything at all was accepted. A body is one JSON value (RFC 8259), white space around it only.
-func decodeOneJSONValue(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-	dec := json.NewDecoder(body)
+// anything at all was accepted. A body is one JSON value (RFC 8259), white space around it only,
+// and every string in it is text PostgreSQL can store, as sent (checkJSONText).
+func decodeOneJSONValue(body io.Reader, h http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	if err := checkJSONMediaType(h); err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindUnsupportedFormat, Cause: err}
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
@@ -162,52 +218,118 @@ func decodeOneJSONValue(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ 
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Reason: "data after the JSON value"}
 	}
+	if err := checkJSONText(raw); err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
 	return v, nil
 }
 
 // validationProblem explains why the validator refused a request, without echoing the schema.
-func validationProblem(ctx context.Context, log *slog.Logger, r *http.Request, err error) api.Problem {
+func validationProblem(ctx context.Context, log *slog.Logger, r *http.Request, err error) (api.Problem, http.Header) {
 	var (
 		secErr *openapi3filter.SecurityRequirementsError
 		reqErr *openapi3filter.RequestError
 		tooBig *http.MaxBytesError
 		domErr *domain.Error
+		unsupp *mediaTypeError
 	)
 	switch {
 	// First: the validator reads the body while it checks security (for an AuthenticationFunc that
 	// might need it), so a body over the cap can surface inside a SecurityRequirementsError.
 	case errors.As(err, &tooBig):
-		return newProblem(ctx, codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", tooBig.Limit))
+		return newProblem(ctx, codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", tooBig.Limit)), nil
 	case errors.As(err, &secErr):
 		for _, e := range secErr.Errors {
 			if domain.CodeOf(e) == "" { // the session store failed, not the caller
-				return problemOf(ctx, log, e)
+				return problemOf(ctx, log, e), nil
 			}
 		}
 		for _, e := range secErr.Errors {
 			if errors.As(e, &domErr) && domErr.Code == domain.ErrForbidden.Code {
-				return newProblem(ctx, domErr.Code, domErr.Detail)
+				return newProblem(ctx, domErr.Code, domErr.Detail), nil
 			}
 		}
 		for _, e := range secErr.Errors {
 			if errors.As(e, &domErr) {
-				return newProblem(ctx, domErr.Code, domErr.Detail)
+				return newProblem(ctx, domErr.Code, domErr.Detail), nil
 			}
 		}
-		return newProblem(ctx, domain.ErrUnauthenticated.Code, "")
+		return newProblem(ctx, domain.ErrUnauthenticated.Code, ""), nil
+	case errors.As(err, &unsupp):
+		return unsupportedMediaType(ctx, r, unsupp.detail, unsupp.header)
 	case errors.As(err, &reqErr):
-		if reqErr.RequestBody != nil && !isJSON(r.Header.Get("Content-Type")) && r.ContentLength != 0 {
-			return newProblem(ctx, codeUnsupportedMediaType, "the body must be application/json")
+		if b := reqErr.RequestBody; b != nil && !errors.Is(reqErr.Err, openapi3filter.ErrInvalidRequired) &&
+			b.Content.Get(r.Header.Get("Content-Type")) == nil {
+			// Not a media type the operation takes (kin-openapi's Content.Get, the validator's
+			// own lookup): a JSON dialect such as application/merge-patch+json included.
+			return unsupportedMediaType(ctx, r, "the body must be "+strings.Join(slices.Sorted(maps.Keys(b.Content)), " or ")+
+				mediaTypeNotTaken(r.Header.Get("Content-Type")), nil)
 		}
-		return newProblem(ctx, domain.ErrInvalidRequest.Code, describe(reqErr))
+		return newProblem(ctx, domain.ErrInvalidRequest.Code, describe(reqErr)), nil
 	}
 	log.WarnContext(ctx, "request validation failed unexpectedly", "err", err)
-	return newProblem(ctx, domain.ErrInvalidRequest.Code, "")
+	return newProblem(ctx, domain.ErrInvalidRequest.Code, ""), nil
 }
 
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+// mediaTypeError is a body the operation's media type would take but for its coding or charset.
+type mediaTypeError struct {
+	detail string
+	header http.Header // what the 415 names as accepted instead
+}
+
+func (e *mediaTypeError) Error() string { return e.detail }
+
+// checkJSONMediaType refuses what a JSON body cannot be decoded from as it is: a content coding
+// (gzip, deflate, ...; the API decodes none) and a charset other than UTF-8 (RFC 8259: JSON
+// exchanged between systems is UTF-8).
+func checkJSONMediaType(h http.Header) error {
+	for _, coding := range h.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(coding, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return &mediaTypeError{detail: "the body must not be content-encoded (Content-Encoding " +
+					mediaToken(c) + "): send it as it is", header: http.Header{"Accept-Encoding": {"identity"}}}
+			}
+		}
+	}
+	if _, params, err := mime.ParseMediaType(h.Get("Content-Type")); err == nil {
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return &mediaTypeError{detail: "a JSON body is UTF-8, not " + mediaToken(cs)}
+		}
+	}
+	return nil
+}
+
+// unsupportedMediaType is the 415 of r; a PATCH names the patch format it takes (RFC 5789).
+func unsupportedMediaType(ctx context.Context, r *http.Request, detail string, header http.Header) (api.Problem, http.Header) {
+	if r.Method == http.MethodPatch {
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("Accept-Patch", "application/json")
+	}
+	return newProblem(ctx, codeUnsupportedMediaType, detail), header
+}
+
+// mediaTypeNotTaken names the media type sent, if it is one, for the detail of a 415.
+func mediaTypeNotTaken(contentType string) string {
+	if contentType == "" {
+		return " (the request has no Content-Type)"
+	}
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil {
+		return ", not " + mediaToken(mt)
+	}
+	return ""
+}
+
+// mediaToken is s if it is a short run of token characters (as media types, codings and charsets
+// are), so a detail never echoes anything else the client sent.
+func mediaToken(s string) string {
+	if len(s) > 64 || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~/", r))
+	}) >= 0 {
+		return "(not shown)"
+	}
+	return strings.ToLower(s)
 }
 
 // describe names what is wrong and where, in one line a client developer can act on.
@@ -220,8 +342,17 @@ func describe(e *openapi3filter.RequestError) string {
 		where = "request body"
 	}
 	reason := e.Reason
-	var se *openapi3.SchemaError
-	if errors.As(e.Err, &se) {
+	var (
+		se *openapi3.SchemaError
+		te *textError
+	)
+	switch {
+	case errors.As(e.Err, &te):
+		if te.where != "" {
+			where += " field " + te.where
+		}
+		reason = te.reason
+	case errors.As(e.Err, &se):
 		if p := se.JSONPointer(); len(p) > 0 {
 			where += " field " + strings.Join(p, ".")
 		}
@@ -229,7 +360,7 @@ func describe(e *openapi3filter.RequestError) string {
 		if se.SchemaField == "format" && se.Schema != nil {
 			reason = "must be a valid " + se.Schema.Format
 		}
-	} else if reason == "" && e.Err != nil {
+	case reason == "" && e.Err != nil:
 		reason = e.Err.Error()
 	}
 	reason = strings.TrimSpace(reason)

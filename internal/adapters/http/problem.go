@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5/middleware"
 
@@ -27,6 +29,14 @@ const (
 	codeRateLimited          domain.Code = "rate-limited"
 	codeHeadersTooLarge      domain.Code = "headers-too-large"
 	codeInternal             domain.Code = "internal"
+	// Answered by what sits under the handlers: net/http's server (NewListener) and the file
+	// server and WebSocket handshake (answerErrorsAsProblems).
+	codePreconditionFailed  domain.Code = "precondition-failed"
+	codeRangeNotSatisfiable domain.Code = "range-not-satisfiable"
+	codeExpectationFailed   domain.Code = "expectation-failed"
+	codeUpgradeRequired     domain.Code = "upgrade-required"
+	codeNotImplemented      domain.Code = "not-implemented"
+	codeHTTPVersionNotSupp  domain.Code = "http-version-not-supported"
 )
 
 // codeUnavailable is a dependency down or a request that cannot be taken safely now.
@@ -61,15 +71,80 @@ var problemKinds = map[domain.Code]problemKind{
 	domain.ErrPurchaseLimitExceeded.Code: {http.StatusConflict, "Purchase limit exceeded"},
 	domain.ErrIdempotencyInFlight.Code:   {http.StatusConflict, "Request still in flight"},
 	domain.ErrOrderNotRetryable.Code:     {http.StatusConflict, "Order not retryable"},
+	codePreconditionFailed:               {http.StatusPreconditionFailed, "Precondition failed"},
 	codePayloadTooLarge:                  {http.StatusRequestEntityTooLarge, "Payload too large"},
 	codeUnsupportedMediaType:             {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	codeRangeNotSatisfiable:              {http.StatusRequestedRangeNotSatisfiable, "Range not satisfiable"},
+	codeExpectationFailed:                {http.StatusExpectationFailed, "Expectation failed"},
 	domain.ErrInvalidSaleWindow.Code:     {http.StatusUnprocessableEntity, "Invalid sale window"},
 	domain.ErrIdempotencyKeyReused.Code:  {http.StatusUnprocessableEntity, "Idempotency key reused"},
 	domain.ErrWeakPassword.Code:          {http.StatusUnprocessableEntity, "Weak password"},
+	codeUpgradeRequired:                  {http.StatusUpgradeRequired, "Upgrade required"},
 	codeRateLimited:                      {http.StatusTooManyRequests, "Too many requests"},
 	codeHeadersTooLarge:                  {http.StatusRequestHeaderFieldsTooLarge, "Request headers too large"},
 	codeInternal:                         {http.StatusInternalServerError, "Internal server error"},
+	codeNotImplemented:                   {http.StatusNotImplemented, "Not implemented"},
 	codeUnavailable:                      {http.StatusServiceUnavailable, "Service unavailable"},
+	codeHTTPVersionNotSupp:               {http.StatusHTTPVersionNotSupported, "HTTP version not supported"},
+}
+
+// statusCodes name the problem of an error status that code under the handlers chose without
+// saying why (the general problem where the table has several for the status).
+var statusCodes = map[int]domain.Code{
+	http.StatusBadRequest:                   domain.ErrInvalidRequest.Code,
+	http.StatusUnauthorized:                 domain.ErrUnauthenticated.Code,
+	http.StatusForbidden:                    domain.ErrForbidden.Code,
+	http.StatusNotFound:                     codeNotFound,
+	http.StatusMethodNotAllowed:             codeMethodNotAllowed,
+	http.StatusPreconditionFailed:           codePreconditionFailed,
+	http.StatusRequestEntityTooLarge:        codePayloadTooLarge,
+	http.StatusUnsupportedMediaType:         codeUnsupportedMediaType,
+	http.StatusRequestedRangeNotSatisfiable: codeRangeNotSatisfiable,
+	http.StatusExpectationFailed:            codeExpectationFailed,
+	http.StatusUpgradeRequired:              codeUpgradeRequired,
+	http.StatusTooManyRequests:              codeRateLimited,
+	http.StatusRequestHeaderFieldsTooLarge:  codeHeadersTooLarge,
+	http.StatusInternalServerError:          codeInternal,
+	http.StatusNotImplemented:               codeNotImplemented,
+	http.StatusServiceUnavailable:           codeUnavailable,
+	http.StatusHTTPVersionNotSupported:      codeHTTPVersionNotSupp,
+}
+
+// codeForStatus is statusCodes' problem for status, else one named after its status text
+// ("Request Timeout": request-timeout).
+func codeForStatus(status int) domain.Code {
+	if code, ok := statusCodes[status]; ok {
+		return code
+	}
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		case r == ' ' || r == '-':
+			return '-'
+		}
+		return -1
+	}, http.StatusText(status))
+	if name == "" {
+		name = "status-" + strconv.Itoa(status)
+	}
+	return domain.Code(name)
+}
+
+// statusProblem is the problem of a bare error status (codeForStatus).
+func statusProblem(ctx context.Context, status int, detail string) api.Problem {
+	code := codeForStatus(status)
+	if _, known := problemKinds[code]; known {
+		return newProblem(ctx, code, detail)
+	}
+	p := newProblem(ctx, codeInternal, detail)
+	p.Type, p.Title, p.Status = ProblemBase+string(code), http.StatusText(status), status
+	if p.Title == "" {
+		p.Title = "Error " + strconv.Itoa(status)
+	}
+	return p
 }
 
 // problemOf builds the problem for an error. Expected (domain) errors show their detail;
@@ -155,4 +230,62 @@ func (p problemResponse) VisitLogoutAllResponse(w http.ResponseWriter) error    
 func (p problemResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error    { return p.write(w) }
 func (p problemResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
 	return p.write(w)
+}
+
+// answerErrorsAsProblems makes every error answer a problem, whoever writes it: the handlers
+// answer with problems already, but the file server behind the storefront and /docs (404, 412,
+// 416) and the WebSocket handshake (426, 403, ...) answer in text/plain. An error status written
+// with any other content type is answered with the problem of its status instead, and the body
+// that came with it is dropped (it is the library's, not ours to show).
+func answerErrorsAsProblems(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&problemWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+type problemWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	wrote   bool
+	replace bool // the status was answered with a problem: drop the body that follows
+}
+
+func (w *problemWriter) WriteHeader(status int) {
+	switch {
+	case w.wrote, status < 200: // a second status is net/http's to refuse; 1xx come before the final one
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.wrote = true
+	if status < 400 || strings.HasPrefix(w.Header().Get("Content-Type"), "application/problem+json") {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.replace = true
+	h := w.Header()
+	for _, name := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Last-Modified", "ETag"} {
+		h.Del(name)
+	}
+	writeProblem(w.ResponseWriter, statusProblem(w.r.Context(), status, ""), nil)
+}
+
+func (w *problemWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.replace {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController and the WebSocket handshake reach the connection (Flush,
+// Hijack) through this writer.
+func (w *problemWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *problemWriter) Flush() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }

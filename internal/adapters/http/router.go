@@ -44,7 +44,8 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS), limitHeaders, origins)
+	r.Use(middleware.RequestID, answerErrorsAsProblems, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS),
+		middleware.GetHead, limitHeaders, refuseUnstorableText, origins)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)
 	})
@@ -59,6 +60,9 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			if mux.Match(chi.NewRouteContext(), m, path) {
 				allowed = append(allowed, m)
+				if m == http.MethodGet { // middleware.GetHead answers HEAD wherever GET is
+					allowed = append(allowed, http.MethodHead)
+				}
 			}
 		}
 		writeProblem(w, newProblem(r.Context(), codeMethodNotAllowed, r.Method+" is not allowed here"),

@@ -120,7 +120,7 @@ func (s *Server) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMe
 	if err != nil {
 		return s.fail(ctx, err), nil
 	}
-	return api.GetMe200JSONResponse(toAPIUser(u)), nil
+	return api.GetMe200JSONResponse{Body: toAPIUser(u)}, nil
 }
 
 // ListSales implements api.StrictServerInterface.
@@ -217,15 +217,15 @@ func (s *Server) ListOrders(ctx context.Context, req api.ListOrdersRequestObject
 	if err != nil {
 		return s.fail(ctx, err), nil
 	}
-	resp := api.ListOrders200JSONResponse{Items: make([]api.Order, len(page.Orders))}
+	list := api.OrderList{Items: make([]api.Order, len(page.Orders))}
 	for i, o := range page.Orders {
-		resp.Items[i] = toAPIOrder(o)
+		list.Items[i] = toAPIOrder(o)
 	}
 	if page.Next != nil {
 		c := encodeCursor(*page.Next)
-		resp.NextCursor = &c
+		list.NextCursor = &c
 	}
-	return resp, nil
+	return api.ListOrders200JSONResponse{Body: list}, nil
 }
 
 // GetOrder implements api.StrictServerInterface.
@@ -234,7 +234,7 @@ func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (a
 	if err != nil {
 		return s.fail(ctx, err), nil
 	}
-	return api.GetOrder200JSONResponse(toAPIOrder(o)), nil
+	return api.GetOrder200JSONResponse{Body: toAPIOrder(o)}, nil
 }
 
 // CreateSale implements api.StrictServerInterface.
@@ -264,7 +264,7 @@ func (s *Server) UpdateSale(ctx context.Context, req api.UpdateSaleRequestObject
 	if err != nil {
 		return s.fail(ctx, err), nil
 	}
-	return api.UpdateSale200JSONResponse(toAPISale(v)), nil
+	return api.UpdateSale200JSONResponse{Body: toAPISale(v)}, nil
 }
 
 // ListDeadLetters implements api.StrictServerInterface.
@@ -277,11 +277,11 @@ func (s *Server) ListDeadLetters(ctx context.Context, req api.ListDeadLettersReq
 	if err != nil {
 		return s.fail(ctx, err), nil
 	}
-	resp := api.ListDeadLetters200JSONResponse{Items: make([]api.DeadLetter, len(dls))}
+	list := api.DeadLetterList{Items: make([]api.DeadLetter, len(dls))}
 	for i, dl := range dls {
-		resp.Items[i] = toAPIDeadLetter(dl)
+		list.Items[i] = toAPIDeadLetter(dl)
 	}
-	return resp, nil
+	return api.ListDeadLetters200JSONResponse{Body: list}, nil
 }
 
 // RetryDeadLetter implements api.StrictServerInterface.
@@ -363,14 +363,14 @@ func (s *Server) GetSaleStats(ctx context.Context, req api.GetSaleStatsRequestOb
 	if err != nil {
 		return s.fail(ctx, err), nil
 	}
-	out := api.GetSaleStats200JSONResponse{
+	out := api.SaleStats{
 		SaleId: req.SaleId, Orders: st.Orders, Units: st.Units, RevenueCents: st.RevenueCents,
 		FirstOrderAt: st.FirstOrderAt, LastOrderAt: st.LastOrderAt,
 	}
 	if st.Currency != "" {
 		out.Currency = &st.Currency
 	}
-	return out, nil
+	return api.GetSaleStats200JSONResponse{Body: out}, nil
 }
 
 // IssueWebSocketTicket implements api.StrictServerInterface.
@@ -379,5 +379,5 @@ func (s *Server) IssueWebSocketTicket(ctx context.Context, _ api.IssueWebSocketT
 	if err != nil {
 		return s.fail(ctx, err), nil
 	}
-	return api.IssueWebSocketTicket201JSONResponse{Ticket: ticket, ExpiresIn: int(ttl.Seconds())}, nil
+	return api.IssueWebSocketTicket201JSONResponse{Body: api.WebSocketTicket{Ticket: ticket, ExpiresIn: int(ttl.Seconds())}}, nil
 }

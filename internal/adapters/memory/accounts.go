@@ -81,6 +81,19 @@ func (s *Store) UserByID(_ context.Context, tenantID, id uuid.UUID) (domain.User
 	return domain.User{}, domain.ErrUserNotFound
 }
 
+// ReplacePasswordHash implements ports.UserRepository.
+func (s *Store) ReplacePasswordHash(_ context.Context, tenantID, id uuid.UUID, oldHash, newHash string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok || u.TenantID != tenantID || u.PasswordHash != oldHash {
+		return false, nil
+	}
+	u.PasswordHash = newHash
+	s.users[id] = u
+	return true, nil
+}
+
 // Test set-up: changes no port makes, as an operator's SQL would.
 
 // SetUserRole changes a user's role; ok is false if there is no such user.

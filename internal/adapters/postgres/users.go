@@ -38,6 +38,17 @@ func (s *Store) UserByID(ctx context.Context, tenantID, id uuid.UUID) (domain.Us
 	return toDomainUser(u, err)
 }
 
+// ReplacePasswordHash implements ports.UserRepository.
+func (s *Store) ReplacePasswordHash(ctx context.Context, tenantID, id uuid.UUID, oldHash, newHash string) (bool, error) {
+	n, err := s.q.ReplacePasswordHash(ctx, sqlcdb.ReplacePasswordHashParams{
+		TenantID: tenantID, ID: id, OldHash: oldHash, NewHash: newHash,
+	})
+	if err != nil {
+		return false, classify("replace password hash", err)
+	}
+	return n == 1, nil
+}
+
 func toDomainUser(u sqlcdb.User, err error) (domain.User, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.User{}, domain.ErrUserNotFound

@@ -21,6 +21,7 @@ var userCases = []testCase{
 	{"CreateAndRead", testUsersCreateAndRead},
 	{"EmailTakenPerTenant", testUsersEmailTaken},
 	{"NotFound", testUsersNotFound},
+	{"ReplacePasswordHashOnlyIfUnchanged", testUsersReplacePasswordHash},
 }
 
 func testEnsureTenantOnce(t *testing.T, f *Fixture) {
@@ -158,5 +159,47 @@ func testUsersNotFound(t *testing.T, f *Fixture) {
 		if u, err := lookup(); !errors.Is(err, domain.ErrUserNotFound) {
 			t.Errorf("%s: %+v, %v, want ErrUserNotFound", name, u, err)
 		}
+	}
+}
+
+// A rehash replaces the hash it read, and nothing else: not a hash changed meanwhile, not
+// another tenant's user, not a user that does not exist.
+func testUsersReplacePasswordHash(t *testing.T, f *Fixture) {
+	a, b := f.Tenant("tenant-a"), f.Tenant("tenant-b")
+	alice := f.User(a.ID, "alice@example.com")
+	bob := f.User(a.ID, "bob@example.com")
+	for name, tc := range map[string]struct {
+		tenant, id uuid.UUID
+		old        string
+	}{
+		"a stale hash":      {a.ID, alice.ID, "hash-of-someone-else"},
+		"another tenant":    {b.ID, alice.ID, alice.PasswordHash},
+		"an unknown user":   {a.ID, uuid.New(), alice.PasswordHash},
+		"an unknown tenant": {uuid.New(), alice.ID, alice.PasswordHash},
+	} {
+		if replaced, err := f.St.ReplacePasswordHash(f.Ctx, tc.tenant, tc.id, tc.old, "new-hash"); err != nil || replaced {
+			t.Errorf("%s: replaced %v, %v; want false", name, replaced, err)
+		}
+	}
+	if got, err := f.St.UserByID(f.Ctx, a.ID, alice.ID); err != nil || got.PasswordHash != alice.PasswordHash {
+		t.Fatalf("after refused replacements: %+v, %v", got, err)
+	}
+	replaced, err := f.St.ReplacePasswordHash(f.Ctx, a.ID, alice.ID, alice.PasswordHash, "new-hash")
+	if err != nil || !replaced {
+		t.Fatalf("replace: %v, %v", replaced, err)
+	}
+	got, err := f.St.UserByEmail(f.Ctx, a.ID, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := alice
+	want.PasswordHash = "new-hash"
+	checkUser(t, got, want)
+	if got, err := f.St.UserByID(f.Ctx, a.ID, bob.ID); err != nil || got.PasswordHash != bob.PasswordHash {
+		t.Fatalf("bob's hash changed: %+v, %v", got, err)
+	}
+	// The old hash is stale now: a second rehash from it replaces nothing.
+	if replaced, err := f.St.ReplacePasswordHash(f.Ctx, a.ID, alice.ID, alice.PasswordHash, "newer-hash"); err != nil || replaced {
+		t.Fatalf("second replace from the old hash: %v, %v", replaced, err)
 	}
 }

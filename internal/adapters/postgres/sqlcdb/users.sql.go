@@ -38,6 +38,31 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) error {
 	return err
 }
 
+const replacePasswordHash = `-- name: ReplacePasswordHash :execrows
+UPDATE users SET password_hash = $1
+WHERE tenant_id = $2 AND id = $3 AND password_hash = $4
+`
+
+type ReplacePasswordHashParams struct {
+	NewHash  string
+	TenantID uuid.UUID
+	ID       uuid.UUID
+	OldHash  string
+}
+
+func (q *Queries) ReplacePasswordHash(ctx context.Context, arg ReplacePasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, replacePasswordHash,
+		arg.NewHash,
+		arg.TenantID,
+		arg.ID,
+		arg.OldHash,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const userByEmail = `-- name: UserByEmail :one
 SELECT id, tenant_id, email, password_hash, role, created_at FROM users WHERE tenant_id = $1 AND email = $2
 `
