@@ -49,6 +49,7 @@ step "compose files and Dockerfiles (compose-go, BuildKit lint; no Docker engine
 step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
 ./scripts/lint-spec.sh
 ./scripts/client-test.sh
+./scripts/readme-tour-test.sh
 
 step "tests (real PostgreSQL and Redis)"
 go test -race -count=1 -timeout 15m "$@" ./...
