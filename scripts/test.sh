@@ -18,9 +18,9 @@ else
 fi
 
 step "generated code is up to date"
-generated() { find internal/adapters/http/api internal/adapters/postgres/sqlcdb -name '*.go' -type f | sort | xargs sha256sum; }
+generated() { find internal/adapters/http/api internal/adapters/postgres/sqlcdb internal/adapters/generated.sha256 -name '*.go' -type f -o -name '*.sha256' | sort | xargs sha256sum; }
 before=$(generated)
-./scripts/generate.sh
+./scripts/generate.sh --if-changed
 if [ "$before" != "$(generated)" ]; then
   echo "Generated code was stale: it has been regenerated; review and commit it." >&2
   git --no-pager diff --stat -- internal/adapters/http/api internal/adapters/postgres/sqlcdb >&2 || true
