@@ -63,6 +63,9 @@ ensure_database() {
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/tools.sh
+# A C compiler for cgo (confluent-kafka-go), psql to create the database.
+need gcc:gcc,libc6-dev psql:postgresql-client
 
 if [ -n "${DATABASE_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
   echo "Using DATABASE_URL and REDIS_URL as set: installing and starting nothing" >&2

@@ -17,6 +17,11 @@ else
   ./scripts/services.sh
 fi
 
+source scripts/lib/tools.sh
+# What the steps below use besides Go: a C compiler for cgo (confluent-kafka-go), Node/npm (spec
+# lint, TypeScript client, browser tests), jq and curl (README tour), python3 (scripts/lib).
+need gcc:gcc,libc6-dev node:nodejs npm:npm jq:jq curl:curl python3:python3
+
 step "generated code is up to date"
 generated() { find internal/adapters/http/api internal/adapters/postgres/sqlcdb internal/adapters/generated.sha256 -name '*.go' -type f -o -name '*.sha256' | sort | xargs sha256sum; }
 before=$(generated)
