@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/testutil"
 )
 
 // TestMain lets a test run this binary's main as a child process: FLASHSALE_TEST_MAIN holds the
@@ -62,7 +64,12 @@ func TestEveryRoleThatCannotStartPrintsWhyAndExits1(t *testing.T) {
 	missingDB := "DATABASE_URL=postgres://postgres@127.0.0.1:5432/doesnotexist_startfail?sslmode=disable"
 	port := takenPort(t)
 	_, portNumber, _ := net.SplitHostPort(port)
-	common := []string{"HTTP_ADDR=127.0.0.1:0", "KAFKA_EMBEDDED_PORT=0", "KAFKA_EMBEDDED_DIR=", "ADMIN_ADDR=", "LOG_LEVEL=warn"}
+	// Everything else works, on this test's own database, keys and queues.
+	redis := testutil.NewRedis(t)
+	common := []string{"DATABASE_URL=" + testutil.NewDatabase(t), "REDIS_URL=" + testutil.RedisURL(),
+		"REDIS_PREFIX=" + redis.Prefix, "ORDER_QUEUE=" + redis.Queue, "SALE_EVENTS_QUEUE=" + redis.Queue + "-sales",
+		"HTTP_ADDR=127.0.0.1:0", "KAFKA_EMBEDDED_PORT=0", "KAFKA_EMBEDDED_DIR=", "ADMIN_ADDR=", "LOG_LEVEL=warn",
+		"MAIL_DIR=" + t.TempDir()}
 	for _, tc := range []struct {
 		name, args, cause string
 		env               []string
