@@ -17,10 +17,15 @@ else
   ./scripts/services.sh
 fi
 
+source scripts/lib/tools.sh
+# What the steps below use besides Go: a C compiler for cgo (confluent-kafka-go), Node/npm (spec
+# lint, TypeScript client, browser tests), jq and curl (README tour), python3 (scripts/lib).
+need gcc:gcc,libc6-dev node:nodejs npm:npm jq:jq curl:curl python3:python3
+
 step "generated code is up to date"
-generated() { find internal/adapters/http/api internal/adapters/postgres/sqlcdb -name '*.go' -type f | sort | xargs sha256sum; }
+generated() { find internal/adapters/http/api internal/adapters/postgres/sqlcdb internal/adapters/generated.sha256 -name '*.go' -type f -o -name '*.sha256' | sort | xargs sha256sum; }
 before=$(generated)
-./scripts/generate.sh
+./scripts/generate.sh --if-changed
 if [ "$before" != "$(generated)" ]; then
   echo "Generated code was stale: it has been regenerated; review and commit it." >&2
   git --no-pager diff --stat -- internal/adapters/http/api internal/adapters/postgres/sqlcdb >&2 || true
@@ -49,6 +54,7 @@ step "compose files and Dockerfiles (compose-go, BuildKit lint; no Docker engine
 step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
 ./scripts/lint-spec.sh
 ./scripts/client-test.sh
+./scripts/readme-tour-test.sh
 
 step "tests (real PostgreSQL and Redis)"
 go test -race -count=1 -timeout 15m "$@" ./...

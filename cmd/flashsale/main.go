@@ -5,12 +5,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"go.uber.org/dig"
 	"go.uber.org/fx"
@@ -23,10 +25,21 @@ import (
 var version = "dev"
 
 func main() {
+	// go-redis prints each failed dial itself, on the standard logger: a Redis that is down at
+	// start said so four times before the one error main prints. Its notes go to slog at debug.
+	goredis.SetLogger(redisLogger{})
 	if err := rootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "flashsale:", err)
 		os.Exit(1)
 	}
+}
+
+// redisLogger hands go-redis' internal notes to slog at debug level; the failures that matter
+// reach the caller as errors.
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 func rootCommand() *cobra.Command {

@@ -45,6 +45,10 @@ test("Swagger UI at /docs renders the API and tries it out with a bearer token",
     assert.ok(operations >= 20, `${operations} operations rendered, want >= 20`);
     assert.equal(await page.locator("#operations-orders-placeOrder").count(), 1);
 
+    // The server entry names the origin the page was served from, not a fixed port.
+    const server = await page.locator(".servers select option").first().innerText();
+    assert.ok(server.includes(`(${new URL(base).origin})`), `server entry ${JSON.stringify(server)} names ${base}`);
+
     // Authorize with the bearer token.
     await page.locator(".auth-wrapper button.authorize").click();
     const bearer = page.locator(".auth-container").filter({ hasText: "bearerAuth" });

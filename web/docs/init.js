@@ -17,4 +17,13 @@ window.ui = SwaggerUIBundle({
   docExpansion: "list",
   // No call to the public validator service: the CSP would refuse it anyway.
   validatorUrl: null,
+  // The spec's one server is relative ("/"); its entry names the origin it stands for, the one
+  // this page was served from, whatever host and port that is.
+  responseInterceptor: (res) => {
+    if (res.url && new URL(res.url, window.location.href).pathname === "/openapi.yaml" && typeof res.text === "string") {
+      res.text = res.text.replace("description: The server that serves this document",
+        "description: The server that serves this document (" + window.location.origin + ")");
+    }
+    return res;
+  },
 });
