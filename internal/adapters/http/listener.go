@@ -78,10 +78,13 @@ const (
 // serverAnswerAsProblem recognises one of net/http's own error answers and gives it as a
 // problem; ok is false for anything else, which goes out as it is.
 func serverAnswerAsProblem(p []byte, hsts bool) (answer []byte, ok bool) {
-	s := string(p)
-	if !strings.HasPrefix(s, serverAnswerStart) {
+	// Every write of every connection comes here: anything that cannot be such an answer is let
+	// through before the copy below.
+	if !bytes.HasPrefix(p, []byte(serverAnswerStart)) ||
+		(!bytes.HasPrefix(p, []byte(serverExpectFailed)) && !bytes.Contains(p, []byte(serverErrorHeaders))) {
 		return nil, false
 	}
+	s := string(p)
 	if strings.HasPrefix(s, serverExpectFailed) && strings.HasSuffix(s, "\r\n\r\n") &&
 		strings.Count(s, "\r\n\r\n") == 1 && strings.Contains(s, "\r\nContent-Length: 0\r\n") {
 		// No handler of the API answers 417: this is the server refusing the Expect header.
