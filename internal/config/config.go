@@ -94,7 +94,7 @@ type Config struct {
 	BreakerOpenFor       time.Duration `env:"RELAY_BREAKER_OPEN_FOR" envDefault:"5s" help:"how long the open breaker fails fast before trying again"`
 	PoisonAttempts       int           `env:"CONSUMER_POISON_ATTEMPTS" envDefault:"3" help:"attempts at a poison message before it goes to the dead-letter topic"`
 	ConsumerBackoff      time.Duration `env:"CONSUMER_BACKOFF" envDefault:"200ms" help:"first wait after a consumer failure; doubles per attempt"`
-	ConsumerMaxBackoff   time.Duration `env:"CONSUMER_MAX_BACKOFF" envDefault:"30s" help:"longest wait between consumer retries"`
+	ConsumerMaxBackoff   time.Duration `env:"CONSUMER_MAX_BACKOFF" envDefault:"5s" help:"longest wait between consumer retries: an event is applied at most this long after an outage ends"`
 	InventoryCheck       time.Duration `env:"INVENTORY_CHECK_INTERVAL" envDefault:"30s" help:"how often inventory-sync compares Redis with PostgreSQL"`
 	SMTPAddr             string        `env:"SMTP_ADDR" help:"SMTP server host:port; empty writes mail to MAIL_DIR instead"`
 	SMTPUsername         string        `env:"SMTP_USERNAME" help:"SMTP user, if the server wants one"`
