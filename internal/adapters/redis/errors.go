@@ -14,7 +14,7 @@ import (
 )
 
 // errUnavailable is what a caller is told when Redis cannot answer now.
-var errUnavailable = domain.ErrUnavailable.WithDetail("the inventory store is saturated or failing over; retry shortly with the same Idempotency-Key")
+var errUnavailable = domain.ErrUnavailable.WithDetail("the data store is saturated or failing over; retry shortly (a purchase with the same Idempotency-Key)")
 
 // unavailable joins domain.ErrUnavailable to err when err says Redis cannot answer now (see
 // transient); other errors (a script's bug, a reply it cannot decode) are returned as they are.
@@ -26,9 +26,10 @@ func unavailable(err error) error {
 }
 
 // transientReplies are the error replies of a Redis that will answer again soon: loading its
-// data, a cluster without a master for a slot or mid-resharding, a replica not (or no longer)
-// a master, a busy script.
-var transientReplies = []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "NOREPLICAS", "BUSY"}
+// data, a cluster without a master for a slot, mid-resharding or mid-failover (a slot that moved
+// under a pipeline), a replica not (or no longer) a master, a busy script.
+var transientReplies = []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "MASTERDOWN", "READONLY",
+	"NOREPLICAS", "BUSY"}
 
 // transient reports whether err is Redis being saturated (no pooled connection within the pool
 // timeout), unreachable (refused, reset, closed, timed out) or failing over.

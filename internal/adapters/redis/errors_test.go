@@ -59,6 +59,11 @@ func TestPurchaseOnASaturatedOrLostRedisIsUnavailable(t *testing.T) {
 	if !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("Purchase on an unreachable Redis = %v; want ErrUnavailable", err)
 	}
+	// The session check and the rate limit of every request, too.
+	gate := redisadapter.NewGate(gone, "fs", redisadapter.NewSessions(gone, "fs"))
+	if _, err := gate.Check(ctx, "purchase:127.0.0.1", 60, uuid.New()); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Gate.Check on an unreachable Redis = %v; want ErrUnavailable", err)
+	}
 
 	if err := purchases.Forget(ctx, p.Scope); err != nil { // as the purchase use-case does after a failure
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func (g *Gate) Check(ctx context.Context, rateKey string, perMinute int, session
 		})
 	}
 	if err != nil {
-		return d, fmt.Errorf("edge gate: %w", err)
+		return d, unavailable(fmt.Errorf("edge gate: %w", err))
 	}
 	if rate != nil {
 		v, err := rate.Slice()
