@@ -23,7 +23,7 @@ import (
 )
 
 // fuzzPerOperation is how many generated requests each operation gets.
-const fuzzPerOperation = 40
+const fuzzPerOperation = 100
 
 // TestEveryOperationFuzzedFromTheSpec is a property test of the whole API, in the manner of
 // Schemathesis: every operation of the spec gets requests generated from its schemas (mostly
