@@ -72,3 +72,21 @@ func TestReadinessWhileTheDatabaseRefusesWrites(t *testing.T) {
 		return c.Do(t, testutil.Request{Method: "GET", Path: "/readyz"}).Status == http.StatusOK
 	})
 }
+
+// The API node's readiness includes its bootstrap (the default tenant and admin): a login right
+// after a 200 works.
+func TestReadinessIncludesTheBootstrap(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{})
+	c := testutil.NewClient(sys.URL)
+	r := c.Do(t, testutil.Request{Method: "GET", Path: "/readyz"})
+	checks, _ := r.JSON(t)["checks"].(map[string]any)
+	if r.Status != http.StatusOK || checks["bootstrap"] != "ok" {
+		t.Fatalf("readyz = %d %s; want 200 with the bootstrap check ok", r.Status, r.Body)
+	}
+	login := c.Do(t, testutil.Request{Method: "POST", Path: "/v1/auth/login",
+		Body: map[string]any{"email": sys.Config.AdminEmail, "password": testutil.AdminPassword}})
+	if login.Status != http.StatusOK {
+		t.Fatalf("admin login right after readiness = %d %s", login.Status, login.Body)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -341,11 +342,12 @@ var API = fx.Module("api",
 			OnStop: func(context.Context) error { cancel(); return nil },
 		})
 	}),
+	fx.Provide(func() *bootstrapped { return &bootstrapped{} }),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
 		gate *redisadapter.Gate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
-		log *slog.Logger, c config.Config) (*HTTPServer, error) {
+		boot *bootstrapped, log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
-			store, redisadapter.Pinger{Client: rdb})
+			store, redisadapter.Pinger{Client: rdb}, boot)
 		proxies, err := c.TrustedProxyPrefixes()
 		if err != nil {
 			return nil, err
@@ -416,17 +418,33 @@ var API = fx.Module("api",
 			OnStop: func(ctx context.Context) error { return errors.Join(d.Stop(ctx), lease.Stop(ctx)) },
 		})
 	}),
-	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger, _ *HTTPServer) {
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, boot *bootstrapped, log *slog.Logger, _ *HTTPServer) {
 		lc.Append(fx.StartHook(func(ctx context.Context) error {
 			t, err := a.Bootstrap.Handle(ctx, app.Bootstrap{AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword})
 			if err != nil {
 				return err
 			}
+			boot.done.Store(true)
 			log.Info("bootstrap done", "tenant", t.Slug, "admin", c.AdminEmail)
 			return nil
 		}))
 	}),
 )
+
+// bootstrapped is the API node's readiness while it creates the default tenant and admin: the
+// server listens before that is done, and a login right after a 200 from /readyz must work.
+type bootstrapped struct{ done atomic.Bool }
+
+var errNotBootstrapped = errors.New("the default tenant and admin are not created yet")
+
+func (b *bootstrapped) Name() string { return "bootstrap" }
+
+func (b *bootstrapped) Ping(context.Context) error {
+	if !b.done.Load() {
+		return errNotBootstrapped
+	}
+	return nil
+}
 
 // Worker is the worker role: the order worker and the reconciler (the outbox relay is the
 // Relay module, which needs Kafka).

@@ -1,6 +1,8 @@
 package wiring
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"reflect"
 	"testing"
@@ -69,5 +71,18 @@ func TestAppDepsAreAskedOfTheContainerFieldByField(t *testing.T) {
 	d := out[0].Interface().(app.Deps)
 	if d.Log != log || d.Now == nil || !d.Now().Equal(time.Unix(0, 0)) {
 		t.Fatalf("fields not handed on: %+v", d)
+	}
+}
+
+// The API node listens before it has created the default tenant and admin: until it has, it is
+// not ready, so that a login right after a 200 from /readyz works.
+func TestNotReadyBeforeTheBootstrap(t *testing.T) {
+	b := &bootstrapped{}
+	if err := b.Ping(context.Background()); !errors.Is(err, errNotBootstrapped) {
+		t.Fatalf("Ping before the bootstrap = %v, want errNotBootstrapped", err)
+	}
+	b.done.Store(true)
+	if err := b.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping after the bootstrap = %v", err)
 	}
 }

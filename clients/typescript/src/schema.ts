@@ -33,9 +33,11 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description Answers 200 when PostgreSQL takes writes (reachable, a primary, not read-only) and Redis
-         *     answers; 503 otherwise, naming the dependency and why (`not ready: postgres read-only`,
-         *     `postgres unreachable`, `redis loading`), never its address or the driver's message.
+         * @description Answers 200 when PostgreSQL takes writes (reachable, a primary, not read-only), Redis
+         *     answers and the node has created the default tenant and admin (a login right after a 200
+         *     works); 503 otherwise, naming what is not ready and why (`not ready: postgres read-only`,
+         *     `postgres unreachable`, `redis loading`, `bootstrap unavailable`), never an address or a
+         *     driver's message.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -961,7 +963,8 @@ export interface operations {
                      *       "status": "ok",
                      *       "checks": {
                      *         "postgres": "ok",
-                     *         "redis": "ok"
+                     *         "redis": "ok",
+                     *         "bootstrap": "ok"
                      *       }
                      *     }
                      */
