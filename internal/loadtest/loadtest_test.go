@@ -3,6 +3,7 @@ package loadtest_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/loadtest"
@@ -46,5 +47,36 @@ func TestSmallBurstIsCorrect(t *testing.T) {
 	if len(rep.Nodes) != 2 || rep.Nodes[0].Requests != 1000 || rep.Nodes[1].Requests != 1000 ||
 		rep.Nodes[0].Accepted+rep.Nodes[1].Accepted != 200 || rep.Nodes[0].Accepted == 0 || rep.Nodes[1].Accepted == 0 {
 		t.Fatalf("the purchases did not go through both nodes: %+v", rep.Nodes)
+	}
+}
+
+// The closed loop (as wrk): each client sends its next purchase as soon as the last is
+// answered, for the duration, and the run reports the CPU the named processes spent.
+func TestClosedLoopIsCorrectAndReportsCPU(t *testing.T) {
+	t.Parallel()
+	sys := testutil.StartSystem(t, testutil.SystemOptions{Configure: func(c *config.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"}
+	}})
+	r, err := loadtest.NewRunner(context.Background(), loadtest.Config{
+		URLs: []string{sys.URL}, DatabaseURL: sys.Config.DatabaseURL, AdminEmail: sys.Config.AdminEmail,
+		AdminPassword: testutil.AdminPassword, Users: 100, Stock: 50, Limit: 1, Mode: "connections", Connections: 10,
+		Duration: time.Second, CPUProcesses: []string{"redis-server"}, Label: "closed",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d requests in %.0f ms (%.0f req/s), statuses %v, CPU %+v", rep.Requests, rep.AnsweredIn, rep.Throughput, rep.Statuses, rep.CPU)
+	if !rep.Correct || rep.Sold != 50 {
+		t.Fatalf("sold %d of 50; problems %v", rep.Sold, rep.Problems)
+	}
+	if rep.Requests <= 100 {
+		t.Fatalf("%d requests: the clients stopped before the duration ran out", rep.Requests)
+	}
+	if len(rep.CPU) != 1 || rep.CPU[0].Process != "redis-server" || rep.CPU[0].Processes < 1 || rep.CPU[0].Seconds < 0 {
+		t.Fatalf("CPU = %+v, want redis-server's", rep.CPU)
 	}
 }

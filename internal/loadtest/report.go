@@ -89,6 +89,13 @@ func PrintRun(w io.Writer, r Report) {
 	for _, n := range r.Nodes {
 		fmt.Fprintf(w, "  API node %s: %d requests, %d accepted\n", n.URL, n.Requests, n.Accepted)
 	}
+	if len(r.CPU) > 0 {
+		parts := make([]string, len(r.CPU))
+		for i, c := range r.CPU {
+			parts[i] = fmt.Sprintf("%s %.3f (%d processes)", c.Process, c.PerThousand, c.Processes)
+		}
+		fmt.Fprintf(w, "  CPU seconds per 1,000 requests: %s\n", strings.Join(parts, ", "))
+	}
 }
 
 // PrintComparison writes the summaries side by side.

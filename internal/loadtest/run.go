@@ -29,11 +29,18 @@ type Config struct {
 	AdminEmail, AdminPassword string
 	// Users buy from a sale of Stock units, at most Limit each, Quantity per purchase.
 	Users, Stock, Limit, Quantity int
-	// Mode is "burst" (every user's purchase released at once) or "rate" (Rate purchases per
-	// second, open loop, for Duration; users take turns).
-	Mode     string
-	Rate     int
-	Duration time.Duration
+	// Mode is "burst" (every user's purchase released at once), "rate" (Rate purchases per
+	// second, open loop, for Duration; users take turns) or "connections" (closed loop, as wrk:
+	// Connections clients each send the next purchase as soon as the last is answered, for
+	// Duration; users take turns).
+	Mode        string
+	Rate        int
+	Connections int
+	Duration    time.Duration
+	// CPUProcesses are the process names (as /proc/<pid>/comm has them) whose CPU time the run
+	// reports per 1,000 requests, e.g. flashsale, redis-server, postgres; the generator itself is
+	// left out.
+	CPUProcesses []string
 	// Conns is how many connections the generator opens (default: one per user, at most 10,000).
 	Conns int
 	// PoolSize is the target's DB_MAX_CONNS, to report connections in use against it.
@@ -57,8 +64,11 @@ func (c *Config) defaults() {
 	}
 	if c.Conns == 0 {
 		c.Conns = min(c.Users, 10000)
-		if c.Mode == "rate" {
+		switch c.Mode {
+		case "rate":
 			c.Conns = min(max(c.Rate/10, 64), 2000)
+		case "connections":
+			c.Conns = c.Connections
 		}
 	}
 	if c.PoolSize == 0 {
@@ -118,6 +128,9 @@ type Report struct {
 	// Nodes are the requests and acceptances per API node, when there are several.
 	Nodes []NodeCount `json:"nodes,omitempty"`
 
+	// CPU is the CPU time the system's processes spent during the run (Config.CPUProcesses).
+	CPU []CPUUse `json:"cpu,omitempty"`
+
 	Series []Point `json:"series,omitempty"`
 }
 
@@ -150,6 +163,12 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.defaults()
 	if len(cfg.URLs) == 0 {
 		return nil, errors.New("loadtest: no API URL")
+	}
+	switch {
+	case cfg.Mode != "burst" && cfg.Mode != "rate" && cfg.Mode != "connections":
+		return nil, fmt.Errorf("loadtest: mode %q: burst, rate or connections", cfg.Mode)
+	case cfg.Mode == "connections" && (cfg.Connections < 1 || cfg.Duration <= 0):
+		return nil, errors.New("loadtest: connections mode needs --connections and --duration above 0")
 	}
 	r := &Runner{cfg: cfg, c: newClient(cfg.URLs, cfg.Conns)}
 	var tok struct {
@@ -252,13 +271,18 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	var results []result
+	cpuBefore := cpuTimes(cfg.CPUProcesses)
 	began := time.Now()
-	if cfg.Mode == "rate" {
+	switch cfg.Mode {
+	case "rate":
 		results = r.rate(ctx, sale.ID, began)
-	} else {
+	case "connections":
+		results = r.closedLoop(ctx, sale.ID, began)
+	default:
 		results = r.burst(ctx, sale.ID, began)
 	}
 	rep := r.summarise(results)
+	rep.CPU = cpuUse(cfg.CPUProcesses, cpuBefore, cpuTimes(cfg.CPUProcesses), len(results))
 	rep.Label, rep.Mode, rep.Users, rep.Stock, rep.Limit, rep.PoolSize = cfg.Label, cfg.Mode, cfg.Users, cfg.Stock, cfg.Limit, cfg.PoolSize
 	if err := r.verify(ctx, sale.ID, began, results, &rep); err != nil {
 		sampler.stop()
@@ -335,6 +359,34 @@ func (r *Runner) rate(ctx context.Context, saleID uuid.UUID, began time.Time) []
 	}
 	wg.Wait()
 	stop()
+	return results
+}
+
+// closedLoop runs Connections clients, each sending its next purchase as soon as its last one is
+// answered, for Duration: the load a system can take, as wrk measures it.
+func (r *Runner) closedLoop(ctx context.Context, saleID uuid.UUID, began time.Time) []result {
+	var next, answered atomic.Int64
+	deadline := began.Add(r.cfg.Duration)
+	perClient := make([][]result, r.cfg.Connections)
+	var wg sync.WaitGroup
+	for c := range r.cfg.Connections {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				now := time.Now()
+				if !now.Before(deadline) {
+					return
+				}
+				i := int(next.Add(1) - 1)
+				perClient[c] = append(perClient[c], r.purchase(ctx, saleID, i, began, now))
+				answered.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	results := make([]result, 0, answered.Load())
+	for _, rs := range perClient {
+		results = append(results, rs...)
+	}
 	return results
 }
 

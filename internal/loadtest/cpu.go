@@ -1,0 +1,100 @@
+package loadtest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// CPUUse is the CPU time (user and system) processes of one name spent during a run.
+type CPUUse struct {
+	Process   string  `json:"process"`
+	Processes int     `json:"processes"`
+	Seconds   float64 `json:"seconds"`
+	// PerThousand is Seconds per 1,000 requests of the run.
+	PerThousand float64 `json:"perThousandRequests"`
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on Linux.
+const clockTicks = 100
+
+// procTime is one process's CPU time, in seconds.
+type procTime struct {
+	name    string
+	seconds float64
+}
+
+// cpuTimes reads, from /proc, the CPU time of every process named one of names (its comm), but
+// this one: by pid. Empty (and nothing reported) where /proc is not.
+func cpuTimes(names []string) map[int]procTime {
+	if len(names) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	out := map[int]procTime{}
+	self := os.Getpid()
+	for _, path := range stats {
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		if err != nil || pid == self {
+			continue
+		}
+		raw, err := os.ReadFile(path) //nolint:gosec // G304: /proc, read only
+		if err != nil {
+			continue // ended meanwhile
+		}
+		name, seconds, ok := parseStat(raw)
+		if ok && want[name] {
+			out[pid] = procTime{name: name, seconds: seconds}
+		}
+	}
+	return out
+}
+
+// parseStat reads a /proc/<pid>/stat line: the comm in parentheses (it may hold spaces and
+// parentheses itself), then utime and stime, the 14th and 15th fields.
+func parseStat(raw []byte) (name string, seconds float64, ok bool) {
+	open, end := bytes.IndexByte(raw, '('), bytes.LastIndexByte(raw, ')')
+	if open < 0 || end < open {
+		return "", 0, false
+	}
+	fields := bytes.Fields(raw[end+1:]) // from the 3rd field (state)
+	if len(fields) < 13 {
+		return "", 0, false
+	}
+	utime, err1 := strconv.ParseInt(string(fields[11]), 10, 64)
+	stime, err2 := strconv.ParseInt(string(fields[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", 0, false
+	}
+	return string(raw[open+1 : end]), float64(utime+stime) / clockTicks, true
+}
+
+// cpuUse is what each name's processes spent between two readings, per 1,000 requests. A
+// process that started during the run counts from zero; one that ended is left out.
+func cpuUse(names []string, before, after map[int]procTime, requests int) []CPUUse {
+	if len(names) == 0 {
+		return nil
+	}
+	use := make([]CPUUse, len(names))
+	index := map[string]int{}
+	for i, n := range names {
+		use[i].Process = n
+		index[n] = i
+	}
+	for pid, a := range after {
+		u := &use[index[a.name]]
+		u.Processes++
+		u.Seconds += a.seconds - before[pid].seconds
+	}
+	for i := range use {
+		if requests > 0 {
+			use[i].PerThousand = use[i].Seconds * 1000 / float64(requests)
+		}
+	}
+	return use
+}
