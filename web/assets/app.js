@@ -251,6 +251,7 @@ async function loadMe() {
   $("#login").hidden = !!state.me;
   $("#who").hidden = $("#logout").hidden = !state.me;
   if (state.me) $("#who").textContent = "Logged in as " + state.me.email;
+  renderAll(); // what the shopper may buy changes with who they are
 }
 
 // loadSales reads the sales. A live event that came while the list was on its way is newer than
@@ -375,7 +376,6 @@ async function logIn(email, password) {
   await api("/v1/auth/login", { method: "POST", body: JSON.stringify({ email, password }) });
   await loadMe();
   await loadOrders();
-  renderAll();
   connect(); // again, now with the session cookie: the buyer's own events come too
 }
 
@@ -401,7 +401,6 @@ $("#logout").addEventListener("click", async () => {
   $("#orders").replaceChildren(noOrders());
   notice("");
   await loadMe();
-  renderAll();
   connect();
 });
 
