@@ -118,8 +118,8 @@ function whyNot(sale) {
 
 // hueOf picks one of the image slot's six colours from the sale id, so a card keeps its colour.
 function hueOf(id) {
-  let h = 0;
-  for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  let h = 0x811c9dc5; // FNV-1a: ids made in the same millisecond differ only in a few characters
+  for (const c of id) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
   return "hue-" + (h % 6);
 }
 
@@ -356,7 +356,7 @@ async function buy(saleId) {
     });
     // order:confirmed may have come first: never turn a confirmed order back to pending.
     if (!state.orders.has(body.id) || state.orders.get(body.id).status === "pending") setOrder(body);
-    notice(`Order placed: ${body.quantity} × ${sale.name}. It is pending until it is confirmed.`, "ok");
+    notice(`Order placed: ${body.quantity} × ${sale.name}. Its confirmation shows under "Your orders".`, "ok");
   } catch (e) {
     if (e.problem?.type === problems + "purchase-limit-exceeded") state.limitHit.add(saleId);
     notice(e.message);
