@@ -13,16 +13,16 @@ const state = {
   limitHit: new Set(), // sale ids the server refused as over the buyer's limit
   liveAt: new Map(), // sale id -> when (performance.now()) a live event last changed it
   early: new Map(), // order id -> its order:confirmed, come before the answer to the purchase
+  refreshing: null, // the session's rotation under way, if any
 };
 const $ = (sel) => document.querySelector(sel);
 const problems = "https://flashsale.dev/problems/";
 
+// api calls the API with the session cookies. The access cookie lasts 15 minutes: on a 401 the
+// page rotates the session once with the HTTP-only refresh cookie and asks again.
 async function api(path, options = {}) {
-  const res = await fetch(path, {
-    credentials: "same-origin",
-    ...options,
-    headers: { "Content-Type": "application/json", ...(options.headers || {}) },
-  });
+  let res = await send(path, options);
+  if (res.status === 401 && !path.startsWith("/v1/auth/") && await refreshSession()) res = await send(path, options);
   const body = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
     const err = new Error((body && (body.detail || body.title)) || res.statusText);
@@ -31,6 +31,23 @@ async function api(path, options = {}) {
     throw err;
   }
   return { body, headers: res.headers };
+}
+
+function send(path, options) {
+  return fetch(path, {
+    credentials: "same-origin",
+    ...options,
+    headers: { "Content-Type": "application/json", ...(options.headers || {}) },
+  });
+}
+
+// refreshSession rotates the session once for every request that met a 401 at the same time: a
+// refresh token presented twice revokes the whole session.
+function refreshSession() {
+  state.refreshing ||= send("/v1/auth/refresh", { method: "POST", body: "{}" })
+    .then((res) => res.ok, () => false)
+    .finally(() => setTimeout(() => { state.refreshing = null; }, 0));
+  return state.refreshing;
 }
 
 // notice tells the shopper what just happened: an error (red) or a confirmation (green).
@@ -142,7 +159,9 @@ function saleCard(sale) {
     if (quantity.value === "") quantity.value = "1";
     quantity.dispatchEvent(new Event("input"));
   });
-  const button = el("button", { className: "buy", type: "button", dataset: { testid: "buy" } });
+  const button = el("button", {
+    className: "buy", type: "button", dataset: { testid: "buy" }, aria: { "aria-describedby": "why-" + sale.id },
+  });
   button.addEventListener("click", () => buy(sale.id));
   return el("li", { id: "sale-" + sale.id, className: "sale", dataset: { testid: "sale" } },
     el("div", { className: "product-image " + hueOf(sale.id), aria: { role: "img" } },
@@ -159,7 +178,7 @@ function saleCard(sale) {
       el("p", { className: "when", dataset: { testid: "when" } }),
       el("div", { className: "buy-row" },
         el("label", { htmlFor: "qty-" + sale.id, textContent: "Quantity" }), quantity, button),
-      el("p", { className: "reason", dataset: { testid: "buy-reason" } })));
+      el("p", { className: "reason", id: "why-" + sale.id, dataset: { testid: "buy-reason" } })));
 }
 
 function renderSale(sale) {
@@ -299,7 +318,8 @@ function connect() {
   socket.onclose = () => {
     if (state.socket !== socket) return;
     $("#live").textContent = "reconnecting…";
-    setTimeout(connect, 1000);
+    // The socket is authenticated by the access cookie it is opened with: loadMe renews it first.
+    setTimeout(() => loadMe().finally(connect), 1000);
   };
   socket.onmessage = (msg) => onEvent(JSON.parse(msg.data));
 }
