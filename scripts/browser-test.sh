@@ -2,7 +2,8 @@
 # Browser tests in headless Chromium: installs Debian's Chromium and playwright-core if missing,
 # starts `flashsale all` on a private database, Redis prefix and free port (scripts/lib/system.sh),
 # runs tests/browser against it and stops it. Screenshots: test-results/storefront.png (the
-# storefront at /) and test-results/docs.png (Swagger UI at /docs).
+# storefront at /; README's docs/storefront.png is a copy) and test-results/docs.png (Swagger UI
+# at /docs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

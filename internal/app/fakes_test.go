@@ -437,6 +437,8 @@ type fakeOrders struct {
 	OnSave       func(o domain.Order) (persist bool, err error)
 	OrderErr     error
 	ConfirmedErr error
+	// AfterOrder, if set, runs after each Order has read its answer (a write landing just then).
+	AfterOrder func()
 }
 
 var _ ports.OrderRepository = (*fakeOrders)(nil)
@@ -462,7 +464,11 @@ func (f *fakeOrders) Order(ctx context.Context, tenantID, id uuid.UUID) (domain.
 	if f.OrderErr != nil {
 		return domain.Order{}, f.OrderErr
 	}
-	return f.mem.Order(ctx, tenantID, id)
+	o, err := f.mem.Order(ctx, tenantID, id)
+	if f.AfterOrder != nil {
+		f.AfterOrder()
+	}
+	return o, err
 }
 
 func (f *fakeOrders) ListOrders(ctx context.Context, tenantID, userID uuid.UUID, after *ports.OrderCursor, limit int) ([]domain.Order, error) {

@@ -51,9 +51,19 @@ func (h GetOrderHandler) pending(ctx context.Context, tenantID, orderID uuid.UUI
 	if err != nil {
 		return domain.Order{}, fmt.Errorf("get order: %w", err)
 	}
-	if !ok || r.Status == domain.OrderConfirmed {
-		// Confirmed in Redis but not in PostgreSQL cannot last; report what is durable.
+	if !ok {
 		return domain.Order{}, domain.ErrOrderNotFound
+	}
+	if r.Status == domain.OrderConfirmed {
+		// The worker marks a reservation confirmed after the order's commit: it was committed
+		// after PostgreSQL was read above (a page polling its pending order saw a 404 there), so
+		// read it again. Confirmed in Redis but not in PostgreSQL cannot last: report what is
+		// durable.
+		o, err := h.Orders.Order(ctx, tenantID, orderID)
+		if err != nil && !errors.Is(err, domain.ErrOrderNotFound) {
+			return domain.Order{}, fmt.Errorf("get order: %w", err)
+		}
+		return o, err
 	}
 	return r.Order(), nil
 }

@@ -125,6 +125,33 @@ func TestGetOrderFromInventoryStates(t *testing.T) {
 	}
 }
 
+// An order the worker writes and marks confirmed between GetOrder's read of PostgreSQL and its
+// look in the inventory is the confirmed order, not a 404.
+func TestGetOrderConfirmedWhileRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.activeSale(t, 10, 5)
+	buyer := e.shopper()
+	r := e.reserve(t, s, buyer, 1)
+	written := false
+	e.orders.AfterOrder = func() {
+		if written {
+			return
+		}
+		written = true
+		if err := e.app.WriteOrder.Handle(ctx, app.WriteOrder{Reservation: r}); err != nil {
+			t.Errorf("write order: %v", err)
+		}
+		if err := e.inv.MarkConfirmed(ctx, r); err != nil {
+			t.Errorf("mark confirmed: %v", err)
+		}
+	}
+	o, err := e.app.GetOrder.Handle(ctx, buyer, r.OrderID)
+	if err != nil || o.ID != r.OrderID || o.Status != domain.OrderConfirmed {
+		t.Fatalf("get order = %+v, %v; want the confirmed order", o, err)
+	}
+}
+
 func TestGetOrderRepositoryError(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
