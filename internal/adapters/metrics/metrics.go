@@ -22,6 +22,7 @@ type Prometheus struct {
 	publishFailures *prometheus.CounterVec
 	restarts        prometheus.Counter
 	orderTasks      *prometheus.CounterVec
+	traffic         *traffic
 }
 
 var _ ports.Metrics = (*Prometheus)(nil)
@@ -31,6 +32,7 @@ func New() *Prometheus {
 	r := prometheus.NewRegistry()
 	p := &Prometheus{
 		registry: r,
+		traffic:  newTraffic(),
 		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flashsale_inventory_drift_units",
 			Help: "Units of confirmed orders Redis counts minus those PostgreSQL's inventory-sync counter holds, per sale.",
@@ -56,6 +58,13 @@ func New() *Prometheus {
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		p.drift, p.outboxPending, p.outboxOldest, p.publishFailures, p.restarts, p.orderTasks)
+	r.MustRegister(p.traffic.collectors()...)
+	for _, kind := range []string{"fatal", "timeout", "delivery", "produce", "restarting", "circuit_open"} {
+		p.publishFailures.WithLabelValues(kind)
+	}
+	for _, result := range []string{"written", "retried", "given_up"} {
+		p.orderTasks.WithLabelValues(result) // at zero from the start, so increase() sees the first one
+	}
 	return p
 }
 

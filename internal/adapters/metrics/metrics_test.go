@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -179,8 +180,10 @@ func TestPublishFailuresRestartsAndRelayState(t *testing.T) {
 	p.WatchRelay(func() metrics.RelayState { return state })
 
 	families := scrape(t, p.Handler())
-	if got := counterValues(t, families, "flashsale_kafka_publish_failures_total"); got["fatal"] != 1 || got["timeout"] != 2 || len(got) != 2 {
-		t.Fatalf("publish failures %v, want fatal 1, timeout 2", got)
+	// Every kind is exposed from the start, at zero until it happens.
+	want := map[string]float64{"fatal": 1, "timeout": 2, "delivery": 0, "produce": 0, "restarting": 0, "circuit_open": 0}
+	if got := counterValues(t, families, "flashsale_kafka_publish_failures_total"); !maps.Equal(got, want) {
+		t.Fatalf("publish failures %v, want %v", got, want)
 	}
 	if got := counterValues(t, families, "flashsale_kafka_producer_restarts_total"); got[""] != 1 {
 		t.Fatalf("restarts %v, want 1", got)
