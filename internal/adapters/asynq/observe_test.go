@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -13,6 +14,8 @@ import (
 type resultsSeen []string
 
 func (r *resultsSeen) OrderTask(result string) { *r = append(*r, result) }
+
+func (r *resultsSeen) OrderWritten(time.Duration) {}
 
 // TestObservedCountsEachRunByResult: a run that returns nothing wrote the order, one that skips
 // the retries gave it up, any other failure is retried; the handler's error passes unchanged.
