@@ -147,7 +147,7 @@ var Queue = fx.Module("asynq-queue",
 	// The queue shares the Redis client, which the redis module closes.
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Queue {
 		return asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue})
-	}, fx.As(new(ports.OrderQueue)))),
+	}, fx.As(fx.Self()), fx.As(new(ports.OrderQueue)))),
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Scheduler {
 		return asynqadapter.NewScheduler(rdb, c.SaleEventsQueue)
 	}, fx.As(new(ports.SaleScheduler)))),
@@ -306,7 +306,7 @@ var LiveFeed = fx.Provide(fx.Annotate(
 	}, fx.As(new(ports.LiveEvents))))
 
 // Backends is everything every role needs.
-var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application, LiveFeed, Pprof)
+var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Observe, Application, LiveFeed, Pprof)
 
 // HTTPServer is the API listening on HTTP_ADDR; Addr reports where it listens once started.
 type HTTPServer struct {
@@ -353,6 +353,7 @@ var API = fx.Module("api",
 		handler, err := httpadapter.NewRouter(srv, tokenVerifier{tokens}, edgeGate{gate}, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
+			Observer:     prom,
 			Storefront:   web.Files,
 			Docs:         docs.Files,
 			Live:         liveHub{hub},
@@ -362,6 +363,9 @@ var API = fx.Module("api",
 			},
 		})
 		if err != nil {
+			return nil, err
+		}
+		if err := observeHTTP(prom, hub); err != nil {
 			return nil, err
 		}
 		hs := &HTTPServer{Handler: handler}
@@ -431,6 +435,7 @@ var API = fx.Module("api",
 // Worker is the worker role: the order worker and the reconciler (the outbox relay is the
 // Relay module, which needs Kafka).
 var Worker = fx.Module("worker",
+	fx.Invoke(watchSales),
 	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, prom *metrics.Prometheus, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
 			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
