@@ -24,11 +24,8 @@ import (
 const scrapeTimeout = 2 * time.Second
 
 // Observe connects what every role exposes at scrape time to the metrics: the connection
-// pools, the Asynq queues, the consumers of the process; and times the purchase store.
+// pools, the Asynq queues, the consumers of the process.
 var Observe = fx.Options(
-	fx.Decorate(func(s ports.PurchaseStore, prom *metrics.Prometheus) ports.PurchaseStore {
-		return timedPurchases{PurchaseStore: s, prom: prom}
-	}),
 	fx.Invoke(func(pool *pgxpool.Pool, rdb goredis.UniversalClient, prom *metrics.Prometheus) {
 		redisMax := 0
 		switch r := rdb.(type) {

@@ -110,16 +110,17 @@ var Redis = fx.Module("redis",
 		},
 		// The one ports.InventoryStore and ports.PurchaseStore (INVENTORY_BACKEND): the Lua
 		// inventory, or the row-locking PostgreSQL baseline it is measured against.
-		func(c config.Config, rdb *redisadapter.Inventory, pool *pgxpool.Pool) (ports.InventoryStore, ports.PurchaseStore) {
+		// The purchase store is timed for the metrics (flashsale_reservation_duration_seconds).
+		func(c config.Config, rdb *redisadapter.Inventory, pool *pgxpool.Pool, prom *metrics.Prometheus) (ports.InventoryStore, ports.PurchaseStore) {
 			if c.InventoryBackend == config.InventoryPostgres {
 				pg := postgres.NewInventory(pool)
-				return pg, pg
+				return pg, timedPurchases{PurchaseStore: pg, prom: prom}
 			}
 			var wait redisadapter.Wait
 			if c.RedisDurability == config.DurabilityReplica {
 				wait = redisadapter.Wait{Replicas: c.RedisWaitReplicas, Timeout: c.RedisWaitTimeout}
 			}
-			return rdb, redisadapter.NewPurchases(rdb, wait)
+			return rdb, timedPurchases{PurchaseStore: redisadapter.NewPurchases(rdb, wait), prom: prom}
 		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
 			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)
