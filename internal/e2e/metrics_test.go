@@ -85,7 +85,9 @@ func TestMetricsCountABurst(t *testing.T) {
 		stock, perUserLimit = 10, 2
 		users, attempts     = 8, 3
 		replays             = 4
-		ratePerMinute       = 25 // below users*attempts+replays: the last ones are refused
+		// The burst, one purchase of a sale not started and one replay pass; the last replays
+		// are refused.
+		ratePerMinute = users*attempts + 2
 	)
 	sys := testutil.StartSystem(t, testutil.SystemOptions{Events: true, Configure: func(c *config.Config) {
 		c.AdminAddr = "127.0.0.1:0"
@@ -94,20 +96,23 @@ func TestMetricsCountABurst(t *testing.T) {
 	}})
 	c := testutil.NewClient(sys.URL)
 	sale := sys.CreateSale(t, stock, perUserLimit, -time.Second, time.Hour)
+	later := sys.CreateSale(t, stock, perUserLimit, time.Hour, time.Hour)
 	shoppers := sys.CreateUsers(t, users, domain.RoleShopper)
 
 	type attempt struct {
 		user int
 		key  string
+		sale string
 	}
 	var all []attempt
 	for i := range users {
 		for a := range attempts {
-			all = append(all, attempt{i, fmt.Sprintf("metrics-burst-%d-attempt-%d", i, a)})
+			all = append(all, attempt{i, fmt.Sprintf("metrics-burst-%d-attempt-%d", i, a), sale.Sale.ID.String()})
 		}
 	}
+	all = append(all, attempt{0, "metrics-burst-not-started", later.Sale.ID.String()})
 	for i := range replays { // the same request again: the answer is replayed
-		all = append(all, attempt{i, fmt.Sprintf("metrics-burst-%d-attempt-0", i)})
+		all = append(all, attempt{i, fmt.Sprintf("metrics-burst-%d-attempt-0", i), sale.Sale.ID.String()})
 	}
 	tokens := make([]string, users)
 	for i, u := range shoppers {
@@ -121,7 +126,7 @@ func TestMetricsCountABurst(t *testing.T) {
 	// The first use of each key before its replay: replays go after the burst.
 	send := func(at attempt) {
 		r := c.Do(t, testutil.Request{
-			Method: "POST", Path: "/v1/sales/" + sale.Sale.ID.String() + "/orders", Token: tokens[at.user],
+			Method: "POST", Path: "/v1/sales/" + at.sale + "/orders", Token: tokens[at.user],
 			Header: map[string]string{"Idempotency-Key": at.key}, Body: map[string]any{"quantity": 1},
 		})
 		mu.Lock()
@@ -140,6 +145,8 @@ func TestMetricsCountABurst(t *testing.T) {
 			counted["sold_out"]++
 		case r.ProblemType() == "purchase-limit-exceeded":
 			counted["limit"]++
+		case r.ProblemType() == "sale-not-active":
+			counted["not_active"]++
 		default:
 			t.Errorf("unexpected answer %d %s", r.Status, r.ProblemType())
 		}
@@ -152,8 +159,8 @@ func TestMetricsCountABurst(t *testing.T) {
 		send(at)
 	}
 	t.Logf("%d purchases answered: %v", len(all), counted)
-	if counted["accepted"] != stock || counted["rate_limited"] == 0 {
-		t.Fatalf("answers %v: want %d accepted and some rate limited", counted, stock)
+	if counted["accepted"] != stock || counted["rate_limited"] != replays-1 || counted["replayed"] != 1 || counted["not_active"] != 1 {
+		t.Fatalf("answers %v: want %d accepted, 1 not active, 1 replayed and %d rate limited", counted, stock, replays-1)
 	}
 
 	families := scrapeMetrics(t, sys.URL)
@@ -187,12 +194,11 @@ func TestMetricsCountABurst(t *testing.T) {
 	saleLabels := map[string]string{"sale": sale.Sale.ID.String()}
 	// The worker writes every accepted order: each is timed from acceptance to durable; the live
 	// sale's gauges show the stock; the consumers read the confirmations.
-	testutil.WaitFor(t, time.Minute, "every accepted order timed to durable, the consumers' lag, the drift", func() bool {
+	testutil.WaitFor(t, time.Minute, "every accepted order timed to durable, the three consumer groups caught up, the drift", func() bool {
 		families = scrapeMetrics(t, sys.AdminURL)
 		durable, _ := seriesValue(families, "flashsale_order_durable_delay_seconds", nil)
-		_, lag := families["flashsale_consumer_lag_messages"]
 		_, drift := seriesValue(families, "flashsale_inventory_drift_units", saleLabels)
-		return int(durable) >= stock && lag && drift
+		return int(durable) >= stock && drift && consumersCaughtUp(families)
 	})
 	if v, _ := seriesValue(families, "flashsale_sale_remaining_units", saleLabels); v != 0 {
 		t.Errorf("remaining %v, want 0", v)
@@ -218,6 +224,27 @@ func TestMetricsCountABurst(t *testing.T) {
 	resp.Body.Close()
 
 	checkDashboardAndRules(t, families)
+}
+
+// consumersCaughtUp: each of the three consumer groups reports its lag, and has none left.
+func consumersCaughtUp(families map[string]*dto.MetricFamily) bool {
+	groups := map[string]float64{}
+	for _, m := range families["flashsale_consumer_lag_messages"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "group" {
+				groups[l.GetValue()] += m.GetGauge().GetValue()
+			}
+		}
+	}
+	if len(groups) != 3 {
+		return false
+	}
+	for _, lag := range groups {
+		if lag != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // metricName finds the metric names in PromQL: flashsale_*, and the standard go_ and process_.
