@@ -3,6 +3,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,6 +24,10 @@ type Prometheus struct {
 	restarts        prometheus.Counter
 	orderTasks      *prometheus.CounterVec
 	traffic         *traffic
+	// driftMu guards driftSales, the sales with a drift series (the checker's pace, not the
+	// purchase path's).
+	driftMu    sync.Mutex
+	driftSales map[ports.SaleRef]bool
 }
 
 var _ ports.Metrics = (*Prometheus)(nil)
@@ -31,8 +36,9 @@ var _ ports.Metrics = (*Prometheus)(nil)
 func New() *Prometheus {
 	r := prometheus.NewRegistry()
 	p := &Prometheus{
-		registry: r,
-		traffic:  newTraffic(),
+		registry:   r,
+		traffic:    newTraffic(),
+		driftSales: map[ports.SaleRef]bool{},
 		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flashsale_inventory_drift_units",
 			Help: "Units of confirmed orders Redis counts minus those PostgreSQL's inventory-sync counter holds, per sale.",
@@ -78,7 +84,26 @@ func (p *Prometheus) Handler() http.Handler {
 
 // InventoryDrift implements ports.Metrics.
 func (p *Prometheus) InventoryDrift(tenantID, saleID uuid.UUID, units int) {
+	p.driftMu.Lock()
+	defer p.driftMu.Unlock()
+	p.driftSales[ports.SaleRef{TenantID: tenantID, SaleID: saleID}] = true
 	p.drift.WithLabelValues(tenantID.String(), saleID.String()).Set(float64(units))
+}
+
+// DriftChecked implements ports.Metrics: the drift series of sales no longer live go.
+func (p *Prometheus) DriftChecked(live []ports.SaleRef) {
+	keep := make(map[ports.SaleRef]bool, len(live))
+	for _, r := range live {
+		keep[r] = true
+	}
+	p.driftMu.Lock()
+	defer p.driftMu.Unlock()
+	for r := range p.driftSales {
+		if !keep[r] {
+			p.drift.DeleteLabelValues(r.TenantID.String(), r.SaleID.String())
+			delete(p.driftSales, r)
+		}
+	}
 }
 
 // OutboxBacklog implements ports.Metrics.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/flashsale/flashsale/internal/adapters/metrics"
+	"github.com/flashsale/flashsale/internal/ports"
 )
 
 // scrape reads the handler over HTTP, as Prometheus does, and parses the text format.
@@ -209,5 +210,20 @@ func TestPublishFailuresRestartsAndRelayState(t *testing.T) {
 		if got := gauge(t, families, name).GetMetric()[0].GetGauge().GetValue(); got != 0 {
 			t.Fatalf("%s = %v, want 0", name, got)
 		}
+	}
+}
+
+// TestDriftOfEndedSalesGoes: a check that no longer covers a sale removes its drift series, so
+// the series stay bounded by the live sales.
+func TestDriftOfEndedSalesGoes(t *testing.T) {
+	t.Parallel()
+	p := metrics.New()
+	tenant, live, ended := uuid.New(), uuid.New(), uuid.New()
+	p.InventoryDrift(tenant, live, 1)
+	p.InventoryDrift(tenant, ended, 2)
+	p.DriftChecked([]ports.SaleRef{{TenantID: tenant, SaleID: live}})
+	drift := gauge(t, scrape(t, p.Handler()), "flashsale_inventory_drift_units")
+	if len(drift.GetMetric()) != 1 || labels(drift.GetMetric()[0])["sale"] != live.String() {
+		t.Fatalf("drift series %v, want only the live sale's", drift.GetMetric())
 	}
 }
