@@ -79,14 +79,11 @@ func operationRoutes() (map[string]string, error) {
 	return routes, nil
 }
 
-// requestRecord is what the handlers tell the observer of a request: the problem answered.
-type requestRecord struct{ problem domain.Code }
-
 type requestRecordKey struct{}
 
 // noteProblem records the problem a request is answered with (newProblem calls it).
 func noteProblem(ctx context.Context, code domain.Code) {
-	if rec, ok := ctx.Value(requestRecordKey{}).(*requestRecord); ok {
+	if rec, ok := ctx.Value(requestRecordKey{}).(*statusWriter); ok {
 		rec.problem = code
 	}
 }
@@ -101,9 +98,8 @@ func observeRequests(obs RequestObserver) (func(http.Handler) http.Handler, erro
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rec := &requestRecord{}
 			sw := &statusWriter{ResponseWriter: w}
-			r = r.WithContext(context.WithValue(r.Context(), requestRecordKey{}, rec))
+			r = r.WithContext(context.WithValue(r.Context(), requestRecordKey{}, sw))
 			defer func() {
 				op := operationOf(routes, r)
 				code := sw.status
@@ -112,7 +108,7 @@ func observeRequests(obs RequestObserver) (func(http.Handler) http.Handler, erro
 				}
 				obs.Request(op, code, time.Since(start))
 				if op == placeOrderOperation {
-					obs.Purchase(purchaseOutcome(code, rec.problem, sw.Header().Get("Idempotent-Replayed") == "true"))
+					obs.Purchase(purchaseOutcome(code, sw.problem, sw.Header().Get("Idempotent-Replayed") == "true"))
 				}
 			}()
 			next.ServeHTTP(sw, r)
@@ -167,10 +163,12 @@ func purchaseOutcome(code int, problem domain.Code, replayed bool) string {
 	return PurchaseRejected
 }
 
-// statusWriter remembers the status answered.
+// statusWriter remembers the status answered and, through the request context, the problem
+// (one allocation for both).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	problem domain.Code
 }
 
 func (w *statusWriter) WriteHeader(status int) {
