@@ -269,19 +269,37 @@ func checkDashboardAndRules(t *testing.T, families map[string]*dto.MetricFamily)
 	if err != nil {
 		t.Fatal(err)
 	}
+	type panel struct {
+		Targets []struct{ Expr string }
+		Panels  []json.RawMessage // a row's panels
+	}
 	var board struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
+		Panels     []json.RawMessage
+		Templating struct {
+			List []struct {
+				Query json.RawMessage
+			}
 		}
 	}
 	if err := json.Unmarshal(dash, &board); err != nil {
 		t.Fatalf("dashboard: %v", err)
 	}
-	for _, p := range board.Panels {
-		for _, tg := range p.Targets {
-			queries = append(queries, tg.Expr)
+	var walk func([]json.RawMessage)
+	walk = func(panels []json.RawMessage) {
+		for _, raw := range panels {
+			var p panel
+			if err := json.Unmarshal(raw, &p); err != nil {
+				t.Fatalf("dashboard panel: %v", err)
+			}
+			for _, tg := range p.Targets {
+				queries = append(queries, tg.Expr)
+			}
+			walk(p.Panels)
 		}
+	}
+	walk(board.Panels)
+	for _, v := range board.Templating.List {
+		queries = append(queries, string(v.Query)) // a variable's query, e.g. label_values(metric, label)
 	}
 	rules, err := os.ReadFile(filepath.Join(root, "prometheus", "alerts.yml"))
 	if err != nil {
