@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test: services up, generated code fresh, vet and linters (Go, workflows,
-# container files), the OpenAPI lint and the
+# container files), the alert rules and their unit tests (promtool), the OpenAPI lint and the
 # TypeScript client (against a live system), the test suite against the real PostgreSQL and
 # Redis, the Redis tests again on a local Redis Cluster and Sentinel group, the PostgreSQL tests
 # again through pgBouncer, fuzzing, and the browser tests.
@@ -50,6 +50,9 @@ pinned() {
 
 step "compose files and Dockerfiles (compose-go, BuildKit lint; no Docker engine needed)"
 (cd tools/containercheck && go run . -root ../..)
+
+step "alert rules: promtool check rules and promtool test rules (./scripts/promtool.sh)"
+./scripts/promtool.sh
 
 step "OpenAPI lint (Redocly) and the TypeScript client against a live system"
 ./scripts/lint-spec.sh

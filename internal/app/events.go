@@ -188,6 +188,7 @@ func (h *SyncInventoryHandler) Check(ctx context.Context) ([]Drift, error) {
 		h.report(ctx, d)
 		out = append(out, d)
 	}
+	h.Metrics.DriftChecked(refs)
 	return out, nil
 }
 

@@ -1390,6 +1390,16 @@ func (f *fakeMetrics) InventoryDrift(tenantID, saleID uuid.UUID, units int) {
 	f.drifts = append(f.drifts, driftCall{saleKey{tenantID, saleID}, units})
 }
 
+func (f *fakeMetrics) DriftChecked(live []ports.SaleRef) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k := range f.drift {
+		if !slices.Contains(live, ports.SaleRef{TenantID: k.tenant, SaleID: k.sale}) {
+			delete(f.drift, k)
+		}
+	}
+}
+
 func (f *fakeMetrics) OutboxBacklog(pending int, oldest time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -413,6 +413,9 @@ type Mailer interface {
 // Metrics receives the figures operators watch.
 type Metrics interface {
 	InventoryDrift(tenantID, saleID uuid.UUID, units int)
+	// DriftChecked says a check covered every sale in live: a sale no longer live has no
+	// drift to show (its series goes).
+	DriftChecked(live []SaleRef)
 	OutboxBacklog(pending int, oldest time.Duration)
 }
 

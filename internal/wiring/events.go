@@ -72,7 +72,9 @@ var Kafka = fx.Module("kafka",
 			return p, nil
 		},
 		fx.Annotate(func(p *kafka.Producer, c config.Config, prom *metrics.Prometheus, log *slog.Logger) *kafka.GuardedPublisher {
-			return kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, prom, log)
+			g := kafka.NewGuardedPublisher(p, uint32(c.BreakerFailures), c.BreakerOpenFor, prom, log)
+			prom.WatchBreaker(g.State)
+			return g
 		}, fx.As(new(ports.EventPublisher))),
 		// The broker is watched for a restart that lost its log: the embedded one, in this process
 		// or in its own (`flashsale broker`, reached through KAFKA_BROKERS), restarts empty unless
@@ -249,8 +251,10 @@ func Consumer(name string) (fx.Option, error) {
 		return nil, fmt.Errorf("unknown consumer %q (want one of %v)", name, ConsumerNames)
 	}
 	alive := &consumerAlive{group: group}
+	watched := &watchedConsumer{}
 	return fx.Module("consumer-"+name, extra,
 		fx.Provide(fx.Annotate(func() httpadapter.ReadinessCheck { return alive }, fx.ResultTags(`group:"admin-live"`))),
+		fx.Provide(fx.Annotate(func() *watchedConsumer { return watched }, fx.ResultTags(`group:"consumers"`))),
 		fx.Invoke(func(lc fx.Lifecycle, a *app.Application, b Brokers, dlq *kafka.Producer, c config.Config, log *slog.Logger) error {
 			apply := handle(a)
 			consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{
@@ -266,6 +270,7 @@ func Consumer(name string) (fx.Option, error) {
 			if err != nil {
 				return err
 			}
+			watched.c.Store(consumer)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			lc.Append(fx.Hook{

@@ -111,16 +111,17 @@ var Redis = fx.Module("redis",
 		},
 		// The one ports.InventoryStore and ports.PurchaseStore (INVENTORY_BACKEND): the Lua
 		// inventory, or the row-locking PostgreSQL baseline it is measured against.
-		func(c config.Config, rdb *redisadapter.Inventory, pool *pgxpool.Pool) (ports.InventoryStore, ports.PurchaseStore) {
+		// The purchase store is timed for the metrics (flashsale_reservation_duration_seconds).
+		func(c config.Config, rdb *redisadapter.Inventory, pool *pgxpool.Pool, prom *metrics.Prometheus) (ports.InventoryStore, ports.PurchaseStore) {
 			if c.InventoryBackend == config.InventoryPostgres {
 				pg := postgres.NewInventory(pool)
-				return pg, pg
+				return pg, timedPurchases{PurchaseStore: pg, prom: prom}
 			}
 			var wait redisadapter.Wait
 			if c.RedisDurability == config.DurabilityReplica {
 				wait = redisadapter.Wait{Replicas: c.RedisWaitReplicas, Timeout: c.RedisWaitTimeout}
 			}
-			return rdb, redisadapter.NewPurchases(rdb, wait)
+			return rdb, timedPurchases{PurchaseStore: redisadapter.NewPurchases(rdb, wait), prom: prom}
 		},
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.SaleCache {
 			return redisadapter.NewSaleCache(rdb, c.RedisPrefix, c.SaleCacheTTL)
@@ -148,7 +149,7 @@ var Queue = fx.Module("asynq-queue",
 	// The queue shares the Redis client, which the redis module closes.
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Queue {
 		return asynqadapter.NewQueue(rdb, asynqadapter.QueueConfig{Queue: c.OrderQueue})
-	}, fx.As(new(ports.OrderQueue)))),
+	}, fx.As(fx.Self()), fx.As(new(ports.OrderQueue)))),
 	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *asynqadapter.Scheduler {
 		return asynqadapter.NewScheduler(rdb, c.SaleEventsQueue)
 	}, fx.As(new(ports.SaleScheduler)))),
@@ -307,7 +308,7 @@ var LiveFeed = fx.Provide(fx.Annotate(
 	}, fx.As(new(ports.LiveEvents))))
 
 // Backends is everything every role needs.
-var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Application, LiveFeed, Pprof)
+var Backends = fx.Options(Postgres, Redis, Queue, Security, Metrics, Observe, Application, LiveFeed, Pprof)
 
 // HTTPServer is the API listening on HTTP_ADDR; Addr reports where it listens once started.
 type HTTPServer struct {
@@ -355,6 +356,7 @@ var API = fx.Module("api",
 		handler, err := httpadapter.NewRouter(srv, tokenVerifier{tokens}, edgeGate{gate}, log, httpadapter.RouterConfig{
 			MaxBodyBytes: c.MaxBodyBytes,
 			Metrics:      prom.Handler(),
+			Observer:     prom,
 			Storefront:   web.Files,
 			Docs:         docs.Files,
 			Live:         liveHub{hub},
@@ -364,6 +366,9 @@ var API = fx.Module("api",
 			},
 		})
 		if err != nil {
+			return nil, err
+		}
+		if err := observeHTTP(prom, hub); err != nil {
 			return nil, err
 		}
 		hs := &HTTPServer{Handler: handler}
@@ -449,6 +454,7 @@ func (b *bootstrapped) Ping(context.Context) error {
 // Worker is the worker role: the order worker and the reconciler (the outbox relay is the
 // Relay module, which needs Kafka).
 var Worker = fx.Module("worker",
+	fx.Invoke(watchSales),
 	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, prom *metrics.Prometheus, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
 			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -113,6 +114,36 @@ func (q *Queue) EnqueueOrder(ctx context.Context, r domain.Reservation) error {
 		return fmt.Errorf("enqueue %s: %w", TypeOrderCreate, err)
 	}
 	return nil
+}
+
+// QueueStats is a queue as the inspector sees it.
+type QueueStats struct {
+	Queue                                       string
+	Pending, Active, Scheduled, Retry, Archived int
+	// Latency is how long the oldest pending task has waited.
+	Latency time.Duration
+}
+
+// Stats reads the queues named that exist (a queue is made by its first task).
+func (q *Queue) Stats(queues ...string) ([]QueueStats, error) {
+	exist, err := q.inspector.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	var out []QueueStats
+	for _, name := range queues {
+		if !slices.Contains(exist, name) {
+			out = append(out, QueueStats{Queue: name})
+			continue
+		}
+		info, err := q.inspector.GetQueueInfo(name)
+		if err != nil {
+			return nil, fmt.Errorf("queue %s: %w", name, err)
+		}
+		out = append(out, QueueStats{Queue: name, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled,
+			Retry: info.Retry, Archived: info.Archived, Latency: info.Latency})
+	}
+	return out, nil
 }
 
 // OrderTaskState implements ports.OrderQueue.

@@ -49,6 +49,8 @@ const (
 type Observer interface {
 	// OrderTask counts one run of an order:create task by result (the Task* constants).
 	OrderTask(result string)
+	// OrderWritten observes the time from a purchase's acceptance to its order written.
+	OrderWritten(acceptedToDurable time.Duration)
 }
 
 // Worker runs order:create tasks.
@@ -109,6 +111,9 @@ func observed(obs Observer, next asynq.HandlerFunc) asynq.HandlerFunc {
 		switch {
 		case err == nil:
 			obs.OrderTask(TaskWritten)
+			if r, derr := decodeOrderCreate(t.Payload()); derr == nil && !r.CreatedAt.IsZero() {
+				obs.OrderWritten(time.Since(r.CreatedAt))
+			}
 		case errors.Is(err, asynq.SkipRetry):
 			obs.OrderTask(TaskGivenUp)
 		default:

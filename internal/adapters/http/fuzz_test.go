@@ -297,7 +297,10 @@ func (a *fuzzApp) state() fuzzState {
 	return fuzzState{users: a.users.count(), reserved: a.inv.count(), queued: a.queue.count()}
 }
 
-func newFuzzApp(tb testing.TB) *fuzzApp {
+func newFuzzApp(tb testing.TB) *fuzzApp { tb.Helper(); return newFuzzAppObserved(tb, nil) }
+
+// newFuzzAppObserved is newFuzzApp with obs told of every request (nil: none).
+func newFuzzAppObserved(tb testing.TB, obs httpadapter.RequestObserver) *fuzzApp {
 	tb.Helper()
 	log := slog.New(slog.DiscardHandler)
 	fx := &fuzzApp{users: &fakeUsers{byEmail: map[string]domain.User{}}, inv: &fakeInventory{}, queue: &fakeQueue{}}
@@ -309,6 +312,7 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{})
 	router, err := httpadapter.NewRouter(srv, fakeAuthenticator{}, allowAll{}, log, httpadapter.RouterConfig{
 		MaxBodyBytes: fuzzMaxBody,
+		Observer:     obs,
 		Edge: httpadapter.EdgeConfig{AllowedOrigins: []string{"http://localhost:5173"},
 			PurchasesPerMinute: 1000, AuthPerMinute: 1000},
 	})

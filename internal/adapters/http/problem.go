@@ -161,6 +161,7 @@ func problemOf(ctx context.Context, log *slog.Logger, err error) api.Problem {
 }
 
 func newProblem(ctx context.Context, code domain.Code, detail string) api.Problem {
+	noteProblem(ctx, code)
 	kind, ok := problemKinds[code]
 	if !ok {
 		kind = problemKinds[codeInternal]

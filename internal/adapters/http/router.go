@@ -23,6 +23,8 @@ type RouterConfig struct {
 	Edge         EdgeConfig
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// Observer, if set, is told of every request answered.
+	Observer RequestObserver
 	// Live, if set, serves live events at GET /v1/ws.
 	Live LiveHub
 	// Storefront, if set, is served at / (index.html and assets/).
@@ -44,7 +46,15 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, answerErrorsAsProblems, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS),
+	r.Use(middleware.RequestID)
+	if cfg.Observer != nil {
+		observe, err := observeRequests(cfg.Observer)
+		if err != nil {
+			return nil, err
+		}
+		r.Use(observe)
+	}
+	r.Use(answerErrorsAsProblems, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS),
 		middleware.GetHead, limitHeaders, refuseUnstorableText, origins)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -51,6 +52,47 @@ type Consumer struct {
 	log     *slog.Logger
 	// rewindUntil: partitions assigned before then start from the beginning (see rewind).
 	rewindUntil time.Time
+	// deadLettered counts the messages parked on the DLQ topic.
+	deadLettered atomic.Uint64
+}
+
+// PartitionLag is how far the group is behind on one partition of its topic.
+type PartitionLag struct {
+	Topic     string
+	Partition int32
+	// Lag is the high watermark minus the consumer's position: messages not yet processed.
+	Lag int64
+}
+
+// Group is the consumer group's id.
+func (c *Consumer) Group() string { return c.cfg.Group }
+
+// DeadLettered is how many messages this consumer parked on the DLQ topic since start.
+func (c *Consumer) DeadLettered() uint64 { return c.deadLettered.Load() }
+
+// Lag reads, without asking the broker, the lag of each partition assigned to this member:
+// the high watermark of the last fetch minus the position. A partition not read yet is left out.
+func (c *Consumer) Lag() []PartitionLag {
+	parts, err := c.c.Assignment()
+	if err != nil || len(parts) == 0 {
+		return nil
+	}
+	pos, err := c.c.Position(parts)
+	if err != nil {
+		return nil
+	}
+	var out []PartitionLag
+	for _, p := range pos {
+		if p.Topic == nil || p.Offset < 0 {
+			continue
+		}
+		_, high, err := c.c.GetWatermarkOffsets(*p.Topic, p.Partition)
+		if err != nil || high < 0 {
+			continue
+		}
+		out = append(out, PartitionLag{Topic: *p.Topic, Partition: p.Partition, Lag: max(high-int64(p.Offset), 0)})
+	}
+	return out
 }
 
 // NewConsumer joins the group; Run consumes.
@@ -253,6 +295,7 @@ func (c *Consumer) deadLetter(ctx context.Context, km *ckafka.Message, cause err
 	for {
 		err := c.dlq.send(ctx, []*ckafka.Message{msg})
 		if err == nil {
+			c.deadLettered.Add(1)
 			c.log.Error("poison message dead-lettered", "dlq", topic, "partition", km.TopicPartition.Partition,
 				"offset", km.TopicPartition.Offset, "attempts", attempts, "err", cause)
 			return nil

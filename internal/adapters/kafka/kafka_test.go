@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,6 +90,9 @@ func TestPublishConsumeAndDeadLetter(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if n := c.DeadLettered(); n != 1 {
+		t.Errorf("DeadLettered() = %d, want 1", n)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -115,6 +119,57 @@ func TestPublishConsumeAndDeadLetter(t *testing.T) {
 	}
 	if string(m.Value) != "poison" || headers["dlq-consumer"] != "g1" || headers["dlq-attempts"] != "3" || headers["dlq-source-topic"] != "events" {
 		t.Fatalf("dlq message %q headers %v", m.Value, headers)
+	}
+}
+
+// TestConsumerLag: while the handler is stuck, the partition it is on shows the messages behind
+// the one in hand; once it goes on, every partition it read shows none.
+func TestConsumerLag(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	p := newProducer(t, b.Addr())
+	var events []domain.Event
+	for range 30 {
+		e := event(0) // one key: one partition
+		events = append(events, e)
+	}
+	if err := p.Publish(context.Background(), events); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	release := make(chan struct{})
+	var handled atomic.Int64
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: b.Addr(), Group: "g-lag", Topic: "events", DLQTopic: "events.dlq",
+		PoisonAttempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}, p,
+		func(ctx context.Context, _ kafka.Message) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			handled.Add(1)
+			return nil
+		}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	total := func() (sum int64, parts int) {
+		for _, l := range c.Lag() {
+			sum += l.Lag
+			parts++
+		}
+		return sum, parts
+	}
+	// Stuck on the first message: the other 29 are behind it.
+	waitFor(t, func() bool { lag, _ := total(); return lag == 29 }, "a lag of 29 while the handler is stuck")
+	close(release)
+	waitFor(t, func() bool { return handled.Load() == 30 }, "the 30 messages handled")
+	waitFor(t, func() bool { lag, parts := total(); return lag == 0 && parts == 1 }, "no lag once handled")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -3,6 +3,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,11 @@ type Prometheus struct {
 	publishFailures *prometheus.CounterVec
 	restarts        prometheus.Counter
 	orderTasks      *prometheus.CounterVec
+	traffic         *traffic
+	// driftMu guards driftSales, the sales with a drift series (the checker's pace, not the
+	// purchase path's).
+	driftMu    sync.Mutex
+	driftSales map[ports.SaleRef]bool
 }
 
 var _ ports.Metrics = (*Prometheus)(nil)
@@ -30,7 +36,9 @@ var _ ports.Metrics = (*Prometheus)(nil)
 func New() *Prometheus {
 	r := prometheus.NewRegistry()
 	p := &Prometheus{
-		registry: r,
+		registry:   r,
+		traffic:    newTraffic(),
+		driftSales: map[ports.SaleRef]bool{},
 		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flashsale_inventory_drift_units",
 			Help: "Units of confirmed orders Redis counts minus those PostgreSQL's inventory-sync counter holds, per sale.",
@@ -56,6 +64,13 @@ func New() *Prometheus {
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		p.drift, p.outboxPending, p.outboxOldest, p.publishFailures, p.restarts, p.orderTasks)
+	r.MustRegister(p.traffic.collectors()...)
+	for _, kind := range []string{"fatal", "timeout", "delivery", "produce", "restarting", "circuit_open"} {
+		p.publishFailures.WithLabelValues(kind)
+	}
+	for _, result := range []string{"written", "retried", "given_up"} {
+		p.orderTasks.WithLabelValues(result) // at zero from the start, so increase() sees the first one
+	}
 	return p
 }
 
@@ -69,7 +84,26 @@ func (p *Prometheus) Handler() http.Handler {
 
 // InventoryDrift implements ports.Metrics.
 func (p *Prometheus) InventoryDrift(tenantID, saleID uuid.UUID, units int) {
+	p.driftMu.Lock()
+	defer p.driftMu.Unlock()
+	p.driftSales[ports.SaleRef{TenantID: tenantID, SaleID: saleID}] = true
 	p.drift.WithLabelValues(tenantID.String(), saleID.String()).Set(float64(units))
+}
+
+// DriftChecked implements ports.Metrics: the drift series of sales no longer live go.
+func (p *Prometheus) DriftChecked(live []ports.SaleRef) {
+	keep := make(map[ports.SaleRef]bool, len(live))
+	for _, r := range live {
+		keep[r] = true
+	}
+	p.driftMu.Lock()
+	defer p.driftMu.Unlock()
+	for r := range p.driftSales {
+		if !keep[r] {
+			p.drift.DeleteLabelValues(r.TenantID.String(), r.SaleID.String())
+			delete(p.driftSales, r)
+		}
+	}
 }
 
 // OutboxBacklog implements ports.Metrics.

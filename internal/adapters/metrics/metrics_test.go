@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/flashsale/flashsale/internal/adapters/metrics"
+	"github.com/flashsale/flashsale/internal/ports"
 )
 
 // scrape reads the handler over HTTP, as Prometheus does, and parses the text format.
@@ -179,8 +181,10 @@ func TestPublishFailuresRestartsAndRelayState(t *testing.T) {
 	p.WatchRelay(func() metrics.RelayState { return state })
 
 	families := scrape(t, p.Handler())
-	if got := counterValues(t, families, "flashsale_kafka_publish_failures_total"); got["fatal"] != 1 || got["timeout"] != 2 || len(got) != 2 {
-		t.Fatalf("publish failures %v, want fatal 1, timeout 2", got)
+	// Every kind is exposed from the start, at zero until it happens.
+	want := map[string]float64{"fatal": 1, "timeout": 2, "delivery": 0, "produce": 0, "restarting": 0, "circuit_open": 0}
+	if got := counterValues(t, families, "flashsale_kafka_publish_failures_total"); !maps.Equal(got, want) {
+		t.Fatalf("publish failures %v, want %v", got, want)
 	}
 	if got := counterValues(t, families, "flashsale_kafka_producer_restarts_total"); got[""] != 1 {
 		t.Fatalf("restarts %v, want 1", got)
@@ -206,5 +210,20 @@ func TestPublishFailuresRestartsAndRelayState(t *testing.T) {
 		if got := gauge(t, families, name).GetMetric()[0].GetGauge().GetValue(); got != 0 {
 			t.Fatalf("%s = %v, want 0", name, got)
 		}
+	}
+}
+
+// TestDriftOfEndedSalesGoes: a check that no longer covers a sale removes its drift series, so
+// the series stay bounded by the live sales.
+func TestDriftOfEndedSalesGoes(t *testing.T) {
+	t.Parallel()
+	p := metrics.New()
+	tenant, live, ended := uuid.New(), uuid.New(), uuid.New()
+	p.InventoryDrift(tenant, live, 1)
+	p.InventoryDrift(tenant, ended, 2)
+	p.DriftChecked([]ports.SaleRef{{TenantID: tenant, SaleID: live}})
+	drift := gauge(t, scrape(t, p.Handler()), "flashsale_inventory_drift_units")
+	if len(drift.GetMetric()) != 1 || labels(drift.GetMetric()[0])["sale"] != live.String() {
+		t.Fatalf("drift series %v, want only the live sale's", drift.GetMetric())
 	}
 }

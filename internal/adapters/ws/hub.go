@@ -67,6 +67,7 @@ type Hub struct {
 	clients map[*client]struct{}
 	count   atomic.Int64
 	dropped atomic.Int64
+	sent    atomic.Int64
 }
 
 // NewHub builds an empty hub.
@@ -96,8 +97,11 @@ func (c *client) close() { c.once.Do(func() { close(c.done) }) }
 // Connections is how many clients this node holds.
 func (h *Hub) Connections() int { return int(h.count.Load()) }
 
-// Dropped is how many slow clients were dropped since start.
+// Dropped is how many slow clients were dropped since start (each with an event it did not get).
 func (h *Hub) Dropped() int { return int(h.dropped.Load()) }
+
+// Sent is how many events were written to clients since start.
+func (h *Hub) Sent() int { return int(h.sent.Load()) }
 
 // Deliver fans an event out to this node's matching clients without ever blocking: a client
 // whose buffer is full is dropped.
@@ -256,6 +260,7 @@ func (h *Hub) write(ctx context.Context, cancel context.CancelFunc, conn *websoc
 			if err != nil {
 				return
 			}
+			h.sent.Add(1)
 		case <-ping.C:
 			pctx, pcancel := context.WithTimeout(ctx, h.pongTimeout())
 			err := conn.Ping(pctx)

@@ -311,6 +311,19 @@ func TestDeliverRoutes(t *testing.T) {
 	if d := hs.hub.Dropped(); d != 0 {
 		t.Fatalf("Dropped() = %d, want 0", d)
 	}
+	// Sent counts every event written: the expected ones, the "last" markers (4 connections
+	// follow t1's s1, 4 its s2, 2 t2's s1) and the shape (t2's 2 connections).
+	sent := 4 + 4 + 2 + 2
+	for _, w := range want {
+		sent += len(w)
+	}
+	deadline := time.Now().Add(2 * time.Second) // counted once the write returned, after the client may have read it
+	for hs.hub.Sent() != sent && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := hs.hub.Sent(); n != sent {
+		t.Fatalf("Sent() = %d, want %d", n, sent)
+	}
 }
 
 // TestSubscriptionMessages: {"action":"subscribe"|"unsubscribe","saleId":"<uuid>|*"} change what
