@@ -85,6 +85,9 @@ type timedPurchases struct {
 	prom *metrics.Prometheus
 }
 
+// Unwrap is the store it times.
+func (t timedPurchases) Unwrap() ports.PurchaseStore { return t.PurchaseStore }
+
 func (t timedPurchases) Purchase(ctx context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
 	start := time.Now()
 	out, err := t.PurchaseStore.Purchase(ctx, p)
