@@ -44,7 +44,7 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, answerErrorsAsProblems, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS),
+	r.Use(middleware.RequestID, traceRequests, answerErrorsAsProblems, accessLog(log), recoverPanics(log), securityHeaders(cfg.Edge.HSTS),
 		middleware.GetHead, limitHeaders, refuseUnstorableText, origins)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(r.Context(), codeNotFound, "no such resource"), nil)
@@ -76,7 +76,7 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		_, _ = w.Write(openapi.Spec)
 	})
 
-	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{nameSpans}, api.StrictHTTPServerOptions{
 		// Reached only when the body passed validation but does not decode (it should not).
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, newProblem(r.Context(), domain.ErrInvalidRequest.Code, "request body: "+decodeReason(err)), nil)

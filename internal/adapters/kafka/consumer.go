@@ -9,6 +9,8 @@ import (
 	"time"
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/domain"
 )
@@ -188,9 +190,15 @@ func (c *Consumer) rewind(cluster string) {
 }
 
 // process applies one message until it succeeds, or dead-letters it once it proved poison.
-func (c *Consumer) process(ctx context.Context, km *ckafka.Message) error {
+func (c *Consumer) process(ctx context.Context, km *ckafka.Message) (err error) {
 	m := Message{Topic: *km.TopicPartition.Topic, Partition: km.TopicPartition.Partition,
 		Offset: int64(km.TopicPartition.Offset), Key: km.Key, Value: km.Value}
+	// The message is applied in the trace its producer sent (the purchase's).
+	ctx, span := tracer().Start(withTraceParent(ctx, headerValue(km.Headers, traceParentHeader)),
+		"kafka.consume "+c.cfg.Group, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.destination.name", m.Topic), attribute.String("messaging.consumer.group.name", c.cfg.Group),
+			attribute.Int64("messaging.kafka.offset", m.Offset)))
+	defer func() { endSpan(span, err) }()
 	backoff := c.cfg.Backoff
 	poison := 0
 	for attempt := 1; ; attempt++ {
@@ -266,6 +274,16 @@ func (c *Consumer) deadLetter(ctx context.Context, km *ckafka.Message, cause err
 		}
 		backoff = min(backoff*2, c.cfg.MaxBackoff)
 	}
+}
+
+// headerValue is the value of a message's header key ("" if absent).
+func headerValue(headers []ckafka.Header, key string) string {
+	for _, h := range headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
