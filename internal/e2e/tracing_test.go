@@ -1,17 +1,24 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flashsale/flashsale/internal/app"
+	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
@@ -75,6 +82,43 @@ func TestPurchaseIsOneTrace(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(describe(chain))
+	}
+}
+
+// TestSystemExportsOverOTLP: with OTEL_EXPORTER_OTLP_ENDPOINT set, a system's spans reach the
+// collector over OTLP/HTTP under OTEL_SERVICE_NAME, flushed by the stop at the latest.
+func TestSystemExportsOverOTLP(t *testing.T) {
+	var mu sync.Mutex
+	var received []byte
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/v1/traces" {
+			mu.Lock()
+			received = append(received, body...)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	sys := testutil.StartSystem(t, testutil.SystemOptions{NoWorker: true, Configure: func(c *config.Config) {
+		c.OTLPEndpoint, c.ServiceName = collector.URL, "flashsale-e2e-otlp"
+	}})
+	c := testutil.NewClient(sys.URL)
+	sale := sys.CreateSale(t, 10, 1, -time.Second, time.Hour)
+	shopper := sys.CreateUsers(t, 1, domain.RoleShopper)[0]
+	if r := buy(t, c, sys.TokenFor(t, shopper), sale.Sale.ID, "otlp-"+shopper.ID.String(), 1); r.Status != http.StatusAccepted {
+		t.Fatalf("purchase: %d %s", r.Status, r.Body)
+	}
+	sys.Stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	// The OTLP protobuf holds its strings as they are.
+	for _, want := range []string{"flashsale-e2e-otlp", "PlaceOrder", "redis.Reserve"} {
+		if !bytes.Contains(received, []byte(want)) {
+			t.Errorf("the collector received no %q (%d bytes)", want, len(received))
+		}
 	}
 }
 
