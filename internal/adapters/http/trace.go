@@ -9,25 +9,37 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flashsale/flashsale/internal/adapters/http/api"
 )
 
-// tracer is the process's (otel's global provider: a no-op unless wiring installed one), asked
-// at each use so that a provider installed after start is used.
+// tracer is the process's (otel's global provider, asked at each use so that a provider
+// installed after start is used). Until one is installed it is otel's no-op tracer, whose span
+// costs one context value; the global's default would allocate a span too.
 func tracer() trace.Tracer {
-	return otel.Tracer("github.com/flashsale/flashsale/internal/adapters/http")
+	if tp := otel.GetTracerProvider(); tp != untraced {
+		return tp.Tracer("github.com/flashsale/flashsale/internal/adapters/http")
+	}
+	return noop.Tracer{}
 }
+
+// untraced is otel's global provider as it is before tracing.Start (or a test) installs one.
+var untraced = otel.GetTracerProvider()
 
 // traceRequests runs each request in a server span that continues the caller's W3C trace
 // context, if it sent one; nameSpans names it after the operation and accessLog records its
-// status. With tracing off (otel's no-op provider) and no incoming traceparent the span is
-// invalid and the request goes on unchanged: no context or request is copied.
+// status. With tracing off (no provider installed) and no incoming traceparent the request goes
+// on unchanged: no span, no context or request copied.
 func traceRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		incoming := len(r.Header["Traceparent"]) > 0 // the canonical key: Get would canonicalize it
+		if !incoming && otel.GetTracerProvider() == untraced {
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx := r.Context()
-		if len(r.Header["Traceparent"]) > 0 { // the canonical key: Get would allocate to canonicalize
-
+		if incoming {
 			ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		}
 		ctx, span := tracer().Start(ctx, r.Method, serverSpan...)
@@ -47,7 +59,11 @@ func traceRequests(next http.Handler) http.Handler {
 var serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 
 // nameSpans names the request's span after the spec's operation id (PlaceOrder, GetOrder...).
+// The strict handler wraps each request anew: untraced, it gets the handler itself.
 func nameSpans(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
+	if otel.GetTracerProvider() == untraced {
+		return f
+	}
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
 			span.SetName(operationID)

@@ -7,13 +7,21 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// tracer is the process's (otel's global provider: a no-op unless wiring installed one), asked
-// at each use so that a provider installed after start is used.
+// tracer is the process's (otel's global provider, asked at each use so that a provider
+// installed after start is used). Until one is installed it is otel's no-op tracer, whose span
+// costs one context value; the global's default would allocate a span too.
 func tracer() trace.Tracer {
-	return otel.Tracer("github.com/flashsale/flashsale/internal/adapters/kafka")
+	if tp := otel.GetTracerProvider(); tp != untraced {
+		return tp.Tracer("github.com/flashsale/flashsale/internal/adapters/kafka")
+	}
+	return noop.Tracer{}
 }
+
+// untraced is otel's global provider as it is before tracing.Start (or a test) installs one.
+var untraced = otel.GetTracerProvider()
 
 // endSpan records err, if any, as the span's outcome and ends it.
 func endSpan(span trace.Span, err error) {
