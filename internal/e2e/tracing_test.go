@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,7 +18,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"go.uber.org/fx"
 
+	"github.com/flashsale/flashsale/internal/adapters/tracing"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -29,7 +33,14 @@ import (
 // process's, and the test wants only its own system running (it still picks its spans by trace).
 func TestPurchaseIsOneTrace(t *testing.T) {
 	spans := testutil.RecordSpans(t)
-	sys := testutil.StartSystem(t, testutil.SystemOptions{Events: true})
+	logs := &lockedBuffer{}
+	sys := testutil.StartSystem(t, testutil.SystemOptions{Events: true, Options: []fx.Option{
+		// The system's logger as wiring makes it (tracing.LogHandler), into logs, at debug: the
+		// access log line of the purchase names its trace.
+		fx.Decorate(func() *slog.Logger {
+			return slog.New(tracing.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		}),
+	}})
 	c := testutil.NewClient(sys.URL)
 	sale := sys.CreateSale(t, 10, 1, -time.Second, time.Hour)
 	shopper := sys.CreateUsers(t, 1, domain.RoleShopper)[0]
@@ -80,9 +91,40 @@ func TestPurchaseIsOneTrace(t *testing.T) {
 			t.Errorf("span %q of the order is in trace %s, not %s", s.Name, s.SpanContext.TraceID(), root)
 		}
 	}
+	if !slices.ContainsFunc(logs.lines(), func(l map[string]any) bool {
+		return l["msg"] == "http request" && l["method"] == "POST" && strings.HasSuffix(fmt.Sprint(l["path"]), "/orders") &&
+			l["trace_id"] == root.String() && l["span_id"] == chain[0].SpanContext.SpanID().String()
+	}) {
+		t.Errorf("no access log line of the purchase carries trace_id %s", root)
+	}
 	if t.Failed() {
 		t.Log(describe(chain))
 	}
+}
+
+// lockedBuffer collects JSON log lines from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // TestSystemExportsOverOTLP: with OTEL_EXPORTER_OTLP_ENDPOINT set, a system's spans reach the

@@ -75,6 +75,11 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			id, _ := asynq.GetTaskID(ctx)
+			if t.Type() == TypeOrderCreate { // the line names the purchase's trace
+				if _, traceParent, derr := decodeOrderCreateTraced(t.Payload()); derr == nil {
+					ctx = withTraceParent(ctx, traceParent)
+				}
+			}
 			log.WarnContext(ctx, "task failed", "type", t.Type(), "task_id", id, "attempt", retried+1,
 				"dead_lettered", retried >= maxRetry || errors.Is(err, asynq.SkipRetry), "err", err)
 		}),

@@ -217,7 +217,7 @@ func (c *Consumer) process(ctx context.Context, km *ckafka.Message) (err error) 
 				break
 			}
 		}
-		c.log.Warn("event not applied; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+		c.log.WarnContext(ctx, "event not applied; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
 			"attempt", attempt, "poison", errors.Is(err, domain.ErrPermanent), "retry_in", backoff, "err", err)
 		if err := sleep(ctx, backoff); err != nil {
 			return err
@@ -225,7 +225,7 @@ func (c *Consumer) process(ctx context.Context, km *ckafka.Message) (err error) 
 		backoff = min(backoff*2, c.cfg.MaxBackoff)
 	}
 	if _, err := c.c.StoreMessage(km); err != nil {
-		c.log.Warn("offset not stored; the message will be redelivered", "offset", m.Offset, "err", err)
+		c.log.WarnContext(ctx, "offset not stored; the message will be redelivered", "offset", m.Offset, "err", err)
 	}
 	return nil
 }
@@ -261,14 +261,14 @@ func (c *Consumer) deadLetter(ctx context.Context, km *ckafka.Message, cause err
 	for {
 		err := c.dlq.send(ctx, []*ckafka.Message{msg})
 		if err == nil {
-			c.log.Error("poison message dead-lettered", "dlq", topic, "partition", km.TopicPartition.Partition,
+			c.log.ErrorContext(ctx, "poison message dead-lettered", "dlq", topic, "partition", km.TopicPartition.Partition,
 				"offset", km.TopicPartition.Offset, "attempts", attempts, "err", cause)
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.log.Warn("dead-letter topic unavailable; retrying", "err", err)
+		c.log.WarnContext(ctx, "dead-letter topic unavailable; retrying", "err", err)
 		if err := sleep(ctx, backoff); err != nil {
 			return err
 		}
