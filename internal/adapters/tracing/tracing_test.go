@@ -3,6 +3,7 @@ package tracing_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace/noop"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 
 	"github.com/flashsale/flashsale/internal/adapters/tracing"
 )
@@ -44,4 +47,60 @@ func TestStartExportsOverOTLP(t *testing.T) {
 	if posts.Load() == 0 {
 		t.Fatal("the collector received no traces")
 	}
+}
+
+// TestStartExportsOverOTLPgRPC: OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends the spans to a gRPC
+// collector, its name and service from the span's resource.
+func TestStartExportsOverOTLPgRPC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collector := &grpcCollector{}
+	srv := grpc.NewServer()
+	collectortrace.RegisterTraceServiceServer(srv, collector)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+	endpoint := "http://" + ln.Addr().String()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+
+	ctx := context.Background()
+	shutdown, err := tracing.Start(ctx, tracing.Config{Endpoint: endpoint, Protocol: tracing.ProtocolGRPC,
+		ServiceName: "flashsale-grpc-test", InstanceID: "t2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := otel.Tracer("test").Start(ctx, "grpc-op")
+	span.End()
+	if err := shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := collector.spans.Load(); got != 1 {
+		t.Fatalf("the collector received %d spans of service flashsale-grpc-test named grpc-op, want 1", got)
+	}
+}
+
+type grpcCollector struct {
+	collectortrace.UnimplementedTraceServiceServer
+	spans atomic.Int32
+}
+
+func (c *grpcCollector) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	for _, rs := range req.GetResourceSpans() {
+		service := ""
+		for _, a := range rs.GetResource().GetAttributes() {
+			if a.GetKey() == "service.name" {
+				service = a.GetValue().GetStringValue()
+			}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				if service == "flashsale-grpc-test" && s.GetName() == "grpc-op" {
+					c.spans.Add(1)
+				}
+			}
+		}
+	}
+	return &collectortrace.ExportTraceServiceResponse{}, nil
 }
