@@ -1,11 +1,11 @@
 -- name: InsertOutboxEvent :exec
-INSERT INTO outbox (id, tenant_id, topic, key, type, payload, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO outbox (id, tenant_id, topic, key, type, payload, created_at, traceparent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, sqlc.narg(traceparent))
 ON CONFLICT (id) DO NOTHING;
 
 -- name: ClaimOutboxBatch :many
 -- Rows stay locked until the claiming transaction ends; other relays skip them.
-SELECT id, tenant_id, topic, key, type, payload, created_at, attempts
+SELECT id, tenant_id, topic, key, type, payload, created_at, attempts, traceparent
 FROM outbox
 WHERE published_at IS NULL
 ORDER BY created_at, id

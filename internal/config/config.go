@@ -28,6 +28,13 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
 
+	// Tracing (OpenTelemetry): off unless an OTLP endpoint is set. The exporter also reads the
+	// other standard OTEL_EXPORTER_OTLP_* variables (headers, timeouts, TLS, a traces-only
+	// endpoint) and the SDK OTEL_TRACES_SAMPLER.
+	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OTLP collector the traces go to (e.g. http://127.0.0.1:4318, or :4317 with grpc); empty: tracing off, at no cost"`
+	OTLPProtocol string `env:"OTEL_EXPORTER_OTLP_PROTOCOL" envDefault:"http/protobuf" help:"http/protobuf or grpc"`
+	ServiceName  string `env:"OTEL_SERVICE_NAME" envDefault:"flashsale" help:"service.name of the traces"`
+
 	HTTPAddr     string        `env:"HTTP_ADDR" envDefault:":8080" help:"address the API listens on"`
 	MaxBodyBytes int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"65536" help:"largest accepted request body"`
 	ShutdownWait time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"time in-flight requests and tasks get to finish on stop"`
@@ -124,6 +131,13 @@ const (
 	InventoryPostgres = "postgres"
 )
 
+// The values of OTEL_EXPORTER_OTLP_PROTOCOL this system exports traces with (the standard's
+// http/json is not one).
+const (
+	OTLPHTTP = "http/protobuf"
+	OTLPGRPC = "grpc"
+)
+
 // The values of REDIS_DURABILITY.
 const (
 	DurabilityNone    = "none"
@@ -181,6 +195,9 @@ func (c Config) Validate() error {
 			"behind a transaction-pooling pgBouncer use cache_describe", c.DBQueryExecMode))
 	case !slices.Contains(QueryExecModes, c.DBQueryExecMode):
 		errs = append(errs, fmt.Errorf("DB_QUERY_EXEC_MODE must be one of %s, not %q", strings.Join(QueryExecModes, ", "), c.DBQueryExecMode))
+	}
+	if c.OTLPProtocol != OTLPHTTP && c.OTLPProtocol != OTLPGRPC {
+		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL must be %s or %s, not %q", OTLPHTTP, OTLPGRPC, c.OTLPProtocol))
 	}
 	if c.DBMaxConns < 1 {
 		errs = append(errs, errors.New("DB_MAX_CONNS must be at least 1"))

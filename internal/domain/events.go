@@ -28,6 +28,10 @@ type Event struct {
 	Type      string
 	Payload   []byte
 	CreatedAt time.Time
+	// TraceParent is the W3C traceparent of the work that produced the event, stored with it
+	// by the outbox and sent with it to the broker, so consumers continue that trace; empty when
+	// it was not traced.
+	TraceParent string
 }
 
 // OrderConfirmedV1 is the order.confirmed payload (version 1), documented in asyncapi/flashsale.yaml.

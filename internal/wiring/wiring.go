@@ -32,6 +32,7 @@ import (
 	"github.com/flashsale/flashsale/internal/adapters/metrics"
 	"github.com/flashsale/flashsale/internal/adapters/postgres"
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
+	"github.com/flashsale/flashsale/internal/adapters/tracing"
 	"github.com/flashsale/flashsale/internal/adapters/ws"
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/config"
@@ -44,12 +45,14 @@ import (
 // startTimeout bounds connecting to dependencies at start.
 const startTimeout = 10 * time.Second
 
-// Config provides an already loaded configuration and the logger it describes.
+// Config provides an already loaded configuration and the logger it describes (whose lines
+// carry the trace of their context), and starts tracing when an OTLP endpoint is configured.
 func Config(c config.Config) fx.Option {
-	log := c.Logger()
+	log := slog.New(tracing.LogHandler(c.Logger().Handler()))
 	return fx.Options(
 		fx.Supply(c),
 		fx.Supply(log),
+		Tracing,
 		fx.WithLogger(func() fxevent.Logger {
 			if c.LogLevel == "debug" {
 				return &fxevent.SlogLogger{Logger: log}
@@ -58,6 +61,21 @@ func Config(c config.Config) fx.Option {
 		}),
 	)
 }
+
+// Tracing exports the process's traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set: it
+// starts first and stops last, so the spans of every other component's stop are flushed.
+var Tracing = fx.Invoke(func(lc fx.Lifecycle, c config.Config) {
+	var shutdown func(context.Context) error
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			var err error
+			shutdown, err = tracing.Start(ctx, tracing.Config{Endpoint: c.OTLPEndpoint, Protocol: c.OTLPProtocol,
+				ServiceName: c.ServiceName, InstanceID: nodeName()})
+			return err
+		},
+		OnStop: func(ctx context.Context) error { return shutdown(ctx) },
+	})
+})
 
 // Postgres provides the pool (DB_MAX_CONNS) and the repositories.
 var Postgres = fx.Module("postgres",

@@ -31,7 +31,7 @@ func (d *delaysSeen) OrderWritten(delay time.Duration) { d.delays = append(d.del
 // reservation's CreatedAt, in the task); one not written is not.
 func TestObservedTimesAcceptedToDurable(t *testing.T) {
 	t.Parallel()
-	task, err := NewOrderCreateTask(domain.Reservation{OrderID: uuid.New(), TenantID: uuid.New(), SaleID: uuid.New(),
+	task, err := NewOrderCreateTask(context.Background(), domain.Reservation{OrderID: uuid.New(), TenantID: uuid.New(), SaleID: uuid.New(),
 		UserID: uuid.New(), Quantity: 1, CreatedAt: time.Now().Add(-2 * time.Second)}, "orders", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
@@ -32,14 +34,18 @@ type orderCreatePayload struct {
 	UnitPriceCents int64     `json:"unitPriceCents"`
 	Currency       string    `json:"currency"`
 	CreatedAt      time.Time `json:"createdAt"`
+	// TraceParent is the W3C traceparent of the enqueue, so the worker's write continues the
+	// purchase's trace (absent when it was not traced).
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // NewOrderCreateTask builds the task of a reservation; its id is the order id, so the queue
-// holds at most one task per order.
-func NewOrderCreateTask(r domain.Reservation, queue string, maxRetry int) (*asynq.Task, error) {
+// holds at most one task per order. The task carries the trace of ctx, if any.
+func NewOrderCreateTask(ctx context.Context, r domain.Reservation, queue string, maxRetry int) (*asynq.Task, error) {
 	payload, err := json.Marshal(orderCreatePayload{
 		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
 		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: r.UnitPriceCents, Currency: r.Currency, CreatedAt: r.CreatedAt,
+		TraceParent: traceParentOf(ctx),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s payload: %w", TypeOrderCreate, err)
@@ -49,15 +55,21 @@ func NewOrderCreateTask(r domain.Reservation, queue string, maxRetry int) (*asyn
 }
 
 func decodeOrderCreate(payload []byte) (domain.Reservation, error) {
+	r, _, err := decodeOrderCreateTraced(payload)
+	return r, err
+}
+
+// decodeOrderCreateTraced also returns the traceparent the task carries ("" if none).
+func decodeOrderCreateTraced(payload []byte) (domain.Reservation, string, error) {
 	var p orderCreatePayload
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return domain.Reservation{}, fmt.Errorf("decode %s payload: %w", TypeOrderCreate, err)
+		return domain.Reservation{}, "", fmt.Errorf("decode %s payload: %w", TypeOrderCreate, err)
 	}
 	return domain.Reservation{
 		OrderID: p.OrderID, TenantID: p.TenantID, SaleID: p.SaleID, UserID: p.UserID, Quantity: p.Quantity,
 		IdempotencyKey: p.IdempotencyKey, UnitPriceCents: p.UnitPriceCents, Currency: p.Currency,
 		CreatedAt: p.CreatedAt, Status: domain.OrderPending,
-	}, nil
+	}, p.TraceParent, nil
 }
 
 // QueueConfig names the queue.
@@ -101,8 +113,18 @@ func NewQueue(rdb goredis.UniversalClient, cfg QueueConfig) *Queue {
 var _ ports.OrderQueue = (*Queue)(nil)
 
 // EnqueueOrder implements ports.OrderQueue.
-func (q *Queue) EnqueueOrder(ctx context.Context, r domain.Reservation) error {
-	task, err := NewOrderCreateTask(r, q.cfg.Queue, orderRetries)
+func (q *Queue) EnqueueOrder(ctx context.Context, r domain.Reservation) (err error) {
+	ctx, span := tracer().Start(ctx, "asynq.enqueue "+TypeOrderCreate, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("flashsale.order_id", r.OrderID.String()),
+			attribute.String("messaging.destination.name", q.cfg.Queue)))
+	defer func() {
+		if errors.Is(err, ports.ErrAlreadyQueued) {
+			endSpan(span, nil)
+			return
+		}
+		endSpan(span, err)
+	}()
+	task, err := NewOrderCreateTask(ctx, r, q.cfg.Queue, orderRetries)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -75,6 +77,11 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			id, _ := asynq.GetTaskID(ctx)
+			if t.Type() == TypeOrderCreate { // the line names the purchase's trace
+				if _, traceParent, derr := decodeOrderCreateTraced(t.Payload()); derr == nil {
+					ctx = withTraceParent(ctx, traceParent)
+				}
+			}
 			log.WarnContext(ctx, "task failed", "type", t.Type(), "task_id", id, "attempt", retried+1,
 				"dead_lettered", retried >= maxRetry || errors.Is(err, asynq.SkipRetry), "err", err)
 		}),
@@ -87,12 +94,17 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 }
 
 func orderCreateHandler(h app.WriteOrderHandler) asynq.HandlerFunc {
-	return func(ctx context.Context, t *asynq.Task) error {
-		r, err := decodeOrderCreate(t.Payload())
+	return func(ctx context.Context, t *asynq.Task) (err error) {
+		r, traceParent, err := decodeOrderCreateTraced(t.Payload())
 		if err != nil {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
+		// The write continues the trace of the purchase that queued it (each attempt a span).
+		ctx, span := tracer().Start(withTraceParent(ctx, traceParent), "asynq.handle "+TypeOrderCreate,
+			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+				attribute.String("flashsale.order_id", r.OrderID.String()), attribute.Int("flashsale.attempt", retried+1)))
+		defer func() { endSpan(span, err) }()
 		err = h.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: retried + 1})
 		if errors.Is(err, domain.ErrPermanent) {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)

@@ -45,7 +45,7 @@ type Queue struct {
 	log *slog.Logger
 
 	mu       sync.RWMutex
-	ch       chan domain.Reservation
+	ch       chan dispatched
 	running  bool
 	wg       sync.WaitGroup
 	stranded atomic.Int64
@@ -53,6 +53,14 @@ type Queue struct {
 	recentMu sync.Mutex
 	recent   map[saleKey]*recentList
 	now      func() time.Time
+}
+
+// dispatched is an accepted order on its way to the inner queue, with the values of the
+// request that accepted it (its trace, so the order stays in the purchase's trace) but not its
+// cancellation: the request has been answered by then.
+type dispatched struct {
+	ctx context.Context
+	r   domain.Reservation
 }
 
 // recentList is a sale's recent orders, oldest first, from head on.
@@ -80,12 +88,12 @@ func New(inner ports.OrderQueue, cfg Config, log *slog.Logger) *Queue {
 func (q *Queue) Start() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.ch = make(chan domain.Reservation, max(q.cfg.Buffer, 0))
+	q.ch = make(chan dispatched, max(q.cfg.Buffer, 0))
 	q.running = true
 	for range max(q.cfg.Workers, 1) {
 		q.wg.Go(func() {
-			for r := range q.ch {
-				_ = q.enqueue(context.Background(), r)
+			for d := range q.ch {
+				_ = q.enqueue(d.ctx, d.r)
 			}
 		})
 	}
@@ -128,7 +136,7 @@ func (q *Queue) dispatch(ctx context.Context, r domain.Reservation) error {
 	q.mu.RLock()
 	if q.running {
 		select {
-		case q.ch <- r:
+		case q.ch <- dispatched{ctx: context.WithoutCancel(ctx), r: r}:
 			q.mu.RUnlock()
 			return nil
 		default:

@@ -431,6 +431,7 @@ func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			start := time.Now()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
+			recordStatus(r.Context(), ww.Status())
 			level := slog.LevelDebug
 			if ww.Status() >= 500 {
 				level = slog.LevelError

@@ -46,7 +46,7 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(middleware.RequestID, traceRequests)
 	if cfg.Observer != nil {
 		observe, err := observeRequests(cfg.Observer)
 		if err != nil {
@@ -86,7 +86,7 @@ func NewRouter(srv *Server, auth Authenticator, edge EdgeGate, log *slog.Logger,
 		_, _ = w.Write(openapi.Spec)
 	})
 
-	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{nameSpans}, api.StrictHTTPServerOptions{
 		// Reached only when the body passed validation but does not decode (it should not).
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, newProblem(r.Context(), domain.ErrInvalidRequest.Code, "request body: "+decodeReason(err)), nil)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/domain"
 )
@@ -230,9 +232,15 @@ func (c *Consumer) rewind(cluster string) {
 }
 
 // process applies one message until it succeeds, or dead-letters it once it proved poison.
-func (c *Consumer) process(ctx context.Context, km *ckafka.Message) error {
+func (c *Consumer) process(ctx context.Context, km *ckafka.Message) (err error) {
 	m := Message{Topic: *km.TopicPartition.Topic, Partition: km.TopicPartition.Partition,
 		Offset: int64(km.TopicPartition.Offset), Key: km.Key, Value: km.Value}
+	// The message is applied in the trace its producer sent (the purchase's).
+	ctx, span := tracer().Start(withTraceParent(ctx, headerValue(km.Headers, traceParentHeader)),
+		"kafka.consume "+c.cfg.Group, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.destination.name", m.Topic), attribute.String("messaging.consumer.group.name", c.cfg.Group),
+			attribute.Int64("messaging.kafka.offset", m.Offset)))
+	defer func() { endSpan(span, err) }()
 	backoff := c.cfg.Backoff
 	poison := 0
 	for attempt := 1; ; attempt++ {
@@ -251,7 +259,7 @@ func (c *Consumer) process(ctx context.Context, km *ckafka.Message) error {
 				break
 			}
 		}
-		c.log.Warn("event not applied; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+		c.log.WarnContext(ctx, "event not applied; retrying", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
 			"attempt", attempt, "poison", errors.Is(err, domain.ErrPermanent), "retry_in", backoff, "err", err)
 		if err := sleep(ctx, backoff); err != nil {
 			return err
@@ -259,7 +267,7 @@ func (c *Consumer) process(ctx context.Context, km *ckafka.Message) error {
 		backoff = min(backoff*2, c.cfg.MaxBackoff)
 	}
 	if _, err := c.c.StoreMessage(km); err != nil {
-		c.log.Warn("offset not stored; the message will be redelivered", "offset", m.Offset, "err", err)
+		c.log.WarnContext(ctx, "offset not stored; the message will be redelivered", "offset", m.Offset, "err", err)
 	}
 	return nil
 }
@@ -296,19 +304,29 @@ func (c *Consumer) deadLetter(ctx context.Context, km *ckafka.Message, cause err
 		err := c.dlq.send(ctx, []*ckafka.Message{msg})
 		if err == nil {
 			c.deadLettered.Add(1)
-			c.log.Error("poison message dead-lettered", "dlq", topic, "partition", km.TopicPartition.Partition,
+			c.log.ErrorContext(ctx, "poison message dead-lettered", "dlq", topic, "partition", km.TopicPartition.Partition,
 				"offset", km.TopicPartition.Offset, "attempts", attempts, "err", cause)
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.log.Warn("dead-letter topic unavailable; retrying", "err", err)
+		c.log.WarnContext(ctx, "dead-letter topic unavailable; retrying", "err", err)
 		if err := sleep(ctx, backoff); err != nil {
 			return err
 		}
 		backoff = min(backoff*2, c.cfg.MaxBackoff)
 	}
+}
+
+// headerValue is the value of a message's header key ("" if absent).
+func headerValue(headers []ckafka.Header, key string) string {
+	for _, h := range headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

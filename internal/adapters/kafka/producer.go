@@ -10,6 +10,8 @@ import (
 	"time"
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/domain"
 )
@@ -156,27 +158,48 @@ func (p *Producer) drain(c *producerClient) {
 
 // Publish sends the events and waits until every one is acknowledged by the brokers (acks=all)
 // or has failed. It returns nil only if all were delivered.
-func (p *Producer) Publish(ctx context.Context, events []domain.Event) error {
+//
+// Each event is published in a span of its own trace (the one the outbox stored with it), and
+// the message carries that span as its W3C traceparent header for the consumers.
+func (p *Producer) Publish(ctx context.Context, events []domain.Event) (err error) {
 	if len(events) == 0 {
 		return nil
 	}
 	msgs := make([]*ckafka.Message, len(events))
+	spans := make([]trace.Span, len(events))
+	defer func() {
+		for _, span := range spans {
+			endSpan(span, err)
+		}
+	}()
 	for i, ev := range events {
 		topic := ev.Topic
+		// The batch's context keeps its deadline; the span's parent is the event's trace.
+		sctx, span := tracer().Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(withTraceParent(ctx, ev.TraceParent))),
+			"kafka.publish "+ev.Topic, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+				attribute.String("messaging.destination.name", ev.Topic), attribute.String("flashsale.event_id", ev.ID.String())))
+		spans[i] = span
+		headers := []ckafka.Header{
+			{Key: "event-id", Value: []byte(ev.ID.String())},
+			{Key: "event-type", Value: []byte(ev.Type)},
+			{Key: "event-version", Value: []byte("1")},
+		}
+		if tp := traceParentOf(sctx); tp != "" {
+			headers = append(headers, ckafka.Header{Key: traceParentHeader, Value: []byte(tp)})
+		}
 		msgs[i] = &ckafka.Message{
 			TopicPartition: ckafka.TopicPartition{Topic: &topic, Partition: ckafka.PartitionAny},
 			Key:            []byte(ev.Key),
 			Value:          ev.Payload,
 			Timestamp:      ev.CreatedAt,
-			Headers: []ckafka.Header{
-				{Key: "event-id", Value: []byte(ev.ID.String())},
-				{Key: "event-type", Value: []byte(ev.Type)},
-				{Key: "event-version", Value: []byte("1")},
-			},
+			Headers:        headers,
 		}
 	}
 	return p.send(ctx, msgs)
 }
+
+// traceParentHeader is the Kafka header of a message's W3C trace context.
+const traceParentHeader = "traceparent"
 
 // send produces the messages on the current producer and waits for every acknowledgement.
 func (p *Producer) send(ctx context.Context, msgs []*ckafka.Message) error {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -16,9 +18,11 @@ import (
 // SaveOrder implements ports.OrderRepository: the order and the events it is given commit
 // together, and the events only when the row was inserted or replaced, so a redelivered task
 // adds no second event.
-func (s *Store) SaveOrder(ctx context.Context, o domain.Order, events ...domain.Event) (bool, error) {
-	var inserted bool
-	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
+func (s *Store) SaveOrder(ctx context.Context, o domain.Order, events ...domain.Event) (inserted bool, err error) {
+	ctx, span := tracer().Start(ctx, "postgres.SaveOrder", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("flashsale.order_id", o.ID.String())))
+	defer func() { endSpan(span, err) }()
+	err = s.inTx(ctx, func(q *sqlcdb.Queries) error {
 		var err error
 		inserted, err = q.UpsertOrder(ctx, sqlcdb.UpsertOrderParams{
 			ID: o.ID, TenantID: o.TenantID, SaleID: o.SaleID, UserID: o.UserID, Quantity: int32(o.Quantity),

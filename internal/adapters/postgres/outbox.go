@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -19,10 +20,15 @@ var (
 	_ ports.OutboxRecovery = (*Store)(nil)
 )
 
-// insertEvent adds one unpublished event to the outbox; the caller classifies the error.
+// insertEvent adds one unpublished event to the outbox, with the trace it belongs to (the
+// event's own, else ctx's); the caller classifies the error.
 func insertEvent(ctx context.Context, q *sqlcdb.Queries, e domain.Event) error {
+	if e.TraceParent == "" {
+		e.TraceParent = traceParentOf(ctx)
+	}
 	err := q.InsertOutboxEvent(ctx, sqlcdb.InsertOutboxEventParams{
 		ID: e.ID, TenantID: e.TenantID, Topic: e.Topic, Key: e.Key, Type: e.Type, Payload: e.Payload, CreatedAt: e.CreatedAt,
+		Traceparent: pgtype.Text{String: e.TraceParent, Valid: e.TraceParent != ""},
 	})
 	if err != nil {
 		return fmt.Errorf("insert outbox event %s (%s): %w", e.ID, e.Type, err)
@@ -45,7 +51,7 @@ func (s *Store) RelayPending(ctx context.Context, limit int, publish func(contex
 		ids := make([]uuid.UUID, len(rows))
 		for i, r := range rows {
 			events[i] = domain.Event{ID: r.ID, TenantID: r.TenantID, Topic: r.Topic, Key: r.Key, Type: r.Type,
-				Payload: r.Payload, CreatedAt: r.CreatedAt}
+				Payload: r.Payload, CreatedAt: r.CreatedAt, TraceParent: r.Traceparent.String}
 			ids[i] = r.ID
 		}
 		if publishErr = publish(ctx, events); publishErr != nil {

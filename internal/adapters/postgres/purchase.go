@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
 	"github.com/flashsale/flashsale/internal/domain"
@@ -26,7 +28,14 @@ type outcomeRecord struct {
 // Purchase implements ports.PurchaseStore in one transaction: the key is claimed (pg_idempotency)
 // and, if it was free, the stock reserved as Reserve does. A refusal commits the claim, for the
 // caller to complete; an unknown sale rolls it back.
-func (s *Inventory) Purchase(ctx context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
+func (s *Inventory) Purchase(ctx context.Context, p ports.Purchase) (_ ports.PurchaseOutcome, err error) {
+	ctx, span := tracer().Start(ctx, "postgres.Reserve", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("flashsale.order_id", p.Reservation.OrderID.String())))
+	defer func() { endSpan(span, err) }()
+	return s.purchase(ctx, p)
+}
+
+func (s *Inventory) purchase(ctx context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
 	var out ports.PurchaseOutcome
 	var refused error
 	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
@@ -57,7 +59,10 @@ var discardScript = goredis.NewScript(lua.Discard)
 
 // Purchase implements ports.PurchaseStore. A Redis that cannot answer now (its pool saturated,
 // unreachable, failing over) fails it with domain.ErrUnavailable: a 503 with Retry-After.
-func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
+func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (_ ports.PurchaseOutcome, err error) {
+	ctx, span := tracer().Start(ctx, "redis.Reserve", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("flashsale.order_id", pu.Reservation.OrderID.String())))
+	defer func() { endSpan(span, err) }()
 	out, err := p.purchase(ctx, pu)
 	return out, unavailable(err)
 }

@@ -38,6 +38,7 @@ type Outbox struct {
 	PublishedAt *time.Time
 	Attempts    int32
 	LastError   pgtype.Text
+	Traceparent pgtype.Text
 }
 
 type OutboxBroker struct {

@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const claimOutboxBatch = `-- name: ClaimOutboxBatch :many
-SELECT id, tenant_id, topic, key, type, payload, created_at, attempts
+SELECT id, tenant_id, topic, key, type, payload, created_at, attempts, traceparent
 FROM outbox
 WHERE published_at IS NULL
 ORDER BY created_at, id
@@ -22,14 +23,15 @@ FOR UPDATE SKIP LOCKED
 `
 
 type ClaimOutboxBatchRow struct {
-	ID        uuid.UUID
-	TenantID  uuid.UUID
-	Topic     string
-	Key       string
-	Type      string
-	Payload   []byte
-	CreatedAt time.Time
-	Attempts  int32
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	Topic       string
+	Key         string
+	Type        string
+	Payload     []byte
+	CreatedAt   time.Time
+	Attempts    int32
+	Traceparent pgtype.Text
 }
 
 // Rows stay locked until the claiming transaction ends; other relays skip them.
@@ -51,6 +53,7 @@ func (q *Queries) ClaimOutboxBatch(ctx context.Context, limit int32) ([]ClaimOut
 			&i.Payload,
 			&i.CreatedAt,
 			&i.Attempts,
+			&i.Traceparent,
 		); err != nil {
 			return nil, err
 		}
@@ -63,19 +66,20 @@ func (q *Queries) ClaimOutboxBatch(ctx context.Context, limit int32) ([]ClaimOut
 }
 
 const insertOutboxEvent = `-- name: InsertOutboxEvent :exec
-INSERT INTO outbox (id, tenant_id, topic, key, type, payload, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO outbox (id, tenant_id, topic, key, type, payload, created_at, traceparent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (id) DO NOTHING
 `
 
 type InsertOutboxEventParams struct {
-	ID        uuid.UUID
-	TenantID  uuid.UUID
-	Topic     string
-	Key       string
-	Type      string
-	Payload   []byte
-	CreatedAt time.Time
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	Topic       string
+	Key         string
+	Type        string
+	Payload     []byte
+	CreatedAt   time.Time
+	Traceparent pgtype.Text
 }
 
 func (q *Queries) InsertOutboxEvent(ctx context.Context, arg InsertOutboxEventParams) error {
@@ -87,6 +91,7 @@ func (q *Queries) InsertOutboxEvent(ctx context.Context, arg InsertOutboxEventPa
 		arg.Type,
 		arg.Payload,
 		arg.CreatedAt,
+		arg.Traceparent,
 	)
 	return err
 }
