@@ -17,6 +17,7 @@ import (
 
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
 // TypeOrderCreate is the task that writes an accepted order to PostgreSQL.
@@ -45,7 +46,7 @@ func NewOrderCreateTask(ctx context.Context, r domain.Reservation, queue string,
 	payload, err := json.Marshal(orderCreatePayload{
 		OrderID: r.OrderID, TenantID: r.TenantID, SaleID: r.SaleID, UserID: r.UserID, Quantity: r.Quantity,
 		IdempotencyKey: r.IdempotencyKey, UnitPriceCents: r.UnitPriceCents, Currency: r.Currency, CreatedAt: r.CreatedAt,
-		TraceParent: traceParentOf(ctx),
+		TraceParent: spans.TraceParent(ctx),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s payload: %w", TypeOrderCreate, err)
@@ -119,10 +120,10 @@ func (q *Queue) EnqueueOrder(ctx context.Context, r domain.Reservation) (err err
 			attribute.String("messaging.destination.name", q.cfg.Queue)))
 	defer func() {
 		if errors.Is(err, ports.ErrAlreadyQueued) {
-			endSpan(span, nil)
+			spans.End(span, nil)
 			return
 		}
-		endSpan(span, err)
+		spans.End(span, err)
 	}()
 	task, err := NewOrderCreateTask(ctx, r, q.cfg.Queue, orderRetries)
 	if err != nil {

@@ -1,52 +1,12 @@
 package asynq
 
 import (
-	"context"
-
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
-// tracer is the process's (otel's global provider, asked at each use so that a provider
-// installed after start is used). Until one is installed it is otel's no-op tracer, whose span
-// costs one context value; the global's default would allocate a span too.
+// tracer is this adapter's tracer: the process's, or a no-op one while tracing is off.
 func tracer() trace.Tracer {
-	if tp := otel.GetTracerProvider(); tp != untraced {
-		return tp.Tracer("github.com/flashsale/flashsale/internal/adapters/asynq")
-	}
-	return noop.Tracer{}
-}
-
-// untraced is otel's global provider as it is before tracing.Start (or a test) installs one.
-var untraced = otel.GetTracerProvider()
-
-// endSpan records err, if any, as the span's outcome and ends it.
-func endSpan(span trace.Span, err error) {
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
-	span.End()
-}
-
-// traceParentOf is ctx's span as a W3C traceparent ("" when ctx has none).
-func traceParentOf(ctx context.Context) string {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return ""
-	}
-	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, carrier)
-	return carrier["traceparent"]
-}
-
-// withTraceParent is ctx continuing the trace of a W3C traceparent (ctx itself if it is empty or
-// malformed).
-func withTraceParent(ctx context.Context, traceParent string) context.Context {
-	if traceParent == "" {
-		return ctx
-	}
-	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceParent})
+	return spans.Tracer("github.com/flashsale/flashsale/internal/adapters/asynq")
 }

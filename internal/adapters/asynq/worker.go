@@ -15,6 +15,7 @@ import (
 
 	"github.com/flashsale/flashsale/internal/app"
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
 // WorkerConfig tunes the order worker.
@@ -79,7 +80,7 @@ func NewWorker(rdb goredis.UniversalClient, cfg WorkerConfig, h app.WriteOrderHa
 			id, _ := asynq.GetTaskID(ctx)
 			if t.Type() == TypeOrderCreate { // the line names the purchase's trace
 				if _, traceParent, derr := decodeOrderCreateTraced(t.Payload()); derr == nil {
-					ctx = withTraceParent(ctx, traceParent)
+					ctx = spans.WithTraceParent(ctx, traceParent)
 				}
 			}
 			log.WarnContext(ctx, "task failed", "type", t.Type(), "task_id", id, "attempt", retried+1,
@@ -101,10 +102,10 @@ func orderCreateHandler(h app.WriteOrderHandler) asynq.HandlerFunc {
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
 		// The write continues the trace of the purchase that queued it (each attempt a span).
-		ctx, span := tracer().Start(withTraceParent(ctx, traceParent), "asynq.handle "+TypeOrderCreate,
+		ctx, span := tracer().Start(spans.WithTraceParent(ctx, traceParent), "asynq.handle "+TypeOrderCreate,
 			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 				attribute.String("flashsale.order_id", r.OrderID.String()), attribute.Int("flashsale.attempt", retried+1)))
-		defer func() { endSpan(span, err) }()
+		defer func() { spans.End(span, err) }()
 		err = h.Handle(ctx, app.WriteOrder{Reservation: r, Attempt: retried + 1})
 		if errors.Is(err, domain.ErrPermanent) {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)

@@ -4,28 +4,19 @@ import (
 	"context"
 	"net/http"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flashsale/flashsale/internal/adapters/http/api"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
-// tracer is the process's (otel's global provider, asked at each use so that a provider
-// installed after start is used). Until one is installed it is otel's no-op tracer, whose span
-// costs one context value; the global's default would allocate a span too.
+// tracer is this adapter's tracer: the process's, or a no-op one while tracing is off.
 func tracer() trace.Tracer {
-	if tp := otel.GetTracerProvider(); tp != untraced {
-		return tp.Tracer("github.com/flashsale/flashsale/internal/adapters/http")
-	}
-	return noop.Tracer{}
+	return spans.Tracer("github.com/flashsale/flashsale/internal/adapters/http")
 }
-
-// untraced is otel's global provider as it is before tracing.Start (or a test) installs one.
-var untraced = otel.GetTracerProvider()
 
 // traceRequests runs each request in a server span that continues the caller's W3C trace
 // context, if it sent one; nameSpans names it after the operation and accessLog records its
@@ -34,7 +25,7 @@ var untraced = otel.GetTracerProvider()
 func traceRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		incoming := len(r.Header["Traceparent"]) > 0 // the canonical key: Get would canonicalize it
-		if !incoming && otel.GetTracerProvider() == untraced {
+		if !incoming && !spans.On() {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -61,7 +52,7 @@ var serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer
 // nameSpans names the request's span after the spec's operation id (PlaceOrder, GetOrder...).
 // The strict handler wraps each request anew: untraced, it gets the handler itself.
 func nameSpans(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
-	if otel.GetTracerProvider() == untraced {
+	if !spans.On() {
 		return f
 	}
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {

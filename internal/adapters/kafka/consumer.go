@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
 // Message is what a handler gets: the value and where it came from.
@@ -236,11 +237,11 @@ func (c *Consumer) process(ctx context.Context, km *ckafka.Message) (err error) 
 	m := Message{Topic: *km.TopicPartition.Topic, Partition: km.TopicPartition.Partition,
 		Offset: int64(km.TopicPartition.Offset), Key: km.Key, Value: km.Value}
 	// The message is applied in the trace its producer sent (the purchase's).
-	ctx, span := tracer().Start(withTraceParent(ctx, headerValue(km.Headers, traceParentHeader)),
+	ctx, span := tracer().Start(spans.WithTraceParent(ctx, headerValue(km.Headers, traceParentHeader)),
 		"kafka.consume "+c.cfg.Group, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 			attribute.String("messaging.destination.name", m.Topic), attribute.String("messaging.consumer.group.name", c.cfg.Group),
 			attribute.Int64("messaging.kafka.offset", m.Offset)))
-	defer func() { endSpan(span, err) }()
+	defer func() { spans.End(span, err) }()
 	backoff := c.cfg.Backoff
 	poison := 0
 	for attempt := 1; ; attempt++ {

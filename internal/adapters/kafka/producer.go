@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
 // Kinds of failed publishes, as Observer.PublishFailed counts them.
@@ -166,25 +167,25 @@ func (p *Producer) Publish(ctx context.Context, events []domain.Event) (err erro
 		return nil
 	}
 	msgs := make([]*ckafka.Message, len(events))
-	spans := make([]trace.Span, len(events))
+	published := make([]trace.Span, len(events))
 	defer func() {
-		for _, span := range spans {
-			endSpan(span, err)
+		for _, span := range published {
+			spans.End(span, err)
 		}
 	}()
 	for i, ev := range events {
 		topic := ev.Topic
 		// The batch's context keeps its deadline; the span's parent is the event's trace.
-		sctx, span := tracer().Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(withTraceParent(ctx, ev.TraceParent))),
+		sctx, span := tracer().Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(spans.WithTraceParent(ctx, ev.TraceParent))),
 			"kafka.publish "+ev.Topic, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 				attribute.String("messaging.destination.name", ev.Topic), attribute.String("flashsale.event_id", ev.ID.String())))
-		spans[i] = span
+		published[i] = span
 		headers := []ckafka.Header{
 			{Key: "event-id", Value: []byte(ev.ID.String())},
 			{Key: "event-type", Value: []byte(ev.Type)},
 			{Key: "event-version", Value: []byte("1")},
 		}
-		if tp := traceParentOf(sctx); tp != "" {
+		if tp := spans.TraceParent(sctx); tp != "" {
 			headers = append(headers, ckafka.Header{Key: traceParentHeader, Value: []byte(tp)})
 		}
 		msgs[i] = &ckafka.Message{

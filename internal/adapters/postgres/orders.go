@@ -13,6 +13,7 @@ import (
 	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
 // SaveOrder implements ports.OrderRepository: the order and the events it is given commit
@@ -21,7 +22,7 @@ import (
 func (s *Store) SaveOrder(ctx context.Context, o domain.Order, events ...domain.Event) (inserted bool, err error) {
 	ctx, span := tracer().Start(ctx, "postgres.SaveOrder", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("flashsale.order_id", o.ID.String())))
-	defer func() { endSpan(span, err) }()
+	defer func() { spans.End(span, err) }()
 	err = s.inTx(ctx, func(q *sqlcdb.Queries) error {
 		var err error
 		inserted, err = q.UpsertOrder(ctx, sqlcdb.UpsertOrderParams{

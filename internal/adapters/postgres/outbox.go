@@ -13,6 +13,7 @@ import (
 	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
 var (
@@ -24,7 +25,7 @@ var (
 // event's own, else ctx's); the caller classifies the error.
 func insertEvent(ctx context.Context, q *sqlcdb.Queries, e domain.Event) error {
 	if e.TraceParent == "" {
-		e.TraceParent = traceParentOf(ctx)
+		e.TraceParent = spans.TraceParent(ctx)
 	}
 	err := q.InsertOutboxEvent(ctx, sqlcdb.InsertOutboxEventParams{
 		ID: e.ID, TenantID: e.TenantID, Topic: e.Topic, Key: e.Key, Type: e.Type, Payload: e.Payload, CreatedAt: e.CreatedAt,

@@ -14,6 +14,7 @@ import (
 	"github.com/flashsale/flashsale/internal/adapters/postgres/sqlcdb"
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/internal/spans"
 )
 
 var _ ports.PurchaseStore = (*Inventory)(nil)
@@ -31,7 +32,7 @@ type outcomeRecord struct {
 func (s *Inventory) Purchase(ctx context.Context, p ports.Purchase) (_ ports.PurchaseOutcome, err error) {
 	ctx, span := tracer().Start(ctx, "postgres.Reserve", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("flashsale.order_id", p.Reservation.OrderID.String())))
-	defer func() { endSpan(span, err) }()
+	defer func() { spans.End(span, err) }()
 	return s.purchase(ctx, p)
 }
 

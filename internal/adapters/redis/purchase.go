@@ -13,6 +13,7 @@ import (
 
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/internal/spans"
 	"github.com/flashsale/flashsale/lua"
 )
 
@@ -62,7 +63,7 @@ var discardScript = goredis.NewScript(lua.Discard)
 func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (_ ports.PurchaseOutcome, err error) {
 	ctx, span := tracer().Start(ctx, "redis.Reserve", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("flashsale.order_id", pu.Reservation.OrderID.String())))
-	defer func() { endSpan(span, err) }()
+	defer func() { spans.End(span, err) }()
 	out, err := p.purchase(ctx, pu)
 	return out, unavailable(err)
 }
