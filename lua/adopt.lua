@@ -15,11 +15,11 @@ local rec = redis.call('HGET', res, order_id)
 if rec then
   return {'HAS', rec}
 end
-local f = redis.call('HMGET', inv, 'remaining', 'limit', 'rolledback')
+local f = redis.call('HMGET', inv, 'remaining', 'limit', 'rolledback', 'shards', 'rebuilding')
 if not f[1] then
   return {'NO_SALE'}
 end
-if f[3] then
+if f[3] or f[5] then
   return {'FENCED'}
 end
 local remaining, limit = tonumber(f[1]), tonumber(f[2])
@@ -34,7 +34,7 @@ if remaining < qty then
   return {'INSUFFICIENT', tostring(remaining)}
 end
 redis.call('HINCRBY', inv, 'remaining', -qty)
-local seq = redis.call('HINCRBY', inv, 'seq', 1)
+local seq = redis.call('HINCRBY', inv, 'seq', tonumber(f[4] or '1'))
 redis.call('HINCRBY', inv, 'sold', qty)
 redis.call('HINCRBY', inv, 'pending', qty)
 redis.call('HINCRBY', buyers, user_id, qty)

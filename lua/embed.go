@@ -33,6 +33,12 @@ var (
 	// Restore recreates a lost sale inventory from its durable orders, fenced.
 	//go:embed restore.lua
 	Restore string
+	// Give moves stock out of a shard of a sharded sale, recording the transfer.
+	//go:embed give.lua
+	Give string
+	// Take adds a transfer's stock to the shard it was given to, once.
+	//go:embed take.lua
+	Take string
 	// Discard undoes a reservation that must leave no trace.
 	//go:embed discard.lua
 	Discard string

@@ -17,11 +17,11 @@ end
 if r.s ~= 'failed' then
   return {'NOT_RETRYABLE'}
 end
-local f = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'rolledback')
+local f = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'rolledback', 'shards', 'rebuilding')
 if not f[1] then
   return {'NO_SALE'}
 end
-if f[3] then
+if f[3] or f[5] then
   return {'FENCED'}
 end
 local remaining, limit = tonumber(f[1]), tonumber(f[2])
@@ -40,7 +40,7 @@ redis.call('HINCRBY', KEYS[1], 'sold', r.q)
 redis.call('HINCRBY', KEYS[1], 'pending', r.q)
 redis.call('HINCRBY', KEYS[2], r.u, r.q)
 r.s = 'pending'
-r.n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+r.n = redis.call('HINCRBY', KEYS[1], 'seq', tonumber(f[4] or '1'))
 rec = cjson.encode(r)
 redis.call('HSET', KEYS[3], ARGV[1], rec)
 local t = redis.call('TIME')

@@ -15,13 +15,19 @@
 --   {'DUP', reservation, remaining, generation}  this user already used this key in this sale
 --   {'NO_SALE'} {'NOT_STARTED'} {'ENDED'} {'SOLD_OUT'}
 --   {'LIMIT', units still allowed}   {'INSUFFICIENT', units left}
+--   {'SHORT', units left, units still allowed}  a shard of a sharded sale (its 'shards' above 1)
+--                                    holds fewer units than asked: the adapter takes stock from
+--                                    the other shards (give.lua, take.lua) and tries again, or
+--                                    marks the shard 'drained' when they have none
 --   {'FENCED', ms left}              the inventory was just restored (restore.lua): orders
 --                                    accepted before the loss land first; or it is marked
 --                                    rolled back and waits for its rebuild
 --   {'ROLLED_BACK'}                  this node's floor shows the store lost reservations: the
 --                                    inventory is now marked 'rolledback' (or was rebuilt since)
--- The inv hash may hold 'fence' (unix ms): no purchase is taken before it. Each reservation
--- takes the sale's next number ('seq', 'n' in the record). A floor above 'seq', or a floor
+-- The inv hash may hold 'fence' (unix ms): no purchase is taken before it, and 'rebuilding' (a
+-- sharded sale being rebuilt whole, restore.lua): none until it is done. Each reservation
+-- takes the sale's next number ('seq', 'n' in the record), 'shards' apart on a sharded sale, so
+-- that a number names its shard (shard k gives k, k + shards, ...). A floor above 'seq', or a floor
 -- reservation the store no longer has, means the store lost reservations it had accepted (it
 -- rolled back; numbers given since may be reused, hence the order id): the inventory is marked
 -- 'rolledback' and refuses purchases until restore.lua rebuilds it. A floor counts only in the
@@ -34,12 +40,13 @@ local floor, floor_id, floor_gen = tonumber(ARGV[6] or '0'), ARGV[7] or '', ARGV
 local key_field = user_id .. ':' .. idem
 
 local f = redis.call('HMGET', inv, 'remaining', 'limit', 'starts', 'ends', 'price', 'currency', 'fence', 'seq',
-  'rolledback', 'gen')
+  'rolledback', 'gen', 'shards', 'rebuilding', 'drained')
 if not f[1] then
   return {'NO_SALE'}
 end
 local remaining, limit, starts, ends = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
 local gen = f[10] or ''
+local shards = tonumber(f[11] or '1')
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -58,7 +65,7 @@ local prior = redis.call('HGET', keys, key_field)
 if prior then
   return {'DUP', redis.call('HGET', res, prior) or '', f[1], gen}
 end
-if f[9] then
+if f[9] or f[12] then
   return {'FENCED', '1000'}
 end
 if f[7] and now < tonumber(f[7]) then
@@ -70,10 +77,15 @@ end
 if now >= ends then
   return {'ENDED'}
 end
+local bought = tonumber(redis.call('HGET', buyers, user_id) or '0')
+-- 'drained' (unix ms): until then the other shards are known to have nothing to give (the
+-- adapter found them empty; a release or a raise anywhere clears it): answered as one inventory.
+if shards > 1 and remaining < qty and not (f[13] and now < tonumber(f[13])) then
+  return {'SHORT', tostring(remaining), tostring(limit - bought)}
+end
 if remaining <= 0 then
   return {'SOLD_OUT'}
 end
-local bought = tonumber(redis.call('HGET', buyers, user_id) or '0')
 if bought + qty > limit then
   return {'LIMIT', tostring(limit - bought)}
 end
@@ -82,7 +94,7 @@ if remaining < qty then
 end
 
 remaining = redis.call('HINCRBY', inv, 'remaining', -qty)
-local seq = redis.call('HINCRBY', inv, 'seq', 1)
+local seq = redis.call('HINCRBY', inv, 'seq', shards)
 redis.call('HINCRBY', inv, 'sold', qty)
 redis.call('HINCRBY', inv, 'pending', qty)
 redis.call('HINCRBY', buyers, user_id, qty)

@@ -32,6 +32,14 @@ WHERE sale_id = sqlc.arg(sale_id) AND tenant_id = sqlc.arg(tenant_id) AND reserv
 ORDER BY reservation_seq DESC
 LIMIT 1;
 
+-- name: ShardHighWaters :many
+-- A sharded sale's order with the highest reservation number per shard (a shard's numbers are
+-- its index modulo the sale's shards): see ReservationHighWater.
+SELECT DISTINCT ON (reservation_seq % sqlc.arg(shards)::bigint) id, reservation_seq
+FROM orders
+WHERE sale_id = sqlc.arg(sale_id) AND tenant_id = sqlc.arg(tenant_id) AND reservation_seq > 0
+ORDER BY reservation_seq % sqlc.arg(shards)::bigint, reservation_seq DESC;
+
 -- name: ConfirmedOrderIDs :many
 SELECT id FROM orders
 WHERE tenant_id = sqlc.arg(tenant_id) AND id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'confirmed';

@@ -1,7 +1,7 @@
 -- name: InsertSale :exec
 INSERT INTO sales (id, tenant_id, name, price_cents, currency, total_stock, per_user_limit,
-                   starts_at, ends_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+                   starts_at, ends_at, created_at, updated_at, shards)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12);
 
 -- name: SaleByID :one
 SELECT * FROM sales WHERE tenant_id = $1 AND id = $2;

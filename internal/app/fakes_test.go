@@ -274,6 +274,11 @@ func (f *fakeInventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, u
 	return f.mem.Fence(ctx, tenantID, saleID, until)
 }
 
+func (f *fakeInventory) SettleTransfers(ctx context.Context, tenantID, saleID uuid.UUID) (int, error) {
+	f.inc("SettleTransfers")
+	return f.mem.SettleTransfers(ctx, tenantID, saleID)
+}
+
 func (f *fakeInventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
 	f.inc("AwaitedReservations")
 	return f.mem.AwaitedReservations(ctx, tenantID, saleID, before, limit)
@@ -484,12 +489,12 @@ func (f *fakeOrders) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, 
 	return f.mem.ConfirmedOrderIDs(ctx, tenantID, ids)
 }
 
-func (f *fakeOrders) ReservationHighWater(ctx context.Context, tenantID, saleID uuid.UUID) (ports.HighWater, error) {
-	f.inc("ReservationHighWater")
+func (f *fakeOrders) ReservationHighWaters(ctx context.Context, tenantID, saleID uuid.UUID, shards int) ([]ports.HighWater, error) {
+	f.inc("ReservationHighWaters")
 	if f.ConfirmedErr != nil {
-		return ports.HighWater{}, f.ConfirmedErr
+		return nil, f.ConfirmedErr
 	}
-	return f.mem.ReservationHighWater(ctx, tenantID, saleID)
+	return f.mem.ReservationHighWaters(ctx, tenantID, saleID, shards)
 }
 
 func (f *fakeOrders) SaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error) {

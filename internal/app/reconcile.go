@@ -116,6 +116,29 @@ func (h ReconcileHandler) RolledBack(ctx context.Context) (restored int, err err
 	return h.Stock.Check(ctx, h.Now().Add(-h.Horizon))
 }
 
+// Transfers finishes the moves of stock between the shards of live sharded sales that were
+// cut short (ports.InventoryStore.SettleTransfers: the purchase that moved the stock died
+// between its two halves). Until then the units are in no shard: the sale would answer sold
+// out a little early. It costs nothing in Redis for a sale in one shard.
+func (h ReconcileHandler) Transfers(ctx context.Context) (settled int, err error) {
+	refs, err := h.Sales.LiveSales(ctx, h.Now().Add(-h.Horizon))
+	if err != nil {
+		return 0, fmt.Errorf("reconcile transfers: %w", err)
+	}
+	var errs []error
+	for _, ref := range refs {
+		n, err := h.Inventory.SettleTransfers(ctx, ref.TenantID, ref.SaleID)
+		settled += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reconcile transfers of sale %s: %w", ref.SaleID, err))
+		}
+	}
+	if settled > 0 {
+		h.Log.WarnContext(ctx, "moves of stock between a sale's shards were cut short: finished", "transfers", settled)
+	}
+	return settled, errors.Join(errs...)
+}
+
 // Stranded writes, at once, the orders of tasks the queue holds as running although no worker
 // holds them (ports.OrderQueue.StrandedOrders: a worker died, or a Redis failover lost the end
 // of a task), instead of leaving them to the queue, which runs them again only minutes later.

@@ -62,9 +62,13 @@ func (st Stock) RestoreSale(ctx context.Context, tenantID, saleID uuid.UUID) err
 // Restore recreates the sale's inventory from its durable orders, unless the store's is
 // current (ports.InventoryStore.RestoreSale).
 func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, error) {
-	high, err := st.Orders.ReservationHighWater(ctx, s.TenantID, s.ID)
+	highs, err := st.Orders.ReservationHighWaters(ctx, s.TenantID, s.ID, s.ShardCount())
 	if err != nil {
 		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
+	}
+	var high ports.HighWater
+	if len(highs) > 0 {
+		high = highs[0] // the highest: a rebuilt inventory numbers above it
 	}
 	orders, err := st.Orders.SaleOrders(ctx, s.TenantID, s.ID)
 	if err != nil {
@@ -128,23 +132,30 @@ func (st Stock) Check(ctx context.Context, since time.Time) (restored int, err e
 	return restored, nil
 }
 
-// behind reports whether the store's inventory lost reservations it had made (ports.HighWater).
+// behind reports whether the store's inventory lost reservations it had made (ports.HighWater):
+// in a sharded inventory, whether any shard did.
 func (st Stock) behind(ctx context.Context, inv domain.Inventory) (bool, error) {
 	if inv.RolledBack {
 		return true, nil
 	}
-	high, err := st.Orders.ReservationHighWater(ctx, inv.TenantID, inv.SaleID)
-	if err != nil || high.Seq == 0 {
+	shards := max(inv.Shards, 1)
+	highs, err := st.Orders.ReservationHighWaters(ctx, inv.TenantID, inv.SaleID, shards)
+	if err != nil {
 		return false, err
 	}
-	if inv.Seq < high.Seq {
-		return true, nil
+	for _, high := range highs {
+		if shards == 1 && inv.Seq < high.Seq {
+			return true, nil
+		}
+		_, ok, err := st.Inventory.Reservation(ctx, inv.TenantID, inv.SaleID, high.OrderID)
+		if err != nil {
+			return false, fmt.Errorf("check inventory of sale %s: %w", inv.SaleID, err)
+		}
+		if !ok {
+			return true, nil
+		}
 	}
-	_, ok, err := st.Inventory.Reservation(ctx, inv.TenantID, inv.SaleID, high.OrderID)
-	if err != nil {
-		return false, fmt.Errorf("check inventory of sale %s: %w", inv.SaleID, err)
-	}
-	return !ok, nil
+	return false, nil
 }
 
 // CreateSale is an admin creating a sale in their tenant.
@@ -157,6 +168,8 @@ type CreateSale struct {
 	PerUserLimit int
 	StartsAt     time.Time
 	EndsAt       time.Time
+	// Shards is how many stock shards the inventory is split into (0: one).
+	Shards int
 }
 
 // CreateSaleHandler handles CreateSale.
@@ -179,7 +192,7 @@ func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView
 		ID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, Name: cmd.Name,
 		PriceCents: cmd.PriceCents, Currency: cmd.Currency, TotalStock: cmd.TotalStock,
 		PerUserLimit: cmd.PerUserLimit, StartsAt: pgTime(cmd.StartsAt), EndsAt: pgTime(cmd.EndsAt),
-		CreatedAt: now, UpdatedAt: now,
+		Shards: max(cmd.Shards, 1), CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Validate(); err != nil {
 		return SaleView{}, err

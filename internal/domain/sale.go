@@ -27,9 +27,18 @@ type Sale struct {
 	PerUserLimit int
 	StartsAt     time.Time
 	EndsAt       time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Shards is how many stock shards the inventory is split into (1 to MaxShards; 0 reads as
+	// 1). Set at creation, never changed.
+	Shards    int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
+
+// MaxShards bounds Sale.Shards.
+const MaxShards = 64
+
+// ShardCount is s.Shards, 1 when unset.
+func (s Sale) ShardCount() int { return max(s.Shards, 1) }
 
 // Validate checks the rules the schema cannot express.
 func (s Sale) Validate() error {
@@ -38,6 +47,9 @@ func (s Sale) Validate() error {
 	}
 	if s.TotalStock < 1 || s.PerUserLimit < 1 || s.PriceCents < 0 {
 		return ErrInvalidRequest.WithDetail("stock and per-user limit must be positive, price not negative")
+	}
+	if s.Shards < 0 || s.Shards > MaxShards {
+		return ErrInvalidRequest.WithDetail("shards must be between 1 and 64")
 	}
 	return nil
 }
@@ -104,7 +116,11 @@ type Inventory struct {
 	Pending int
 	// Seq is the store's reservation number: every reservation takes the next one, so the
 	// highest number PostgreSQL's orders carry is a high-water mark the store must not be below.
+	// A sharded inventory numbers each shard apart (shard k gives k, k+Shards, ...): Seq is then
+	// the highest, and ports.InventoryStore.Behind compares shard by shard.
 	Seq int64
+	// Shards is how many stock shards the store keeps the inventory in (1 unless sharded).
+	Shards int
 	// RolledBack: an API node found a reservation it had accepted gone, or Seq below its
 	// number, so the store lost reservations (it rolled back); purchases wait until it is
 	// rebuilt.

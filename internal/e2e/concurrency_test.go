@@ -19,10 +19,20 @@ import (
 
 // TestConcurrentPurchasesSellExactlyTheStock is the brief's core promise: thousands of shoppers
 // press buy at the same instant, and exactly the stock is sold, nobody beyond the limit, every
-// accepted order written to PostgreSQL exactly once.
+// accepted order written to PostgreSQL exactly once. Also with the sale in 8 stock shards
+// (domain.Sale.Shards): shoppers whose shard runs dry take stock from the others, and the sale
+// sells out only when every shard has.
 func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
 	t.Parallel()
 	testutil.Heavy(t)
+	for _, shards := range []int{1, 8} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+			testConcurrentPurchases(t, shards) // one burst at a time: each is 5,000 connections
+		})
+	}
+}
+
+func testConcurrentPurchases(t *testing.T, shards int) {
 	const (
 		stock, perUserLimit = 100, 2
 		users, attempts     = 1000, 5 // 5,000 purchase attempts
@@ -33,7 +43,7 @@ func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
 		c.ReconcileInterval, c.ReconcileGrace = time.Second, 5*time.Second
 	}})
 	c := testutil.NewClient(sys.URL)
-	sale := sys.CreateSale(t, stock, perUserLimit, -time.Second, time.Hour)
+	sale := sys.CreateShardedSale(t, stock, perUserLimit, shards, -time.Second, time.Hour)
 	shoppers := sys.CreateUsers(t, users, domain.RoleShopper)
 	tokens := make([]string, users)
 	for i, u := range shoppers {

@@ -95,9 +95,11 @@ type OrderRepository interface {
 	SaleOrders(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Order, error)
 	// ConfirmedOrderIDs reports which of ids are durable and confirmed.
 	ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error)
-	// ReservationHighWater is the sale's order with the highest reservation number
-	// (domain.Order.ReservationSeq); the zero HighWater if none.
-	ReservationHighWater(ctx context.Context, tenantID, saleID uuid.UUID) (HighWater, error)
+	// ReservationHighWaters are the sale's orders with the highest reservation number
+	// (domain.Order.ReservationSeq), one per shard of its inventory (a number modulo shards
+	// names its shard; see domain.Inventory.Seq), highest first; none for a shard without
+	// numbered orders.
+	ReservationHighWaters(ctx context.Context, tenantID, saleID uuid.UUID, shards int) ([]HighWater, error)
 }
 
 // ReserveResult is what an accepted reservation left in the inventory.
@@ -166,6 +168,10 @@ type InventoryStore interface {
 	Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) error
 	// AwaitedReservations lists pending reservations of a sale not confirmed since before.
 	AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error)
+	// SettleTransfers finishes the moves of stock between the shards of a sharded sale
+	// (domain.Sale.Shards) that were cut short (given by one shard, not taken by the other, for
+	// a few seconds), and reports how many it finished; a sale in one shard has none.
+	SettleTransfers(ctx context.Context, tenantID, saleID uuid.UUID) (int, error)
 }
 
 // Dispatcher is the order queue of the purchase path (adapters/dispatch): it hands accepted
@@ -183,10 +189,10 @@ type Dispatcher interface {
 // InventoryStore.Reserve). Told once per loss; the node then takes its recent orders again.
 var ErrRolledBack = errors.New("the inventory store rolled back")
 
-// HighWater is the reservation with the highest number that PostgreSQL holds an order for. An
-// inventory store whose number is below Seq, or that no longer has that order's reservation,
-// lost reservations it had made: it rolled back (numbers given since may reach Seq again, hence
-// the order id).
+// HighWater is the reservation with the highest number that PostgreSQL holds an order for (in
+// one shard of a sharded sale). An inventory store whose number is below Seq, or that no longer
+// has that order's reservation, lost reservations it had made: it rolled back (numbers given
+// since may reach Seq again, hence the order id).
 type HighWater struct {
 	Seq     int64
 	OrderID uuid.UUID

@@ -232,12 +232,18 @@ func (s *System) Admin(t testing.TB) (domain.User, string) {
 // CreateSale creates a sale through the use-case as the admin.
 func (s *System) CreateSale(t testing.TB, stock, perUserLimit int, startsIn, lasts time.Duration) app.SaleView {
 	t.Helper()
+	return s.CreateShardedSale(t, stock, perUserLimit, 1, startsIn, lasts)
+}
+
+// CreateShardedSale is CreateSale with the stock split into shards (domain.Sale.Shards).
+func (s *System) CreateShardedSale(t testing.TB, stock, perUserLimit, shards int, startsIn, lasts time.Duration) app.SaleView {
+	t.Helper()
 	admin, _ := s.Admin(t)
 	start := time.Now().Add(startsIn)
 	v, err := s.App.CreateSale.Handle(context.Background(), app.CreateSale{
 		Principal: domain.Principal{UserID: admin.ID, TenantID: admin.TenantID, Role: domain.RoleAdmin},
 		Name:      "Test sale " + randomHex(3), PriceCents: 1999, Currency: "EUR",
-		TotalStock: stock, PerUserLimit: perUserLimit, StartsAt: start, EndsAt: start.Add(lasts),
+		TotalStock: stock, PerUserLimit: perUserLimit, StartsAt: start, EndsAt: start.Add(lasts), Shards: shards,
 	})
 	if err != nil {
 		t.Fatalf("testutil: create sale: %v", err)

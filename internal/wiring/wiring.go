@@ -497,8 +497,9 @@ var Worker = fx.Module("worker",
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
 	}),
 	// API nodes that died holding accepted orders: those orders are queued within seconds;
-	// inventories the store rolled back are rebuilt within seconds; and the orders of tasks no
-	// worker holds any more are written within seconds.
+	// inventories the store rolled back are rebuilt within seconds; the orders of tasks no
+	// worker holds any more are written within seconds; and moves of stock between a sharded
+	// sale's shards that were cut short are finished.
 	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
 		loop := newTicker(c.NodeCheckInterval, func(ctx context.Context) {
 			if _, err := a.Reconcile.DeadNodes(ctx); err != nil {
@@ -509,6 +510,9 @@ var Worker = fx.Module("worker",
 			}
 			if _, err := a.Reconcile.Stranded(ctx); err != nil {
 				log.ErrorContext(ctx, "stranded order task pass failed", "err", err)
+			}
+			if _, err := a.Reconcile.Transfers(ctx); err != nil {
+				log.ErrorContext(ctx, "stock transfer pass failed", "err", err)
 			}
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})

@@ -517,6 +517,16 @@ export interface components {
             startsAt: string;
             /** Format: date-time */
             endsAt: string;
+            /**
+             * @description How many stock shards the sale's inventory is split into, each in its own Redis hash
+             *     slot, so that one hot sale spreads over a Redis Cluster's masters (default 1; set at
+             *     creation, it cannot change). A shopper's purchases always go to one shard, which
+             *     holds their per-user total; a purchase that finds its shard short takes stock from
+             *     the others first, so the sale is sold out only when every shard is. Worth more than 1
+             *     only on a Redis Cluster, for a sale one Redis core cannot serve (docs/performance.md).
+             * @default 1
+             */
+            shards: number;
         };
         UpdateSaleRequest: {
             name?: string;
@@ -541,6 +551,8 @@ export interface components {
             /** @description Live stock from Redis. */
             remaining: number;
             perUserLimit: number;
+            /** @description Stock shards of the sale's inventory (see CreateSaleRequest). */
+            shards: number;
             /** Format: date-time */
             startsAt: string;
             /** Format: date-time */
@@ -1265,6 +1277,7 @@ export interface operations {
                      *           "totalStock": 1000,
                      *           "remaining": 271,
                      *           "perUserLimit": 2,
+                     *           "shards": 1,
                      *           "startsAt": "2026-12-01T00:00:00Z",
                      *           "endsAt": "2026-12-01T01:00:00Z",
                      *           "status": "active",
@@ -1620,6 +1633,7 @@ export interface operations {
                      *       "totalStock": 1500,
                      *       "remaining": 1500,
                      *       "perUserLimit": 2,
+                     *       "shards": 1,
                      *       "startsAt": "2026-12-01T00:00:00Z",
                      *       "endsAt": "2026-12-01T01:00:00Z",
                      *       "status": "scheduled",

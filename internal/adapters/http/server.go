@@ -240,9 +240,14 @@ func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (a
 // CreateSale implements api.StrictServerInterface.
 func (s *Server) CreateSale(ctx context.Context, req api.CreateSaleRequestObject) (api.CreateSaleResponseObject, error) {
 	b := req.Body
+	shards := 1
+	if b.Shards != nil {
+		shards = *b.Shards
+	}
 	v, err := s.app.CreateSale.Handle(ctx, app.CreateSale{
 		Principal: mustPrincipal(ctx), Name: b.Name, PriceCents: b.PriceCents, Currency: b.Currency,
 		TotalStock: b.TotalStock, PerUserLimit: b.PerUserLimit, StartsAt: b.StartsAt, EndsAt: b.EndsAt,
+		Shards: shards,
 	})
 	if err != nil {
 		return s.fail(ctx, err), nil
@@ -328,7 +333,7 @@ func toAPISale(v app.SaleView) api.Sale {
 	s := v.Sale
 	return api.Sale{
 		Id: s.ID, Name: s.Name, PriceCents: s.PriceCents, Currency: s.Currency, TotalStock: s.TotalStock,
-		Remaining: v.Inventory.Remaining, PerUserLimit: s.PerUserLimit, StartsAt: s.StartsAt, EndsAt: s.EndsAt,
+		Remaining: v.Inventory.Remaining, PerUserLimit: s.PerUserLimit, Shards: s.ShardCount(), StartsAt: s.StartsAt, EndsAt: s.EndsAt,
 		Status: api.SaleStatus(v.Status), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
 	}
 }

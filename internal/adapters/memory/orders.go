@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -110,16 +111,20 @@ func (s *Store) ConfirmedOrderIDs(_ context.Context, tenantID uuid.UUID, ids []u
 	return out, nil
 }
 
-// ReservationHighWater implements ports.OrderRepository.
-func (s *Store) ReservationHighWater(_ context.Context, tenantID, saleID uuid.UUID) (ports.HighWater, error) {
+// ReservationHighWaters implements ports.OrderRepository.
+func (s *Store) ReservationHighWaters(_ context.Context, tenantID, saleID uuid.UUID, shards int) ([]ports.HighWater, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var high ports.HighWater
+	shards = max(shards, 1)
+	high := make([]ports.HighWater, shards)
 	for _, o := range s.orders {
-		if o.TenantID == tenantID && o.SaleID == saleID && o.ReservationSeq > high.Seq {
-			high = ports.HighWater{Seq: o.ReservationSeq, OrderID: o.ID}
+		k := o.ReservationSeq % int64(shards)
+		if o.TenantID == tenantID && o.SaleID == saleID && o.ReservationSeq > high[k].Seq {
+			high[k] = ports.HighWater{Seq: o.ReservationSeq, OrderID: o.ID}
 		}
 	}
+	high = slices.DeleteFunc(high, func(h ports.HighWater) bool { return h.Seq == 0 })
+	slices.SortFunc(high, func(a, b ports.HighWater) int { return cmp.Compare(b.Seq, a.Seq) })
 	return high, nil
 }
 

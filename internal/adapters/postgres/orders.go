@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -114,13 +116,23 @@ func (s *Store) ConfirmedOrderIDs(ctx context.Context, tenantID uuid.UUID, ids [
 	return m, nil
 }
 
-// ReservationHighWater implements ports.OrderRepository.
-func (s *Store) ReservationHighWater(ctx context.Context, tenantID, saleID uuid.UUID) (ports.HighWater, error) {
-	rows, err := s.q.ReservationHighWater(ctx, sqlcdb.ReservationHighWaterParams{TenantID: tenantID, SaleID: saleID})
-	if err != nil || len(rows) == 0 {
-		return ports.HighWater{}, classify("reservation high-water mark", err)
+// ReservationHighWaters implements ports.OrderRepository: one index probe for a sale in one
+// shard, a scan of the sale's orders for a sharded one.
+func (s *Store) ReservationHighWaters(ctx context.Context, tenantID, saleID uuid.UUID, shards int) ([]ports.HighWater, error) {
+	var out []ports.HighWater
+	if shards <= 1 {
+		rows, err := s.q.ReservationHighWater(ctx, sqlcdb.ReservationHighWaterParams{TenantID: tenantID, SaleID: saleID})
+		for _, r := range rows {
+			out = append(out, ports.HighWater{Seq: r.ReservationSeq, OrderID: r.ID})
+		}
+		return out, classify("reservation high-water mark", err)
 	}
-	return ports.HighWater{Seq: rows[0].ReservationSeq, OrderID: rows[0].ID}, nil
+	rows, err := s.q.ShardHighWaters(ctx, sqlcdb.ShardHighWatersParams{TenantID: tenantID, SaleID: saleID, Shards: int64(shards)})
+	for _, r := range rows {
+		out = append(out, ports.HighWater{Seq: r.ReservationSeq, OrderID: r.ID})
+	}
+	slices.SortFunc(out, func(a, b ports.HighWater) int { return cmp.Compare(b.Seq, a.Seq) })
+	return out, classify("reservation high-water marks", err)
 }
 
 func toDomainOrder(r sqlcdb.Order) domain.Order {

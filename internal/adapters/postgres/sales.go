@@ -19,6 +19,7 @@ func (s *Store) CreateSale(ctx context.Context, sale domain.Sale) error {
 		ID: sale.ID, TenantID: sale.TenantID, Name: sale.Name, PriceCents: sale.PriceCents,
 		Currency: sale.Currency, TotalStock: int32(sale.TotalStock), PerUserLimit: int32(sale.PerUserLimit),
 		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, CreatedAt: sale.CreatedAt, UpdatedAt: sale.UpdatedAt,
+		Shards: int16(sale.ShardCount()),
 	})
 	if err != nil {
 		return classify("insert sale", err)
@@ -132,5 +133,6 @@ func toDomainSale(r sqlcdb.Sale, err error) (domain.Sale, error) {
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, PriceCents: r.PriceCents, Currency: r.Currency,
 		TotalStock: int(r.TotalStock), PerUserLimit: int(r.PerUserLimit),
 		StartsAt: r.StartsAt.UTC(), EndsAt: r.EndsAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Shards: int(r.Shards),
 	}, nil
 }

@@ -1,11 +1,14 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +43,10 @@ type Inventory struct {
 	floors map[string]floor
 	// lossFence is how long a sale's purchases wait when this process learns of a loss (see lost).
 	lossFence time.Duration
+	// shards caches each sale's shard count, by its head inv key (shardCount).
+	shards sync.Map
+	// wait is what transfers between shards wait for (REDIS_DURABILITY=replica; NewPurchases).
+	wait Wait
 }
 
 // floor is a sale's highest accepted reservation, as this process saw it, in the inventory's
@@ -63,25 +70,29 @@ func (s *Inventory) FenceOnLoss(d time.Duration) *Inventory {
 }
 
 // lost is what this process does on learning that the store lost reservations it accepted in
-// r's sale (ErrRolledBack): the sale is fenced first, then the floor forgotten. In that order, a
-// concurrent purchase either still carries the floor (and is told the same) or meets the fence;
+// r's sale (ErrRolledBack): the sale is fenced first, then the floors forgotten, those of every
+// shard of a sharded sale (it was rebuilt whole: told once, not once per shard). In that order,
+// a concurrent purchase either still carries a floor (and is told the same) or meets the fence;
 // none slips through before this node takes its recent orders again (app.PlaceOrderHandler).
 func (s *Inventory) lost(ctx context.Context, r domain.Reservation) {
 	_ = s.Fence(ctx, r.TenantID, r.SaleID, time.Now().Add(s.lossFence)) // best effort: the app fences too
-	k := s.keysOf(r.TenantID, r.SaleID)
+	n, _ := s.shardCount(ctx, r.TenantID, r.SaleID)
 	s.mu.Lock()
-	delete(s.floors, k.inv)
+	for k := range max(n, 1) {
+		delete(s.floors, s.shardKeys(r.TenantID, r.SaleID, k).inv)
+	}
 	s.mu.Unlock()
 }
 
 var _ ports.InventoryStore = (*Inventory)(nil)
 
-// saleKeys are the keys of one sale; the {tenant:sale} hash tag keeps them in one cluster slot.
-type saleKeys struct{ inv, buyers, keys, res, awaited string }
+// saleKeys are the keys of one sale, or of one shard of a sharded sale (shards.go); the
+// {tenant:sale} hash tag ({tenant:sale:k} for shard k) keeps them in one cluster slot.
+type saleKeys struct{ inv, buyers, keys, res, awaited, xout, xin string }
 
+// keysOf are the keys of the sale, or of its head (shard 0) if sharded.
 func (s *Inventory) keysOf(tenantID, saleID uuid.UUID) saleKeys {
-	base := s.prefix + ":{" + tenantID.String() + ":" + saleID.String() + "}:"
-	return saleKeys{inv: base + "inv", buyers: base + "buyers", keys: base + "keys", res: base + "res", awaited: base + "awaited"}
+	return s.shardKeys(tenantID, saleID, 0)
 }
 
 // reserveKeys are the KEYS of reserve.lua (and discard.lua).
@@ -99,8 +110,7 @@ func (s *Inventory) reserveArgs(k saleKeys, r domain.Reservation) []any {
 // by its own request, like a reservation no replica acknowledged, must not become a floor; nor
 // a duplicate, perhaps restored without its number), taken in generation gen; a floor of
 // another generation is replaced.
-func (s *Inventory) accepted(r domain.Reservation, gen string) {
-	k := s.keysOf(r.TenantID, r.SaleID)
+func (s *Inventory) accepted(r domain.Reservation, k saleKeys, gen string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f := s.floors[k.inv]; r.Seq > f.seq || gen != f.gen {
@@ -141,22 +151,89 @@ func decodeReservation(tenantID, saleID uuid.UUID, raw string) (domain.Reservati
 	}, nil
 }
 
-// SyncSale implements ports.InventoryStore.
+// SyncSale implements ports.InventoryStore. A sharded sale's shards are created with equal
+// shares of the stock (the parts first, the head last: a sale is there once its head is), and
+// changed the same way; the head alone takes a change of the total (sync_sale.lua).
 func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int) (domain.Inventory, error) {
-	k := s.keysOf(sale.TenantID, sale.ID)
-	reply, err := syncSaleScript.Run(ctx, s.rdb, []string{k.inv},
-		sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
-		sale.PriceCents, sale.Currency, soldHint).StringSlice()
-	if err != nil {
+	n := sale.ShardCount()
+	args := func(k, share, hint int) []any {
+		return []any{sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
+			sale.PriceCents, sale.Currency, hint, n, k, share}
+	}
+	if n == 1 {
+		reply, err := syncSaleScript.Run(ctx, s.rdb, []string{s.keysOf(sale.TenantID, sale.ID).inv}, args(0, 0, soldHint)...).StringSlice()
+		if err != nil {
+			return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
+		}
+		if reply[0] == "BELOW_SOLD" {
+			sold, _ := strconv.Atoi(reply[1])
+			return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
+		}
+		remaining, _ := strconv.Atoi(reply[1])
+		sold, _ := strconv.Atoi(reply[2])
+		return domain.Inventory{SaleID: sale.ID, TenantID: sale.TenantID, Total: sale.TotalStock, Remaining: remaining,
+			Sold: sold}, nil
+	}
+	// Equal shares; units sold before the inventory existed (soldHint) all on the head.
+	share := func(k int) int { return sale.TotalStock/n + btoi(k < sale.TotalStock%n) }
+	if soldHint > 0 {
+		share = func(k int) int { return sale.TotalStock * btoi(k == 0) }
+	}
+	// A total below the units sold changes nothing, not even the other fields.
+	if inv, ok, err := s.Inventory(ctx, sale.TenantID, sale.ID); err != nil {
+		return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
+	} else if ok && sale.TotalStock < inv.Sold {
+		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, inv.Sold)
+	}
+	cmds := make([]*goredis.Cmd, n)
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for k := n - 1; k > 0; k-- {
+			cmds[k] = syncSaleScript.Eval(ctx, p, []string{s.shardKeys(sale.TenantID, sale.ID, k).inv}, args(k, share(k), 0)...)
+		}
+		return nil
+	}); err != nil {
 		return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
 	}
-	if reply[0] == "BELOW_SOLD" {
-		sold, _ := strconv.Atoi(reply[1])
-		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
+	head := s.keysOf(sale.TenantID, sale.ID)
+	for range 5 {
+		reply, err := syncSaleScript.Run(ctx, s.rdb, []string{head.inv}, args(0, share(0), soldHint)...).StringSlice()
+		if err != nil {
+			return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
+		}
+		if reply[0] == "BELOW_SOLD" {
+			sold, _ := strconv.Atoi(reply[1])
+			return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
+		}
+		if reply[0] == "OK" {
+			s.undrain(ctx, sale.TenantID, sale.ID)
+			inv, _, err := s.Inventory(ctx, sale.TenantID, sale.ID)
+			return domain.Inventory{SaleID: sale.ID, TenantID: sale.TenantID, Total: inv.Total, Remaining: inv.Remaining,
+				Sold: inv.Sold}, err
+		}
+		// NEED: the cut takes more than the head holds; move stock to it from the others.
+		need, _ := strconv.Atoi(reply[1])
+		got, _, err := s.gather(ctx, sale.TenantID, sale.ID, 0, n, need)
+		if err != nil {
+			return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
+		}
+		if got < need {
+			inv, _, err := s.Inventory(ctx, sale.TenantID, sale.ID)
+			if err != nil {
+				return domain.Inventory{}, err
+			}
+			if sale.TotalStock < inv.Sold {
+				return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, inv.Sold)
+			}
+		}
 	}
-	remaining, _ := strconv.Atoi(reply[1])
-	sold, _ := strconv.Atoi(reply[2])
-	return domain.Inventory{SaleID: sale.ID, TenantID: sale.TenantID, Total: sale.TotalStock, Remaining: remaining, Sold: sold}, nil
+	return domain.Inventory{}, domain.ErrUnavailable.WithDetail("the stock is moving between the sale's shards; retry in a moment")
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Inventory implements ports.InventoryStore.
@@ -166,29 +243,87 @@ func (s *Inventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (
 	return inv, ok, err
 }
 
-// Inventories implements ports.InventoryStore.
+// inventoryFields are those Inventories reads from each shard.
+var inventoryFields = []string{"total", "remaining", "sold", "pending", "seq", "rolledback", "rebuilding", "shards", "saletotal"}
+
+// Inventories implements ports.InventoryStore: one round trip for the heads, and one more for
+// the other shards of sharded sales. A sharded sale's inventory adds up its shards (units being
+// moved between two shards are in neither for that moment); a shard missing, rolled back or
+// being rebuilt makes it RolledBack.
 func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
-	cmds := make([]*goredis.SliceCmd, len(saleIDs))
-	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, id := range saleIDs {
-			cmds[i] = p.HMGet(ctx, s.keysOf(tenantID, id).inv, "total", "remaining", "sold", "pending", "seq", "rolledback")
+	read := func(keys []string) ([]*goredis.SliceCmd, error) {
+		cmds := make([]*goredis.SliceCmd, len(keys))
+		_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.HMGet(ctx, k, inventoryFields...)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read inventories: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read inventories: %w", err)
+		return cmds, nil
 	}
+	heads := make([]string, len(saleIDs))
+	for i, id := range saleIDs {
+		heads[i] = s.keysOf(tenantID, id).inv
+	}
+	headCmds, err := read(heads)
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	var partOf []int // index in saleIDs of each part
 	out := make(map[uuid.UUID]domain.Inventory, len(saleIDs))
 	for i, id := range saleIDs {
-		v := cmds[i].Val()
-		if len(v) != 6 || v[0] == nil {
+		v := headCmds[i].Val()
+		if len(v) != len(inventoryFields) || v[0] == nil {
 			continue
 		}
-		seq, _ := strconv.ParseInt(str(v[4]), 10, 64)
-		out[id] = domain.Inventory{SaleID: id, TenantID: tenantID, Total: atoi(v[0]), Remaining: atoi(v[1]),
-			Sold: atoi(v[2]), Pending: atoi(v[3]), Seq: seq, RolledBack: v[5] != nil}
+		n := s.noteShards(heads[i], true, v[7])
+		inv := addShard(domain.Inventory{SaleID: id, TenantID: tenantID, Shards: n}, v)
+		if n > 1 {
+			inv.Total = atoi(v[8])
+			for k := 1; k < n; k++ {
+				parts = append(parts, s.shardKeys(tenantID, id, k).inv)
+				partOf = append(partOf, i)
+			}
+		}
+		out[id] = inv
+	}
+	if len(parts) == 0 {
+		return out, nil
+	}
+	partCmds, err := read(parts)
+	if err != nil {
+		return nil, err
+	}
+	for j, cmd := range partCmds {
+		id := saleIDs[partOf[j]]
+		inv := out[id]
+		v := cmd.Val()
+		if len(v) != len(inventoryFields) || v[0] == nil {
+			inv.RolledBack = true // a shard lost: rebuild the sale
+		} else {
+			total := inv.Total
+			inv = addShard(inv, v)
+			inv.Total = total
+		}
+		out[id] = inv
 	}
 	return out, nil
+}
+
+// addShard adds one shard's fields (inventoryFields) to inv.
+func addShard(inv domain.Inventory, v []any) domain.Inventory {
+	seq, _ := strconv.ParseInt(str(v[4]), 10, 64)
+	inv.Total += atoi(v[0])
+	inv.Remaining += atoi(v[1])
+	inv.Sold += atoi(v[2])
+	inv.Pending += atoi(v[3])
+	inv.Seq = max(inv.Seq, seq)
+	inv.RolledBack = inv.RolledBack || v[5] != nil || v[6] != nil
+	return inv
 }
 
 func atoi(v any) int {
@@ -203,15 +338,21 @@ func str(v any) string {
 
 // Reserve implements ports.InventoryStore.
 func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
-	k := s.keysOf(r.TenantID, r.SaleID)
-	reply, err := reserveScript.Run(ctx, s.rdb, k.reserveKeys(), s.reserveArgs(k, r)...).StringSlice()
+	var k saleKeys
+	reply, err := s.takeStock(ctx, r, func(home saleKeys) ([]string, error) {
+		k = home
+		return reserveScript.Run(ctx, s.rdb, k.reserveKeys(), s.reserveArgs(k, r)...).StringSlice()
+	})
 	if err != nil {
 		return ports.ReserveResult{}, fmt.Errorf("reserve script: %w", err)
 	}
 	res, gen, err := s.reserveOutcome(r, reply)
+	if err == nil {
+		res.Remaining, err = s.saleRemaining(ctx, r, res.Remaining)
+	}
 	switch {
 	case err == nil && !res.Duplicate:
-		s.accepted(res.Reservation, gen)
+		s.accepted(res.Reservation, k, gen)
 	case errors.Is(err, ports.ErrRolledBack):
 		s.lost(ctx, r)
 	}
@@ -255,6 +396,12 @@ func refusal(reply []string, qty int) error {
 	case "INSUFFICIENT":
 		left, _ := strconv.Atoi(reply[1])
 		return domain.InsufficientStock(qty, left)
+	case "SHORT": // left unresolved (the purchase is answered from its key): as its shard says
+		left, _, _ := shortOf(reply, qty)
+		if left == 0 {
+			return domain.SoldOut()
+		}
+		return domain.InsufficientStock(qty, left)
 	case "NO_SALE":
 		return domain.ErrSaleNotFound
 	case "MISSING", "NOT_RETRYABLE":
@@ -270,21 +417,35 @@ func (s *Inventory) Reservation(ctx context.Context, tenantID, saleID, orderID u
 	return s.FindReservation(ctx, tenantID, []uuid.UUID{saleID}, orderID)
 }
 
-// FindReservation implements ports.InventoryStore.
+// FindReservation implements ports.InventoryStore: one round trip over every shard of the sales.
 func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
-	cmds := make([]*goredis.StringCmd, len(saleIDs))
+	type lookup struct {
+		sale uuid.UUID
+		cmd  *goredis.StringCmd
+	}
+	var shards [][]saleKeys
+	for _, id := range saleIDs {
+		ks, err := s.allShards(ctx, tenantID, id)
+		if err != nil {
+			return domain.Reservation{}, false, err
+		}
+		shards = append(shards, ks)
+	}
+	var cmds []lookup
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, id := range saleIDs {
-			cmds[i] = p.HGet(ctx, s.keysOf(tenantID, id).res, orderID.String())
+		for i, ks := range shards {
+			for _, k := range ks {
+				cmds = append(cmds, lookup{saleIDs[i], p.HGet(ctx, k.res, orderID.String())})
+			}
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return domain.Reservation{}, false, fmt.Errorf("find reservation: %w", err)
 	}
-	for i, cmd := range cmds {
-		if cmd.Err() == nil {
-			r, err := decodeReservation(tenantID, saleIDs[i], cmd.Val())
+	for _, c := range cmds {
+		if c.cmd.Err() == nil {
+			r, err := decodeReservation(tenantID, c.sale, c.cmd.Val())
 			return r, err == nil, err
 		}
 	}
@@ -293,7 +454,10 @@ func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, sal
 
 // MarkConfirmed implements ports.InventoryStore.
 func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) error {
-	k := s.keysOf(r.TenantID, r.SaleID)
+	k, _, _, err := s.home(ctx, r)
+	if err != nil {
+		return fmt.Errorf("confirm reservation: %w", err)
+	}
 	if err := confirmScript.Run(ctx, s.rdb, []string{k.res, k.awaited, k.inv}, r.OrderID.String()).Err(); err != nil {
 		return fmt.Errorf("confirm reservation: %w", err)
 	}
@@ -302,18 +466,25 @@ func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) err
 
 // Release implements ports.InventoryStore.
 func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (bool, error) {
-	k := s.keysOf(r.TenantID, r.SaleID)
+	k, _, _, err := s.home(ctx, r)
+	if err != nil {
+		return false, fmt.Errorf("release reservation: %w", err)
+	}
 	reply, err := releaseScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.res, k.awaited}, r.OrderID.String()).StringSlice()
 	if err != nil {
 		return false, fmt.Errorf("release reservation: %w", err)
+	}
+	if reply[0] == "OK" {
+		s.undrain(ctx, r.TenantID, r.SaleID)
 	}
 	return reply[0] == "OK", nil
 }
 
 // Rereserve implements ports.InventoryStore.
 func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain.Reservation, error) {
-	k := s.keysOf(r.TenantID, r.SaleID)
-	reply, err := rereserveScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.res, k.awaited}, r.OrderID.String()).StringSlice()
+	reply, err := s.takeStock(ctx, r, func(k saleKeys) ([]string, error) {
+		return rereserveScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.res, k.awaited}, r.OrderID.String()).StringSlice()
+	})
 	if err != nil {
 		return domain.Reservation{}, fmt.Errorf("rereserve script: %w", err)
 	}
@@ -325,9 +496,10 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 
 // Adopt implements ports.InventoryStore, with lua/adopt.lua.
 func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
-	k := s.keysOf(r.TenantID, r.SaleID)
-	reply, err := adoptScript.Run(ctx, s.rdb, k.reserveKeys(), r.OrderID.String(), r.UserID.String(), r.Quantity,
-		r.IdempotencyKey, r.UnitPriceCents, r.Currency, r.CreatedAt.UnixMilli()).StringSlice()
+	reply, err := s.takeStock(ctx, r, func(k saleKeys) ([]string, error) {
+		return adoptScript.Run(ctx, s.rdb, k.reserveKeys(), r.OrderID.String(), r.UserID.String(), r.Quantity,
+			r.IdempotencyKey, r.UnitPriceCents, r.Currency, r.CreatedAt.UnixMilli()).StringSlice()
+	})
 	if err != nil {
 		return domain.Reservation{}, false, fmt.Errorf("adopt script: %w", err)
 	}
@@ -339,10 +511,36 @@ func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Res
 	return domain.Reservation{}, false, refusal(reply, r.Quantity)
 }
 
-// RestoreSale implements ports.InventoryStore, with lua/restore.lua.
+// RestoreSale implements ports.InventoryStore, with lua/restore.lua. A sharded sale is rebuilt
+// whole (restoreShards).
 func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, high ports.HighWater,
 	fence time.Time) (ports.Restored, error) {
-	k := s.keysOf(sale.TenantID, sale.ID)
+	if sale.ShardCount() > 1 {
+		return s.restoreShards(ctx, sale, orders, high, fence)
+	}
+	reply, err := s.restore(ctx, sale, 0, sale.TotalStock, orders, high, fence, uuid.NewString(), "")
+	if err != nil {
+		return ports.Restored{}, err
+	}
+	if reply[0] == "BELOW_SOLD" {
+		sold, _ := strconv.Atoi(reply[1])
+		return ports.Restored{}, domain.StockBelowSold(sale.TotalStock, sold)
+	}
+	out := ports.Restored{Restored: reply[0] == "OK"}
+	if out.Restored {
+		if out.Dropped, err = droppedOrders(reply); err != nil {
+			return ports.Restored{}, err
+		}
+	}
+	out.Inventory, _, err = s.Inventory(ctx, sale.TenantID, sale.ID)
+	return out, err
+}
+
+// restore runs restore.lua on shard k of the sale, total bounding what it may hold, with the
+// durable orders of its buyers among orders, dropping the pending reservations drop names.
+func (s *Inventory) restore(ctx context.Context, sale domain.Sale, k, total int, orders []domain.Order,
+	high ports.HighWater, fence time.Time, gen, drop string) ([]string, error) {
+	n := sale.ShardCount()
 	var fenceMS int64
 	if !fence.IsZero() {
 		fenceMS = fence.UnixMilli()
@@ -351,70 +549,244 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 	if high.OrderID != uuid.Nil {
 		highID = high.OrderID.String()
 	}
-	args := make([]any, 0, 10+8*len(orders))
-	args = append(args, sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
-		sale.PriceCents, sale.Currency, fenceMS, high.Seq, highID, uuid.NewString())
+	args := make([]any, 0, 14+8*len(orders))
+	args = append(args, total, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
+		sale.PriceCents, sale.Currency, fenceMS, high.Seq, highID, gen, n, k, sale.TotalStock, drop)
 	for _, o := range orders {
-		if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
+		if (o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed) || homeShard(o.UserID, n) != k {
 			continue
 		}
 		args = append(args, o.ID.String(), o.UserID.String(), o.Quantity, o.IdempotencyKey, o.UnitPriceCents,
 			o.Currency, o.CreatedAt.UnixMilli(), string(o.Status))
 	}
-	reply, err := restoreScript.Run(ctx, s.rdb, k.reserveKeys(), args...).StringSlice()
+	reply, err := restoreScript.Run(ctx, s.rdb, s.shardKeys(sale.TenantID, sale.ID, k).reserveKeys(), args...).StringSlice()
 	if err != nil {
-		return ports.Restored{}, fmt.Errorf("restore script: %w", err)
+		return nil, fmt.Errorf("restore script: %w", err)
 	}
-	if reply[0] == "BELOW_SOLD" {
-		sold, _ := strconv.Atoi(reply[1])
-		return ports.Restored{}, domain.StockBelowSold(sale.TotalStock, sold)
+	return reply, nil
+}
+
+func droppedOrders(reply []string) ([]uuid.UUID, error) {
+	var out []uuid.UUID
+	for _, id := range reply[3:] {
+		orderID, err := uuid.Parse(id)
+		if err != nil {
+			return nil, fmt.Errorf("restore script: dropped order %q: %w", id, err)
+		}
+		out = append(out, orderID)
 	}
-	out := ports.Restored{Restored: reply[0] == "OK"}
-	if out.Restored {
-		for _, id := range reply[3:] {
-			orderID, err := uuid.Parse(id)
-			if err != nil {
-				return ports.Restored{}, fmt.Errorf("restore script: dropped order %q: %w", id, err)
-			}
-			out.Dropped = append(out.Dropped, orderID)
+	return out, nil
+}
+
+// restoreShards rebuilds every shard of a sharded sale, unless the sale is current (it exists,
+// no shard is marked, and the shard of high holds it at its number): shard totals move with
+// transfers and are kept nowhere else, so one lost shard means its share is unknown. Every
+// shard is marked 'rebuilding' first (purchases, transfers and adoptions wait) and its transfers
+// dropped (the rebuild counts every unit; one given before, taken after, is refused by the new
+// generation). The pending reservations PostgreSQL lacks keep their stock oldest first over the
+// whole sale, as far as it goes; then each part is rebuilt with its own buyers' orders and the
+// pending reservations kept, holding no spare stock, and the head last with the rest of the
+// sale's stock; then the marks go. A crash half-way leaves marks, so the sale reads RolledBack
+// and the worker rebuilds it again.
+func (s *Inventory) restoreShards(ctx context.Context, sale domain.Sale, orders []domain.Order, high ports.HighWater,
+	fence time.Time) (ports.Restored, error) {
+	n := sale.ShardCount()
+	if cur, current, err := s.current(ctx, sale, high); err != nil || current {
+		return ports.Restored{Inventory: cur}, err
+	}
+	confirmed, bought, durable := 0, make([]int, n), make(map[string]bool, len(orders))
+	for _, o := range orders {
+		durable[o.ID.String()] = true
+		if o.Status == domain.OrderConfirmed {
+			confirmed += o.Quantity
+			bought[homeShard(o.UserID, n)] += o.Quantity
 		}
 	}
+	if sale.TotalStock < confirmed {
+		return ports.Restored{}, domain.StockBelowSold(sale.TotalStock, confirmed)
+	}
+	shards := make([]saleKeys, n)
+	for k := range shards {
+		shards[k] = s.shardKeys(sale.TenantID, sale.ID, k)
+	}
+	mark := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, k := range shards {
+			p.HSet(ctx, k.inv, "rebuilding", mark)
+		}
+		return nil
+	}); err != nil {
+		return ports.Restored{}, fmt.Errorf("restore sharded inventory: mark: %w", err)
+	}
+	recs := make([]*goredis.MapStringStringCmd, n)
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for k, sk := range shards {
+			p.Del(ctx, sk.xout, sk.xin)
+			recs[k] = p.HGetAll(ctx, sk.res)
+		}
+		return nil
+	}); err != nil {
+		return ports.Restored{}, fmt.Errorf("restore sharded inventory: read reservations: %w", err)
+	}
+	// The pending reservations to keep, oldest first over every shard, as far as the stock goes.
+	var pending []reservationRecord
+	for _, cmd := range recs {
+		for id, raw := range cmd.Val() {
+			var rec reservationRecord
+			if json.Unmarshal([]byte(raw), &rec) == nil && rec.Status == string(domain.OrderPending) && !durable[id] {
+				pending = append(pending, rec)
+			}
+		}
+	}
+	slices.SortFunc(pending, func(a, b reservationRecord) int {
+		ta, _ := strconv.ParseInt(a.TimeMS, 10, 64)
+		tb, _ := strconv.ParseInt(b.TimeMS, 10, 64)
+		return cmp.Or(cmp.Compare(ta, tb), strings.Compare(a.OrderID, b.OrderID))
+	})
+	left, kept, drop := sale.TotalStock-confirmed, make([]int, n), make([][]string, n)
+	for _, r := range pending {
+		user, _ := uuid.Parse(r.UserID)
+		k := homeShard(user, n)
+		if r.Quantity <= left {
+			left -= r.Quantity
+			kept[k] += r.Quantity
+		} else {
+			drop[k] = append(drop[k], r.OrderID)
+		}
+	}
+	gen, parts := uuid.NewString(), 0 // parts: the units the parts hold, sold and pending
+	out := ports.Restored{Restored: true}
+	for k := n - 1; k >= 0; k-- {
+		total := bought[k] + kept[k]
+		if k == 0 {
+			total = sale.TotalStock - parts
+		}
+		reply, err := s.restore(ctx, sale, k, total, orders, high, fence, gen, strings.Join(drop[k], ","))
+		if err != nil {
+			return ports.Restored{}, err
+		}
+		if reply[0] != "OK" {
+			return ports.Restored{}, fmt.Errorf("restore sharded inventory: shard %d: %q", k, reply)
+		}
+		held, _ := strconv.Atoi(reply[2])
+		parts += held
+		dropped, err := droppedOrders(reply)
+		if err != nil {
+			return ports.Restored{}, err
+		}
+		out.Dropped = append(out.Dropped, dropped...)
+	}
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, k := range shards {
+			p.HDel(ctx, k.inv, "rebuilding")
+		}
+		return nil
+	}); err != nil {
+		return ports.Restored{}, fmt.Errorf("restore sharded inventory: unmark: %w", err)
+	}
+	var err error
 	out.Inventory, _, err = s.Inventory(ctx, sale.TenantID, sale.ID)
 	return out, err
 }
 
-// Fence implements ports.InventoryStore, with lua/fence.lua.
+// current reports whether a sharded sale's inventory needs no rebuild (see restore.lua's
+// CURRENT): it exists, no shard is missing or marked, and the shard of high (its number modulo
+// the shards) is numbered at least as far and holds its reservation.
+func (s *Inventory) current(ctx context.Context, sale domain.Sale, high ports.HighWater) (domain.Inventory, bool, error) {
+	inv, ok, err := s.Inventory(ctx, sale.TenantID, sale.ID)
+	if err != nil || !ok || inv.RolledBack {
+		return domain.Inventory{}, false, err
+	}
+	if high.OrderID == uuid.Nil {
+		return inv, true, nil
+	}
+	k := int(high.Seq % int64(sale.ShardCount()))
+	seq, err := s.rdb.HGet(ctx, s.shardKeys(sale.TenantID, sale.ID, k).inv, "seq").Int64()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return domain.Inventory{}, false, fmt.Errorf("restore sharded inventory: %w", err)
+	}
+	_, has, err := s.Reservation(ctx, sale.TenantID, sale.ID, high.OrderID)
+	return inv, err == nil && has && seq >= high.Seq, err
+}
+
+// Fence implements ports.InventoryStore, with lua/fence.lua on every shard.
 func (s *Inventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) error {
-	if err := fenceScript.Run(ctx, s.rdb, []string{s.keysOf(tenantID, saleID).inv}, until.UnixMilli()).Err(); err != nil {
+	shards, err := s.allShards(ctx, tenantID, saleID)
+	if err != nil {
+		return fmt.Errorf("fence sale: %w", err)
+	}
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, k := range shards {
+			fenceScript.Eval(ctx, p, []string{k.inv}, until.UnixMilli())
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("fence sale: %w", err)
 	}
 	return nil
 }
 
-// AwaitedReservations implements ports.InventoryStore.
+// AwaitedReservations implements ports.InventoryStore: the oldest first, over every shard.
 func (s *Inventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
-	k := s.keysOf(tenantID, saleID)
-	ids, err := s.rdb.ZRangeByScore(ctx, k.awaited, &goredis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit),
-	}).Result()
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	raws, err := s.rdb.HMGet(ctx, k.res, ids...).Result()
+	shards, err := s.allShards(ctx, tenantID, saleID)
 	if err != nil {
 		return nil, fmt.Errorf("awaited reservations: %w", err)
 	}
-	out := make([]domain.Reservation, 0, len(raws))
-	for _, raw := range raws {
-		str, ok := raw.(string)
-		if !ok {
+	ids := make([]*goredis.ZSliceCmd, len(shards))
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, k := range shards {
+			ids[i] = p.ZRangeByScoreWithScores(ctx, k.awaited, &goredis.ZRangeBy{
+				Min: "-inf", Max: strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit),
+			})
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("awaited reservations: %w", err)
+	}
+	recs := make([]*goredis.SliceCmd, len(shards))
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, k := range shards {
+			if z := ids[i].Val(); len(z) > 0 {
+				members := make([]string, len(z))
+				for j, m := range z {
+					members[j] = m.Member.(string)
+				}
+				recs[i] = p.HMGet(ctx, k.res, members...)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("awaited reservations: %w", err)
+	}
+	type awaited struct {
+		r     domain.Reservation
+		since float64
+	}
+	var all []awaited
+	for i, cmd := range recs {
+		if cmd == nil {
 			continue
 		}
-		r, err := decodeReservation(tenantID, saleID, str)
-		if err != nil {
-			return nil, err
+		for j, raw := range cmd.Val() {
+			str, ok := raw.(string)
+			if !ok {
+				continue
+			}
+			r, err := decodeReservation(tenantID, saleID, str)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, awaited{r, ids[i].Val()[j].Score})
 		}
-		out = append(out, r)
+	}
+	// The oldest first over every shard (each shard's are in order already).
+	slices.SortStableFunc(all, func(a, b awaited) int { return cmp.Compare(a.since, b.since) })
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	out := make([]domain.Reservation, len(all))
+	for i, a := range all {
+		out[i] = a.r
 	}
 	return out, nil
 }

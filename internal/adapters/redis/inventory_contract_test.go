@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"fmt"
 	"testing"
 
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
@@ -11,15 +12,21 @@ import (
 )
 
 // TestInventoryContract runs the ports.InventoryStore contract against the Lua-script
-// inventory, each test under its own key prefix on the shared Redis.
+// inventory, each test under its own key prefix on the shared Redis: with every sale in one
+// shard, and split into 8 (domain.Sale.Shards).
 func TestInventoryContract(t *testing.T) {
 	t.Parallel()
-	inventorytest.Run(t, func(t *testing.T) ports.InventoryStore {
-		r := testutil.NewRedis(t)
-		// No fence of its own on learning of a loss: the contract sets the fences it checks
-		// (TestReserveRefusesARolledBackInventory checks this one).
-		return redisadapter.NewInventory(r.Client, r.Prefix).FenceOnLoss(0)
-	}, inventorytest.Options{})
+	for _, shards := range []int{1, 8} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+			t.Parallel()
+			inventorytest.Run(t, func(t *testing.T) ports.InventoryStore {
+				r := testutil.NewRedis(t)
+				// No fence of its own on learning of a loss: the contract sets the fences it
+				// checks (TestReserveRefusesARolledBackInventory checks this one).
+				return redisadapter.NewInventory(r.Client, r.Prefix).FenceOnLoss(0)
+			}, inventorytest.Options{Shards: shards})
+		})
+	}
 }
 
 // TestPurchaseContract runs the ports.PurchaseStore contract against the claim and the

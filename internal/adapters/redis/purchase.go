@@ -38,8 +38,12 @@ type Wait struct {
 	Timeout  time.Duration
 }
 
-// NewPurchases takes purchases on inv's client, under its key prefix, waiting as w says.
-func NewPurchases(inv *Inventory, w Wait) *Purchases { return &Purchases{inv: inv, wait: w} }
+// NewPurchases takes purchases on inv's client, under its key prefix, waiting as w says; inv's
+// transfers of stock between a sharded sale's shards wait as w says too.
+func NewPurchases(inv *Inventory, w Wait) *Purchases {
+	inv.wait = w
+	return &Purchases{inv: inv, wait: w}
+}
 
 var _ ports.PurchaseStore = (*Purchases)(nil)
 
@@ -71,11 +75,14 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (_ ports.Pu
 func (p *Purchases) purchase(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
 	r := pu.Reservation
 	claim, _ := json.Marshal(idempotencyRecord{Fingerprint: pu.Fingerprint})
-	k := p.inv.keysOf(r.TenantID, r.SaleID)
+	k, home, shards, err := p.inv.home(ctx, r)
+	if err != nil {
+		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
+	}
 	var claimCmd *goredis.StatusCmd
 	var reserveCmd *goredis.Cmd
 	var waitCmd *goredis.IntCmd
-	_, err := p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
+	_, err = p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
 		claimCmd = pipe.SetArgs(ctx, p.key(pu.Scope), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: pu.Lease})
 		reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
 		if p.wait.Replicas > 0 {
@@ -117,7 +124,19 @@ func (p *Purchases) purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 		if err != nil {
 			return ports.PurchaseOutcome{}, fmt.Errorf("reserve script: %w", err)
 		}
+		if reply[0] == "SHORT" && known == nil { // a shard of a sharded sale: refill it, then again
+			if reply, err = p.inv.short(ctx, r, home, shards, reply, func() ([]string, error) {
+				return p.reserveAgain(ctx, k, r, waitCmd)
+			}); err != nil {
+				return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
+			}
+		}
 		res, gen, rerr = p.inv.reserveOutcome(r, reply)
+		if rerr == nil && shards > 1 {
+			if res.Remaining, err = p.inv.saleRemaining(ctx, r, res.Remaining); err != nil {
+				return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
+			}
+		}
 	}
 	if known != nil {
 		if err := p.settle(ctx, *known, pu.Fingerprint, res, rerr); err != nil {
@@ -135,11 +154,29 @@ func (p *Purchases) purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	}
 	switch {
 	case rerr == nil && !res.Duplicate:
-		p.inv.accepted(res.Reservation, gen)
+		p.inv.accepted(res.Reservation, k, gen)
 	case errors.Is(rerr, ports.ErrRolledBack):
 		p.inv.lost(ctx, r)
 	}
 	return ports.PurchaseOutcome{Reserved: res}, rerr
+}
+
+// reserveAgain runs the reservation script alone on shard k, with the WAIT of waitCmd (nil:
+// none), whose result it replaces.
+func (p *Purchases) reserveAgain(ctx context.Context, k saleKeys, r domain.Reservation, waitCmd *goredis.IntCmd) ([]string, error) {
+	var reserveCmd *goredis.Cmd
+	_, err := p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
+		reserveCmd = reserveScript.Run(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
+		if waitCmd != nil {
+			*waitCmd = *goredis.NewIntCmd(ctx, "wait", p.wait.Replicas, p.wait.Timeout.Milliseconds())
+			_ = pipe.Process(ctx, waitCmd)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, err
+	}
+	return reserveCmd.StringSlice()
 }
 
 // notReplicated undoes a purchase whose reservation no replica acknowledged in time: a failover
@@ -178,7 +215,10 @@ func (p *Purchases) settle(ctx context.Context, known ports.IdempotencyRecord, f
 
 // discard undoes a pending reservation completely, as if it had never been made (discard.lua).
 func (p *Purchases) discard(ctx context.Context, r domain.Reservation) error {
-	k := p.inv.keysOf(r.TenantID, r.SaleID)
+	k, _, _, err := p.inv.home(ctx, r)
+	if err != nil {
+		return fmt.Errorf("discard order %s: %w", r.OrderID, err)
+	}
 	if err := discardScript.Run(ctx, p.inv.rdb, k.reserveKeys(), r.OrderID.String()).Err(); err != nil {
 		return fmt.Errorf("discard order %s: %w", r.OrderID, err)
 	}

@@ -241,16 +241,23 @@ func testSaleOrders(t *testing.T, f *Fixture) {
 
 // testReservationHighWater: the sale's order with the highest reservation number, whatever its
 // status or time; none for a sale without numbered orders; not another sale's or tenant's. A
-// confirmation replacing a failure (a dead letter retried) carries its new number.
+// confirmation replacing a failure (a dead letter retried) carries its new number. In shards,
+// the highest of each shard (number modulo shards), highest first.
 func testReservationHighWater(t *testing.T, f *Fixture) {
 	w := f.orders()
 	high := func(tenantID uuid.UUID) ports.HighWater {
 		t.Helper()
-		got, err := f.St.ReservationHighWater(f.Ctx, tenantID, w.sale.ID)
+		got, err := f.St.ReservationHighWaters(f.Ctx, tenantID, w.sale.ID, 1)
 		if err != nil {
-			t.Fatalf("ReservationHighWater: %v", err)
+			t.Fatalf("ReservationHighWaters: %v", err)
 		}
-		return got
+		if len(got) > 1 {
+			t.Fatalf("ReservationHighWaters in one shard = %+v, want one at most", got)
+		}
+		if len(got) == 0 {
+			return ports.HighWater{}
+		}
+		return got[0]
 	}
 	if got := high(w.tenant.ID); got != (ports.HighWater{}) {
 		t.Fatalf("ReservationHighWater of a sale without orders = %+v, want none", got)
@@ -280,5 +287,12 @@ func testReservationHighWater(t *testing.T, f *Fixture) {
 	}
 	if got := high(f.Tenant("tenant-b").ID); got != (ports.HighWater{}) {
 		t.Fatalf("ReservationHighWater from another tenant = %+v, want none", got)
+	}
+	low := numbered(f.Order(w.sale, w.bob, 1, "shard-3", domain.OrderConfirmed, f.Now), 3+4)
+	f.Save(low, true)
+	got, err := f.St.ReservationHighWaters(f.Ctx, w.tenant.ID, w.sale.ID, 4)
+	want := []ports.HighWater{{Seq: 12, OrderID: top.ID}, {Seq: 7, OrderID: low.ID}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ReservationHighWaters in 4 shards = %+v, %v; want %+v (shard 0, then shard 3)", got, err, want)
 	}
 }

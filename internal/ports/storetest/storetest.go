@@ -114,7 +114,7 @@ func (f *Fixture) Sale(tenantID uuid.UUID, name string, startsIn, lasts, created
 	f.T.Helper()
 	s := domain.Sale{
 		ID: uuid.New(), TenantID: tenantID, Name: name, PriceCents: 1999, Currency: "EUR",
-		TotalStock: 100, PerUserLimit: 2, StartsAt: f.Now.Add(startsIn), EndsAt: f.Now.Add(startsIn + lasts),
+		TotalStock: 100, PerUserLimit: 2, Shards: 1, StartsAt: f.Now.Add(startsIn), EndsAt: f.Now.Add(startsIn + lasts),
 		CreatedAt: f.Now.Add(created), UpdatedAt: f.Now.Add(created),
 	}
 	if err := f.St.CreateSale(f.Ctx, s); err != nil {

@@ -122,8 +122,16 @@ type CreateSaleRequest struct {
 	Name         string    `json:"name"`
 	PerUserLimit int       `json:"perUserLimit"`
 	PriceCents   int64     `json:"priceCents"`
-	StartsAt     time.Time `json:"startsAt"`
-	TotalStock   int       `json:"totalStock"`
+
+	// Shards How many stock shards the sale's inventory is split into, each in its own Redis hash
+	// slot, so that one hot sale spreads over a Redis Cluster's masters (default 1; set at
+	// creation, it cannot change). A shopper's purchases always go to one shard, which
+	// holds their per-user total; a purchase that finds its shard short takes stock from
+	// the others first, so the sale is sold out only when every shard is. Worth more than 1
+	// only on a Redis Cluster, for a sale one Redis core cannot serve (docs/performance.md).
+	Shards     *int      `json:"shards,omitempty"`
+	StartsAt   time.Time `json:"startsAt"`
+	TotalStock int       `json:"totalStock"`
 }
 
 // DeadLetter defines model for DeadLetter.
@@ -240,7 +248,10 @@ type Sale struct {
 	PriceCents   int64              `json:"priceCents"`
 
 	// Remaining Live stock from Redis.
-	Remaining  int        `json:"remaining"`
+	Remaining int `json:"remaining"`
+
+	// Shards Stock shards of the sale's inventory (see CreateSaleRequest).
+	Shards     int        `json:"shards"`
 	StartsAt   time.Time  `json:"startsAt"`
 	Status     SaleStatus `json:"status"`
 	TotalStock int        `json:"totalStock"`

@@ -113,6 +113,7 @@ type Sale struct {
 	Status       string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	Shards       int16
 }
 
 type SaleCounter struct {

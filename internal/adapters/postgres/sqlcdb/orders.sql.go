@@ -260,6 +260,46 @@ func (q *Queries) SaleOrders(ctx context.Context, arg SaleOrdersParams) ([]Order
 	return items, nil
 }
 
+const shardHighWaters = `-- name: ShardHighWaters :many
+SELECT DISTINCT ON (reservation_seq % $1::bigint) id, reservation_seq
+FROM orders
+WHERE sale_id = $2 AND tenant_id = $3 AND reservation_seq > 0
+ORDER BY reservation_seq % $1::bigint, reservation_seq DESC
+`
+
+type ShardHighWatersParams struct {
+	Shards   int64
+	SaleID   uuid.UUID
+	TenantID uuid.UUID
+}
+
+type ShardHighWatersRow struct {
+	ID             uuid.UUID
+	ReservationSeq int64
+}
+
+// A sharded sale's order with the highest reservation number per shard (a shard's numbers are
+// its index modulo the sale's shards): see ReservationHighWater.
+func (q *Queries) ShardHighWaters(ctx context.Context, arg ShardHighWatersParams) ([]ShardHighWatersRow, error) {
+	rows, err := q.db.Query(ctx, shardHighWaters, arg.Shards, arg.SaleID, arg.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ShardHighWatersRow
+	for rows.Next() {
+		var i ShardHighWatersRow
+		if err := rows.Scan(&i.ID, &i.ReservationSeq); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const upsertOrder = `-- name: UpsertOrder :one
 INSERT INTO orders (id, tenant_id, sale_id, user_id, quantity, unit_price_cents, amount_cents,
                     currency, idempotency_key, status, created_at, confirmed_at, reservation_seq)

@@ -26,8 +26,8 @@ func (q *Queries) CloseSales(ctx context.Context, endsAt time.Time) (int64, erro
 
 const insertSale = `-- name: InsertSale :exec
 INSERT INTO sales (id, tenant_id, name, price_cents, currency, total_stock, per_user_limit,
-                   starts_at, ends_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                   starts_at, ends_at, created_at, updated_at, shards)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 `
 
 type InsertSaleParams struct {
@@ -42,6 +42,7 @@ type InsertSaleParams struct {
 	EndsAt       time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	Shards       int16
 }
 
 func (q *Queries) InsertSale(ctx context.Context, arg InsertSaleParams) error {
@@ -57,12 +58,13 @@ func (q *Queries) InsertSale(ctx context.Context, arg InsertSaleParams) error {
 		arg.EndsAt,
 		arg.CreatedAt,
 		arg.UpdatedAt,
+		arg.Shards,
 	)
 	return err
 }
 
 const listActiveSales = `-- name: ListActiveSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales
 WHERE tenant_id = $1 AND status = 'active' AND ends_at > now()
 ORDER BY starts_at DESC
 LIMIT $2
@@ -96,6 +98,7 @@ func (q *Queries) ListActiveSales(ctx context.Context, arg ListActiveSalesParams
 			&i.Status,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Shards,
 		); err != nil {
 			return nil, err
 		}
@@ -108,7 +111,7 @@ func (q *Queries) ListActiveSales(ctx context.Context, arg ListActiveSalesParams
 }
 
 const listEndedSales = `-- name: ListEndedSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales
 WHERE tenant_id = $1 AND ends_at <= now()
 ORDER BY ends_at DESC
 LIMIT $2
@@ -141,6 +144,7 @@ func (q *Queries) ListEndedSales(ctx context.Context, arg ListEndedSalesParams) 
 			&i.Status,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Shards,
 		); err != nil {
 			return nil, err
 		}
@@ -153,7 +157,7 @@ func (q *Queries) ListEndedSales(ctx context.Context, arg ListEndedSalesParams) 
 }
 
 const listSales = `-- name: ListSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales
 WHERE tenant_id = $1
 ORDER BY created_at DESC
 LIMIT $2
@@ -186,6 +190,7 @@ func (q *Queries) ListSales(ctx context.Context, arg ListSalesParams) ([]Sale, e
 			&i.Status,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Shards,
 		); err != nil {
 			return nil, err
 		}
@@ -227,7 +232,7 @@ func (q *Queries) LiveSales(ctx context.Context, endsAt time.Time) ([]LiveSalesR
 }
 
 const saleByID = `-- name: SaleByID :one
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at FROM sales WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales WHERE tenant_id = $1 AND id = $2
 `
 
 type SaleByIDParams struct {
@@ -251,12 +256,13 @@ func (q *Queries) SaleByID(ctx context.Context, arg SaleByIDParams) (Sale, error
 		&i.Status,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Shards,
 	)
 	return i, err
 }
 
 const saleByIDForUpdate = `-- name: SaleByIDForUpdate :one
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 `
 
 type SaleByIDForUpdateParams struct {
@@ -280,6 +286,7 @@ func (q *Queries) SaleByIDForUpdate(ctx context.Context, arg SaleByIDForUpdatePa
 		&i.Status,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Shards,
 	)
 	return i, err
 }
