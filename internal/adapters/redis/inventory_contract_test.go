@@ -30,12 +30,18 @@ func TestInventoryContract(t *testing.T) {
 }
 
 // TestPurchaseContract runs the ports.PurchaseStore contract against the claim and the
-// reservation script in one pipeline, each test under its own key prefix.
+// reservation script in one pipeline, each test under its own key prefix: with every sale in
+// one shard, and split into 8.
 func TestPurchaseContract(t *testing.T) {
 	t.Parallel()
-	purchasetest.Run(t, func(t *testing.T) purchasetest.Store {
-		r := testutil.NewRedis(t)
-		inv := redisadapter.NewInventory(r.Client, r.Prefix)
-		return purchasetest.Store{Inventory: inv, Purchases: redisadapter.NewPurchases(inv, redisadapter.Wait{})}
-	})
+	for _, shards := range []int{1, 8} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+			t.Parallel()
+			purchasetest.RunSharded(t, func(t *testing.T) purchasetest.Store {
+				r := testutil.NewRedis(t)
+				inv := redisadapter.NewInventory(r.Client, r.Prefix)
+				return purchasetest.Store{Inventory: inv, Purchases: redisadapter.NewPurchases(inv, redisadapter.Wait{})}
+			}, shards)
+		})
+	}
 }

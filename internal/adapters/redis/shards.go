@@ -31,7 +31,7 @@ var (
 
 // transferAge is how old a transfer left half-done (given, not taken: its purchase died or the
 // receiver was fenced) must be before SettleTransfers finishes it.
-const transferAge = 2 * time.Second
+var transferAge = 2 * time.Second
 
 // shardKeys are the keys of shard k of a sale.
 func (s *Inventory) shardKeys(tenantID, saleID uuid.UUID, k int) saleKeys {

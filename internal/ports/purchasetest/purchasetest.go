@@ -30,7 +30,11 @@ type Store struct {
 
 // Run runs the contract against the stores newStore returns, one call per case. The cases run
 // in parallel, each with its own tenant and sales, so the stores may share one backend.
-func Run(t *testing.T, newStore func(t *testing.T) Store) {
+func Run(t *testing.T, newStore func(t *testing.T) Store) { RunSharded(t, newStore, 0) }
+
+// RunSharded runs the contract with every sale split into shards (domain.Sale.Shards), for a
+// store that shards sales. The contract is the same.
+func RunSharded(t *testing.T, newStore func(t *testing.T) Store, shards int) {
 	cases := []struct {
 		name string
 		run  func(f *fixture)
@@ -51,7 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			st := newStore(t)
-			c.run(&fixture{t: t, ctx: context.Background(), Store: st, tenant: uuid.New(), user: uuid.New()})
+			c.run(&fixture{t: t, ctx: context.Background(), Store: st, tenant: uuid.New(), user: uuid.New(), shards: shards})
 		})
 	}
 }
@@ -62,6 +66,7 @@ type fixture struct {
 	ctx    context.Context
 	tenant uuid.UUID
 	user   uuid.UUID
+	shards int
 }
 
 const lease, ttl = 30 * time.Second, time.Hour
@@ -71,7 +76,7 @@ func (f *fixture) sale(total, limit int) domain.Sale {
 	f.t.Helper()
 	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
 	s := domain.Sale{ID: uuid.New(), TenantID: f.tenant, Name: "sale", PriceCents: 1999, Currency: "EUR",
-		TotalStock: total, PerUserLimit: limit, StartsAt: start, EndsAt: start.Add(time.Hour)}
+		TotalStock: total, PerUserLimit: limit, StartsAt: start, EndsAt: start.Add(time.Hour), Shards: f.shards}
 	if _, err := f.Inventory.SyncSale(f.ctx, s, 0); err != nil {
 		f.t.Fatalf("SyncSale: %v", err)
 	}
@@ -246,7 +251,7 @@ func testRefusalKeepsTheClaim(f *fixture) {
 func testUnknownSale(f *fixture) {
 	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
 	s := domain.Sale{ID: uuid.New(), TenantID: f.tenant, Name: "sale", PriceCents: 1999, Currency: "EUR",
-		TotalStock: 5, PerUserLimit: 2, StartsAt: start, EndsAt: start.Add(time.Hour)}
+		TotalStock: 5, PerUserLimit: 2, StartsAt: start, EndsAt: start.Add(time.Hour), Shards: f.shards}
 	p := f.purchase(s, "k1", "fp", 1)
 	out, err := f.Purchases.Purchase(f.ctx, p)
 	if !errors.Is(err, domain.ErrSaleNotFound) || out.Known != nil {
