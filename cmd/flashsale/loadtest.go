@@ -127,6 +127,7 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 	f.IntVar(&cfg.Stock, "stock", 1000, "units on sale")
 	f.IntVar(&cfg.Limit, "limit", 1, "per-user limit")
 	f.IntVar(&cfg.Quantity, "quantity", 1, "units per purchase")
+	f.IntVar(&cfg.Shards, "shards", 0, "stock shards of the sale (its shards field; default: the system's, one)")
 	f.StringVar(&cfg.Mode, "mode", "burst", "burst (every purchase at once), rate (open loop) or connections (closed loop, as wrk)")
 	f.IntVar(&cfg.Rate, "rate", 5000, "purchases per second (rate mode)")
 	f.IntVar(&cfg.Connections, "connections", 200, "clients, each sending its next purchase when the last is answered (connections mode)")

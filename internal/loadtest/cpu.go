@@ -14,6 +14,9 @@ type CPUUse struct {
 	Seconds   float64 `json:"seconds"`
 	// PerThousand is Seconds per 1,000 requests of the run.
 	PerThousand float64 `json:"perThousandRequests"`
+	// BusiestPerThousand is the share of the busiest of them (one Redis Cluster master, say),
+	// per 1,000 requests.
+	BusiestPerThousand float64 `json:"busiestPerThousandRequests"`
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on Linux.
@@ -86,14 +89,18 @@ func cpuUse(names []string, before, after map[int]procTime, requests int) []CPUU
 		use[i].Process = n
 		index[n] = i
 	}
+	busiest := make([]float64, len(names))
 	for pid, a := range after {
-		u := &use[index[a.name]]
+		i := index[a.name]
+		u, spent := &use[i], a.seconds-before[pid].seconds
 		u.Processes++
-		u.Seconds += a.seconds - before[pid].seconds
+		u.Seconds += spent
+		busiest[i] = max(busiest[i], spent)
 	}
 	for i := range use {
 		if requests > 0 {
 			use[i].PerThousand = use[i].Seconds * 1000 / float64(requests)
+			use[i].BusiestPerThousand = busiest[i] * 1000 / float64(requests)
 		}
 	}
 	return use

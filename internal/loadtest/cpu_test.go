@@ -18,7 +18,8 @@ func TestCPUUsePerThousandRequests(t *testing.T) {
 	before := map[int]procTime{1: {"redis-server", 10}, 2: {"postgres", 1}, 3: {"postgres", 2}}
 	after := map[int]procTime{1: {"redis-server", 12}, 2: {"postgres", 1.5}, 4: {"postgres", 0.5}} // 3 ended, 4 started
 	got := cpuUse([]string{"redis-server", "postgres", "flashsale"}, before, after, 4000)
-	want := []CPUUse{{"redis-server", 1, 2, 0.5}, {"postgres", 2, 1, 0.25}, {"flashsale", 0, 0, 0}}
+	// The busiest postgres: pid 4, 0.5 s (pid 2 spent 0.5 s too).
+	want := []CPUUse{{"redis-server", 1, 2, 0.5, 0.5}, {"postgres", 2, 1, 0.25, 0.125}, {"flashsale", 0, 0, 0, 0}}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("cpuUse[%d] = %+v, want %+v", i, got[i], want[i])

@@ -93,6 +93,9 @@ func PrintRun(w io.Writer, r Report) {
 		parts := make([]string, len(r.CPU))
 		for i, c := range r.CPU {
 			parts[i] = fmt.Sprintf("%s %.3f (%d processes)", c.Process, c.PerThousand, c.Processes)
+			if c.Processes > 1 {
+				parts[i] = fmt.Sprintf("%s %.3f (%d processes, the busiest %.3f)", c.Process, c.PerThousand, c.Processes, c.BusiestPerThousand)
+			}
 		}
 		fmt.Fprintf(w, "  CPU seconds per 1,000 requests: %s\n", strings.Join(parts, ", "))
 	}

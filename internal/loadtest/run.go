@@ -27,8 +27,9 @@ type Config struct {
 	// not a transaction-pooling pgBouncer, whose server connections are not the system's.
 	DatabaseURL               string
 	AdminEmail, AdminPassword string
-	// Users buy from a sale of Stock units, at most Limit each, Quantity per purchase.
-	Users, Stock, Limit, Quantity int
+	// Users buy from a sale of Stock units, at most Limit each, Quantity per purchase, its
+	// stock in Shards shards (domain.Sale.Shards; 0: the system's default, one).
+	Users, Stock, Limit, Quantity, Shards int
 	// Mode is "burst" (every user's purchase released at once), "rate" (Rate purchases per
 	// second, open loop, for Duration; users take turns) or "connections" (closed loop, as wrk:
 	// Connections clients each send the next purchase as soon as the last is answered, for
@@ -256,11 +257,15 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 		ID uuid.UUID `json:"id"`
 	}
 	now := time.Now().UTC()
-	err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/admin/sales", token: r.admin, ip: "192.0.2.1", body: map[string]any{
+	body := map[string]any{
 		"name": "Load test " + now.Format(time.RFC3339Nano), "priceCents": 1000, "currency": "EUR",
 		"totalStock": cfg.Stock, "perUserLimit": cfg.Limit,
 		"startsAt": now.Add(-time.Second).Format(time.RFC3339Nano), "endsAt": now.Add(time.Hour).Format(time.RFC3339Nano),
-	}}, &sale)
+	}
+	if cfg.Shards > 0 {
+		body["shards"] = cfg.Shards
+	}
+	err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/admin/sales", token: r.admin, ip: "192.0.2.1", body: body}, &sale)
 	if err != nil {
 		return Report{}, fmt.Errorf("create sale: %w", err)
 	}
