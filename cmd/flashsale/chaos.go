@@ -106,6 +106,7 @@ the quick subset (about a minute). docs/reliability.md has the measured table.`,
 	f.IntVar(&o.Rate, "rate", o.Rate, "purchases per second of the rate load")
 	f.IntVar(&o.BurstUsers, "burst-users", o.BurstUsers, "users of the burst load (one purchase each)")
 	f.IntVar(&o.BurstStock, "burst-stock", o.BurstStock, "stock of the burst's sale")
+	f.IntVar(&o.Shards, "shards", 0, "stock shards of every row's sale (its shards field; default one)")
 	f.DurationVar(&o.Lead, "lead", o.Lead, "rate load before the fault")
 	f.DurationVar(&o.Trail, "trail", o.Trail, "rate load after the fault clears")
 	f.DurationVar(&o.PGStopFor, "pg-stop-for", o.PGStopFor, "pg-stop: how long PostgreSQL stays down")

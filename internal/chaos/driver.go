@@ -34,6 +34,7 @@ type driver struct {
 	saleID  uuid.UUID
 	stock   int
 	limit   int
+	shards  int // of the sale (0: the system's default)
 
 	users     []*shopper
 	mu        sync.Mutex
@@ -157,11 +158,15 @@ func (d *driver) prepare(ctx context.Context, users, stock, limit int) error {
 	var sale struct {
 		ID uuid.UUID `json:"id"`
 	}
-	if err := d.callJSON(ctx, 0, http.MethodPost, "/v1/admin/sales", d.admin, "192.0.2.1", map[string]any{
+	body := map[string]any{
 		"name": "Chaos " + now.Format(time.RFC3339), "priceCents": 1000, "currency": "EUR",
 		"totalStock": stock, "perUserLimit": limit,
 		"startsAt": now.Add(-time.Second).Format(time.RFC3339Nano), "endsAt": now.Add(time.Hour).Format(time.RFC3339Nano),
-	}, &sale); err != nil {
+	}
+	if d.shards > 0 {
+		body["shards"] = d.shards
+	}
+	if err := d.callJSON(ctx, 0, http.MethodPost, "/v1/admin/sales", d.admin, "192.0.2.1", body, &sale); err != nil {
 		return fmt.Errorf("create sale: %w", err)
 	}
 	d.saleID = sale.ID

@@ -38,6 +38,7 @@ type Options struct {
 	Rate            int           // purchases per second of the rate load
 	BurstUsers      int           // users of the burst load, one purchase each
 	BurstStock      int           // stock of the burst's sale (limit 1)
+	Shards          int           // stock shards of every row's sale (0: one)
 	Lead, Trail     time.Duration // rate load before the fault and after it clears
 	PGStopFor       time.Duration
 	TerminateFor    time.Duration
@@ -347,6 +348,7 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 		users, stock, limit = max(1, (total+3)/4), max(1, total*7/10), 3
 	}
 	r.d = newDriver(r.sys.APIs, min(max(users, 64), 2000))
+	r.d.shards = o.Shards
 	r.opts.progress("%s: creating the sale (stock %d, limit %d) and %d users", f.name, stock, limit, users)
 	if err := r.d.prepare(ctx, users, stock, limit); err != nil {
 		return time.Time{}, err
