@@ -14,7 +14,7 @@ import (
 )
 
 // errUnavailable is what a caller is told when Redis cannot answer now.
-var errUnavailable = domain.ErrUnavailable.WithDetail("the data store is saturated or failing over; retry shortly (a purchase with the same Idempotency-Key)")
+var errUnavailable = domain.ErrUnavailable.WithDetail("the data store is saturated or failing over; retry shortly (a purchase: with the same Idempotency-Key)")
 
 // unavailable joins domain.ErrUnavailable to err when err says Redis cannot answer now (see
 // transient); other errors (a script's bug, a reply it cannot decode) are returned as they are.

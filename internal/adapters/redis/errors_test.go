@@ -73,3 +73,33 @@ func TestPurchaseOnASaturatedOrLostRedisIsUnavailable(t *testing.T) {
 		t.Fatalf("Purchase once the pool is free = %+v, %v; want it accepted", out, err)
 	}
 }
+
+// Every Redis store answers unavailable (503 with Retry-After) on a Redis it cannot reach, not
+// an internal error: logins (sessions), the sale cache, WebSocket tickets, the inventory reads.
+func TestStoresOnALostRedisAreUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	gone := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = gone.Close() })
+	id, tenant := uuid.New(), uuid.New()
+	sessions := redisadapter.NewSessions(gone, "fs")
+	cache := redisadapter.NewSaleCache(gone, "fs", time.Minute)
+	tickets := redisadapter.NewTickets(gone, "fs")
+	inv := redisadapter.NewInventory(gone, "fs")
+	for name, call := range map[string]func() error{
+		"CreateSession": func() error {
+			return sessions.CreateSession(ctx, domain.Session{ID: id, TenantID: tenant, UserID: id}, "h", time.Minute)
+		},
+		"SessionActive": func() error { _, err := sessions.SessionActive(ctx, id); return err },
+		"CachedSale":    func() error { _, _, err := cache.CachedSale(ctx, tenant, id); return err },
+		"IssueTicket": func() error {
+			_, err := tickets.IssueTicket(ctx, domain.Principal{UserID: id, TenantID: tenant}, time.Minute)
+			return err
+		},
+		"Inventories": func() error { _, err := inv.Inventories(ctx, tenant, []uuid.UUID{id}); return err },
+	} {
+		if err := call(); !errors.Is(err, domain.ErrUnavailable) {
+			t.Errorf("%s on an unreachable Redis = %v; want ErrUnavailable", name, err)
+		}
+	}
+}

@@ -154,7 +154,8 @@ func decodeReservation(tenantID, saleID uuid.UUID, raw string) (domain.Reservati
 // SyncSale implements ports.InventoryStore. A sharded sale's shards are created with equal
 // shares of the stock (the parts first, the head last: a sale is there once its head is), and
 // changed the same way; the head alone takes a change of the total (sync_sale.lua).
-func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int) (domain.Inventory, error) {
+func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int) (_ domain.Inventory, err error) {
+	defer func() { err = unavailable(err) }()
 	n := sale.ShardCount()
 	args := func(k, share, hint int) []any {
 		return []any{sale.TotalStock, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
@@ -237,7 +238,8 @@ func btoi(b bool) int {
 }
 
 // Inventory implements ports.InventoryStore.
-func (s *Inventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Inventory, bool, error) {
+func (s *Inventory) Inventory(ctx context.Context, tenantID, saleID uuid.UUID) (_ domain.Inventory, _ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	invs, err := s.Inventories(ctx, tenantID, []uuid.UUID{saleID})
 	inv, ok := invs[saleID]
 	return inv, ok, err
@@ -250,7 +252,8 @@ var inventoryFields = []string{"total", "remaining", "sold", "pending", "seq", "
 // the other shards of sharded sales. A sharded sale's inventory adds up its shards (units being
 // moved between two shards are in neither for that moment); a shard missing, rolled back or
 // being rebuilt makes it RolledBack.
-func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (map[uuid.UUID]domain.Inventory, error) {
+func (s *Inventory) Inventories(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID) (_ map[uuid.UUID]domain.Inventory, err error) {
+	defer func() { err = unavailable(err) }()
 	read := func(keys []string) ([]*goredis.SliceCmd, error) {
 		cmds := make([]*goredis.SliceCmd, len(keys))
 		_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -337,7 +340,8 @@ func str(v any) string {
 }
 
 // Reserve implements ports.InventoryStore.
-func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (ports.ReserveResult, error) {
+func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (_ ports.ReserveResult, err error) {
+	defer func() { err = unavailable(err) }()
 	var k saleKeys
 	reply, err := s.takeStock(ctx, r, func(home saleKeys) ([]string, error) {
 		k = home
@@ -413,12 +417,14 @@ func refusal(reply []string, qty int) error {
 }
 
 // Reservation implements ports.InventoryStore.
-func (s *Inventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+func (s *Inventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (_ domain.Reservation, _ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	return s.FindReservation(ctx, tenantID, []uuid.UUID{saleID}, orderID)
 }
 
 // FindReservation implements ports.InventoryStore: one round trip over every shard of the sales.
-func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (domain.Reservation, bool, error) {
+func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, saleIDs []uuid.UUID, orderID uuid.UUID) (_ domain.Reservation, _ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	type lookup struct {
 		sale uuid.UUID
 		cmd  *goredis.StringCmd
@@ -432,7 +438,7 @@ func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, sal
 		shards = append(shards, ks)
 	}
 	var cmds []lookup
-	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, ks := range shards {
 			for _, k := range ks {
 				cmds = append(cmds, lookup{saleIDs[i], p.HGet(ctx, k.res, orderID.String())})
@@ -453,7 +459,8 @@ func (s *Inventory) FindReservation(ctx context.Context, tenantID uuid.UUID, sal
 }
 
 // MarkConfirmed implements ports.InventoryStore.
-func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) error {
+func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) (err error) {
+	defer func() { err = unavailable(err) }()
 	k, _, _, err := s.home(ctx, r)
 	if err != nil {
 		return fmt.Errorf("confirm reservation: %w", err)
@@ -465,7 +472,8 @@ func (s *Inventory) MarkConfirmed(ctx context.Context, r domain.Reservation) err
 }
 
 // Release implements ports.InventoryStore.
-func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (bool, error) {
+func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (_ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	k, _, _, err := s.home(ctx, r)
 	if err != nil {
 		return false, fmt.Errorf("release reservation: %w", err)
@@ -481,7 +489,8 @@ func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (bool, er
 }
 
 // Rereserve implements ports.InventoryStore.
-func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain.Reservation, error) {
+func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (_ domain.Reservation, err error) {
+	defer func() { err = unavailable(err) }()
 	reply, err := s.takeStock(ctx, r, func(k saleKeys) ([]string, error) {
 		return rereserveScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.res, k.awaited}, r.OrderID.String()).StringSlice()
 	})
@@ -495,7 +504,8 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (domain
 }
 
 // Adopt implements ports.InventoryStore, with lua/adopt.lua.
-func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Reservation, bool, error) {
+func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (_ domain.Reservation, _ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	reply, err := s.takeStock(ctx, r, func(k saleKeys) ([]string, error) {
 		return adoptScript.Run(ctx, s.rdb, k.reserveKeys(), r.OrderID.String(), r.UserID.String(), r.Quantity,
 			r.IdempotencyKey, r.UnitPriceCents, r.Currency, r.CreatedAt.UnixMilli()).StringSlice()
@@ -514,7 +524,8 @@ func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (domain.Res
 // RestoreSale implements ports.InventoryStore, with lua/restore.lua. A sharded sale is rebuilt
 // whole (restoreShards).
 func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []domain.Order, high ports.HighWater,
-	fence time.Time) (ports.Restored, error) {
+	fence time.Time) (_ ports.Restored, err error) {
+	defer func() { err = unavailable(err) }()
 	if sale.ShardCount() > 1 {
 		return s.restoreShards(ctx, sale, orders, high, fence)
 	}
@@ -710,7 +721,8 @@ func (s *Inventory) current(ctx context.Context, sale domain.Sale, high ports.Hi
 }
 
 // Fence implements ports.InventoryStore, with lua/fence.lua on every shard.
-func (s *Inventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) error {
+func (s *Inventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, until time.Time) (err error) {
+	defer func() { err = unavailable(err) }()
 	shards, err := s.allShards(ctx, tenantID, saleID)
 	if err != nil {
 		return fmt.Errorf("fence sale: %w", err)
@@ -727,7 +739,8 @@ func (s *Inventory) Fence(ctx context.Context, tenantID, saleID uuid.UUID, until
 }
 
 // AwaitedReservations implements ports.InventoryStore: the oldest first, over every shard.
-func (s *Inventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error) {
+func (s *Inventory) AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) (_ []domain.Reservation, err error) {
+	defer func() { err = unavailable(err) }()
 	shards, err := s.allShards(ctx, tenantID, saleID)
 	if err != nil {
 		return nil, fmt.Errorf("awaited reservations: %w", err)

@@ -34,7 +34,8 @@ func (c *SaleCache) key(tenantID, saleID uuid.UUID) string {
 }
 
 // CachedSale implements ports.SaleCache.
-func (c *SaleCache) CachedSale(ctx context.Context, tenantID, saleID uuid.UUID) (domain.Sale, bool, error) {
+func (c *SaleCache) CachedSale(ctx context.Context, tenantID, saleID uuid.UUID) (_ domain.Sale, _ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	raw, err := c.rdb.Get(ctx, c.key(tenantID, saleID)).Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return domain.Sale{}, false, nil
@@ -50,7 +51,8 @@ func (c *SaleCache) CachedSale(ctx context.Context, tenantID, saleID uuid.UUID) 
 }
 
 // FillSale implements ports.SaleCache.
-func (c *SaleCache) FillSale(ctx context.Context, s domain.Sale) error {
+func (c *SaleCache) FillSale(ctx context.Context, s domain.Sale) (err error) {
+	defer func() { err = unavailable(err) }()
 	raw, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode sale: %w", err)
@@ -59,7 +61,8 @@ func (c *SaleCache) FillSale(ctx context.Context, s domain.Sale) error {
 }
 
 // ReplaceSale implements ports.SaleCache.
-func (c *SaleCache) ReplaceSale(ctx context.Context, s domain.Sale) error {
+func (c *SaleCache) ReplaceSale(ctx context.Context, s domain.Sale) (err error) {
+	defer func() { err = unavailable(err) }()
 	raw, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode sale: %w", err)

@@ -38,9 +38,10 @@ func (s *Sessions) userKey(tenantID, userID uuid.UUID) string {
 }
 
 // CreateSession implements ports.SessionStore.
-func (s *Sessions) CreateSession(ctx context.Context, sess domain.Session, refreshHash string, ttl time.Duration) error {
+func (s *Sessions) CreateSession(ctx context.Context, sess domain.Session, refreshHash string, ttl time.Duration) (err error) {
+	defer func() { err = unavailable(err) }()
 	uk := s.userKey(sess.TenantID, sess.UserID)
-	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+	_, err = s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.HSet(ctx, s.key(sess.ID), "t", sess.TenantID.String(), "u", sess.UserID.String(), "h", refreshHash)
 		p.PExpire(ctx, s.key(sess.ID), ttl)
 		return nil
@@ -60,7 +61,8 @@ func (s *Sessions) CreateSession(ctx context.Context, sess domain.Session, refre
 }
 
 // RotateRefresh implements ports.SessionStore.
-func (s *Sessions) RotateRefresh(ctx context.Context, id uuid.UUID, presented, next string, ttl time.Duration) (domain.Session, error) {
+func (s *Sessions) RotateRefresh(ctx context.Context, id uuid.UUID, presented, next string, ttl time.Duration) (_ domain.Session, err error) {
+	defer func() { err = unavailable(err) }()
 	reply, err := rotateRefreshScript.Run(ctx, s.rdb, []string{s.key(id), s.usedKey(id)}, presented, next, ttl.Milliseconds()).StringSlice()
 	if err != nil {
 		return domain.Session{}, fmt.Errorf("rotate refresh token: %w", err)
@@ -91,7 +93,8 @@ func (s *Sessions) RotateRefresh(ctx context.Context, id uuid.UUID, presented, n
 }
 
 // SessionActive implements ports.SessionStore.
-func (s *Sessions) SessionActive(ctx context.Context, id uuid.UUID) (bool, error) {
+func (s *Sessions) SessionActive(ctx context.Context, id uuid.UUID) (_ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	n, err := s.rdb.Exists(ctx, s.key(id)).Result()
 	if err != nil {
 		return false, fmt.Errorf("session active: %w", err)
@@ -100,7 +103,8 @@ func (s *Sessions) SessionActive(ctx context.Context, id uuid.UUID) (bool, error
 }
 
 // RevokeSession implements ports.SessionStore.
-func (s *Sessions) RevokeSession(ctx context.Context, id uuid.UUID) error {
+func (s *Sessions) RevokeSession(ctx context.Context, id uuid.UUID) (err error) {
+	defer func() { err = unavailable(err) }()
 	if err := s.rdb.Del(ctx, s.key(id), s.usedKey(id)).Err(); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -108,7 +112,8 @@ func (s *Sessions) RevokeSession(ctx context.Context, id uuid.UUID) error {
 }
 
 // RevokeUserSessions implements ports.SessionStore.
-func (s *Sessions) RevokeUserSessions(ctx context.Context, tenantID, userID uuid.UUID) (int, error) {
+func (s *Sessions) RevokeUserSessions(ctx context.Context, tenantID, userID uuid.UUID) (_ int, err error) {
+	defer func() { err = unavailable(err) }()
 	uk := s.userKey(tenantID, userID)
 	ids, err := s.rdb.SMembers(ctx, uk).Result()
 	if err != nil {

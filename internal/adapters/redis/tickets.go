@@ -31,7 +31,8 @@ var _ ports.TicketStore = (*Tickets)(nil)
 func (t *Tickets) key(ticket string) string { return t.prefix + ":wsticket:" + ticket }
 
 // IssueTicket implements ports.TicketStore.
-func (t *Tickets) IssueTicket(ctx context.Context, p domain.Principal, ttl time.Duration) (string, error) {
+func (t *Tickets) IssueTicket(ctx context.Context, p domain.Principal, ttl time.Duration) (_ string, err error) {
+	defer func() { err = unavailable(err) }()
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	ticket := base64.RawURLEncoding.EncodeToString(b)
@@ -46,7 +47,8 @@ func (t *Tickets) IssueTicket(ctx context.Context, p domain.Principal, ttl time.
 }
 
 // RedeemTicket implements ports.TicketStore.
-func (t *Tickets) RedeemTicket(ctx context.Context, ticket string) (domain.Principal, bool, error) {
+func (t *Tickets) RedeemTicket(ctx context.Context, ticket string) (_ domain.Principal, _ bool, err error) {
+	defer func() { err = unavailable(err) }()
 	raw, err := t.rdb.GetDel(ctx, t.key(ticket)).Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return domain.Principal{}, false, nil
