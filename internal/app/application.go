@@ -124,6 +124,7 @@ type Application struct {
 	SendOrderEmail  SendOrderEmailHandler
 	RecordSaleStats RecordSaleStatsHandler
 	GetSaleStats    GetSaleStatsHandler
+	GetOverview     GetOverviewHandler
 	SyncInventory   *SyncInventoryHandler
 	FireSaleEvent   FireSaleEventHandler
 	IssueTicket     IssueTicketHandler
@@ -188,6 +189,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
 		RecordSaleStats: RecordSaleStatsHandler{Stats: d.Stats},
 		GetSaleStats:    GetSaleStatsHandler{Sales: d.Sales, Stats: d.Stats},
+		GetOverview:     GetOverviewHandler{Metrics: d.Metrics, Now: now},
 		SyncInventory: &SyncInventoryHandler{
 			Counters: d.Counters, Inventory: d.Inventory, Sales: d.Sales, Metrics: d.Metrics, Log: log, Now: now,
 			Horizon: s.SaleHorizon,

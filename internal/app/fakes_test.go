@@ -1400,6 +1400,19 @@ func (f *fakeMetrics) DriftChecked(live []ports.SaleRef) {
 	}
 }
 
+// Overview gives the tenant's drift gauges.
+func (f *fakeMetrics) Overview(_ context.Context, tenantID uuid.UUID) (ports.Overview, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := ports.Overview{Purchases: map[string]uint64{}, Drift: map[uuid.UUID]int{}}
+	for k, units := range f.drift {
+		if k.tenant == tenantID {
+			o.Drift[k.sale] = units
+		}
+	}
+	return o, nil
+}
+
 func (f *fakeMetrics) OutboxBacklog(pending int, oldest time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

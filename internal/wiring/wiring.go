@@ -473,6 +473,7 @@ func (b *bootstrapped) Ping(context.Context) error {
 // Relay module, which needs Kafka).
 var Worker = fx.Module("worker",
 	fx.Invoke(watchSales),
+	fx.Invoke(func(prom *metrics.Prometheus) { prom.WorkerRuns() }),
 	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, prom *metrics.Prometheus, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
 			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
