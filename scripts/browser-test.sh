@@ -18,4 +18,4 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 start_system browser
-ARTIFACTS_DIR="$root/test-results" node --test tests/browser/storefront.test.mjs tests/browser/docs.test.mjs
+ARTIFACTS_DIR="$root/test-results" node --test tests/browser/storefront.test.mjs tests/browser/docs.test.mjs tests/browser/admin.test.mjs
