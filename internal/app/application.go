@@ -24,6 +24,8 @@ type Deps struct {
 	// role (internal/adapters/dispatch), Queue itself elsewhere.
 	Dispatch ports.Dispatcher
 	Nodes    ports.Nodes
+	// Epoch marks the inventory store once every live sale's inventory is in it (Stock.Check).
+	Epoch    ports.StoreEpoch
 	Cache    ports.SaleCache
 	Hasher   ports.PasswordHasher
 	Tokens   ports.TokenIssuer
@@ -149,7 +151,8 @@ func New(d Deps, s Settings) (*Application, error) {
 		log = slog.Default()
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
-	stock := Stock{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence}
+	stock := Stock{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence,
+		Epoch: d.Epoch}
 	write := WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
 		Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}

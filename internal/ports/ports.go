@@ -168,6 +168,21 @@ type InventoryStore interface {
 	AwaitedReservations(ctx context.Context, tenantID, saleID uuid.UUID, before time.Time, limit int) ([]domain.Reservation, error)
 }
 
+// StoreEpoch marks an inventory store that holds every live sale's inventory. A store that lost
+// its data (restarted empty, flushed) loses the mark with it, and has none until a whole pass
+// over the live sales has checked, and rebuilt where needed, each of them (Stock.Check): until
+// then the roles that sell from it are not ready.
+type StoreEpoch interface {
+	// BeginCheck starts a pass; its token is the proof, at Stamp, that the store kept its data
+	// through the pass.
+	BeginCheck(ctx context.Context) (token string, err error)
+	// Stamp marks the store as holding the live sales, if the pass's token is still there;
+	// false: the store lost it (and its data) during the pass, which must be made again.
+	Stamp(ctx context.Context, token string) (bool, error)
+	// Held reports whether the store has the mark.
+	Held(ctx context.Context) (bool, error)
+}
+
 // Dispatcher is the order queue of the purchase path (adapters/dispatch): it hands accepted
 // orders to the OrderQueue and remembers them for a while.
 type Dispatcher interface {
