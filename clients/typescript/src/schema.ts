@@ -34,10 +34,14 @@ export interface paths {
         /**
          * Readiness probe
          * @description Answers 200 when PostgreSQL takes writes (reachable, a primary, not read-only), Redis
-         *     answers and the node has created the default tenant and admin (a login right after a 200
-         *     works); 503 otherwise, naming what is not ready and why (`not ready: postgres read-only`,
-         *     `postgres unreachable`, `redis loading`, `bootstrap unavailable`), never an address or a
-         *     driver's message.
+         *     answers and holds the epoch (the mark a pass over the live sales writes once every
+         *     sale's inventory is in Redis: a Redis that lost its data has none until the worker, or
+         *     this node at its start, has rebuilt them from PostgreSQL, within a second or so) and the
+         *     node has created the default tenant and admin (a login right after a 200 works); 503
+         *     otherwise, naming what is not ready and why (`not ready: postgres read-only`,
+         *     `postgres unreachable`, `redis loading`, `redis unreachable`,
+         *     `redis data lost, rebuilding`, `bootstrap unavailable`), never an address or a driver's
+         *     message. Liveness is `/healthz`, which checks nothing.
          */
         get: operations["getReadiness"];
         put?: never;
