@@ -117,8 +117,9 @@ async function loadMe() {
     ? "Admins only: log in with an admin account to see the control room."
     : `Admins only: ${state.me.email} is a ${state.me.role} account. Log out and log in with an admin account.`;
   $("#room").hidden = !admin;
-  stop();
-  if (admin) start();
+  if (!admin) stop();
+  else if (state.timers.length === 0) start();
+  else connect(); // a reconnection: the charts keep their history
 }
 
 function start() {
@@ -127,8 +128,11 @@ function start() {
   loadSales().catch((e) => notice(e.message));
   connect();
   const every = (ms, fn) => { fn(); state.timers.push(setInterval(fn, ms)); };
-  every(1000, () => pollOverview().catch((e) => notice(e.message)));
-  every(2000, () => loadDeadLetters().catch((e) => notice(e.message)));
+  // A session that ended (logged out elsewhere, or no longer an admin) turns the page back to
+  // its login; anything else is shown and tried again.
+  const failed = (e) => { if (e.status === 401 || e.status === 403) loadMe(); else notice(e.message); };
+  every(1000, () => pollOverview().catch(failed));
+  every(2000, () => loadDeadLetters().catch(failed));
 }
 
 function stop() {
@@ -174,11 +178,14 @@ function renderSale(sale) {
 function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/ws";
   const socket = new WebSocket(url);
+  const old = state.socket;
   state.socket = socket;
+  old?.close();
   socket.onopen = () => { $("#live").textContent = "live"; loadSales().catch((e) => notice(e.message)); };
   socket.onclose = () => {
     if (state.socket !== socket) return;
     $("#live").textContent = "reconnecting…";
+    // The socket is authenticated by the access cookie it is opened with: loadMe renews it first.
     setTimeout(() => { if (state.socket === socket) loadMe(); }, 1000);
   };
   socket.onmessage = (msg) => onEvent(JSON.parse(msg.data));
