@@ -2,8 +2,9 @@
 # Browser tests in headless Chromium: installs Debian's Chromium and playwright-core if missing,
 # starts `flashsale all` on a private database, Redis prefix and free port (scripts/lib/system.sh),
 # runs tests/browser against it and stops it. Screenshots: test-results/storefront.png (the
-# storefront at /; README's docs/storefront.png is a copy) and test-results/docs.png (Swagger UI
-# at /docs).
+# storefront at /; README's docs/storefront.png is a copy), test-results/control-room.png (the
+# control room at /admin; docs/control-room.png) and test-results/docs.png (Swagger UI at /docs).
+# admin.test.mjs alters the run's own database (DATABASE_URL) with psql to make a dead letter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,4 +19,4 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 start_system browser
-ARTIFACTS_DIR="$root/test-results" node --test tests/browser/storefront.test.mjs tests/browser/docs.test.mjs
+ARTIFACTS_DIR="$root/test-results" node --test tests/browser/storefront.test.mjs tests/browser/docs.test.mjs tests/browser/admin.test.mjs

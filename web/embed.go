@@ -4,7 +4,7 @@ package web
 
 import "embed"
 
-// Files holds index.html and assets/.
+// Files holds index.html (the storefront), admin.html (the control room) and assets/.
 //
-//go:embed index.html assets
+//go:embed index.html admin.html assets
 var Files embed.FS

@@ -24,6 +24,8 @@ type Deps struct {
 	// role (internal/adapters/dispatch), Queue itself elsewhere.
 	Dispatch ports.Dispatcher
 	Nodes    ports.Nodes
+	// Epoch marks the inventory store once every live sale's inventory is in it (Stock.Check).
+	Epoch    ports.StoreEpoch
 	Cache    ports.SaleCache
 	Hasher   ports.PasswordHasher
 	Tokens   ports.TokenIssuer
@@ -124,6 +126,7 @@ type Application struct {
 	SendOrderEmail  SendOrderEmailHandler
 	RecordSaleStats RecordSaleStatsHandler
 	GetSaleStats    GetSaleStatsHandler
+	GetOverview     GetOverviewHandler
 	SyncInventory   *SyncInventoryHandler
 	FireSaleEvent   FireSaleEventHandler
 	IssueTicket     IssueTicketHandler
@@ -148,7 +151,8 @@ func New(d Deps, s Settings) (*Application, error) {
 		log = slog.Default()
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
-	stock := Stock{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence}
+	stock := Stock{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence,
+		Epoch: d.Epoch}
 	write := WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
 		Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
@@ -188,6 +192,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		SendOrderEmail:  SendOrderEmailHandler{Users: d.Users, Sales: d.Sales, Mailer: d.Mailer, Processed: d.Processed},
 		RecordSaleStats: RecordSaleStatsHandler{Stats: d.Stats},
 		GetSaleStats:    GetSaleStatsHandler{Sales: d.Sales, Stats: d.Stats},
+		GetOverview:     GetOverviewHandler{Metrics: d.Metrics, Now: now},
 		SyncInventory: &SyncInventoryHandler{
 			Counters: d.Counters, Inventory: d.Inventory, Sales: d.Sales, Metrics: d.Metrics, Log: log, Now: now,
 			Horizon: s.SaleHorizon,

@@ -209,3 +209,23 @@ func (h *SyncInventoryHandler) report(ctx context.Context, d Drift) {
 	h.Log.WarnContext(ctx, "inventory drift between the inventory store and PostgreSQL", "sale_id", d.SaleID,
 		"redis_confirmed_units", d.RedisConfirmed, "postgres_sold_units", d.PostgresSold, "drift", d.Drift)
 }
+
+// GetOverviewHandler reads, for an admin, what this process measured of the traffic: the
+// control room's figures.
+type GetOverviewHandler struct {
+	Metrics ports.Metrics
+	Now     func() time.Time
+}
+
+// Handle checks the caller is an admin, then reads the figures (drift of their tenant only).
+func (h GetOverviewHandler) Handle(ctx context.Context, p domain.Principal) (ports.Overview, time.Time, error) {
+	if !p.IsAdmin() {
+		return ports.Overview{}, time.Time{}, domain.ErrForbidden
+	}
+	at := h.Now()
+	o, err := h.Metrics.Overview(ctx, p.TenantID)
+	if err != nil {
+		return ports.Overview{}, time.Time{}, fmt.Errorf("overview: %w", err)
+	}
+	return o, at, nil
+}

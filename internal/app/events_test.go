@@ -596,3 +596,24 @@ func TestSyncInventoryCheckFailures(t *testing.T) {
 		})
 	}
 }
+
+// The control room's figures are an admin's, and the drift they show is their tenant's.
+func TestGetOverviewIsAnAdminsOfTheirTenant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.newSale(10, 5, -time.Hour, time.Hour)
+	other := e.tenants.ensure("other", "Other").ID
+	e.metrics.InventoryDrift(s.TenantID, s.ID, 2)
+	e.metrics.InventoryDrift(other, uuid.New(), 7)
+
+	if _, _, err := e.app.GetOverview.Handle(ctx, e.shopper()); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("shopper: %v, want ErrForbidden", err)
+	}
+	o, at, err := e.app.GetOverview.Handle(ctx, e.admin())
+	if err != nil || !at.Equal(e.clock.Now()) {
+		t.Fatalf("admin: at %v, %v", at, err)
+	}
+	if len(o.Drift) != 1 || o.Drift[s.ID] != 2 {
+		t.Fatalf("drift %v, want only the tenant's sale at 2", o.Drift)
+	}
+}

@@ -864,6 +864,45 @@ func (f *fakeSessions) RevokeUserSessions(ctx context.Context, tenantID, userID 
 // environment
 
 // fakeNodes is the API node registry: the nodes listed in dead died holding orders.
+// fakeEpoch is the store's epoch: held once stamped, until lose (the store lost its data).
+type fakeEpoch struct {
+	mu     sync.Mutex
+	held   bool
+	token  string
+	stamps int
+}
+
+func (f *fakeEpoch) BeginCheck(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.token = uuid.NewString()
+	return f.token, nil
+}
+
+func (f *fakeEpoch) Stamp(_ context.Context, token string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if token != f.token {
+		return false, nil
+	}
+	f.held, f.token = true, ""
+	f.stamps++
+	return true, nil
+}
+
+func (f *fakeEpoch) Held(context.Context) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held, nil
+}
+
+// lose is the store losing its data: the epoch and a pass's token with it.
+func (f *fakeEpoch) lose() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held, f.token = false, ""
+}
+
 type fakeNodes struct {
 	mu        sync.Mutex
 	dead      []string
@@ -941,6 +980,7 @@ type env struct {
 	inv     *fakeInventory
 	queue   *fakeQueue
 	nodes   *fakeNodes
+	epoch   *fakeEpoch
 	live    *fakeLive
 	// scheduler records the sales scheduled; tickets is the WebSocket ticket store.
 	scheduler *fakeScheduler
@@ -977,7 +1017,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	e := &env{
 		clock: c, store: store, tenants: &fakeTenants{mem: store}, users: &fakeUsers{mem: store},
 		sales: &fakeSales{mem: store}, orders: &fakeOrders{mem: store}, inv: newFakeInventory(c.Now),
-		queue: newFakeQueue(), nodes: &fakeNodes{}, live: &fakeLive{}, scheduler: &fakeScheduler{},
+		queue: newFakeQueue(), nodes: &fakeNodes{}, epoch: &fakeEpoch{}, live: &fakeLive{}, scheduler: &fakeScheduler{},
 		tickets: &memTickets{now: c.Now}, cache: &fakeCache{mem: memory.NewSaleCache()}, hasher: &fakeHasher{}, tokens: &fakeTokens{},
 		sess: &fakeSessions{mem: memory.NewSessions(c.Now)}, log: &logRecorder{}, settings: app.DefaultSettings(),
 		outbox: &fakeOutbox{mem: store}, publisher: &fakePublisher{}, processed: &fakeProcessed{mem: store},
@@ -989,7 +1029,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 	e.tenant = e.tenants.ensure(domain.DefaultTenantSlug, "Default merchant")
 	a, err := app.New(app.Deps{
 		Tenants: e.tenants, Users: e.users, Sales: e.sales, Orders: e.orders, Inventory: e.inv,
-		Purchases: e.inv, Nodes: e.nodes, Queue: e.queue, Dispatch: e.queue, Cache: e.cache, Hasher: e.hasher,
+		Purchases: e.inv, Nodes: e.nodes, Epoch: e.epoch, Queue: e.queue, Dispatch: e.queue, Cache: e.cache, Hasher: e.hasher,
 		Tokens: e.tokens, Sessions: e.sess, Outbox: e.outbox, Publisher: e.publisher, Processed: e.processed,
 		Stats: e.stats, Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Live: e.live,
 		Scheduler: e.scheduler, Tickets: e.tickets, Log: slog.New(e.log), Now: c.Now,
@@ -1403,6 +1443,19 @@ func (f *fakeMetrics) DriftChecked(live []ports.SaleRef) {
 			delete(f.drift, k)
 		}
 	}
+}
+
+// Overview gives the tenant's drift gauges.
+func (f *fakeMetrics) Overview(_ context.Context, tenantID uuid.UUID) (ports.Overview, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := ports.Overview{Purchases: map[string]uint64{}, Drift: map[uuid.UUID]int{}}
+	for k, units := range f.drift {
+		if k.tenant == tenantID {
+			o.Drift[k.sale] = units
+		}
+	}
+	return o, nil
 }
 
 func (f *fakeMetrics) OutboxBacklog(pending int, oldest time.Duration) {

@@ -267,3 +267,44 @@ func TestReconcileWritesStrandedOrders(t *testing.T) {
 		t.Errorf("%d events written, want 1", got)
 	}
 }
+
+// A store with no epoch (new, or it lost its data) is stamped by the first pass that found every
+// live sale's inventory there, rebuilding those it had not at all; a store that holds the epoch
+// is left to restore those on their first use; one that loses it again is rebuilt and stamped
+// again.
+func TestReconcileStampsTheEpochOnceEveryLiveSaleIsThere(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	loaded := e.activeSale(t, 4, 4)
+	lost := e.newSale(5, 2, -time.Hour, time.Hour) // in PostgreSQL, not in the store
+	if held, _ := e.epoch.Held(ctx); held {
+		t.Fatal("a new store holds the epoch")
+	}
+	n, err := e.app.Reconcile.RolledBack(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RolledBack without an epoch = %d, %v; want the missing sale restored", n, err)
+	}
+	if _, ok := e.inv.state(lost.TenantID, lost.ID); !ok {
+		t.Fatal("the sale the store lacked was not restored")
+	}
+	if held, _ := e.epoch.Held(ctx); !held || e.epoch.stamps != 1 {
+		t.Fatalf("epoch held %v after %d stamps; want stamped once", held, e.epoch.stamps)
+	}
+
+	// Held: a pass looks at the inventories the store has only, and stamps nothing.
+	later := e.newSale(3, 1, -time.Hour, time.Hour)
+	if n, err := e.app.Reconcile.RolledBack(ctx); err != nil || n != 0 || e.epoch.stamps != 1 {
+		t.Fatalf("RolledBack with the epoch = %d, %v, %d stamps; want nothing done", n, err, e.epoch.stamps)
+	}
+	if _, ok := e.inv.state(later.TenantID, later.ID); ok {
+		t.Fatal("a pass with the epoch restored a sale it had not been asked for")
+	}
+
+	e.epoch.lose()
+	if n, err := e.app.Reconcile.RolledBack(ctx); err != nil || n != 1 || e.epoch.stamps != 2 {
+		t.Fatalf("RolledBack after the store lost the epoch = %d, %v, %d stamps; want the missing sale restored, stamped", n, err, e.epoch.stamps)
+	}
+	if got := e.remaining(t, loaded); got != 4 {
+		t.Errorf("the loaded sale's remaining %d, want 4, untouched", got)
+	}
+}

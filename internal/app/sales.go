@@ -37,6 +37,9 @@ type Stock struct {
 	Log       *slog.Logger
 	// Fence is how long purchases wait after a live sale's inventory is restored.
 	Fence time.Duration
+	// Epoch marks the store once a whole pass of Check found every live sale's inventory there
+	// and current, or rebuilt it.
+	Epoch ports.StoreEpoch
 }
 
 // Of reads the sale's inventory, restoring it if the store has none.
@@ -100,8 +103,20 @@ func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, e
 // reservation was gone), or the inventory is behind PostgreSQL's high-water mark (ports.HighWater:
 // the worker wrote orders the store no longer counts). Until then purchases of
 // the sale wait (503): a rolled-back inventory would sell the stock of those orders again.
-// Inventories the store has not at all are restored on their first use (Of).
+// While the store holds no epoch (ports.StoreEpoch: it lost its data, or is new) the pass also
+// restores the live sales the store has not at all, rather than on their first use (Of), and
+// stamps the epoch once every one is there: the roles that sell from the store are ready again.
 func (st Stock) Check(ctx context.Context, since time.Time) (restored int, err error) {
+	held, err := st.Epoch.Held(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("check inventories: %w", err)
+	}
+	var token string
+	if !held {
+		if token, err = st.Epoch.BeginCheck(ctx); err != nil {
+			return 0, fmt.Errorf("check inventories: %w", err)
+		}
+	}
 	refs, err := st.Sales.LiveSales(ctx, since)
 	if err != nil {
 		return 0, fmt.Errorf("check inventories: %w", err)
@@ -128,6 +143,28 @@ func (st Stock) Check(ctx context.Context, since time.Time) (restored int, err e
 			}
 			restored++
 		}
+		if held {
+			continue
+		}
+		for _, saleID := range saleIDs {
+			if _, ok := invs[saleID]; ok {
+				continue
+			}
+			if err := st.RestoreSale(ctx, tenantID, saleID); err != nil {
+				return restored, fmt.Errorf("check inventories: %w", err)
+			}
+			restored++
+		}
+	}
+	if held {
+		return restored, nil
+	}
+	stamped, err := st.Epoch.Stamp(ctx, token)
+	switch {
+	case err != nil:
+		return restored, fmt.Errorf("check inventories: %w", err)
+	case stamped:
+		st.Log.InfoContext(ctx, "inventory store epoch stamped: every live sale's inventory is there", "restored", restored)
 	}
 	return restored, nil
 }

@@ -219,6 +219,8 @@ func TestMetricsCountABurst(t *testing.T) {
 			t.Errorf("%s not exposed on the admin listener", name)
 		}
 	}
+	checkOverview(t, c, sys, counted, len(all), tokens[0])
+
 	resp, err := http.Get(sys.AdminURL + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("admin /healthz: %v %v", resp, err)
@@ -331,4 +333,60 @@ func checkDashboardAndRules(t *testing.T, families map[string]*dto.MetricFamily)
 		t.Fatalf("the dashboard or rules use metrics the system does not export: %v", missing)
 	}
 	t.Logf("%d metric names of the dashboard and the rules, all exported", len(used))
+}
+
+// checkOverview: the control room's source (GET /v1/admin/overview) shows the counts the
+// clients saw, as /metrics does; a shopper may not read it.
+func checkOverview(t *testing.T, c *testutil.Client, sys *testutil.System, counted map[string]int, purchases int, shopper string) {
+	t.Helper()
+	if r := c.Do(t, testutil.Request{Method: "GET", Path: "/v1/admin/overview", Token: shopper}); r.Status != http.StatusForbidden {
+		t.Errorf("overview for a shopper: %d %s", r.Status, r.Body)
+	}
+	admin := sys.TokenFor(t, sys.CreateUsers(t, 1, domain.RoleAdmin)[0])
+	r := c.Do(t, testutil.Request{Method: "GET", Path: "/v1/admin/overview", Token: admin})
+	if r.Status != http.StatusOK || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("overview: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	var o struct {
+		Purchases []struct {
+			Outcome string `json:"outcome"`
+			Total   int    `json:"total"`
+		} `json:"purchases"`
+		PurchaseLatency struct {
+			Count int `json:"count"`
+		} `json:"purchaseLatency"`
+		Queue struct {
+			Name     string `json:"name"`
+			Measured bool   `json:"measured"`
+		} `json:"queue"`
+		Durable struct {
+			Measured bool `json:"measured"`
+			Latency  struct {
+				Count int `json:"count"`
+			} `json:"latency"`
+		} `json:"durable"`
+		Drift []struct {
+			Units int `json:"units"`
+		} `json:"drift"`
+	}
+	if err := json.Unmarshal(r.Body, &o); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range o.Purchases {
+		if p.Total != counted[p.Outcome] {
+			t.Errorf("overview purchases %s = %d, the clients saw %d", p.Outcome, p.Total, counted[p.Outcome])
+		}
+	}
+	if len(o.Purchases) != 8 || o.PurchaseLatency.Count != purchases {
+		t.Errorf("overview: %d outcomes, %d purchases timed; want 8 and %d", len(o.Purchases), o.PurchaseLatency.Count, purchases)
+	}
+	if o.Queue.Name != sys.Config.OrderQueue || !o.Queue.Measured {
+		t.Errorf("overview queue %+v, want %s measured", o.Queue, sys.Config.OrderQueue)
+	}
+	if !o.Durable.Measured || o.Durable.Latency.Count < counted["accepted"] {
+		t.Errorf("overview durable %+v, want measured and at least %d", o.Durable, counted["accepted"])
+	}
+	if len(o.Drift) != 1 || o.Drift[0].Units != 0 {
+		t.Errorf("overview drift %+v, want the sale's, 0", o.Drift)
+	}
 }

@@ -174,6 +174,21 @@ type InventoryStore interface {
 	SettleTransfers(ctx context.Context, tenantID, saleID uuid.UUID) (int, error)
 }
 
+// StoreEpoch marks an inventory store that holds every live sale's inventory. A store that lost
+// its data (restarted empty, flushed) loses the mark with it, and has none until a whole pass
+// over the live sales has checked, and rebuilt where needed, each of them (Stock.Check): until
+// then the roles that sell from it are not ready.
+type StoreEpoch interface {
+	// BeginCheck starts a pass; its token is the proof, at Stamp, that the store kept its data
+	// through the pass.
+	BeginCheck(ctx context.Context) (token string, err error)
+	// Stamp marks the store as holding the live sales, if the pass's token is still there;
+	// false: the store lost it (and its data) during the pass, which must be made again.
+	Stamp(ctx context.Context, token string) (bool, error)
+	// Held reports whether the store has the mark.
+	Held(ctx context.Context) (bool, error)
+}
+
 // Dispatcher is the order queue of the purchase path (adapters/dispatch): it hands accepted
 // orders to the OrderQueue and remembers them for a while.
 type Dispatcher interface {
@@ -423,6 +438,41 @@ type Metrics interface {
 	// drift to show (its series goes).
 	DriftChecked(live []SaleRef)
 	OutboxBacklog(pending int, oldest time.Duration)
+	// Overview reads what this process measured, for the control room: the tenant's drift
+	// only, the rest as the process counted it.
+	Overview(ctx context.Context, tenantID uuid.UUID) (Overview, error)
+}
+
+// Overview is what a process measured of the traffic: running totals and cumulative
+// histograms since it started (a reader takes the difference of two reads), and gauges.
+type Overview struct {
+	// Purchases counts answers to purchases by outcome (accepted, sold_out, ...).
+	Purchases map[string]uint64
+	// PurchaseLatency is the time to answer a purchase.
+	PurchaseLatency Histogram
+	Queue           QueueDepth
+	// DurableMeasured: this process runs a worker, which measures Durable (accepted to
+	// written in PostgreSQL).
+	DurableMeasured bool
+	Durable         Histogram
+	// Drift is, per live sale, Redis minus PostgreSQL confirmed units (inventory-sync).
+	Drift map[uuid.UUID]int
+}
+
+// Histogram is cumulative: Buckets[i] observations were at most Bounds[i] seconds.
+type Histogram struct {
+	Count   uint64
+	Sum     float64
+	Bounds  []float64
+	Buckets []uint64
+}
+
+// QueueDepth is the order queue's tasks by state; Measured is false when it could not be read.
+type QueueDepth struct {
+	Name                                        string
+	Pending, Active, Scheduled, Retry, Archived int
+	OldestPending                               time.Duration
+	Measured                                    bool
 }
 
 // LiveEvents is how the use cases tell live clients what happened. It is best effort: a lost

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -201,10 +202,22 @@ func (relayCheck) Name() string { return "outbox-relay" }
 
 func (r relayCheck) Ping(context.Context) error {
 	if s := r.relay.Status(); !s.Healthy {
-		return errors.New(s.Problem)
+		// The reason without the last error's words: those may name the brokers.
+		return checkFailed{reason: strings.TrimSuffix(s.Problem, ": "+s.LastError), err: errors.New(s.Problem)}
 	}
 	return nil
 }
+
+// checkFailed is a failed admin check: Reason is fit for anyone to read, Error (the broker's
+// or the database's own words, which may name hosts) for the logs.
+type checkFailed struct {
+	reason string
+	err    error
+}
+
+func (e checkFailed) Error() string  { return e.reason + ": " + e.err.Error() }
+func (e checkFailed) Unwrap() error  { return e.err }
+func (e checkFailed) Reason() string { return e.reason }
 
 // Mailer picks SMTP when SMTP_ADDR is set, else .eml files in MAIL_DIR.
 var Mailer = fx.Provide(func(c config.Config) (ports.Mailer, error) {
@@ -314,7 +327,7 @@ func (c *consumerAlive) Ping(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return fmt.Errorf("stopped: %w", c.err)
+		return checkFailed{reason: "stopped", err: c.err}
 	}
 	return nil
 }

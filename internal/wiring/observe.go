@@ -50,6 +50,7 @@ var Observe = fx.Options(
 		})
 	}),
 	fx.Invoke(func(q *asynqadapter.Queue, c config.Config, prom *metrics.Prometheus) {
+		prom.ControlOrderQueue(c.OrderQueue)
 		prom.WatchQueues(func() ([]metrics.QueueState, error) {
 			stats, err := q.Stats(c.OrderQueue, c.SaleEventsQueue)
 			out := make([]metrics.QueueState, 0, len(stats))

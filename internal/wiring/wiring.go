@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,6 +160,9 @@ var Redis = fx.Module("redis",
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Tickets {
 			return redisadapter.NewTickets(rdb, c.RedisPrefix)
 		}, fx.As(new(ports.TicketStore))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Epoch {
+			return redisadapter.NewEpoch(rdb, c.RedisPrefix)
+		}, fx.As(fx.Self()), fx.As(new(ports.StoreEpoch))),
 	),
 )
 
@@ -363,10 +367,11 @@ var API = fx.Module("api",
 	}),
 	fx.Provide(func() *bootstrapped { return &bootstrapped{} }),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
-		gate *redisadapter.Gate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
+		epoch *redisadapter.Epoch, gate *redisadapter.Gate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
 		boot *bootstrapped, log *slog.Logger, c config.Config) (*HTTPServer, error) {
+		// Redis must answer and hold the epoch: an API node sells from it.
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
-			store, redisadapter.Pinger{Client: rdb}, boot)
+			store, redisadapter.Pinger{Client: rdb, Epoch: epoch}, boot)
 		proxies, err := c.TrustedProxyPrefixes()
 		if err != nil {
 			return nil, err
@@ -447,6 +452,12 @@ var API = fx.Module("api",
 			if err != nil {
 				return err
 			}
+			// One pass over the live sales' inventories: a store with no epoch (new, or it
+			// lost its data) is rebuilt and stamped now rather than at the worker's next pass.
+			// A failure leaves readiness to the worker's passes.
+			if _, err := a.Reconcile.RolledBack(ctx); err != nil {
+				log.WarnContext(ctx, "inventory check at start failed; the worker's passes retry it", "err", err)
+			}
 			boot.done.Store(true)
 			log.Info("bootstrap done", "tenant", t.Slug, "admin", c.AdminEmail)
 			return nil
@@ -473,6 +484,12 @@ func (b *bootstrapped) Ping(context.Context) error {
 // Relay module, which needs Kafka).
 var Worker = fx.Module("worker",
 	fx.Invoke(watchSales),
+	// Ready when Redis answers and holds the epoch: the worker adopts and writes from it. (It
+	// replaces the admin listener's plain Redis check.)
+	fx.Provide(fx.Annotate(func(rdb goredis.UniversalClient, epoch *redisadapter.Epoch) httpadapter.ReadinessCheck {
+		return redisadapter.Pinger{Client: rdb, Epoch: epoch}
+	}, fx.ResultTags(`group:"admin-ready"`))),
+	fx.Invoke(func(prom *metrics.Prometheus) { prom.WorkerRuns() }),
 	fx.Invoke(func(lc fx.Lifecycle, rdb goredis.UniversalClient, a *app.Application, c config.Config, prom *metrics.Prometheus, log *slog.Logger) {
 		w := asynqadapter.NewWorker(rdb, asynqadapter.WorkerConfig{
 			Queue: c.OrderQueue, SaleEventsQueue: c.SaleEventsQueue, Concurrency: c.WorkerConcurrency, RetryBase: c.WorkerRetryBase,
@@ -575,9 +592,13 @@ var Admin = fx.Module("admin",
 		if c.AdminAddr == "" {
 			return s
 		}
+		ready := []httpadapter.ReadinessCheck{store}
+		if !slices.ContainsFunc(checks.Ready, func(c httpadapter.ReadinessCheck) bool { return c.Name() == "redis" }) {
+			ready = append(ready, redisadapter.Pinger{Client: rdb})
+		}
 		handler := httpadapter.NewAdminHandler(httpadapter.AdminConfig{
 			Live:    checks.Live,
-			Ready:   append([]httpadapter.ReadinessCheck{store, redisadapter.Pinger{Client: rdb}}, checks.Ready...),
+			Ready:   append(ready, checks.Ready...),
 			Metrics: prom.Handler(),
 		}, log)
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}

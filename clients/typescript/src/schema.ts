@@ -34,10 +34,14 @@ export interface paths {
         /**
          * Readiness probe
          * @description Answers 200 when PostgreSQL takes writes (reachable, a primary, not read-only), Redis
-         *     answers and the node has created the default tenant and admin (a login right after a 200
-         *     works); 503 otherwise, naming what is not ready and why (`not ready: postgres read-only`,
-         *     `postgres unreachable`, `redis loading`, `bootstrap unavailable`), never an address or a
-         *     driver's message.
+         *     answers and holds the epoch (the mark a pass over the live sales writes once every
+         *     sale's inventory is in Redis: a Redis that lost its data has none until the worker, or
+         *     this node at its start, has rebuilt them from PostgreSQL, within a second or so) and the
+         *     node has created the default tenant and admin (a login right after a 200 works); 503
+         *     otherwise, naming what is not ready and why (`not ready: postgres read-only`,
+         *     `postgres unreachable`, `redis loading`, `redis unreachable`,
+         *     `redis data lost, rebuilding`, `bootstrap unavailable`), never an address or a driver's
+         *     message. Liveness is `/healthz`, which checks nothing.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -387,6 +391,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What this node measured, for the control room
+         * @description The figures the control room at `/admin` draws, read from this process's own metrics
+         *     (the same series `GET /metrics` exports): purchases answered by outcome and the time
+         *     to answer them as running totals and a cumulative histogram (a client takes the
+         *     difference of two reads for a rate and a percentile), the order queue, the time from a
+         *     purchase's acceptance to its order in PostgreSQL, and the tenant's sales' drift between
+         *     Redis and PostgreSQL. Purchases and the queue are this node's and the whole system's
+         *     respectively; the time to durable is measured by the worker and drift by the
+         *     inventory-sync consumer, so a node that does not run them (`serve` alone) reports
+         *     `durable.measured: false` and no drift: read those from the worker's and the
+         *     consumer's `/metrics`.
+         */
+        get: operations["getOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/dead-letters": {
         parameters: {
             query?: never;
@@ -626,6 +659,65 @@ export interface components {
              * @description Absent before the first order.
              */
             lastOrderAt?: string;
+        };
+        Overview: {
+            /** Format: date-time */
+            measuredAt: string;
+            /** @description Answers to `placeOrder` this node gave since it started, by outcome (`flashsale_purchases_total`). */
+            purchases: components["schemas"]["PurchaseCount"][];
+            purchaseLatency: components["schemas"]["Histogram"];
+            queue: components["schemas"]["QueueDepth"];
+            /** @description From a purchase's acceptance to its order in PostgreSQL (`flashsale_order_durable_delay_seconds`). */
+            durable: {
+                /** @description False when this process runs no worker: the histogram is then empty. */
+                measured: boolean;
+                latency: components["schemas"]["Histogram"];
+            };
+            /** @description The tenant's live sales' drift, Redis minus PostgreSQL confirmed units, as inventory-sync last measured it in this process (`flashsale_inventory_drift_units`); empty where it does not run. */
+            drift: components["schemas"]["SaleDrift"][];
+        };
+        PurchaseCount: {
+            /** @enum {string} */
+            outcome: "accepted" | "replayed" | "sold_out" | "limit" | "not_active" | "rate_limited" | "rejected" | "failed";
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description A cumulative histogram since the process started (Prometheus's); `+Inf` is `count`. */
+        Histogram: {
+            /** Format: int64 */
+            count: number;
+            /** Format: double */
+            sumSeconds: number;
+            buckets: {
+                /**
+                 * Format: double
+                 * @description Upper bound in seconds.
+                 */
+                le: number;
+                /**
+                 * Format: int64
+                 * @description Observations at or under `le`.
+                 */
+                count: number;
+            }[];
+        };
+        QueueDepth: {
+            name: string;
+            pending: number;
+            active: number;
+            scheduled: number;
+            retry: number;
+            /** @description Archived tasks (every tenant's). */
+            deadLetters: number;
+            /** Format: double */
+            oldestPendingSeconds: number;
+            /** @description False when the queue could not be read just now. */
+            measured: boolean;
+        };
+        SaleDrift: {
+            /** Format: uuid */
+            saleId: string;
+            units: number;
         };
         DeadLetter: {
             /** Format: uuid */
@@ -1698,6 +1790,100 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getOverview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The figures, at `measuredAt`. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "measuredAt": "2026-12-01T00:00:02Z",
+                     *       "purchases": [
+                     *         {
+                     *           "outcome": "accepted",
+                     *           "total": 412
+                     *         },
+                     *         {
+                     *           "outcome": "sold_out",
+                     *           "total": 1290
+                     *         }
+                     *       ],
+                     *       "purchaseLatency": {
+                     *         "count": 1702,
+                     *         "sumSeconds": 8.51,
+                     *         "buckets": [
+                     *           {
+                     *             "le": 0.005,
+                     *             "count": 1650
+                     *           },
+                     *           {
+                     *             "le": 0.05,
+                     *             "count": 1700
+                     *           },
+                     *           {
+                     *             "le": 0.5,
+                     *             "count": 1702
+                     *           }
+                     *         ]
+                     *       },
+                     *       "queue": {
+                     *         "name": "orders",
+                     *         "pending": 12,
+                     *         "active": 8,
+                     *         "scheduled": 0,
+                     *         "retry": 0,
+                     *         "deadLetters": 1,
+                     *         "oldestPendingSeconds": 0.4,
+                     *         "measured": true
+                     *       },
+                     *       "durable": {
+                     *         "measured": true,
+                     *         "latency": {
+                     *           "count": 412,
+                     *           "sumSeconds": 20.6,
+                     *           "buckets": [
+                     *             {
+                     *               "le": 0.1,
+                     *               "count": 390
+                     *             },
+                     *             {
+                     *               "le": 1,
+                     *               "count": 412
+                     *             }
+                     *           ]
+                     *         }
+                     *       },
+                     *       "drift": [
+                     *         {
+                     *           "saleId": "01a21b3d-12e5-71ec-a73f-4869159824af",
+                     *           "units": 0
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -23,7 +24,9 @@ type AdminConfig struct {
 	Timeout time.Duration
 }
 
-// adminReport is the body of /healthz and /readyz: ok or unavailable, and each check's result.
+// adminReport is the body of /healthz and /readyz: ok or unavailable, and each check's result:
+// "ok", or "unavailable" and the check's Reason when its error has one; never the error itself,
+// which may carry hosts, users or driver messages (it is logged).
 type adminReport struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
@@ -52,10 +55,16 @@ func adminChecks(checks []ReadinessCheck, timeout time.Duration, log *slog.Logge
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		report := adminReport{Status: "ok", Checks: map[string]string{}}
+		logged := map[string]string{}
 		for _, c := range checks {
 			if err := c.Ping(ctx); err != nil {
 				report.Status = "unavailable"
-				report.Checks[c.Name()] = "unavailable: " + err.Error()
+				report.Checks[c.Name()] = "unavailable"
+				var r interface{ Reason() string }
+				if errors.As(err, &r) {
+					report.Checks[c.Name()] = "unavailable: " + r.Reason()
+				}
+				logged[c.Name()] = err.Error()
 				continue
 			}
 			report.Checks[c.Name()] = "ok"
@@ -66,7 +75,7 @@ func adminChecks(checks []ReadinessCheck, timeout time.Duration, log *slog.Logge
 		}
 		switch ok := status == http.StatusOK; {
 		case !ok && !failing.Swap(true):
-			log.WarnContext(ctx, "admin check failing", "path", r.URL.Path, "checks", report.Checks)
+			log.WarnContext(ctx, "admin check failing", "path", r.URL.Path, "checks", logged)
 		case ok && failing.Swap(false):
 			log.InfoContext(ctx, "admin check passing again", "path", r.URL.Path)
 		}

@@ -20,6 +20,12 @@ type check struct {
 func (c *check) Name() string               { return c.name }
 func (c *check) Ping(context.Context) error { return c.err }
 
+// reasoned is a failure whose Reason may be shown, unlike its Error.
+type reasoned struct{ reason, detail string }
+
+func (e reasoned) Error() string  { return e.reason + ": " + e.detail }
+func (e reasoned) Reason() string { return e.reason }
+
 // TestAdminHandler: /healthz and /readyz answer 200 while their checks pass and 503 naming the
 // failing one otherwise; /metrics is the handler given.
 func TestAdminHandler(t *testing.T) {
@@ -49,12 +55,17 @@ func TestAdminHandler(t *testing.T) {
 	if code, body := get("/readyz"); code != http.StatusOK || body["status"] != "ok" {
 		t.Fatalf("/readyz = %d %v", code, body)
 	}
-	relay.err = errors.New("30 events waiting")
+	// A failing check shows its Reason, never its error (hosts, users, driver messages).
+	relay.err = reasoned{"not publishing", "kafka-1.internal:9092: connection refused"}
 	code, body := get("/readyz")
 	checks, _ := body["checks"].(map[string]any)
 	if code != http.StatusServiceUnavailable || body["status"] != "unavailable" || checks["postgres"] != "ok" ||
-		checks["outbox-relay"] != "unavailable: 30 events waiting" {
+		checks["outbox-relay"] != "unavailable: not publishing" {
 		t.Fatalf("/readyz with the relay failing = %d %v", code, body)
+	}
+	db.err = errors.New("dial tcp 10.0.0.5:5432: user flashsale: connection refused")
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || body["checks"].(map[string]any)["postgres"] != "unavailable" {
+		t.Fatalf("/readyz with an error that has no Reason = %d %v, want it shown as unavailable only", code, body)
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz = %d while the consumer runs", code)

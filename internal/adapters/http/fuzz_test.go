@@ -337,6 +337,7 @@ type unused struct {
 	ports.Mailer
 	ports.Metrics
 	ports.SaleScheduler
+	ports.StoreEpoch
 	ports.TicketStore
 	ports.BrokerWatcher
 	ports.OutboxRecovery

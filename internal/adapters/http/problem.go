@@ -229,6 +229,7 @@ func (p problemResponse) VisitRefreshTokensResponse(w http.ResponseWriter) error
 func (p problemResponse) VisitLogoutResponse(w http.ResponseWriter) error          { return p.write(w) }
 func (p problemResponse) VisitLogoutAllResponse(w http.ResponseWriter) error       { return p.write(w) }
 func (p problemResponse) VisitGetSaleStatsResponse(w http.ResponseWriter) error    { return p.write(w) }
+func (p problemResponse) VisitGetOverviewResponse(w http.ResponseWriter) error     { return p.write(w) }
 func (p problemResponse) VisitIssueWebSocketTicketResponse(w http.ResponseWriter) error {
 	return p.write(w)
 }

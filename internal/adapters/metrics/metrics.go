@@ -24,6 +24,7 @@ type Prometheus struct {
 	restarts        prometheus.Counter
 	orderTasks      *prometheus.CounterVec
 	traffic         *traffic
+	overview        overviewSources
 	// driftMu guards driftSales, the sales with a drift series (the checker's pace, not the
 	// purchase path's).
 	driftMu    sync.Mutex

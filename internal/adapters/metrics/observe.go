@@ -205,7 +205,7 @@ func counter(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric 
 
 // WatchQueues exposes the Asynq queues, read from state at each scrape (once per process).
 func (p *Prometheus) WatchQueues(state func() ([]QueueState, error)) {
-	p.registry.MustRegister(collectorFunc{
+	var queues prometheus.Collector = collectorFunc{
 		descs: []*prometheus.Desc{queueTasksDesc, queueAgeDesc, queueUpDesc},
 		collect: func(ch chan<- prometheus.Metric) {
 			queues, err := state()
@@ -222,7 +222,9 @@ func (p *Prometheus) WatchQueues(state func() ([]QueueState, error)) {
 				ch <- gauge(queueAgeDesc, q.OldestPending.Seconds(), q.Queue)
 			}
 		},
-	})
+	}
+	p.registry.MustRegister(queues)
+	p.overview.queues.Store(&queues)
 }
 
 // WatchPools exposes connection pools by name, read at each scrape (once per process).

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	neturl "net/url"
 	"runtime"
@@ -125,7 +126,12 @@ func checkAOF(ctx context.Context, rdb goredis.UniversalClient) error {
 }
 
 // Pinger makes a Redis client a readiness check.
-type Pinger struct{ Client goredis.UniversalClient }
+type Pinger struct {
+	Client goredis.UniversalClient
+	// Epoch, if set, must be held too (the roles that sell from Redis): a Redis that lost its
+	// data is not ready until the live sales are rebuilt in it ("data lost, rebuilding").
+	Epoch *Epoch
+}
 
 // Name names the check.
 func (Pinger) Name() string { return "redis" }
@@ -137,6 +143,15 @@ func (p Pinger) Ping(ctx context.Context) error {
 		return c.Ping(ctx).Err()
 	})
 	switch {
+	case err == nil && p.Epoch != nil:
+		held, err := p.Epoch.Held(ctx)
+		switch {
+		case err != nil:
+			return notReady{reason: "unreachable", err: err}
+		case !held:
+			return notReady{reason: "data lost, rebuilding", err: errors.New("redis holds no epoch: its live sales are not rebuilt yet")}
+		}
+		return nil
 	case err == nil:
 		return nil
 	case goredis.HasErrorPrefix(err, "LOADING"):

@@ -38,19 +38,55 @@ func (e HealthStatus) Valid() bool {
 
 // Defines values for OrderStatus.
 const (
-	Confirmed OrderStatus = "confirmed"
-	Failed    OrderStatus = "failed"
-	Pending   OrderStatus = "pending"
+	OrderStatusConfirmed OrderStatus = "confirmed"
+	OrderStatusFailed    OrderStatus = "failed"
+	OrderStatusPending   OrderStatus = "pending"
 )
 
 // Valid indicates whether the value is a known member of the OrderStatus enum.
 func (e OrderStatus) Valid() bool {
 	switch e {
-	case Confirmed:
+	case OrderStatusConfirmed:
 		return true
-	case Failed:
+	case OrderStatusFailed:
 		return true
-	case Pending:
+	case OrderStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PurchaseCountOutcome.
+const (
+	PurchaseCountOutcomeAccepted    PurchaseCountOutcome = "accepted"
+	PurchaseCountOutcomeFailed      PurchaseCountOutcome = "failed"
+	PurchaseCountOutcomeLimit       PurchaseCountOutcome = "limit"
+	PurchaseCountOutcomeNotActive   PurchaseCountOutcome = "not_active"
+	PurchaseCountOutcomeRateLimited PurchaseCountOutcome = "rate_limited"
+	PurchaseCountOutcomeRejected    PurchaseCountOutcome = "rejected"
+	PurchaseCountOutcomeReplayed    PurchaseCountOutcome = "replayed"
+	PurchaseCountOutcomeSoldOut     PurchaseCountOutcome = "sold_out"
+)
+
+// Valid indicates whether the value is a known member of the PurchaseCountOutcome enum.
+func (e PurchaseCountOutcome) Valid() bool {
+	switch e {
+	case PurchaseCountOutcomeAccepted:
+		return true
+	case PurchaseCountOutcomeFailed:
+		return true
+	case PurchaseCountOutcomeLimit:
+		return true
+	case PurchaseCountOutcomeNotActive:
+		return true
+	case PurchaseCountOutcomeRateLimited:
+		return true
+	case PurchaseCountOutcomeRejected:
+		return true
+	case PurchaseCountOutcomeReplayed:
+		return true
+	case PurchaseCountOutcomeSoldOut:
 		return true
 	default:
 		return false
@@ -77,22 +113,22 @@ func (e Role) Valid() bool {
 
 // Defines values for SaleStatus.
 const (
-	Active    SaleStatus = "active"
-	Ended     SaleStatus = "ended"
-	Scheduled SaleStatus = "scheduled"
-	SoldOut   SaleStatus = "sold_out"
+	SaleStatusActive    SaleStatus = "active"
+	SaleStatusEnded     SaleStatus = "ended"
+	SaleStatusScheduled SaleStatus = "scheduled"
+	SaleStatusSoldOut   SaleStatus = "sold_out"
 )
 
 // Valid indicates whether the value is a known member of the SaleStatus enum.
 func (e SaleStatus) Valid() bool {
 	switch e {
-	case Active:
+	case SaleStatusActive:
 		return true
-	case Ended:
+	case SaleStatusEnded:
 		return true
-	case Scheduled:
+	case SaleStatusScheduled:
 		return true
-	case SoldOut:
+	case SaleStatusSoldOut:
 		return true
 	default:
 		return false
@@ -160,6 +196,19 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// Histogram A cumulative histogram since the process started (Prometheus's); `+Inf` is `count`.
+type Histogram struct {
+	Buckets []struct {
+		// Count Observations at or under `le`.
+		Count int64 `json:"count"`
+
+		// Le Upper bound in seconds.
+		Le float64 `json:"le"`
+	} `json:"buckets"`
+	Count      int64   `json:"count"`
+	SumSeconds float64 `json:"sumSeconds"`
+}
+
 // Inventory defines model for Inventory.
 type Inventory struct {
 	Remaining  int                `json:"remaining"`
@@ -200,6 +249,29 @@ type OrderList struct {
 // OrderStatus defines model for OrderStatus.
 type OrderStatus string
 
+// Overview defines model for Overview.
+type Overview struct {
+	// Drift The tenant's live sales' drift, Redis minus PostgreSQL confirmed units, as inventory-sync last measured it in this process (`flashsale_inventory_drift_units`); empty where it does not run.
+	Drift []SaleDrift `json:"drift"`
+
+	// Durable From a purchase's acceptance to its order in PostgreSQL (`flashsale_order_durable_delay_seconds`).
+	Durable struct {
+		// Latency A cumulative histogram since the process started (Prometheus's); `+Inf` is `count`.
+		Latency Histogram `json:"latency"`
+
+		// Measured False when this process runs no worker: the histogram is then empty.
+		Measured bool `json:"measured"`
+	} `json:"durable"`
+	MeasuredAt time.Time `json:"measuredAt"`
+
+	// PurchaseLatency A cumulative histogram since the process started (Prometheus's); `+Inf` is `count`.
+	PurchaseLatency Histogram `json:"purchaseLatency"`
+
+	// Purchases Answers to `placeOrder` this node gave since it started, by outcome (`flashsale_purchases_total`).
+	Purchases []PurchaseCount `json:"purchases"`
+	Queue     QueueDepth      `json:"queue"`
+}
+
 // PlaceOrderRequest defines model for PlaceOrderRequest.
 type PlaceOrderRequest struct {
 	Quantity int `json:"quantity"`
@@ -217,6 +289,31 @@ type Problem struct {
 
 	// Type Example: https://flashsale.dev/problems/sold-out
 	Type string `json:"type"`
+}
+
+// PurchaseCount defines model for PurchaseCount.
+type PurchaseCount struct {
+	Outcome PurchaseCountOutcome `json:"outcome"`
+	Total   int64                `json:"total"`
+}
+
+// PurchaseCountOutcome defines model for PurchaseCount.Outcome.
+type PurchaseCountOutcome string
+
+// QueueDepth defines model for QueueDepth.
+type QueueDepth struct {
+	Active int `json:"active"`
+
+	// DeadLetters Archived tasks (every tenant's).
+	DeadLetters int `json:"deadLetters"`
+
+	// Measured False when the queue could not be read just now.
+	Measured             bool    `json:"measured"`
+	Name                 string  `json:"name"`
+	OldestPendingSeconds float64 `json:"oldestPendingSeconds"`
+	Pending              int     `json:"pending"`
+	Retry                int     `json:"retry"`
+	Scheduled            int     `json:"scheduled"`
 }
 
 // RefreshRequest defines model for RefreshRequest.
@@ -256,6 +353,12 @@ type Sale struct {
 	Status     SaleStatus `json:"status"`
 	TotalStock int        `json:"totalStock"`
 	UpdatedAt  time.Time  `json:"updatedAt"`
+}
+
+// SaleDrift defines model for SaleDrift.
+type SaleDrift struct {
+	SaleId openapi_types.UUID `json:"saleId"`
+	Units  int                `json:"units"`
 }
 
 // SaleList defines model for SaleList.
@@ -469,6 +572,9 @@ type ServerInterface interface {
 	// RetryDeadLetter Run a dead-lettered order again
 	// (POST /v1/admin/dead-letters/{orderId}/retry)
 	RetryDeadLetter(w http.ResponseWriter, r *http.Request, orderId OrderId)
+	// GetOverview What this node measured, for the control room
+	// (GET /v1/admin/overview)
+	GetOverview(w http.ResponseWriter, r *http.Request)
 	// CreateSale Create a sale
 	// (POST /v1/admin/sales)
 	CreateSale(w http.ResponseWriter, r *http.Request)
@@ -544,6 +650,12 @@ func (_ Unimplemented) ListDeadLetters(w http.ResponseWriter, r *http.Request, p
 // RetryDeadLetter Run a dead-lettered order again
 // (POST /v1/admin/dead-letters/{orderId}/retry)
 func (_ Unimplemented) RetryDeadLetter(w http.ResponseWriter, r *http.Request, orderId OrderId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetOverview What this node measured, for the control room
+// (GET /v1/admin/overview)
+func (_ Unimplemented) GetOverview(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -730,6 +842,20 @@ func (siw *ServerInterfaceWrapper) RetryDeadLetter(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RetryDeadLetter(w, r, orderId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOverview operation middleware
+func (siw *ServerInterfaceWrapper) GetOverview(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOverview(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1418,6 +1544,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/v1/admin/sales/{saleId}/stats", wrapper.GetSaleStats)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/v1/admin/overview", wrapper.GetOverview)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/v1/admin/dead-letters", wrapper.ListDeadLetters)
 	})
 	r.Group(func(r chi.Router) {
@@ -1994,6 +2123,153 @@ type RetryDeadLetter503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RetryDeadLetter503ApplicationProblemPlusJSONResponse) VisitRetryDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverviewRequestObject struct {
+}
+
+type GetOverviewResponseObject interface {
+	VisitGetOverviewResponse(w http.ResponseWriter) error
+}
+
+type GetOverview200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetOverview200JSONResponse struct {
+	Body    Overview
+	Headers GetOverview200ResponseHeaders
+}
+
+func (response GetOverview200JSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverview400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOverview400ApplicationProblemPlusJSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverview401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOverview401ApplicationProblemPlusJSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverview403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetOverview403ApplicationProblemPlusJSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverview405ApplicationProblemPlusJSONResponse struct {
+	MethodNotAllowedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOverview405ApplicationProblemPlusJSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Allow", fmt.Sprint(response.Headers.Allow))
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverview431ApplicationProblemPlusJSONResponse struct {
+	HeadersTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response GetOverview431ApplicationProblemPlusJSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverview500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetOverview500ApplicationProblemPlusJSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOverview503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOverview503ApplicationProblemPlusJSONResponse) VisitGetOverviewResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4881,6 +5157,9 @@ type StrictServerInterface interface {
 	// RetryDeadLetter Run a dead-lettered order again
 	// (POST /v1/admin/dead-letters/{orderId}/retry)
 	RetryDeadLetter(ctx context.Context, request RetryDeadLetterRequestObject) (RetryDeadLetterResponseObject, error)
+	// GetOverview What this node measured, for the control room
+	// (GET /v1/admin/overview)
+	GetOverview(ctx context.Context, request GetOverviewRequestObject) (GetOverviewResponseObject, error)
 	// CreateSale Create a sale
 	// (POST /v1/admin/sales)
 	CreateSale(ctx context.Context, request CreateSaleRequestObject) (CreateSaleResponseObject, error)
@@ -5063,6 +5342,30 @@ func (sh *strictHandler) RetryDeadLetter(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RetryDeadLetterResponseObject); ok {
 		if err := validResponse.VisitRetryDeadLetterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOverview operation middleware
+func (sh *strictHandler) GetOverview(w http.ResponseWriter, r *http.Request) {
+	var request GetOverviewRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOverview(ctx, request.(GetOverviewRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOverview")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOverviewResponseObject); ok {
+		if err := validResponse.VisitGetOverviewResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
