@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // CPUUse is the CPU time (user and system) processes of one name spent during a run.
@@ -17,15 +18,19 @@ type CPUUse struct {
 	// BusiestPerThousand is the share of the busiest of them (one Redis Cluster master, say),
 	// per 1,000 requests.
 	BusiestPerThousand float64 `json:"busiestPerThousandRequests"`
+	// Each is every process's share per 1,000 requests, by its title (a redis-server's is its
+	// address: "redis-server 127.0.0.1:7000 [cluster]"), when there are several.
+	Each map[string]float64 `json:"each,omitempty"`
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on Linux.
 const clockTicks = 100
 
-// procTime is one process's CPU time, in seconds.
+// procTime is one process's CPU time, in seconds, and its title (its command line).
 type procTime struct {
 	name    string
 	seconds float64
+	title   string
 }
 
 // cpuTimes reads, from /proc, the CPU time of every process named one of names (its comm), but
@@ -52,7 +57,9 @@ func cpuTimes(names []string) map[int]procTime {
 		}
 		name, seconds, ok := parseStat(raw)
 		if ok && want[name] {
-			out[pid] = procTime{name: name, seconds: seconds}
+			cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "cmdline")) //nolint:gosec // G304: /proc, read only
+			title := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+			out[pid] = procTime{name: name, seconds: seconds, title: title + " (" + strconv.Itoa(pid) + ")"}
 		}
 	}
 	return out
@@ -96,11 +103,20 @@ func cpuUse(names []string, before, after map[int]procTime, requests int) []CPUU
 		u.Processes++
 		u.Seconds += spent
 		busiest[i] = max(busiest[i], spent)
+		if requests > 0 {
+			if u.Each == nil {
+				u.Each = map[string]float64{}
+			}
+			u.Each[a.title] = spent * 1000 / float64(requests)
+		}
 	}
 	for i := range use {
 		if requests > 0 {
 			use[i].PerThousand = use[i].Seconds * 1000 / float64(requests)
 			use[i].BusiestPerThousand = busiest[i] * 1000 / float64(requests)
+		}
+		if use[i].Processes < 2 {
+			use[i].Each = nil
 		}
 	}
 	return use

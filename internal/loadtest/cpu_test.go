@@ -1,6 +1,9 @@
 package loadtest
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 func TestParseStat(t *testing.T) {
 	// A comm may hold spaces and parentheses; utime and stime are the 14th and 15th fields.
@@ -15,14 +18,13 @@ func TestParseStat(t *testing.T) {
 }
 
 func TestCPUUsePerThousandRequests(t *testing.T) {
-	before := map[int]procTime{1: {"redis-server", 10}, 2: {"postgres", 1}, 3: {"postgres", 2}}
-	after := map[int]procTime{1: {"redis-server", 12}, 2: {"postgres", 1.5}, 4: {"postgres", 0.5}} // 3 ended, 4 started
+	before := map[int]procTime{1: {"redis-server", 10, "r1"}, 2: {"postgres", 1, "p2"}, 3: {"postgres", 2, "p3"}}
+	after := map[int]procTime{1: {"redis-server", 12, "r1"}, 2: {"postgres", 1.5, "p2"}, 4: {"postgres", 0.5, "p4"}} // 3 ended, 4 started
 	got := cpuUse([]string{"redis-server", "postgres", "flashsale"}, before, after, 4000)
-	// The busiest postgres: pid 4, 0.5 s (pid 2 spent 0.5 s too).
-	want := []CPUUse{{"redis-server", 1, 2, 0.5, 0.5}, {"postgres", 2, 1, 0.25, 0.125}, {"flashsale", 0, 0, 0, 0}}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("cpuUse[%d] = %+v, want %+v", i, got[i], want[i])
-		}
+	// The busiest postgres: pid 4, 0.5 s (pid 2 spent 0.5 s too); each of the two is listed.
+	want := []CPUUse{{"redis-server", 1, 2, 0.5, 0.5, nil}, {"postgres", 2, 1, 0.25, 0.125, map[string]float64{"p2": 0.125, "p4": 0.125}},
+		{"flashsale", 0, 0, 0, 0, nil}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("cpuUse = %+v, want %+v", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -98,6 +99,17 @@ func PrintRun(w io.Writer, r Report) {
 			}
 		}
 		fmt.Fprintf(w, "  CPU seconds per 1,000 requests: %s\n", strings.Join(parts, ", "))
+		for _, c := range r.CPU {
+			if c.Process != "redis-server" || len(c.Each) < 2 {
+				continue // the Redis servers one by one: a Cluster's masters
+			}
+			titles := slices.Sorted(maps.Keys(c.Each))
+			each := make([]string, len(titles))
+			for i, title := range titles {
+				each[i] = fmt.Sprintf("%s %.3f", title, c.Each[title])
+			}
+			fmt.Fprintf(w, "    %s\n", strings.Join(each, "; "))
+		}
 	}
 }
 
