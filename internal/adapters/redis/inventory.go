@@ -343,7 +343,7 @@ func str(v any) string {
 func (s *Inventory) Reserve(ctx context.Context, r domain.Reservation) (_ ports.ReserveResult, err error) {
 	defer func() { err = unavailable(err) }()
 	var k saleKeys
-	reply, err := s.takeStock(ctx, r, func(home saleKeys) ([]string, error) {
+	reply, err := s.takeStock(ctx, r, true, func(home saleKeys) ([]string, error) {
 		k = home
 		return reserveScript.Run(ctx, s.rdb, k.reserveKeys(), s.reserveArgs(k, r)...).StringSlice()
 	})
@@ -401,7 +401,7 @@ func refusal(reply []string, qty int) error {
 		left, _ := strconv.Atoi(reply[1])
 		return domain.InsufficientStock(qty, left)
 	case "SHORT": // left unresolved (the purchase is answered from its key): as its shard says
-		left, _, _ := shortOf(reply, qty)
+		left, _, _ := shortOf(reply, qty, true)
 		if left == 0 {
 			return domain.SoldOut()
 		}
@@ -491,7 +491,7 @@ func (s *Inventory) Release(ctx context.Context, r domain.Reservation) (_ bool, 
 // Rereserve implements ports.InventoryStore.
 func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (_ domain.Reservation, err error) {
 	defer func() { err = unavailable(err) }()
-	reply, err := s.takeStock(ctx, r, func(k saleKeys) ([]string, error) {
+	reply, err := s.takeStock(ctx, r, false, func(k saleKeys) ([]string, error) {
 		return rereserveScript.Run(ctx, s.rdb, []string{k.inv, k.buyers, k.res, k.awaited}, r.OrderID.String()).StringSlice()
 	})
 	if err != nil {
@@ -506,7 +506,7 @@ func (s *Inventory) Rereserve(ctx context.Context, r domain.Reservation) (_ doma
 // Adopt implements ports.InventoryStore, with lua/adopt.lua.
 func (s *Inventory) Adopt(ctx context.Context, r domain.Reservation) (_ domain.Reservation, _ bool, err error) {
 	defer func() { err = unavailable(err) }()
-	reply, err := s.takeStock(ctx, r, func(k saleKeys) ([]string, error) {
+	reply, err := s.takeStock(ctx, r, false, func(k saleKeys) ([]string, error) {
 		return adoptScript.Run(ctx, s.rdb, k.reserveKeys(), r.OrderID.String(), r.UserID.String(), r.Quantity,
 			r.IdempotencyKey, r.UnitPriceCents, r.Currency, r.CreatedAt.UnixMilli()).StringSlice()
 	})

@@ -125,7 +125,7 @@ func (p *Purchases) purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 			return ports.PurchaseOutcome{}, fmt.Errorf("reserve script: %w", err)
 		}
 		if reply[0] == "SHORT" && known == nil { // a shard of a sharded sale: refill it, then again
-			if reply, err = p.inv.short(ctx, r, home, shards, reply, func() ([]string, error) {
+			if reply, err = p.inv.short(ctx, r, home, shards, true, reply, func() ([]string, error) {
 				return p.reserveAgain(ctx, k, r, waitCmd)
 			}); err != nil {
 				return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)

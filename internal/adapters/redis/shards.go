@@ -103,8 +103,11 @@ func (s *Inventory) allShards(ctx context.Context, tenantID, saleID uuid.UUID) (
 
 // takeStock runs a script that takes stock for r on its home shard (reserve, rereserve, adopt).
 // On a sharded sale a home shard short of stock is refilled from the others (short), and the
-// script runs again.
-func (s *Inventory) takeStock(ctx context.Context, r domain.Reservation, run func(k saleKeys) ([]string, error)) ([]string, error) {
+// script runs again. reserving: the script is reserve.lua, which tells a short shard (SHORT)
+// from one that found the others empty a moment ago ('drained': SOLD_OUT, INSUFFICIENT); the
+// others answer SOLD_OUT and INSUFFICIENT for a short shard.
+func (s *Inventory) takeStock(ctx context.Context, r domain.Reservation, reserving bool,
+	run func(k saleKeys) ([]string, error)) ([]string, error) {
 	k, home, n, err := s.home(ctx, r)
 	if err != nil {
 		return nil, err
@@ -113,7 +116,7 @@ func (s *Inventory) takeStock(ctx context.Context, r domain.Reservation, run fun
 	if err != nil || n == 1 {
 		return reply, err
 	}
-	return s.short(ctx, r, home, n, reply, func() ([]string, error) { return run(k) })
+	return s.short(ctx, r, home, n, reserving, reply, func() ([]string, error) { return run(k) })
 }
 
 // short deals with a reply that found r's home shard short: reserve.lua's SHORT (the units
@@ -121,10 +124,10 @@ func (s *Inventory) takeStock(ctx context.Context, r domain.Reservation, run fun
 // It moves the shortfall from the other shards (gather) and runs the script again (again), up
 // to three times. The answers stay those of one inventory: sold out only when every shard is,
 // over the limit before short of stock, and a shortfall names the units left in the sale.
-func (s *Inventory) short(ctx context.Context, r domain.Reservation, home, n int, reply []string,
+func (s *Inventory) short(ctx context.Context, r domain.Reservation, home, n int, reserving bool, reply []string,
 	again func() ([]string, error)) ([]string, error) {
 	for range 3 {
-		left, allowed, isShort := shortOf(reply, r.Quantity)
+		left, allowed, isShort := shortOf(reply, r.Quantity, reserving)
 		if !isShort {
 			return reply, nil
 		}
@@ -152,7 +155,7 @@ func (s *Inventory) short(ctx context.Context, r domain.Reservation, home, n int
 			return nil, err
 		}
 	}
-	if _, _, isShort := shortOf(reply, r.Quantity); isShort {
+	if _, _, isShort := shortOf(reply, r.Quantity, reserving); isShort {
 		// Other purchases took what was gathered three times over: the sale is selling its
 		// last units. The buyer tries again in a moment.
 		return []string{"FENCED", "1000"}, nil
@@ -186,8 +189,12 @@ func (s *Inventory) undrain(ctx context.Context, tenantID, saleID uuid.UUID) {
 }
 
 // shortOf reads a reply that found its shard short: the units left there and the buyer's
-// allowance (unknown for the scripts that check it after the stock: as much as asked).
-func shortOf(reply []string, qty int) (left, allowed int, short bool) {
+// allowance (unknown for the scripts that check it after the stock: as much as asked). From
+// reserve.lua (reserving) only SHORT is.
+func shortOf(reply []string, qty int, reserving bool) (left, allowed int, short bool) {
+	if reserving && reply[0] != "SHORT" {
+		return 0, 0, false
+	}
 	switch reply[0] {
 	case "SHORT":
 		left, _ = strconv.Atoi(reply[1])
