@@ -37,6 +37,8 @@ type Stock struct {
 	Log       *slog.Logger
 	// Fence is how long purchases wait after a live sale's inventory is restored.
 	Fence time.Duration
+	// Live is told of a restored inventory's stock (nil: nobody is).
+	Live ports.LiveEvents
 }
 
 // Of reads the sale's inventory, restoring it if the store has none.
@@ -78,6 +80,10 @@ func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, e
 	out, err := st.Inventory.RestoreSale(ctx, s, orders, high, fence)
 	if err != nil {
 		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
+	}
+	if out.Restored && st.Live != nil {
+		// Every node learns the stock it has now: one that believed the sale sold out stops.
+		st.Live.StockChanged(s.TenantID, s.ID)
 	}
 	if out.Restored && !fence.IsZero() {
 		st.Log.WarnContext(ctx, "sale inventory restored from PostgreSQL: the inventory store had lost it or rolled back",

@@ -48,6 +48,28 @@ type EdgeConfig struct {
 	AuthPerMinute      int
 	// HSTS sends Strict-Transport-Security (production, behind TLS).
 	HSTS bool
+	// SoldOut, if set, names the sales this node knows sold out: their purchases are not
+	// counted against the rate limit (they are answered from memory, for less than the limit
+	// costs).
+	SoldOut SoldOutSales
+}
+
+// SoldOutSales tells the edge which sales this node knows sold out (app.SoldOutSales).
+type SoldOutSales interface {
+	Has(tenantID, saleID uuid.UUID) bool
+}
+
+// purchaseOfSoldOut reports whether r buys from a sale this node knows sold out.
+func purchaseOfSoldOut(r *http.Request, sales SoldOutSales, tenantID uuid.UUID) bool {
+	if sales == nil {
+		return false
+	}
+	id, ok := strings.CutPrefix(r.URL.Path, "/v1/sales/")
+	if id, ok = strings.CutSuffix(id, "/orders"); !ok || len(id) != 36 {
+		return false
+	}
+	saleID, err := uuid.Parse(id)
+	return err == nil && sales.Has(tenantID, saleID)
 }
 
 // clientIP is the address of the client: the peer, unless the peer is a trusted proxy, in
@@ -104,6 +126,9 @@ func gate(g EdgeGate, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.
 			sessionID := uuid.Nil
 			if a.present && a.err == nil {
 				sessionID = a.principal.SessionID
+			}
+			if bucket == "purchase" && sessionID != uuid.Nil && purchaseOfSoldOut(r, cfg.SoldOut, a.principal.TenantID) {
+				perMinute = 0 // the session is still checked: a revoked one is refused as ever
 			}
 			if perMinute <= 0 && sessionID == uuid.Nil {
 				next.ServeHTTP(w, r)
