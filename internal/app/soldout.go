@@ -120,11 +120,12 @@ func (b *SoldOutSales) Observe(e domain.LiveEvent) {
 		}
 		b.renew(e.TenantID, e.SaleID)
 	case domain.SaleTimesData:
-		if e.Type == domain.LiveSaleEnded && d.Reason == "sold_out" {
+		switch {
+		case e.Type == domain.LiveSaleEnded && d.Reason == "sold_out":
 			b.Mark(e.TenantID, e.SaleID, d.EndsAt)
-			return
+		case d.Status != domain.SaleSoldOut: // ended, or (re)started with stock
+			b.Clear(e.TenantID, e.SaleID)
 		}
-		b.Clear(e.TenantID, e.SaleID)
 	}
 }
 

@@ -92,6 +92,12 @@ func TestSoldOutIsLearnt(t *testing.T) {
 	if !e.app.SoldOutSales.Has(s.TenantID, s.ID) {
 		t.Error("another node's sale:ended (sold_out) did not mark the sale")
 	}
+	// A scheduled sale:started arriving late (its status says sold out) changes nothing.
+	e.app.SoldOutSales.Observe(domain.LiveEvent{Type: domain.LiveSaleStarted, TenantID: s.TenantID, SaleID: s.ID,
+		Data: domain.SaleTimesData{EndsAt: s.EndsAt, Status: domain.SaleSoldOut}})
+	if !e.app.SoldOutSales.Has(s.TenantID, s.ID) {
+		t.Error("a sale:started of the sold-out sale cleared the mark")
+	}
 
 	few := e.activeSale(t, 2, 5)
 	_, err = e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: few.ID, Quantity: 3, IdempotencyKey: "k-three"})
