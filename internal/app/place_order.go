@@ -87,7 +87,7 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey, Node: h.Node,
 		},
 	}
-	if res, err, ok := h.answerSoldOut(ctx, p); ok {
+	if res, answered, err := h.answerSoldOut(ctx, p); answered {
 		return res, err
 	}
 	out, err := h.purchase(ctx, p)

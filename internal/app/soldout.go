@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -132,22 +133,24 @@ func (b *SoldOutSales) Observe(e domain.LiveEvent) {
 // answerSoldOut answers a purchase of a sale this node knows sold out without taking a
 // reservation: a key already in use is answered as the store would (its replay, in flight, or
 // reused), any other purchase is refused as sold out, afresh and without storing the refusal
-// (a retry is answered afresh too). ok is false when the purchase must take the usual path: the
-// sale is not known sold out, or the key could not be looked up.
-func (h PlaceOrderHandler) answerSoldOut(ctx context.Context, p ports.Purchase) (res PlaceOrderResult, err error, ok bool) {
+// (a retry is answered afresh too). A store that cannot look the key up fails the purchase, as
+// it would have failed the reservation. answered is false when the sale is not known sold out.
+func (h PlaceOrderHandler) answerSoldOut(ctx context.Context, p ports.Purchase) (_ PlaceOrderResult, answered bool, _ error) {
 	r := p.Reservation
 	if !h.SoldOutSales.Has(r.TenantID, r.SaleID) {
-		return PlaceOrderResult{}, nil, false
+		return PlaceOrderResult{}, false, nil
 	}
-	rec, known, lerr := h.Purchases.Lookup(ctx, p.Scope)
+	rec, known, err := h.Purchases.Lookup(ctx, p.Scope)
 	switch {
-	case lerr != nil:
-		return PlaceOrderResult{}, nil, false
+	case err != nil && domain.CodeOf(err) != "":
+		return PlaceOrderResult{}, true, err
+	case err != nil:
+		return PlaceOrderResult{}, true, fmt.Errorf("place order: %w", err)
 	case known:
-		res, err = replay(rec, p.Fingerprint)
-		return res, err, true
+		res, err := replay(rec, p.Fingerprint)
+		return res, true, err
 	}
-	return PlaceOrderResult{}, domain.SoldOut(), true
+	return PlaceOrderResult{}, true, domain.SoldOut()
 }
 
 // sawSoldOut marks the sale after the store refused a purchase as sold out, renewing the mark

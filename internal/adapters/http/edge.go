@@ -65,6 +65,9 @@ func purchaseOfSoldOut(r *http.Request, sales SoldOutSales, tenantID uuid.UUID) 
 		return false
 	}
 	id, ok := strings.CutPrefix(r.URL.Path, "/v1/sales/")
+	if !ok {
+		return false
+	}
 	if id, ok = strings.CutSuffix(id, "/orders"); !ok || len(id) != 36 {
 		return false
 	}
