@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -97,15 +96,9 @@ func (c *purchaseCheck) valid(r *http.Request) bool {
 	}
 	raw := make([]byte, r.ContentLength)
 	n, err := io.ReadFull(r.Body, raw)
-	// Whatever happens next, the body reads as it came, its error included.
-	rest := io.MultiReader(bytes.NewReader(raw[:n]), r.Body)
-	if err != nil {
-		r.Body = readCloser{rest, r.Body}
-		return false
-	}
-	q, ok := quantityOnly(raw)
-	if !ok || q < c.minQ || q > c.maxQ {
-		r.Body = readCloser{rest, r.Body}
+	if q, ok := quantityOnly(raw); err != nil || !ok || q < c.minQ || q > c.maxQ {
+		// Not proven: the body reads as it came, whatever is left of it and its error included.
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(raw[:n]), r.Body), r.Body}
 		return false
 	}
 	r.Body = readCloser{bytes.NewReader(raw), r.Body}
@@ -146,8 +139,11 @@ func quantityOnly(b []byte) (int, bool) {
 	if len(digits) == 0 || len(digits) > 9 || (digits[0] == '0' && len(digits) > 1) {
 		return 0, false
 	}
-	n, err := strconv.Atoi(string(digits))
-	if err != nil || !lit("}") {
+	n := 0
+	for _, d := range digits {
+		n = n*10 + int(d-'0')
+	}
+	if !lit("}") {
 		return 0, false
 	}
 	ws()
