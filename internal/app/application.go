@@ -76,6 +76,9 @@ type Settings struct {
 	OrderRetryBudget time.Duration
 	// RestoreFence is how long purchases wait after a lost inventory is restored (Stock).
 	RestoreFence time.Duration
+	// SoldOutTTL is how long an API node answers a sale it saw sell out from memory without
+	// seeing it sold out again (SoldOutSales); 0 turns that off.
+	SoldOutTTL time.Duration
 	// Node names this process on the reservations it accepts.
 	Node string
 }
@@ -97,25 +100,29 @@ func DefaultSettings() Settings {
 		OrderAttempts:       3,
 		OrderRetryBudget:    time.Hour,
 		RestoreFence:        3 * time.Second,
+		SoldOutTTL:          DefaultSoldOutTTL,
 	}
 }
 
 // Application is every use-case, wired to its ports.
 type Application struct {
-	Tenants         *TenantResolver
-	Bootstrap       BootstrapHandler
-	Register        RegisterHandler
-	Login           *LoginHandler
-	Sessions        SessionIssuer
-	Refresh         RefreshHandler
-	Logout          LogoutHandler
-	LogoutAll       LogoutAllHandler
-	Me              MeHandler
-	CreateSale      CreateSaleHandler
-	UpdateSale      UpdateSaleHandler
-	GetSale         GetSaleHandler
-	ListSales       ListSalesHandler
-	PlaceOrder      PlaceOrderHandler
+	Tenants    *TenantResolver
+	Bootstrap  BootstrapHandler
+	Register   RegisterHandler
+	Login      *LoginHandler
+	Sessions   SessionIssuer
+	Refresh    RefreshHandler
+	Logout     LogoutHandler
+	LogoutAll  LogoutAllHandler
+	Me         MeHandler
+	CreateSale CreateSaleHandler
+	UpdateSale UpdateSaleHandler
+	GetSale    GetSaleHandler
+	ListSales  ListSalesHandler
+	PlaceOrder PlaceOrderHandler
+	// SoldOutSales are the sales this node knows sold out: fed by the purchases it answers and
+	// by every node's live events (Observe).
+	SoldOutSales    *SoldOutSales
 	WriteOrder      WriteOrderHandler
 	GetOrder        GetOrderHandler
 	ListOrders      ListOrdersHandler
@@ -152,7 +159,8 @@ func New(d Deps, s Settings) (*Application, error) {
 	}
 	tenants := &TenantResolver{Tenants: d.Tenants}
 	stock := Stock{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Log: log, Fence: s.RestoreFence,
-		Epoch: d.Epoch}
+		Epoch: d.Epoch, Live: d.Live}
+	soldOut := NewSoldOutSales(s.SoldOutTTL, clock)
 	write := WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
 		Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second}
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
@@ -174,8 +182,9 @@ func New(d Deps, s Settings) (*Application, error) {
 		PlaceOrder: PlaceOrderHandler{
 			Sales: d.Sales, Purchases: d.Purchases, Stock: stock, Node: s.Node, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
-			Live: d.Live, Queue: d.Dispatch, readopting: &sync.Map{},
+			Live: d.Live, Queue: d.Dispatch, readopting: &sync.Map{}, SoldOutSales: soldOut,
 		},
+		SoldOutSales:    soldOut,
 		WriteOrder:      write,
 		GetOrder:        GetOrderHandler{Sales: d.Sales, Orders: d.Orders, Inventory: d.Inventory, Now: now, Horizon: s.SaleHorizon},
 		ListOrders:      ListOrdersHandler{Orders: d.Orders},

@@ -215,6 +215,11 @@ func (f *fakeInventory) Forget(ctx context.Context, s ports.IdempotencyScope) er
 	return f.mem.Forget(ctx, s)
 }
 
+func (f *fakeInventory) Lookup(ctx context.Context, s ports.IdempotencyScope) (ports.IdempotencyRecord, bool, error) {
+	f.inc("Lookup")
+	return f.mem.Lookup(ctx, s)
+}
+
 func (f *fakeInventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
 	f.inc("Reservation")
 	if f.ReservationErr != nil {

@@ -58,6 +58,8 @@ type PlaceOrderHandler struct {
 	Stock Stock
 	// Node names this API node on the reservations it accepts (see ports.Nodes).
 	Node string
+	// SoldOutSales answers purchases of sales this node knows sold out from memory (nil: none).
+	SoldOutSales *SoldOutSales
 	// readopting holds the sales whose recent orders this node is taking again (readopt).
 	readopting *sync.Map
 }
@@ -85,7 +87,13 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey, Node: h.Node,
 		},
 	}
+	if res, answered, err := h.answerSoldOut(ctx, p); answered {
+		return res, err
+	}
 	out, err := h.purchase(ctx, p)
+	if errors.Is(err, domain.ErrSoldOut) {
+		h.sawSoldOut(ctx, cmd.Principal.TenantID, cmd.SaleID)
+	}
 	if errors.Is(err, ports.ErrRolledBack) {
 		h.readopt(ctx, cmd.Principal.TenantID, cmd.SaleID)
 	}
@@ -274,6 +282,7 @@ func (h PlaceOrderHandler) soldOut(ctx context.Context, tenantID, saleID uuid.UU
 		h.Log.WarnContext(ctx, "sold-out event not broadcast", "sale_id", saleID, "err", err)
 		return
 	}
+	h.SoldOutSales.Mark(tenantID, saleID, s.EndsAt)
 	now := h.Now()
 	publish(ctx, h.Live, h.Log, domain.LiveEvent{Type: domain.LiveSaleEnded, TenantID: tenantID, SaleID: saleID,
 		TS: now, Data: saleTimes(s, now, 0, "sold_out")})

@@ -40,6 +40,8 @@ type Stock struct {
 	// Epoch marks the store once a whole pass of Check found every live sale's inventory there
 	// and current, or rebuilt it.
 	Epoch ports.StoreEpoch
+	// Live is told of a restored inventory's stock (nil: nobody is).
+	Live ports.LiveEvents
 }
 
 // Of reads the sale's inventory, restoring it if the store has none.
@@ -85,6 +87,10 @@ func (st Stock) Restore(ctx context.Context, s domain.Sale) (domain.Inventory, e
 	out, err := st.Inventory.RestoreSale(ctx, s, orders, high, fence)
 	if err != nil {
 		return domain.Inventory{}, fmt.Errorf("restore inventory: %w", err)
+	}
+	if out.Restored && st.Live != nil {
+		// Every node learns the stock it has now: one that believed the sale sold out stops.
+		st.Live.StockChanged(s.TenantID, s.ID)
 	}
 	if out.Restored && !fence.IsZero() {
 		st.Log.WarnContext(ctx, "sale inventory restored from PostgreSQL: the inventory store had lost it or rolled back",

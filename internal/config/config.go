@@ -54,6 +54,7 @@ type Config struct {
 	RedisDurability   string        `env:"REDIS_DURABILITY" envDefault:"none" help:"what a reservation reaches before the 202: none (Redis memory; refused in production), aof (Redis must run appendonly yes + appendfsync always, checked at start), replica (WAIT for REDIS_WAIT_REPLICAS replicas, else 503)"`
 	RedisWaitReplicas int           `env:"REDIS_WAIT_REPLICAS" envDefault:"1" help:"replicas that must acknowledge a reservation with REDIS_DURABILITY=replica"`
 	RestoreFence      time.Duration `env:"INVENTORY_RESTORE_FENCE" envDefault:"3s" help:"after a live sale's lost inventory is restored from PostgreSQL, how long purchases get 503 so that orders accepted before the loss take their stock first"`
+	SoldOutTTL        time.Duration `env:"SOLD_OUT_TTL" envDefault:"1s" help:"how long an API node answers purchases of a sale it saw sell out 409 from memory without asking Redis again; stock coming back clears it at once on every node that hears of it, and a node that missed that hears of it within this (0 turns it off)"`
 	RedisWaitTimeout  time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"100ms" help:"how long a purchase waits for the replicas before it is answered 503 (REDIS_DURABILITY=replica)"`
 
 	InventoryBackend string `env:"INVENTORY_BACKEND" envDefault:"redis" help:"redis (Lua, the design) or postgres (row-locking baseline, for comparison)"`

@@ -280,6 +280,9 @@ type PurchaseStore interface {
 	Complete(ctx context.Context, s IdempotencyScope, rec IdempotencyRecord, ttl time.Duration) error
 	// Forget drops a claim whose request left nothing behind, so the key can be used again.
 	Forget(ctx context.Context, s IdempotencyScope) error
+	// Lookup reads the live record of a key, claimed or completed, without claiming it (false
+	// when the key is free): a purchase of a sale known sold out takes no claim.
+	Lookup(ctx context.Context, s IdempotencyScope) (IdempotencyRecord, bool, error)
 }
 
 // ErrAlreadyQueued: a task for the order exists (queued, retrying or dead-lettered).

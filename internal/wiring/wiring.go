@@ -4,6 +4,7 @@ package wiring
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -230,6 +231,7 @@ var Application = fx.Module("app",
 			s.RelayUnhealthyAfter = c.RelayUnhealthyAfter
 			s.OrderAttempts, s.OrderRetryBudget = c.OrderAttempts, c.OrderRetryBudget
 			s.RestoreFence = c.RestoreFence
+			s.SoldOutTTL = c.SoldOutTTL
 			s.Node = nodeName()
 			return app.New(d, s)
 		},
@@ -354,12 +356,13 @@ var API = fx.Module("api",
 			WriteTimeout: 5 * time.Second, OriginPatterns: originHosts(c.CORSAllowedOrigins),
 		}, log)
 	}),
-	fx.Invoke(func(lc fx.Lifecycle, hub *ws.Hub, live *redisadapter.Live, log *slog.Logger) {
+	fx.Invoke(func(lc fx.Lifecycle, hub *ws.Hub, live *redisadapter.Live, a *app.Application, log *slog.Logger) {
 		ctx, cancel := context.WithCancel(context.Background())
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error {
 				return live.Subscribe(ctx, log, func(e redisadapter.Envelope) {
 					hub.Deliver(ws.Event{Type: e.Type, TenantID: e.TenantID, SaleID: e.SaleID, UserID: e.UserID, Data: e.Data, TS: e.TS})
+					observeSoldOut(a.SoldOutSales, e)
 				})
 			},
 			OnStop: func(context.Context) error { cancel(); return nil },
@@ -385,7 +388,7 @@ var API = fx.Module("api",
 			Live:         liveHub{hub},
 			Edge: httpadapter.EdgeConfig{
 				AllowedOrigins: c.CORSAllowedOrigins, TrustedProxies: proxies, HSTS: c.Production(),
-				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth,
+				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth, SoldOut: a.SoldOutSales,
 			},
 		})
 		if err != nil {
@@ -731,4 +734,27 @@ var _ httpadapter.EdgeGate = edgeGate{}
 func (g edgeGate) Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (httpadapter.GateDecision, error) {
 	d, err := g.gate.Check(ctx, rateKey, perMinute, sessionID)
 	return httpadapter.GateDecision(d), err
+}
+
+// observeSoldOut tells this node's sold-out sales of a sale's live event from any node: the
+// events that show its stock (inventory:updated) or its window (sale:started, sale:ended).
+func observeSoldOut(sales *app.SoldOutSales, e redisadapter.Envelope) {
+	le := domain.LiveEvent{Type: e.Type, TenantID: e.TenantID, SaleID: e.SaleID, TS: e.TS}
+	switch e.Type {
+	case domain.LiveInventoryUpdated:
+		var d domain.InventoryData
+		if json.Unmarshal(e.Data, &d) != nil {
+			return
+		}
+		le.Data = d
+	case domain.LiveSaleStarted, domain.LiveSaleEnded:
+		var d domain.SaleTimesData
+		if json.Unmarshal(e.Data, &d) != nil {
+			return
+		}
+		le.Data = d
+	default:
+		return
+	}
+	sales.Observe(le)
 }

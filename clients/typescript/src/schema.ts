@@ -277,6 +277,14 @@ export interface paths {
          *     and while the first request is still running it is `409 idempotency-key-in-flight`.
          *     A `409 sale-not-active` before the start is not recorded, so the same key can be used
          *     again once the sale opens.
+         *
+         *     A sale that sold out is answered `409 sold-out` from the API node's memory, without
+         *     reserving: only the key is looked up (a key already used is answered as above: its
+         *     replay, in flight or reused). That refusal is not recorded: the same key sent again is
+         *     answered afresh, and is accepted if stock came back meanwhile. Such a purchase is not
+         *     counted against the rate limit (the session is checked as ever). Stock coming back (a
+         *     failed order, an admin raising it, a rebuilt inventory) is known to every node at once;
+         *     a node that missed the news answers `sold-out` for at most 1 s (`SOLD_OUT_TTL`) longer.
          */
         post: operations["placeOrder"];
         delete?: never;

@@ -48,6 +48,31 @@ type EdgeConfig struct {
 	AuthPerMinute      int
 	// HSTS sends Strict-Transport-Security (production, behind TLS).
 	HSTS bool
+	// SoldOut, if set, names the sales this node knows sold out: their purchases are not
+	// counted against the rate limit (they are answered from memory, for less than the limit
+	// costs).
+	SoldOut SoldOutSales
+}
+
+// SoldOutSales tells the edge which sales this node knows sold out (app.SoldOutSales).
+type SoldOutSales interface {
+	Has(tenantID, saleID uuid.UUID) bool
+}
+
+// purchaseOfSoldOut reports whether r buys from a sale this node knows sold out.
+func purchaseOfSoldOut(r *http.Request, sales SoldOutSales, tenantID uuid.UUID) bool {
+	if sales == nil {
+		return false
+	}
+	id, ok := strings.CutPrefix(r.URL.Path, "/v1/sales/")
+	if !ok {
+		return false
+	}
+	if id, ok = strings.CutSuffix(id, "/orders"); !ok || len(id) != 36 {
+		return false
+	}
+	saleID, err := uuid.Parse(id)
+	return err == nil && sales.Has(tenantID, saleID)
 }
 
 // clientIP is the address of the client: the peer, unless the peer is a trusted proxy, in
@@ -104,6 +129,9 @@ func gate(g EdgeGate, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.
 			sessionID := uuid.Nil
 			if a.present && a.err == nil {
 				sessionID = a.principal.SessionID
+			}
+			if bucket == "purchase" && sessionID != uuid.Nil && purchaseOfSoldOut(r, cfg.SoldOut, a.principal.TenantID) {
+				perMinute = 0 // the session is still checked: a revoked one is refused as ever
 			}
 			if perMinute <= 0 && sessionID == uuid.Nil {
 				next.ServeHTTP(w, r)
@@ -216,19 +244,34 @@ func securityHeaders(hsts bool) func(http.Handler) http.Handler {
 	}
 }
 
+// securityHeaderValues are Helmet's headers, canonical keys and one-value slices made once:
+// setting them is then a map assignment each. The slices are shared by every answer: a header
+// added to (Header.Add) gets a new one (their capacity is 1), and nothing writes into them.
+var securityHeaderValues, hstsHeaderValue = func() ([][2][]string, []string) {
+	var out [][2][]string
+	for _, kv := range [][2]string{
+		{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"},
+		{"Cross-Origin-Opener-Policy", "same-origin"},
+		{"Cross-Origin-Resource-Policy", "same-origin"},
+		{"Origin-Agent-Cluster", "?1"},
+		{"Referrer-Policy", "no-referrer"},
+		{"X-Content-Type-Options", "nosniff"},
+		{"X-DNS-Prefetch-Control", "off"},
+		{"X-Download-Options", "noopen"},
+		{"X-Frame-Options", "DENY"},
+		{"X-Permitted-Cross-Domain-Policies", "none"},
+		{"X-XSS-Protection", "0"},
+	} {
+		out = append(out, [2][]string{{http.CanonicalHeaderKey(kv[0])}, {kv[1]}})
+	}
+	return out, []string{"max-age=31536000; includeSubDomains"}
+}()
+
 func setSecurityHeaders(h http.Header, hsts bool) {
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	h.Set("Origin-Agent-Cluster", "?1")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-DNS-Prefetch-Control", "off")
-	h.Set("X-Download-Options", "noopen")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Permitted-Cross-Domain-Policies", "none")
-	h.Set("X-XSS-Protection", "0")
+	for _, kv := range securityHeaderValues {
+		h[kv[0][0]] = kv[1][:1:1]
+	}
 	if hsts {
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		h["Strict-Transport-Security"] = hstsHeaderValue[:1:1]
 	}
 }

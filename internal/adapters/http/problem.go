@@ -176,13 +176,19 @@ func newProblem(ctx context.Context, code domain.Code, detail string) api.Proble
 	return p
 }
 
+// Header values every answer of a kind shares (see securityHeaderValues).
+var (
+	problemJSONValue = []string{"application/problem+json"}
+	noStoreValue     = []string{"no-store"}
+)
+
 // writeProblem answers a request with a problem document.
 func writeProblem(w http.ResponseWriter, p api.Problem, header http.Header) {
 	for k, v := range header {
 		w.Header()[k] = v
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Content-Type"] = problemJSONValue[:1:1]
+	w.Header()["Cache-Control"] = noStoreValue[:1:1]
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flashsale"`)
 	}

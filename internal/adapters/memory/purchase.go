@@ -45,6 +45,12 @@ func (s *Inventory) Forget(_ context.Context, sc ports.IdempotencyScope) error {
 	return nil
 }
 
+// Lookup implements ports.PurchaseStore.
+func (s *Inventory) Lookup(_ context.Context, sc ports.IdempotencyScope) (ports.IdempotencyRecord, bool, error) {
+	rec, _, ok := s.KeyRecord(sc)
+	return rec, ok, nil
+}
+
 // KeyRecord is the live record of a key: an inspection for tests.
 func (s *Inventory) KeyRecord(sc ports.IdempotencyScope) (ports.IdempotencyRecord, time.Time, bool) {
 	s.mu.Lock()

@@ -69,10 +69,28 @@ func claim(ctx context.Context, q *sqlcdb.Queries, p ports.Purchase) (*ports.Ide
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, classify("claim idempotency key", err)
 	}
+	// ErrNoRows: it expired in between; the caller may retry
+	return record(ctx, q, p.Scope)
+}
+
+// Lookup implements ports.PurchaseStore.
+func (s *Inventory) Lookup(ctx context.Context, sc ports.IdempotencyScope) (ports.IdempotencyRecord, bool, error) {
+	rec, err := record(ctx, s.q, sc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ports.IdempotencyRecord{}, false, nil
+	}
+	if err != nil {
+		return ports.IdempotencyRecord{}, false, err
+	}
+	return *rec, true, nil
+}
+
+// record reads the live record of a key in use (pgx.ErrNoRows when it is free).
+func record(ctx context.Context, q *sqlcdb.Queries, sc ports.IdempotencyScope) (*ports.IdempotencyRecord, error) {
 	row, err := q.PgIdempotencyRecord(ctx, sqlcdb.PgIdempotencyRecordParams{
-		TenantID: p.Scope.TenantID, UserID: p.Scope.UserID, Key: p.Scope.Key,
+		TenantID: sc.TenantID, UserID: sc.UserID, Key: sc.Key,
 	})
-	if err != nil { // ErrNoRows: it expired in between; the caller may retry
+	if err != nil {
 		return nil, classify("read idempotency key", err)
 	}
 	rec := &ports.IdempotencyRecord{Fingerprint: row.Fingerprint, Done: row.Done}

@@ -5,7 +5,8 @@
 // What it holds them to: a free key claims and reserves; a key in use (in flight, completed with
 // an order or a refusal, or used for another sale) takes nothing, whatever the stock; a refusal
 // keeps the claim; an unknown sale leaves the key free; Forget frees a key; a lease and a TTL
-// end; racing requests with one key take the stock once.
+// end; racing requests with one key take the stock once; Lookup reads a key's record and
+// claims nothing.
 package purchasetest
 
 import (
@@ -50,6 +51,7 @@ func RunSharded(t *testing.T, newStore func(t *testing.T) Store, shards int) {
 		{"LeaseAndTTLEnd", testExpiry},
 		{"KeysAreScopedByTenantAndUser", testScope},
 		{"RacingRequestsWithOneKeyTakeOnce", testRace},
+		{"LookupReadsTheRecordWithoutClaiming", testLookup},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -340,4 +342,36 @@ func testRace(f *fixture) {
 		f.t.Fatalf("%d racers reserved orders %v, want exactly one order", n, orders)
 	}
 	f.remaining(s, 99, 1)
+}
+
+// testLookup: a free key is looked up as free and stays free; a claimed key reads as in flight,
+// a completed one as its answer.
+func testLookup(f *fixture) {
+	s := f.sale(10, 3)
+	p := f.purchase(s, "k1", "fp", 1)
+	lookup := func() (ports.IdempotencyRecord, bool) {
+		f.t.Helper()
+		rec, ok, err := f.Purchases.Lookup(f.ctx, p.Scope)
+		if err != nil {
+			f.t.Fatalf("Lookup: %v", err)
+		}
+		return rec, ok
+	}
+	if rec, ok := lookup(); ok {
+		f.t.Fatalf("a free key looks up as %+v", rec)
+	}
+	r := f.reserved(p) // the lookup claimed nothing
+	if rec, ok := lookup(); !ok || rec.Done || rec.Fingerprint != "fp" {
+		f.t.Fatalf("a claimed key looks up as %+v (%v), want in flight", rec, ok)
+	}
+	order := r.Order()
+	f.complete(p, ports.PlaceOrderOutcome{Order: &order}, ttl)
+	if rec, ok := lookup(); !ok || !rec.Done || rec.Outcome.Order == nil || rec.Outcome.Order.ID != order.ID {
+		f.t.Fatalf("a completed key looks up as %+v (%v), want order %s", rec, ok, order.ID)
+	}
+	refused := f.purchase(s, "k2", "fp", 1)
+	f.complete(refused, ports.PlaceOrderOutcome{ErrCode: domain.ErrSoldOut.Code, ErrDetail: "gone"}, ttl)
+	if rec, ok, err := f.Purchases.Lookup(f.ctx, refused.Scope); err != nil || !ok || rec.Outcome.ErrCode != domain.ErrSoldOut.Code {
+		f.t.Fatalf("a refused key looks up as %+v (%v, %v)", rec, ok, err)
+	}
 }
