@@ -44,6 +44,10 @@ func TestSmallBurstIsCorrect(t *testing.T) {
 	if rep.Sold != 200 || rep.Accepted != 200 || rep.Statuses["202"] != 200 || rep.Statuses["409 sold-out"] != 1800 {
 		t.Fatalf("outcome: sold %d, accepted %d, statuses %v", rep.Sold, rep.Accepted, rep.Statuses)
 	}
+	// The system's own counts, on both nodes' /metrics and overviews, are the answers received.
+	if rep.Counters == nil || !rep.Counters.Agree || rep.Counters.Metrics["accepted"] != 200 || rep.Counters.Overview["sold_out"] != 1800 {
+		t.Fatalf("the system's counters: %+v (%s)", rep.Counters, rep.CountersNote)
+	}
 	if len(rep.Nodes) != 2 || rep.Nodes[0].Requests != 1000 || rep.Nodes[1].Requests != 1000 ||
 		rep.Nodes[0].Accepted+rep.Nodes[1].Accepted != 200 || rep.Nodes[0].Accepted == 0 || rep.Nodes[1].Accepted == 0 {
 		t.Fatalf("the purchases did not go through both nodes: %+v", rep.Nodes)

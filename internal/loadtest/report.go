@@ -90,6 +90,14 @@ func PrintRun(w io.Writer, r Report) {
 	for _, n := range r.Nodes {
 		fmt.Fprintf(w, "  API node %s: %d requests, %d accepted\n", n.URL, n.Requests, n.Accepted)
 	}
+	switch {
+	case r.Counters != nil && r.Counters.Agree:
+		fmt.Fprintf(w, "  the system counted the same answers: /metrics and the control room's overview %v\n", r.Counters.Metrics)
+	case r.Counters != nil:
+		fmt.Fprintf(w, "  the system counted other answers: /metrics %v, overview %v\n", r.Counters.Metrics, r.Counters.Overview)
+	case r.CountersNote != "":
+		fmt.Fprintf(w, "  %s\n", r.CountersNote)
+	}
 	if len(r.CPU) > 0 {
 		parts := make([]string, len(r.CPU))
 		for i, c := range r.CPU {

@@ -132,6 +132,11 @@ type Report struct {
 	// CPU is the CPU time the system's processes spent during the run (Config.CPUProcesses).
 	CPU []CPUUse `json:"cpu,omitempty"`
 
+	// Counters are the system's own counts of the run's purchases (/metrics and the control
+	// room's overview); nil when they could not be read (CountersNote says why).
+	Counters     *Counters `json:"counters,omitempty"`
+	CountersNote string    `json:"countersNote,omitempty"`
+
 	Series []Point `json:"series,omitempty"`
 }
 
@@ -276,6 +281,7 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	var results []result
+	m0, o0, cerr := r.counters(ctx)
 	cpuBefore := cpuTimes(cfg.CPUProcesses)
 	began := time.Now()
 	switch cfg.Mode {
@@ -292,6 +298,16 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 	if err := r.verify(ctx, sale.ID, began, results, &rep); err != nil {
 		sampler.stop()
 		return rep, err
+	}
+	if cerr == nil {
+		var m1, o1 map[string]int
+		if m1, o1, cerr = r.counters(ctx); cerr == nil {
+			compareCounters(&rep, m0, o0, m1, o1)
+			rep.Correct = len(rep.Problems) == 0
+		}
+	}
+	if cerr != nil {
+		rep.CountersNote = "the system's counters were not read: " + cerr.Error()
 	}
 	rep.PeakDBConns = sampler.stop()
 	return rep, nil
