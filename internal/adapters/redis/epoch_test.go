@@ -3,7 +3,10 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 	"github.com/flashsale/flashsale/internal/testutil"
@@ -44,7 +47,18 @@ func TestEpoch(t *testing.T) {
 	if ok, err := epoch.Stamp(ctx, second); err != nil || !ok {
 		t.Fatalf("stamp of a whole pass: %v, %v", ok, err)
 	}
-	value := r.Client.Get(ctx, r.Prefix+":{epoch}").Val()
+	keys, err := epoch.EpochKeys(ctx)
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("EpochKeys = %v, %v", keys, err)
+	}
+	if cc, ok := r.Client.(*goredis.ClusterClient); ok { // one key per master
+		var masters atomic.Int32
+		_ = cc.ForEachMaster(ctx, func(context.Context, *goredis.Client) error { masters.Add(1); return nil })
+		if len(keys) != int(masters.Load()) {
+			t.Fatalf("%d epoch keys on a cluster of %d masters", len(keys), masters.Load())
+		}
+	}
+	value := r.Client.Get(ctx, keys[0]).Val()
 	if held, err := epoch.Held(ctx); err != nil || !held || value == "" {
 		t.Fatalf("epoch after a stamp: %v, %v, %q", held, err, value)
 	}
@@ -52,7 +66,32 @@ func TestEpoch(t *testing.T) {
 		t.Fatalf("readiness with the epoch: %v", err)
 	}
 	third, _ := epoch.BeginCheck(ctx)
-	if ok, _ := epoch.Stamp(ctx, third); !ok || r.Client.Get(ctx, r.Prefix+":{epoch}").Val() != value {
+	if ok, _ := epoch.Stamp(ctx, third); !ok || r.Client.Get(ctx, keys[0]).Val() != value {
 		t.Fatal("a second stamp changed the epoch")
+	}
+	// One master (on a Cluster, the last of them) loses its data: Redis no longer holds the
+	// epoch until a whole pass stamps it again.
+	if err := r.Client.Del(ctx, keys[len(keys)-1]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := epoch.Held(ctx); err != nil || held {
+		t.Fatalf("epoch with one of %d masters' keys lost: %v, %v; want not held", len(keys), held, err)
+	}
+	fourth, _ := epoch.BeginCheck(ctx)
+	if ok, err := epoch.Stamp(ctx, fourth); err != nil || !ok {
+		t.Fatalf("stamp of a whole pass: %v, %v", ok, err)
+	}
+	if held, err := epoch.Held(ctx); err != nil || !held {
+		t.Fatalf("epoch after the next pass: %v, %v", held, err)
+	}
+}
+
+// TestKeySlot: the slot of a key is Redis Cluster's (CLUSTER KEYSLOT).
+func TestKeySlot(t *testing.T) {
+	t.Parallel()
+	for key, want := range map[string]uint16{"foo": 12182, "bar": 5061, "123456789": 12739, "": 0} {
+		if got := redisadapter.KeySlot(key); got != want {
+			t.Errorf("KeySlot(%q) = %d, want %d", key, got, want)
+		}
 	}
 }

@@ -41,3 +41,16 @@ func SetTransferAge(d time.Duration) time.Duration {
 	transferAge = d
 	return old
 }
+
+// EpochKeys are the epoch keys Redis must hold (one per Cluster master).
+func (e *Epoch) EpochKeys(ctx context.Context) ([]string, error) {
+	keys, err := e.keys(ctx)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.epoch
+	}
+	return out, err
+}
+
+// KeySlot is Redis Cluster's slot of a key without a hash tag.
+func KeySlot(key string) uint16 { return keySlot(key) }
