@@ -560,14 +560,13 @@ export interface components {
             endsAt: string;
             /**
              * @description How many stock shards the sale's inventory is split into, each in its own Redis hash
-             *     slot, so that one hot sale spreads over a Redis Cluster's masters (default 1; set at
-             *     creation, it cannot change). A shopper's purchases always go to one shard, which
+             *     slot, so that one hot sale spreads over a Redis Cluster's masters (1 when absent; set
+             *     at creation, it cannot change). A shopper's purchases always go to one shard, which
              *     holds their per-user total; a purchase that finds its shard short takes stock from
              *     the others first, so the sale is sold out only when every shard is. Worth more than 1
              *     only on a Redis Cluster, for a sale one Redis core cannot serve (docs/performance.md).
-             * @default 1
              */
-            shards: number;
+            shards?: number;
         };
         UpdateSaleRequest: {
             name?: string;
