@@ -17,9 +17,10 @@ import (
 var errUnavailable = domain.ErrUnavailable.WithDetail("the data store is saturated or failing over; retry shortly (a purchase: with the same Idempotency-Key)")
 
 // unavailable joins domain.ErrUnavailable to err when err says Redis cannot answer now (see
-// transient); other errors (a script's bug, a reply it cannot decode) are returned as they are.
+// transient); other errors (a script's bug, a reply it cannot decode), and one already
+// unavailable (a store method calling another), are returned as they are.
 func unavailable(err error) error {
-	if err == nil || !transient(err) {
+	if err == nil || errors.Is(err, domain.ErrUnavailable) || !transient(err) {
 		return err
 	}
 	return errors.Join(errUnavailable, err)

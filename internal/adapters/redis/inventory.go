@@ -548,7 +548,7 @@ func (s *Inventory) RestoreSale(ctx context.Context, sale domain.Sale, orders []
 }
 
 // restore runs restore.lua on shard k of the sale, total bounding what it may hold, with the
-// durable orders of its buyers among orders, dropping the pending reservations drop names.
+// durable orders of its buyers (orders), dropping the pending reservations drop names.
 func (s *Inventory) restore(ctx context.Context, sale domain.Sale, k, total int, orders []domain.Order,
 	high ports.HighWater, fence time.Time, gen, drop string) ([]string, error) {
 	n := sale.ShardCount()
@@ -564,7 +564,7 @@ func (s *Inventory) restore(ctx context.Context, sale domain.Sale, k, total int,
 	args = append(args, total, sale.PerUserLimit, sale.StartsAt.UnixMilli(), sale.EndsAt.UnixMilli(),
 		sale.PriceCents, sale.Currency, fenceMS, high.Seq, highID, gen, n, k, sale.TotalStock, drop)
 	for _, o := range orders {
-		if (o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed) || homeShard(o.UserID, n) != k {
+		if o.Status != domain.OrderConfirmed && o.Status != domain.OrderFailed {
 			continue
 		}
 		args = append(args, o.ID.String(), o.UserID.String(), o.Quantity, o.IdempotencyKey, o.UnitPriceCents,
@@ -605,12 +605,16 @@ func (s *Inventory) restoreShards(ctx context.Context, sale domain.Sale, orders 
 	if cur, current, err := s.current(ctx, sale, high); err != nil || current {
 		return ports.Restored{Inventory: cur}, err
 	}
+	// Each order goes to its buyer's shard, once.
 	confirmed, bought, durable := 0, make([]int, n), make(map[string]bool, len(orders))
+	byShard := make([][]domain.Order, n)
 	for _, o := range orders {
+		k := homeShard(o.UserID, n)
+		byShard[k] = append(byShard[k], o)
 		durable[o.ID.String()] = true
 		if o.Status == domain.OrderConfirmed {
 			confirmed += o.Quantity
-			bought[homeShard(o.UserID, n)] += o.Quantity
+			bought[k] += o.Quantity
 		}
 	}
 	if sale.TotalStock < confirmed {
@@ -672,7 +676,7 @@ func (s *Inventory) restoreShards(ctx context.Context, sale domain.Sale, orders 
 		if k == 0 {
 			total = sale.TotalStock - parts
 		}
-		reply, err := s.restore(ctx, sale, k, total, orders, high, fence, gen, strings.Join(drop[k], ","))
+		reply, err := s.restore(ctx, sale, k, total, byShard[k], high, fence, gen, strings.Join(drop[k], ","))
 		if err != nil {
 			return ports.Restored{}, err
 		}
