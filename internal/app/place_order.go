@@ -23,6 +23,9 @@ type PlaceOrder struct {
 	SaleID         uuid.UUID
 	Quantity       int
 	IdempotencyKey string
+	// Gate is the edge's session and rate-limit checks, when it leaves them to the purchase
+	// store (ports.PurchaseStore.GateInPurchase); zero otherwise.
+	Gate ports.PurchaseGate
 }
 
 // fingerprint identifies the request an idempotency key stands for.
@@ -36,6 +39,9 @@ type PlaceOrderResult struct {
 	Order domain.Order
 	// Replayed: the answer, order or error, is the one first given for this idempotency key.
 	Replayed bool
+	// Rate is the rate limit's decision when the purchase's gate asked for one (also with
+	// domain.ErrRateLimited).
+	Rate *ports.RateDecision
 }
 
 // PlaceOrderHandler handles PlaceOrder: the hot path of a flash sale.
@@ -82,6 +88,8 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		Scope:       ports.IdempotencyScope{TenantID: cmd.Principal.TenantID, UserID: cmd.Principal.UserID, Key: cmd.IdempotencyKey},
 		Fingerprint: cmd.fingerprint(),
 		Lease:       h.IdempotencyLease,
+		TTL:         h.IdempotencyTTL,
+		Gate:        cmd.Gate,
 		Reservation: domain.Reservation{
 			OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
 			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey, Node: h.Node,
@@ -98,12 +106,20 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		h.readopt(ctx, cmd.Principal.TenantID, cmd.SaleID)
 	}
 	if out.Known != nil {
-		return replay(*out.Known, p.Fingerprint)
+		res, err := replay(*out.Known, p.Fingerprint)
+		res.Rate = out.Rate
+		return res, err
 	}
 	var order domain.Order
 	if err == nil {
 		h.accepted(ctx, out.Reserved)
 		order = out.Reserved.Reservation.Order()
+	}
+	if out.Recorded { // the store recorded the answer, or left the key free: nothing to do here
+		if err != nil {
+			return PlaceOrderResult{Rate: out.Rate}, err
+		}
+		return PlaceOrderResult{Order: order, Replayed: out.Reserved.Duplicate, Rate: out.Rate}, nil
 	}
 	if !worthReplaying(err) {
 		// No final answer: a refusal a retry may not meet, or a failure. The key is freed for the
@@ -139,10 +155,16 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 	if !errors.Is(err, domain.ErrSaleNotFound) {
 		return out, err
 	}
+	rate := out.Rate
 	if err := h.Stock.RestoreSale(ctx, p.Reservation.TenantID, p.Reservation.SaleID); err != nil {
 		return ports.PurchaseOutcome{}, err
 	}
-	return h.Purchases.Purchase(ctx, p)
+	p.Gate = ports.PurchaseGate{} // passed already: the store checks it before it looks for the sale
+	out, err = h.Purchases.Purchase(ctx, p)
+	if out.Rate == nil {
+		out.Rate = rate
+	}
+	return out, err
 }
 
 // readopt is this node's part when it finds the inventory store lost or rolled back reservations
