@@ -55,6 +55,9 @@ type Consumer struct {
 	log     *slog.Logger
 	// rewindUntil: partitions assigned before then start from the beginning (see rewind).
 	rewindUntil time.Time
+	// unwound are the partitions a rewind could not seek yet (the client refuses while the
+	// group settles on the new broker): tried again on each poll until rewindUntil.
+	unwound []ckafka.TopicPartition
 	// deadLettered counts the messages parked on the DLQ topic.
 	deadLettered atomic.Uint64
 }
@@ -157,7 +160,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	lost := make(chan string, 1)
 	done := make(chan struct{})
-	go func() { defer close(done); c.watch(ctx, watcher, lost) }()
 	defer func() {
 		cancel()
 		<-done
@@ -166,11 +168,27 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("kafka consumer close", "err", err)
 		}
 	}()
+	// The log the positions are in must be known before a message is applied: a watch that
+	// first heard the broker after it lost its log would take the new log for the first one.
+	known, err := c.incarnation(ctx, watcher)
+	if err != nil {
+		close(done)
+		return nil // stopped before the broker answered
+	}
+	go func() { defer close(done); c.watch(ctx, watcher, known, lost) }()
 	for ctx.Err() == nil {
 		select {
 		case id := <-lost:
 			c.rewind(id)
 		default:
+			switch {
+			case len(c.unwound) == 0:
+			case time.Now().Before(c.rewindUntil):
+				c.seekToStart(c.unwound)
+			default:
+				c.log.Warn("cannot rewind partitions of a broker that lost its log; positions kept", "partitions", len(c.unwound))
+				c.unwound = nil
+			}
 		}
 		ev := c.c.Poll(200)
 		switch e := ev.(type) {
@@ -189,20 +207,34 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// watch reports on lost each new cluster id the broker answers with after the first, which it
-// asks for at once: the consumer's positions are in that cluster's log.
-func (c *Consumer) watch(ctx context.Context, w *ClusterWatcher, lost chan<- string) {
-	every := c.cfg.WatchEvery
-	if every <= 0 {
-		every = time.Second
+// incarnation is the broker's cluster id, asked until it answers (or ctx ends).
+func (c *Consumer) incarnation(ctx context.Context, w *ClusterWatcher) (string, error) {
+	for {
+		id, err := w.Incarnation(ctx)
+		if err == nil {
+			return id, nil
+		}
+		c.log.Debug("kafka consumer: the broker's cluster id is not known yet", "err", err)
+		if err := sleep(ctx, c.watchEvery()); err != nil {
+			return "", err
+		}
 	}
-	known := ""
-	for wait := time.Duration(0); sleep(ctx, wait) == nil; wait = every {
+}
+
+func (c *Consumer) watchEvery() time.Duration {
+	if c.cfg.WatchEvery <= 0 {
+		return time.Second
+	}
+	return c.cfg.WatchEvery
+}
+
+// watch reports on lost each new cluster id the broker answers with after known, the one the
+// consumer's positions are in.
+func (c *Consumer) watch(ctx context.Context, w *ClusterWatcher, known string, lost chan<- string) {
+	for sleep(ctx, c.watchEvery()) == nil {
 		id, err := w.Incarnation(ctx)
 		switch {
 		case err != nil || id == known:
-		case known == "":
-			known = id
 		default:
 			known = id
 			select {
@@ -222,14 +254,23 @@ func (c *Consumer) rewind(cluster string) {
 		c.log.Warn("broker lost its log, but the assignment is unknown; positions kept", "err", err)
 		return
 	}
+	c.seekToStart(parts)
+	c.log.Warn("the broker lost its log (a new cluster id): every partition read again from its start; events already applied are skipped",
+		"cluster", cluster, "partitions", len(parts))
+}
+
+// seekToStart moves each partition to its start; those the client cannot move now are kept in
+// c.unwound, to be tried again.
+func (c *Consumer) seekToStart(parts []ckafka.TopicPartition) {
+	var failed []ckafka.TopicPartition
 	for _, tp := range parts {
 		tp.Offset = ckafka.OffsetBeginning
 		if err := c.c.Seek(tp, 1000); err != nil {
-			c.log.Warn("cannot rewind a partition", "partition", tp.Partition, "err", err)
+			c.log.Debug("partition not rewound yet; trying again", "partition", tp.Partition, "err", err)
+			failed = append(failed, tp)
 		}
 	}
-	c.log.Warn("the broker lost its log (a new cluster id): every partition read again from its start; events already applied are skipped",
-		"cluster", cluster, "partitions", len(parts))
+	c.unwound = failed
 }
 
 // process applies one message until it succeeds, or dead-letters it once it proved poison.
