@@ -42,6 +42,9 @@ var (
 	// Discard undoes a reservation that must leave no trace.
 	//go:embed discard.lua
 	Discard string
+	// Lookup reads the answer a sale holds for an idempotency key.
+	//go:embed lookup.lua
+	Lookup string
 	// RotateRefresh swaps a session's refresh token, revoking the session on reuse.
 	//go:embed rotate_refresh.lua
 	RotateRefresh string

@@ -25,6 +25,11 @@
 -- rolled back), so that the key stays free for those. With a rate limit every other reply ends
 -- with two more items: the requests left and the reset (s).
 --
+-- On a Redis Cluster the claim and the session are sent beside this call, to their own nodes,
+-- and the rate-limit counter is the sale's (KEYS[6], in its slot; ARGV as above): a final
+-- refusal is recorded in the keys hash ("R:" and {x = the reply, q = the quantity}), where a
+-- request with the same key finds it: {'REFUSED', that JSON}.
+--
 -- Returns {code, ...}:
 --   {'OK', reservation, remaining, generation}   stock taken, reservation recorded
 --   {'DUP', reservation, remaining, generation}  this user already used this key in this sale
@@ -53,29 +58,33 @@ local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS
 local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local floor, floor_id, floor_gen = tonumber(ARGV[6] or '0'), ARGV[7] or '', ARGV[8] or ''
 local key_field = user_id .. ':' .. idem
-local claim, fingerprint, sale_id = KEYS[6], ARGV[9] or '', ARGV[10]
+local claim = #KEYS == 8 and KEYS[6] or nil -- a single Redis: the claim and the gate's keys
+local on_cluster = #KEYS == 6             -- a Cluster: the sale's rate-limit counter only
+local rate_key = (claim and KEYS[8]) or (on_cluster and KEYS[6]) or nil
+local fingerprint, sale_id = ARGV[9] or '', ARGV[10]
 local per_minute = tonumber(ARGV[13] or '0')
 
 if claim and ARGV[12] == '1' and redis.call('EXISTS', KEYS[7]) == 0 then
   return {'NO_SESSION'}
 end
 local rate_left, rate_reset
-if claim and per_minute > 0 then -- GCRA: a burst of per_minute, then per_minute a minute
+if rate_key and per_minute > 0 then -- GCRA: a burst of per_minute, then per_minute a minute
   local emission_interval = 60 / per_minute
   local t = redis.call('TIME')
   local now = (t[1] - 1483228800) + (t[2] / 1000000)
-  local tat = math.max(tonumber(redis.call('GET', KEYS[8]) or now), now)
+  local tat = math.max(tonumber(redis.call('GET', rate_key) or now), now)
   local new_tat = tat + emission_interval
   local diff = now - (new_tat - emission_interval * per_minute)
   if diff < 0 then
     return {'RATE_LIMITED', tostring(-diff), tostring(tat - now)}
   end
   rate_reset = new_tat - now
-  redis.call('SET', KEYS[8], new_tat, 'EX', math.ceil(rate_reset))
+  redis.call('SET', rate_key, new_tat, 'EX', math.ceil(rate_reset))
   rate_left = math.floor(diff / emission_interval)
 end
 -- answer ends a reply with the rate limit's decision, and records a final answer in the claim
--- (rec: the reservation; or refusal: the reply, for this quantity).
+-- (rec: the reservation; or refusal: the reply, for this quantity), or on a Cluster a final
+-- refusal in the keys hash (an order is there already).
 local function answer(reply, rec, final)
   if claim and final then
     local record = {f = fingerprint, d = true, s = sale_id}
@@ -86,6 +95,8 @@ local function answer(reply, rec, final)
       record.q = qty
     end
     redis.call('SET', claim, cjson.encode(record), 'PX', ARGV[11])
+  elseif on_cluster and final and not rec then
+    redis.call('HSET', keys, key_field, 'R:' .. cjson.encode({x = reply, q = qty}))
   end
   if rate_left then
     reply[#reply + 1] = tostring(rate_left)
@@ -123,6 +134,9 @@ if claim then
   end
 end
 local prior = redis.call('HGET', keys, key_field)
+if prior and string.sub(prior, 1, 2) == 'R:' then
+  return answer({'REFUSED', string.sub(prior, 3)})
+end
 if prior then
   local rec = redis.call('HGET', res, prior) or ''
   return answer({'DUP', rec, f[1], gen}, rec, rec ~= '')

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,11 +14,10 @@ import (
 )
 
 // Lookup implements ports.PurchaseStore: one GET of the key's record (decoded as a claim's
-// answer is), with the session's EXISTS in the same round trip if one is asked.
+// answer is), with the session's EXISTS in the same round trip if one is asked. On a Cluster a
+// key in use holds only its fingerprint and sale: its answer is read in the sale (a second
+// round trip, for keys in use only).
 func (p *Purchases) Lookup(ctx context.Context, sc ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
-	if session != uuid.Nil && !p.GateInPurchase() {
-		return ports.IdempotencyRecord{}, false, errors.New("look up idempotency key: the session is not checked on a Redis Cluster")
-	}
 	var alive *goredis.IntCmd
 	var cmd *goredis.StringCmd
 	_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
@@ -39,6 +39,13 @@ func (p *Purchases) Lookup(ctx context.Context, sc ports.IdempotencyScope, sessi
 	rec, err := decodeRecord(cmd.Val(), sc.TenantID)
 	if err != nil {
 		return ports.IdempotencyRecord{}, false, err
+	}
+	if _, cluster := p.inv.rdb.(*goredis.ClusterClient); cluster && !rec.Done {
+		var claim idempotencyRecord
+		_ = json.Unmarshal([]byte(cmd.Val()), &claim)
+		if rec, err = p.lookupOnCluster(ctx, sc, rec, claim.Sale); err != nil {
+			return ports.IdempotencyRecord{}, false, unavailable(err)
+		}
 	}
 	return rec, true, nil
 }

@@ -95,6 +95,11 @@ func (s *Inventory) keysOf(tenantID, saleID uuid.UUID) saleKeys {
 	return s.shardKeys(tenantID, saleID, 0)
 }
 
+// rate is a client's purchase rate-limit counter in the sale's slot (on a Cluster).
+func (k saleKeys) rate(client string) string {
+	return strings.TrimSuffix(k.inv, "inv") + "rl:" + client
+}
+
 // reserveKeys are the KEYS of reserve.lua (and discard.lua).
 func (k saleKeys) reserveKeys() []string { return []string{k.inv, k.buyers, k.keys, k.res, k.awaited} }
 
@@ -175,16 +180,29 @@ func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int
 		return domain.Inventory{SaleID: sale.ID, TenantID: sale.TenantID, Total: sale.TotalStock, Remaining: remaining,
 			Sold: sold}, nil
 	}
-	// Equal shares; units sold before the inventory existed (soldHint) all on the head.
-	share := func(k int) int { return sale.TotalStock/n + btoi(k < sale.TotalStock%n) }
-	if soldHint > 0 {
-		share = func(k int) int { return sale.TotalStock * btoi(k == 0) }
-	}
 	// A total below the units sold changes nothing, not even the other fields.
+	head := s.keysOf(sale.TenantID, sale.ID)
+	soldHintKey := strings.TrimSuffix(head.inv, "inv") + "soldhint"
 	if inv, ok, err := s.Inventory(ctx, sale.TenantID, sale.ID); err != nil {
 		return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
 	} else if ok && sale.TotalStock < inv.Sold {
 		return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, inv.Sold)
+	} else if !ok {
+		// Nodes creating the sale at once, each with its own count of the units sold, must
+		// split the stock alike: the first count written is the one they all use.
+		prev, err := s.rdb.SetArgs(ctx, soldHintKey, soldHint,
+			goredis.SetArgs{Mode: "NX", Get: true, TTL: 10 * time.Second}).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
+		}
+		if agreed, err := strconv.Atoi(prev); err == nil {
+			soldHint = agreed
+		}
+	}
+	// Equal shares; units sold before the inventory existed (soldHint) all on the head.
+	share := func(k int) int { return sale.TotalStock/n + btoi(k < sale.TotalStock%n) }
+	if soldHint > 0 {
+		share = func(k int) int { return sale.TotalStock * btoi(k == 0) }
 	}
 	cmds := make([]*goredis.Cmd, n)
 	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -195,13 +213,13 @@ func (s *Inventory) SyncSale(ctx context.Context, sale domain.Sale, soldHint int
 	}); err != nil {
 		return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
 	}
-	head := s.keysOf(sale.TenantID, sale.ID)
 	for range 5 {
 		reply, err := syncSaleScript.Run(ctx, s.rdb, []string{head.inv}, args(0, share(0), soldHint)...).StringSlice()
 		if err != nil {
 			return domain.Inventory{}, fmt.Errorf("sync sale inventory: %w", err)
 		}
 		if reply[0] == "BELOW_SOLD" {
+			_ = s.rdb.Del(ctx, soldHintKey).Err() // a creation refused: the next one counts afresh
 			sold, _ := strconv.Atoi(reply[1])
 			return domain.Inventory{}, domain.StockBelowSold(sale.TotalStock, sold)
 		}

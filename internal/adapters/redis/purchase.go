@@ -82,125 +82,12 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (_ ports.Pu
 		trace.WithAttributes(attribute.String("flashsale.order_id", pu.Reservation.OrderID.String())))
 	defer func() { spans.End(span, err) }()
 	var out ports.PurchaseOutcome
-	if p.GateInPurchase() {
-		out, err = p.purchaseInOneCall(ctx, pu)
-	} else {
+	if _, cluster := p.inv.rdb.(*goredis.ClusterClient); cluster {
 		out, err = p.purchaseOnCluster(ctx, pu)
+	} else {
+		out, err = p.purchaseInOneCall(ctx, pu)
 	}
 	return out, unavailable(err)
-}
-
-// purchaseOnCluster takes a purchase on a Redis Cluster: the claim (on the node of the key's
-// slot), then the reservation (on the sale's), two round trips (see pipelined); the caller
-// completes or forgets the key, and the edge checks the session and the rate limit before.
-func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
-	if !pu.Gate.IsZero() {
-		return ports.PurchaseOutcome{}, errors.New("purchase: the edge's checks are not taken on a Redis Cluster")
-	}
-	r := pu.Reservation
-	claim, _ := json.Marshal(idempotencyRecord{Fingerprint: pu.Fingerprint})
-	k, home, shards, err := p.inv.home(ctx, r)
-	if err != nil {
-		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
-	}
-	var claimCmd *goredis.StatusCmd
-	var reserveCmd *goredis.Cmd
-	var waitCmd *goredis.IntCmd
-	_, err = p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
-		claimCmd = pipe.SetArgs(ctx, p.key(pu.Scope), claim, goredis.SetArgs{Mode: "NX", Get: true, TTL: pu.Lease})
-		reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
-		if p.wait.Replicas > 0 {
-			waitCmd = goredis.NewIntCmd(ctx, "wait", p.wait.Replicas, p.wait.Timeout.Milliseconds())
-			_ = pipe.Process(ctx, waitCmd)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) && !isNoScript(reserveCmd.Err()) {
-		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
-	}
-	known, err := decodeClaim(claimCmd, r.TenantID)
-	if err != nil {
-		return ports.PurchaseOutcome{}, err
-	}
-	var res ports.ReserveResult
-	var gen string
-	var rerr error
-	switch {
-	case isNoScript(reserveCmd.Err()) && known != nil:
-		// First use since Redis started, and nothing to reserve: the answer is the key's.
-	case isNoScript(reserveCmd.Err()): // load the script, then run it alone
-		if err := reserveScript.Load(ctx, p.inv.rdb).Err(); err != nil {
-			return ports.PurchaseOutcome{}, fmt.Errorf("load reserve script: %w", err)
-		}
-		_, err := p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
-			reserveCmd = reserveScript.EvalSha(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
-			if waitCmd != nil {
-				_ = pipe.Process(ctx, waitCmd)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
-		}
-		fallthrough
-	default:
-		reply, err := reserveCmd.StringSlice()
-		if err != nil {
-			return ports.PurchaseOutcome{}, fmt.Errorf("reserve script: %w", err)
-		}
-		if reply[0] == "SHORT" && known == nil { // a shard of a sharded sale: refill it, then again
-			if reply, err = p.inv.short(ctx, r, home, shards, true, reply, func() ([]string, error) {
-				return p.reserveAgain(ctx, k, r, waitCmd)
-			}); err != nil {
-				return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
-			}
-		}
-		res, gen, rerr = p.inv.reserveOutcome(r, reply)
-		if rerr == nil && shards > 1 {
-			if res.Remaining, err = p.inv.saleRemaining(ctx, r, res.Remaining); err != nil {
-				return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
-			}
-		}
-	}
-	if known != nil {
-		if err := p.settle(ctx, *known, pu.Fingerprint, res, rerr); err != nil {
-			return ports.PurchaseOutcome{}, err
-		}
-		return ports.PurchaseOutcome{Known: known}, nil
-	}
-	if errors.Is(rerr, domain.ErrSaleNotFound) {
-		if err := p.Forget(ctx, pu.Scope); err != nil {
-			return ports.PurchaseOutcome{}, fmt.Errorf("purchase: unclaim the key of an unknown sale: %w", err)
-		}
-	}
-	if rerr == nil && waitCmd != nil && waitCmd.Val() < int64(p.wait.Replicas) {
-		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
-	}
-	switch {
-	case rerr == nil && !res.Duplicate:
-		p.inv.accepted(res.Reservation, k, gen)
-	case errors.Is(rerr, ports.ErrRolledBack):
-		p.inv.lost(ctx, r)
-	}
-	return ports.PurchaseOutcome{Reserved: res}, rerr
-}
-
-// reserveAgain runs the reservation script alone on shard k, with the WAIT of waitCmd (nil:
-// none), whose result it replaces.
-func (p *Purchases) reserveAgain(ctx context.Context, k saleKeys, r domain.Reservation, waitCmd *goredis.IntCmd) ([]string, error) {
-	var reserveCmd *goredis.Cmd
-	_, err := p.pipelined(ctx, k, func(pipe goredis.Pipeliner) error {
-		reserveCmd = reserveScript.Run(ctx, pipe, k.reserveKeys(), p.inv.reserveArgs(k, r)...)
-		if waitCmd != nil {
-			*waitCmd = *goredis.NewIntCmd(ctx, "wait", p.wait.Replicas, p.wait.Timeout.Milliseconds())
-			_ = pipe.Process(ctx, waitCmd)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return nil, err
-	}
-	return reserveCmd.StringSlice()
 }
 
 // notReplicated undoes a purchase whose reservation no replica acknowledged in time: a failover
@@ -217,24 +104,6 @@ func (p *Purchases) notReplicated(ctx context.Context, pu ports.Purchase, res po
 	}
 	return domain.ErrUnavailable.WithDetail(fmt.Sprintf(
 		"the reservation did not reach %d Redis replica(s) within %v; nothing was taken", p.wait.Replicas, p.wait.Timeout))
-}
-
-// settle deals with stock the script took beside a claim that found the key in use. The script
-// dedups by key within a sale, so it took stock only if the key's first request was refused or
-// was for another sale, or if that first request is still running and its own script has not
-// run yet. In that last case the reservation is the order the first request will answer with
-// (its script finds it as a duplicate, and queues it; the reconciler queues it if that request
-// died): it is kept. Otherwise it is undone completely, as if never made.
-func (p *Purchases) settle(ctx context.Context, known ports.IdempotencyRecord, fingerprint string,
-	res ports.ReserveResult, rerr error) error {
-	tookStock := rerr == nil && !res.Duplicate && res.Reservation.OrderID != [16]byte{}
-	if !tookStock || (!known.Done && known.Fingerprint == fingerprint) {
-		return nil
-	}
-	if err := p.discard(ctx, res.Reservation); err != nil {
-		return fmt.Errorf("purchase: give back the stock taken beside a known key: %w", err)
-	}
-	return nil
 }
 
 // discard undoes a pending reservation completely, as if it had never been made (discard.lua).
@@ -329,13 +198,9 @@ func isNoScript(err error) bool {
 	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
-// GateInPurchase implements ports.PurchaseStore: on a single Redis the edge's checks go in the
-// purchase's own call; a Cluster keeps the session and the counters on other nodes than the
-// sale's.
-func (p *Purchases) GateInPurchase() bool {
-	_, cluster := p.inv.rdb.(*goredis.ClusterClient)
-	return !cluster
-}
+// GateInPurchase implements ports.PurchaseStore: the edge's checks go in the purchase's own
+// round trip.
+func (p *Purchases) GateInPurchase() bool { return true }
 
 // purchaseInOneCall takes a purchase in one call of reserve.lua (see Purchases).
 func (p *Purchases) purchaseInOneCall(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
@@ -347,7 +212,7 @@ func (p *Purchases) purchaseInOneCall(ctx context.Context, pu ports.Purchase) (p
 	if err != nil {
 		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
 	}
-	reply, waited, err := p.reserveInOneCall(ctx, k, pu, pu.Gate)
+	reply, waited, err := p.reserveCall(ctx, k, pu, pu.Gate, false)
 	if err != nil {
 		return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
 	}
@@ -377,7 +242,7 @@ func (p *Purchases) purchaseInOneCall(ctx context.Context, pu ports.Purchase) (p
 	}
 	if reply[0] == "SHORT" { // a shard of a sharded sale: refill it, then again (without the gate)
 		if reply, err = p.inv.short(ctx, r, home, shards, true, reply, func() ([]string, error) {
-			reply, n, err := p.reserveInOneCall(ctx, k, pu, ports.PurchaseGate{})
+			reply, n, err := p.reserveCall(ctx, k, pu, ports.PurchaseGate{}, false)
 			waited = n
 			return reply, err
 		}); err != nil {
@@ -418,30 +283,47 @@ func (p *Purchases) purchaseInOneCall(ctx context.Context, pu ports.Purchase) (p
 	return out, rerr
 }
 
-// reserveInOneCall runs reserve.lua with the claim and the gate's checks on shard k, followed by
-// a WAIT for the replicas if purchases wait for them (REDIS_DURABILITY=replica): its reply, and
-// the replicas that acknowledged.
-func (p *Purchases) reserveInOneCall(ctx context.Context, k saleKeys, pu ports.Purchase, g ports.PurchaseGate) ([]string, int64, error) {
+// reserveCall runs reserve.lua on shard k with the gate's checks, followed by a WAIT for the
+// replicas if purchases wait for them (REDIS_DURABILITY=replica): its reply, and the replicas
+// that acknowledged. On a single Redis the call takes the claim and the session too; on a
+// Cluster (cluster) only the sale's rate-limit counter, in the sale's slot, and the WAIT goes
+// on one connection to the master of that slot (a keyless WAIT would reach any master).
+func (p *Purchases) reserveCall(ctx context.Context, k saleKeys, pu ports.Purchase, g ports.PurchaseGate, cluster bool) ([]string, int64, error) {
 	r := pu.Reservation
-	claim := p.key(pu.Scope)
-	session, rate, checkSession := claim, claim, "0" // a key stands in for a check not asked
-	if g.SessionID != uuid.Nil {
-		session, checkSession = sessionKey(p.inv.prefix, g.SessionID), "1"
-	}
 	perMinute := max(g.PerMinute, 0)
-	if perMinute > 0 {
-		rate = rateKey(p.inv.prefix, g.RateKey)
+	var keys []string
+	checkSession := "0"
+	if cluster {
+		keys = append(k.reserveKeys(), k.rate(g.RateKey))
+	} else {
+		claim := p.key(pu.Scope)
+		session, rate := claim, claim // a key stands in for a check not asked
+		if g.SessionID != uuid.Nil {
+			session, checkSession = sessionKey(p.inv.prefix, g.SessionID), "1"
+		}
+		if perMinute > 0 {
+			rate = rateKey(p.inv.prefix, g.RateKey)
+		}
+		keys = append(k.reserveKeys(), claim, session, rate)
 	}
-	keys := append(k.reserveKeys(), claim, session, rate)
 	args := append(p.inv.reserveArgs(k, r), pu.Fingerprint, r.SaleID.String(), pu.TTL.Milliseconds(), checkSession, perMinute)
 	if p.wait.Replicas == 0 {
 		reply, err := reserveScript.Run(ctx, p.inv.rdb, keys, args...).StringSlice()
 		return reply, 0, err
 	}
+	pipelined := p.inv.rdb.Pipelined
+	cc, onCluster := p.inv.rdb.(*goredis.ClusterClient)
+	if onCluster {
+		master, err := cc.MasterForKey(ctx, k.inv)
+		if err != nil {
+			return nil, 0, err
+		}
+		pipelined = master.Pipelined
+	}
 	var reserveCmd *goredis.Cmd
 	var waitCmd *goredis.IntCmd
 	run := func(eval func(goredis.Pipeliner) *goredis.Cmd) error {
-		_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		_, err := pipelined(ctx, func(pipe goredis.Pipeliner) error {
 			reserveCmd = eval(pipe)
 			waitCmd = goredis.NewIntCmd(ctx, "wait", p.wait.Replicas, p.wait.Timeout.Milliseconds())
 			return pipe.Process(ctx, waitCmd)
@@ -453,6 +335,9 @@ func (p *Purchases) reserveInOneCall(ctx context.Context, k saleKeys, pu ports.P
 		err = run(func(pipe goredis.Pipeliner) *goredis.Cmd { return reserveScript.Eval(ctx, pipe, keys, args...) })
 	}
 	if err != nil {
+		if onCluster {
+			cc.ReloadState(ctx) // the slot may have moved (a failover): look up its master again
+		}
 		return nil, 0, err
 	}
 	reply, err := reserveCmd.StringSlice()

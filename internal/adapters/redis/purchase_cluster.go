@@ -2,55 +2,247 @@ package redis
 
 import (
 	"context"
-	"slices"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
 
+	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
+	"github.com/flashsale/flashsale/lua"
 )
 
-// pipelined runs fn's commands as rdb.Pipelined does, one round trip, in order, except on a
-// cluster. There the claim and the sale's keys live on different nodes, which go-redis reaches
-// in parallel: a reservation could run before its own claim, and a duplicate that claims after
-// the first request completed would then give back (settle) the stock that request answered
-// with. So on a cluster the other commands (the claim) go first, then those on the sale's keys:
-// two round trips. With REDIS_DURABILITY=replica these go, with the WAIT, over one connection to
-// the master of the sale's slot: WAIT counts the replicas that acknowledged its own connection's
-// writes, and go-redis would send it, keyless, to any node. The error is the first command's, in
-// fn's order, as Pipelined's.
-func (p *Purchases) pipelined(ctx context.Context, k saleKeys, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error) {
-	cc, ok := p.inv.rdb.(*goredis.ClusterClient)
-	if !ok {
-		return p.inv.rdb.Pipelined(ctx, fn)
+var lookupScript = goredis.NewScript(lua.Lookup)
+
+// purchaseOnCluster takes a purchase on a Redis Cluster in two round trips. The claim, the
+// session and the rate-limit counter each live in a slot of their own, so they cannot be in
+// the sale's script: the first round trip sends them at once to their nodes (the claim SET NX
+// GET, the session's EXISTS, gcra.lua), the second runs reserve.lua on the sale's slot, which
+// records a final refusal in the sale's keys hash (the claim holds the fingerprint and the sale
+// only, and is never rewritten: a key's answer is its order or its refusal in the sale). The
+// script runs only once the claim and the checks let it: a refused check or another request's
+// key takes nothing. A check's refusal, and an answer that leaves the key free (not started, a
+// fence, an unknown sale), give back the claim this request made: one more round trip.
+func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
+	r := pu.Reservation
+	if pu.TTL <= 0 {
+		return ports.PurchaseOutcome{}, errors.New("purchase: no TTL for the answer")
 	}
-	queued := cc.Pipeline()
-	if err := fn(queued); err != nil {
-		return nil, err
+	k, home, shards, err := p.inv.home(ctx, r)
+	if err != nil {
+		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
 	}
-	first, onSale := cc.Pipeline(), cc.Pipeline()
-	if p.wait.Replicas > 0 {
-		master, err := cc.MasterForKey(ctx, k.inv)
+	known, alive, rate, err := p.claimAndCheck(ctx, pu)
+	if err != nil {
+		return ports.PurchaseOutcome{}, err
+	}
+	out := ports.PurchaseOutcome{Recorded: true, Rate: rate}
+	free := func() error { // give back this request's claim
+		if known != nil {
+			return nil
+		}
+		if err := p.Forget(ctx, pu.Scope); err != nil {
+			return fmt.Errorf("purchase: free the key: %w", err)
+		}
+		return nil
+	}
+	switch {
+	case !alive:
+		if err := free(); err != nil {
+			return ports.PurchaseOutcome{}, err
+		}
+		return out, domain.ErrUnauthenticated.WithDetail("the session has ended; log in again")
+	case rate != nil && !rate.Allowed:
+		if err := free(); err != nil {
+			return ports.PurchaseOutcome{}, err
+		}
+		return out, domain.ErrRateLimited.WithDetail(fmt.Sprintf("%d requests per minute; retry in %d seconds",
+			pu.Gate.PerMinute, max(int(math.Ceil(rate.RetryAfter.Seconds())), 1)))
+	case known != nil && (known.Done || known.Fingerprint != pu.Fingerprint):
+		out.Known = known // another request's key, or an answer the caller completed
+		return out, nil
+	}
+	reply, waited, err := p.reserveCall(ctx, k, pu, ports.PurchaseGate{}, true)
+	if err != nil {
+		return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
+	}
+	if reply[0] == "SHORT" { // a shard of a sharded sale: refill it, then again
+		if reply, err = p.inv.short(ctx, r, home, shards, true, reply, func() ([]string, error) {
+			reply, n, err := p.reserveCall(ctx, k, pu, ports.PurchaseGate{}, true)
+			waited = n
+			return reply, err
+		}); err != nil {
+			return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
+		}
+		if final(reply) { // perhaps the adapter's, not the script's: record it (HSETNX)
+			raw, _ := json.Marshal(refusalRecord{Reply: reply, Quantity: r.Quantity})
+			if err := p.inv.rdb.HSetNX(ctx, k.keys, r.UserID.String()+":"+r.IdempotencyKey, "R:"+string(raw)).Err(); err != nil {
+				return ports.PurchaseOutcome{}, fmt.Errorf("record the refusal: %w", err)
+			}
+		}
+	}
+	if rec, ok := p.inv.answerIn(r, reply); ok && ((reply[0] == "DUP" && known != nil) || reply[0] == "REFUSED") {
+		rec.Fingerprint = pu.Fingerprint // a replay: the key's answer, found in the sale
+		out.Known = &rec
+		return out, nil
+	}
+	res, gen, rerr := p.inv.reserveOutcome(r, reply)
+	if rerr != nil && !final(reply) {
+		if err := free(); err != nil { // not started, fenced, rolled back, unknown: the key stays free
+			return ports.PurchaseOutcome{}, err
+		}
+	}
+	if rerr == nil && shards > 1 {
+		if res.Remaining, err = p.inv.saleRemaining(ctx, r, res.Remaining); err != nil {
+			return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
+		}
+	}
+	if rerr == nil && p.wait.Replicas > 0 && waited < int64(p.wait.Replicas) {
+		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
+	}
+	switch {
+	case rerr == nil && !res.Duplicate:
+		p.inv.accepted(res.Reservation, k, gen)
+	case errors.Is(rerr, ports.ErrRolledBack):
+		p.inv.lost(ctx, r)
+	}
+	out.Reserved = res
+	return out, rerr
+}
+
+// claimAndCheck claims the purchase's key and makes the gate's checks, in one round trip to
+// their nodes: the key's record if it was in use (nil: claimed now), whether the session is
+// alive (true if none was asked), and the rate limit's decision (nil if none was asked).
+func (p *Purchases) claimAndCheck(ctx context.Context, pu ports.Purchase) (*ports.IdempotencyRecord, bool, *ports.RateDecision, error) {
+	r := pu.Reservation
+	record, _ := json.Marshal(idempotencyRecord{Fingerprint: pu.Fingerprint, Sale: r.SaleID.String()})
+	g := pu.Gate
+	rateKeys := []string{rateKey(p.inv.prefix, g.RateKey)}
+	rateArgs := []any{g.PerMinute, g.PerMinute, 60}
+	var claimCmd *goredis.StatusCmd
+	var aliveCmd *goredis.IntCmd
+	var rateCmd *goredis.Cmd
+	_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		claimCmd = pipe.SetArgs(ctx, p.key(pu.Scope), record, goredis.SetArgs{Mode: "NX", Get: true, TTL: pu.TTL})
+		if g.SessionID != uuid.Nil {
+			aliveCmd = pipe.Exists(ctx, sessionKey(p.inv.prefix, g.SessionID))
+		}
+		if g.PerMinute > 0 {
+			rateCmd = gcraScript.EvalSha(ctx, pipe, rateKeys, rateArgs...)
+		}
+		return nil
+	})
+	if rateCmd != nil && isNoScript(rateCmd.Err()) { // first use since Redis started: send the script itself
+		rateCmd = gcraScript.Eval(ctx, p.inv.rdb, rateKeys, rateArgs...)
+		if err == nil || isNoScript(err) {
+			err = rateCmd.Err()
+		}
+	}
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, false, nil, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	known, err := decodeClaim(claimCmd, r.TenantID)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if aliveCmd != nil && aliveCmd.Err() != nil {
+		return nil, false, nil, fmt.Errorf("check the session: %w", aliveCmd.Err())
+	}
+	var rate *ports.RateDecision
+	if rateCmd != nil {
+		v, err := rateCmd.Slice()
+		if err != nil || len(v) != 4 {
+			return nil, false, nil, fmt.Errorf("rate limit reply %v: %w", v, err)
+		}
+		allowed, _ := v[0].(int64)
+		left, _ := v[1].(int64)
+		rate = &ports.RateDecision{Allowed: allowed == 1, Remaining: int(left), RetryAfter: seconds(v[2]), ResetAfter: seconds(v[3])}
+	}
+	return known, aliveCmd == nil || aliveCmd.Val() == 1, rate, nil
+}
+
+// refusalRecord is a final refusal as reserve.lua records it in a sale's keys hash on a
+// Cluster ("R:" and this JSON).
+type refusalRecord struct {
+	Reply    []string `json:"x"`
+	Quantity int      `json:"q"`
+}
+
+// final reports whether a reply of reserve.lua is a refusal a retry would meet again.
+func final(reply []string) bool {
+	switch reply[0] {
+	case "SOLD_OUT", "LIMIT", "INSUFFICIENT", "ENDED":
+		return true
+	}
+	return false
+}
+
+// answerIn reads the answer a reply of reserve.lua holds for the key of r: its order (DUP, or
+// OK: taken now), or a refusal recorded before (REFUSED) or now; false for any other reply.
+func (s *Inventory) answerIn(r domain.Reservation, reply []string) (ports.IdempotencyRecord, bool) {
+	rec := ports.IdempotencyRecord{Done: true}
+	switch {
+	case reply[0] == "OK" || reply[0] == "DUP":
+		res, err := decodeReservation(r.TenantID, r.SaleID, reply[1])
 		if err != nil {
-			return nil, err
+			return rec, false
 		}
-		onSale = master.Pipeline()
-	}
-	for _, cmd := range queued.Cmds() {
-		if cmd.Name() == "wait" || slices.Contains(cmd.Args(), any(k.inv)) {
-			_ = onSale.Process(ctx, cmd)
-		} else {
-			_ = first.Process(ctx, cmd)
+		res.Status = domain.OrderPending // the answer given: accepted, pending
+		order := res.Order()
+		rec.Outcome.Order = &order
+	case reply[0] == "REFUSED":
+		var rr refusalRecord
+		if err := json.Unmarshal([]byte(reply[1]), &rr); err != nil || len(rr.Reply) == 0 {
+			return rec, false
 		}
+		return refusalAnswer(rr.Reply, rr.Quantity)
+	case final(reply):
+		return refusalAnswer(reply, r.Quantity)
+	default:
+		return rec, false
 	}
-	if first.Len() > 0 {
-		_, _ = first.Exec(ctx)
+	return rec, true
+}
+
+func refusalAnswer(reply []string, qty int) (ports.IdempotencyRecord, bool) {
+	var de *domain.Error
+	if !errors.As(answerOf(reply, qty), &de) {
+		return ports.IdempotencyRecord{}, false
 	}
-	if _, err := onSale.Exec(ctx); err != nil && !isNoScript(err) && p.wait.Replicas > 0 {
-		cc.ReloadState(ctx) // the slot may have moved (a failover): look up its master again
+	return ports.IdempotencyRecord{Done: true, Outcome: ports.PlaceOrderOutcome{ErrCode: de.Code, ErrDetail: de.Detail}}, true
+}
+
+// lookupOnCluster reads the answer of a key whose claim names its sale: the claim holds only
+// the fingerprint there, the answer is in the sale (lookup.lua), one more round trip.
+func (p *Purchases) lookupOnCluster(ctx context.Context, sc ports.IdempotencyScope, rec ports.IdempotencyRecord,
+	sale string) (ports.IdempotencyRecord, error) {
+	if sale == "" { // a claim of the older form, which names no sale: in flight, as it says
+		return rec, nil
 	}
-	cmds := queued.Cmds()
-	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil {
-			return cmds, err
-		}
+	saleID, err := uuid.Parse(sale)
+	if err != nil {
+		return rec, fmt.Errorf("look up idempotency key: sale %q: %w", sale, err)
 	}
-	return cmds, nil
+	r := domain.Reservation{TenantID: sc.TenantID, SaleID: saleID, UserID: sc.UserID, IdempotencyKey: sc.Key}
+	k, _, _, err := p.inv.home(ctx, r)
+	if err != nil {
+		return rec, err
+	}
+	reply, err := lookupScript.Run(ctx, p.inv.rdb, []string{k.keys, k.res}, sc.UserID.String()+":"+sc.Key).StringSlice()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return rec, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	if len(reply) == 0 || (reply[0] == "DUP" && strings.TrimSpace(reply[1]) == "") {
+		return rec, nil // in flight
+	}
+	answer, ok := p.inv.answerIn(r, reply)
+	if !ok {
+		return rec, nil
+	}
+	answer.Fingerprint = rec.Fingerprint
+	return answer, nil
 }
