@@ -213,6 +213,8 @@ type CreateSale struct {
 	EndsAt       time.Time
 	// Shards is how many stock shards the inventory is split into (0: one).
 	Shards int
+	// WaitingRoom puts purchases behind an admission when enabled.
+	WaitingRoom domain.WaitingRoom
 }
 
 // CreateSaleHandler handles CreateSale.
@@ -235,7 +237,7 @@ func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView
 		ID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, Name: cmd.Name,
 		PriceCents: cmd.PriceCents, Currency: cmd.Currency, TotalStock: cmd.TotalStock,
 		PerUserLimit: cmd.PerUserLimit, StartsAt: pgTime(cmd.StartsAt), EndsAt: pgTime(cmd.EndsAt),
-		Shards: max(cmd.Shards, 1), CreatedAt: now, UpdatedAt: now,
+		Shards: max(cmd.Shards, 1), WaitingRoom: cmd.WaitingRoom, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Validate(); err != nil {
 		return SaleView{}, err

@@ -1,0 +1,33 @@
+-- A purchase spends its buyer's admission to a sale's waiting room. A spent admission keeps
+-- holding its share of the stock for a moment (ARGV[3]) so that the admission pass does not
+-- count the share free before the purchase's reservation has taken the stock.
+--
+-- KEYS[1] adm, KEYS[2] live (room_admit.lua)
+-- ARGV: user, idempotency key, hold (ms)
+-- Returns 'spent' | 'none' | 'expired' | 'used' (spent by another idempotency key)
+local adm, live = KEYS[1], KEYS[2]
+local user, key, hold = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local a = redis.call('HGET', adm, user)
+if not a then
+  return 'none'
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local kind, untl = string.sub(a, 1, 1), string.match(a, '^%a:(%d+)')
+if kind == 'A' then
+  if now >= tonumber(untl) then
+    redis.call('HSET', adm, user, 'X:' .. untl)
+    redis.call('ZREM', live, user)
+    return 'expired'
+  end
+  redis.call('HSET', adm, user, 'U:' .. untl .. ':' .. key)
+  redis.call('ZADD', live, now + hold, user)
+  return 'spent'
+end
+if kind == 'U' then
+  if string.sub(a, string.len(untl) + 4) == key then
+    return 'spent'
+  end
+  return 'used'
+end
+return 'expired'
