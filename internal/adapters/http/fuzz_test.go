@@ -308,7 +308,7 @@ func newFuzzAppObserved(tb testing.TB, obs httpadapter.RequestObserver) *fuzzApp
 		Tenants: fakeTenants{}, Users: fx.users, Sales: fakeSales{}, Inventory: fx.inv,
 		Purchases: fx.inv, Queue: fx.queue, Dispatch: fx.queue, Hasher: fakeHasher{}, Live: quietLive{}, Log: log,
 		Cache: noRoomCache{},
-		Now: func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
+		Now:   func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
 	})
 	srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{})
 	router, err := httpadapter.NewRouter(srv, fakeAuthenticator{}, allowAll{}, log, httpadapter.RouterConfig{
