@@ -1600,6 +1600,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "saleId": "0193a7c3-1f20-7c41-8e55-6a7b8c9d0e1f",
+                     *       "state": "admitted",
+                     *       "drawn": true,
+                     *       "waiting": 2518,
+                     *       "admitted": 762,
+                     *       "likelySoldOut": false,
+                     *       "ticket": "dGlja2V0LjAxOTNhN2MzLi4u.kZ3n0d0",
+                     *       "admission": {
+                     *         "token": "YWRtaXNzaW9uLjAxOTNhN2MzLi4u.Qm9uZQ",
+                     *         "expiresAt": "2026-11-27T04:23:57Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["QueueStatus"];
                 };
             };
@@ -1644,6 +1659,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "saleId": "0193a7c3-1f20-7c41-8e55-6a7b8c9d0e1f",
+                     *       "state": "waiting",
+                     *       "position": 412,
+                     *       "drawn": true,
+                     *       "waiting": 2930,
+                     *       "admitted": 350,
+                     *       "estimateSeconds": 8,
+                     *       "likelySoldOut": false,
+                     *       "ticket": "dGlja2V0LjAxOTNhN2MzLi4u.kZ3n0d0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["QueueStatus"];
                 };
             };
