@@ -1,6 +1,8 @@
 -- One admission pass over a sale's waiting room (docs/architecture.md, "The waiting room"):
 --   1. admissions past their end leave the live set; an unused one is marked expired ('X'),
---      which frees its share of the stock;
+--      which frees its share of the stock; a spent one ('held', room_use.lua) stops holding its
+--      share once its buyer's reservation is in the sale's 'buyers' (the stock is taken), or
+--      at the end of its hold;
 --   2. waiting shoppers silent for longer than the grace (counted from the start at the
 --      earliest) lose their place;
 --   3. up to the rate since the last pass (a bucket holding at most one second's worth), the
@@ -10,13 +12,16 @@
 -- Safe to run from any number of nodes: the bucket and the clock (TIME) are the store's.
 --
 -- KEYS[1] inv (the sale's, or its head shard's), KEYS[2..5] wait, seen, adm, state (room_place.lua),
--- KEYS[6] live   zset: user -> end of the admission's hold on the stock (ms)
+-- KEYS[6] live   zset: user -> end of the admission (ms), admitted and not yet spent
+-- KEYS[7] held   zset: user -> end of the hold (ms), spent and the stock perhaps not yet taken
+-- KEYS[8] buyers (reserve.lua's: user -> units bought; read on a one-shard sale only)
 -- ARGV: rate (per second), ttl (ms), per-user limit, starts (ms), ends (ms), grace (ms),
 --       remaining (the caller's reading), '1' to read KEYS[1] instead (a sale of one shard: its
 --       stock is in this slot; the caller's reading stands if the inventory is not there)
 -- Returns {remaining, outstanding, waiting, admitted, covered, closed, changed, expired, lost, now,
 --          until, 'closing' (closed by this pass) | '', admitted users...}
 local inv, wait, seen, adm, state, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local held, buyers = KEYS[7], KEYS[8]
 local rate, ttl, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local starts, ends, grace = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local t = redis.call('TIME')
@@ -34,6 +39,14 @@ for _, u in ipairs(ended) do
 end
 if #ended > 0 then
   redis.call('ZREMRANGEBYSCORE', live, '-inf', now)
+end
+redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
+if ARGV[8] == '1' then
+  for _, u in ipairs(redis.call('ZRANGE', held, 0, -1)) do
+    if redis.call('HEXISTS', buyers, u) == 1 then
+      redis.call('ZREM', held, u)
+    end
+  end
 end
 
 -- 2. silent shoppers (at most 1000 a pass: the script stays short)
@@ -59,7 +72,7 @@ if now < starts or now >= ends then
 else
   credit = math.min(rate, credit + math.max(now - last, 0) * rate / 1000)
 end
-local outstanding = redis.call('ZCARD', live)
+local outstanding = redis.call('ZCARD', live) + redis.call('ZCARD', held)
 local capacity = 0
 if remaining > 0 then
   capacity = math.max(math.floor((remaining + limit - 1) / limit) - outstanding, 0)

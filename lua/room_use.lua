@@ -1,11 +1,12 @@
--- A purchase spends its buyer's admission to a sale's waiting room. A spent admission keeps
--- holding its share of the stock for a moment (ARGV[3]) so that the admission pass does not
--- count the share free before the purchase's reservation has taken the stock.
+-- A purchase spends its buyer's admission to a sale's waiting room. The spent admission moves
+-- from 'live' to 'held': it keeps holding its share of the stock until the purchase's
+-- reservation has taken the stock (the admission pass sees the buyer in the sale's 'buyers'),
+-- or for ARGV[3] at most (a purchase refused, or a sharded sale whose buyers are elsewhere).
 --
--- KEYS[1] adm, KEYS[2] live (room_admit.lua)
+-- KEYS[1] adm, KEYS[2] live, KEYS[3] held (room_admit.lua)
 -- ARGV: user, idempotency key, hold (ms)
 -- Returns 'spent' | 'none' | 'expired' | 'used' (spent by another idempotency key)
-local adm, live = KEYS[1], KEYS[2]
+local adm, live, held = KEYS[1], KEYS[2], KEYS[3]
 local user, key, hold = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local a = redis.call('HGET', adm, user)
 if not a then
@@ -21,7 +22,8 @@ if kind == 'A' then
     return 'expired'
   end
   redis.call('HSET', adm, user, 'U:' .. untl .. ':' .. key)
-  redis.call('ZADD', live, now + hold, user)
+  redis.call('ZREM', live, user)
+  redis.call('ZADD', held, now + hold, user)
   return 'spent'
 end
 if kind == 'U' then

@@ -30,8 +30,9 @@ var (
 type Rooms struct {
 	rdb    goredis.UniversalClient
 	prefix string
-	// UsedHold is how long a spent admission keeps holding its share of the stock: long enough
-	// for its purchase's reservation to take the stock.
+	// UsedHold bounds how long a spent admission keeps holding its share of the stock while its
+	// purchase's reservation has not taken the stock (on a one-shard sale the pass sees the
+	// reservation and ends the hold at once; a sharded sale's buyers live in other slots).
 	UsedHold time.Duration
 }
 
@@ -43,12 +44,12 @@ func NewRooms(rdb goredis.UniversalClient, prefix string) *Rooms {
 var _ ports.WaitingRoomStore = (*Rooms)(nil)
 
 // roomKeys are the keys of one sale's room.
-type roomKeys struct{ inv, wait, seen, adm, state, live string }
+type roomKeys struct{ inv, buyers, wait, seen, adm, state, live, held string }
 
 func (r *Rooms) keys(tenantID, saleID uuid.UUID) roomKeys {
 	base := r.prefix + ":{" + tenantID.String() + ":" + saleID.String() + "}:"
-	return roomKeys{inv: base + "inv", wait: base + "room:wait", seen: base + "room:seen", adm: base + "room:adm",
-		state: base + "room:state", live: base + "room:live"}
+	return roomKeys{inv: base + "inv", buyers: base + "buyers", wait: base + "room:wait", seen: base + "room:seen",
+		adm: base + "room:adm", state: base + "room:state", live: base + "room:live", held: base + "room:held"}
 }
 
 // Join implements ports.WaitingRoomStore.
@@ -102,7 +103,7 @@ func (r *Rooms) Admit(ctx context.Context, s domain.Sale, remaining int, grace t
 	if s.ShardCount() > 1 {
 		atomicRead = "0"
 	}
-	reply, err := roomAdmitScript.Run(ctx, r.rdb, []string{k.inv, k.wait, k.seen, k.adm, k.state, k.live},
+	reply, err := roomAdmitScript.Run(ctx, r.rdb, []string{k.inv, k.wait, k.seen, k.adm, k.state, k.live, k.held, k.buyers},
 		s.WaitingRoom.AdmitPerSecond, s.WaitingRoom.AdmissionTTL.Milliseconds(), s.PerUserLimit,
 		s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli(), grace.Milliseconds(), remaining, atomicRead).StringSlice()
 	if err != nil {
@@ -132,7 +133,7 @@ func (r *Rooms) Admit(ctx context.Context, s domain.Sale, remaining int, grace t
 func (r *Rooms) UseAdmission(ctx context.Context, tenantID, saleID, user uuid.UUID, idempotencyKey string) (_ domain.AdmissionUse, err error) {
 	defer func() { err = unavailable(err) }()
 	k := r.keys(tenantID, saleID)
-	out, err := roomUseScript.Run(ctx, r.rdb, []string{k.adm, k.live}, user.String(), idempotencyKey,
+	out, err := roomUseScript.Run(ctx, r.rdb, []string{k.adm, k.live, k.held}, user.String(), idempotencyKey,
 		r.UsedHold.Milliseconds()).Text()
 	if err != nil {
 		return "", fmt.Errorf("spend admission: %w", err)

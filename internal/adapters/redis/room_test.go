@@ -123,6 +123,10 @@ func TestRoomAdmitsWhatTheStockCanServe(t *testing.T) {
 		UserID: users[0], Quantity: 2, IdempotencyKey: "key-1"}); err != nil {
 		t.Fatal(err)
 	}
+	// Once the reservation took the stock, the spent admission holds nothing (no double count).
+	if pass := admit(t, rooms, s, -1); len(pass.Admitted) != 0 || pass.Outstanding != 2 || pass.Remaining != 3 {
+		t.Fatalf("pass after the reservation = %+v, want 2 admissions out against 3 units", pass)
+	}
 	// The spent admission holds its share until its hold ends, the unused ones until they expire.
 	time.Sleep(350 * time.Millisecond)
 	pass = admit(t, rooms, s, -1)
