@@ -40,15 +40,28 @@ type WaitingRoom struct {
 	// SettingsTTL is how long a node trusts what it read of a sale's room option at purchase
 	// time (an admin turning the room on or off is seen within it).
 	SettingsTTL time.Duration
+	// PositionEvery spaces the queue:position events of one sale (every waiting client gets
+	// each): a change of likelySoldOut is told at once.
+	PositionEvery time.Duration
 	// rooms remembers, per sale, whether it has a room (purchases read it; see hasRoom).
 	rooms *sync.Map
+	// told remembers, per sale, the last queue:position this node sent (positionTold).
+	told *sync.Map
+}
+
+type positionTold struct {
+	at     time.Time
+	likely bool
 }
 
 // NewWaitingRoom returns w ready to use (its memory of sales' options made).
 func NewWaitingRoom(w WaitingRoom) *WaitingRoom {
-	w.rooms = &sync.Map{}
+	w.rooms, w.told = &sync.Map{}, &sync.Map{}
 	if w.SettingsTTL <= 0 {
 		w.SettingsTTL = time.Second
+	}
+	if w.PositionEvery <= 0 {
+		w.PositionEvery = time.Second
 	}
 	return &w
 }
@@ -244,6 +257,24 @@ func (w *WaitingRoom) AdmitPass(ctx context.Context) (RoomReport, error) {
 	return rep, errors.Join(errs...)
 }
 
+// positionDue reports whether the pass's figures are worth a queue:position now: they changed,
+// and the last was sent PositionEvery ago or said otherwise about likelySoldOut. Every waiting
+// client gets each one: at 10,000 clients, one every pass (4 a second) would be the hub's
+// whole work.
+func (w *WaitingRoom) positionDue(saleID uuid.UUID, pass domain.AdmitPass, now time.Time) bool {
+	if !pass.Changed {
+		return false
+	}
+	if v, ok := w.told.Load(saleID); ok {
+		last := v.(positionTold)
+		if last.likely == pass.Room.LikelySoldOut && now.Sub(last.at) < w.PositionEvery {
+			return false
+		}
+	}
+	w.told.Store(saleID, positionTold{at: now, likely: pass.Room.LikelySoldOut})
+	return true
+}
+
 func (w *WaitingRoom) admitSale(ctx context.Context, s domain.Sale, rep *RoomReport) error {
 	inv, err := w.Stock.Of(ctx, s) // loads a missing inventory; sums a sharded sale's shards
 	if err != nil {
@@ -263,12 +294,13 @@ func (w *WaitingRoom) admitSale(ctx context.Context, s domain.Sale, rep *RoomRep
 		publish(ctx, w.Live, w.Log, domain.LiveEvent{Type: domain.LiveQueueAdmitted, TenantID: s.TenantID, SaleID: s.ID,
 			UserID: &user, TS: now, Data: domain.QueueAdmittedData{ExpiresAt: a.Until, Token: w.admissionToken(s.ID, user, a.Until)}})
 	}
-	if pass.Changed {
+	if w.positionDue(s.ID, pass, now) {
 		publish(ctx, w.Live, w.Log, domain.LiveEvent{Type: domain.LiveQueuePosition, TenantID: s.TenantID, SaleID: s.ID, TS: now,
 			Data: domain.QueuePositionData{Waiting: pass.Room.Waiting, Admitted: pass.Room.Admitted,
 				LikelySoldOut: pass.Room.LikelySoldOut, Remaining: pass.Remaining}})
 	}
 	if pass.Closing {
+		w.told.Delete(s.ID) // reopening is told at once
 		data := domain.QueueClosedData{Reason: "sold_out", KeepPlace: true}
 		if !now.Before(s.EndsAt) {
 			data = domain.QueueClosedData{Reason: "ended"}

@@ -180,7 +180,7 @@ func (r *Runner) runRoom(ctx context.Context) (Report, error) {
 }
 
 // roomUser waits for its admission (then buys at once) or for the room to close, polling its
-// place every 10 s as the heartbeat that keeps it.
+// place every 15 s as the heartbeat that keeps it (ROOM_HEARTBEAT_GRACE is 30 s by default).
 func (r *Runner) roomUser(ctx context.Context, saleID uuid.UUID, i int, conn *websocket.Conn, out *roomUser, began time.Time) {
 	u := r.users[i]
 	events := make(chan roomEvent, 16)
@@ -200,7 +200,7 @@ func (r *Runner) roomUser(ctx context.Context, saleID uuid.UUID, i int, conn *we
 			}
 		}
 	}()
-	beat := time.NewTicker(10 * time.Second)
+	beat := time.NewTicker(15 * time.Second)
 	defer beat.Stop()
 	for {
 		select {
