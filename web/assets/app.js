@@ -512,7 +512,7 @@ async function logIn(email, password) {
   await api("/v1/auth/login", { method: "POST", body: JSON.stringify({ email, password }) });
   await loadMe();
   await loadOrders();
-  await loadRooms();
+  loadRooms().catch(() => {}); // the places come when they come: logging in does not wait for them
   connect(); // again, now with the session cookie: the buyer's own events come too
 }
 
@@ -558,5 +558,5 @@ setInterval(pollRooms, 5000); // the room's heartbeat: well within ROOM_HEARTBEA
 await loadMe();
 await loadSales().catch((e) => notice(e.message));
 await loadOrders().catch(() => {});
-await loadRooms().catch(() => {});
+loadRooms().catch(() => {});
 connect();
