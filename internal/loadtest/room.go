@@ -45,6 +45,7 @@ type RoomReport struct {
 type roomUser struct {
 	joinedAt             time.Time
 	admittedTS           time.Time // the queue:admitted event's ts (the server's pass)
+	admittedUntil        time.Time // the admission's end (its expiresAt)
 	admittedSeen         bool
 	closedAt             time.Time
 	purchase             result
@@ -217,7 +218,11 @@ func (r *Runner) roomUser(ctx context.Context, saleID uuid.UUID, i int, conn *we
 			}
 			switch e.Type {
 			case "queue:admitted":
-				out.admittedTS, out.admittedSeen = e.TS, true
+				var d struct {
+					ExpiresAt time.Time `json:"expiresAt"`
+				}
+				_ = json.Unmarshal(e.Data, &d)
+				out.admittedTS, out.admittedUntil, out.admittedSeen = e.TS, d.ExpiresAt, true
 				out.purchase = r.purchase(ctx, saleID, i, began, time.Now())
 				return
 			case "queue:closed":
@@ -263,6 +268,9 @@ func (r *Runner) verifyRoom(ctx context.Context, saleID uuid.UUID, users []roomU
 	type adm struct {
 		user int
 		ts   time.Time
+		// expires: the admission's end if its purchase was not accepted (it expired unused and
+		// freed its share then); zero if it bought.
+		expires time.Time
 	}
 	var admissions []adm
 	for i, u := range users {
@@ -270,20 +278,32 @@ func (r *Runner) verifyRoom(ctx context.Context, saleID uuid.UUID, users []roomU
 			problems = append(problems, fmt.Sprintf("user %d lost its WebSocket: %v", i, u.wsErr))
 		}
 		if u.admittedSeen {
-			admissions = append(admissions, adm{user: i, ts: u.admittedTS})
+			a := adm{user: i, ts: u.admittedTS}
+			if u.purchase.status != http.StatusAccepted {
+				a.expires = u.admittedUntil
+			}
+			admissions = append(admissions, a)
 		}
 	}
 	rep.Admitted = len(admissions)
 	sort.SliceStable(admissions, func(a, b int) bool { return admissions[a].ts.Before(admissions[b].ts) })
 
 	// Never admitted beyond what the stock can serve: at each admission (the pass's time), the
-	// admissions out and not yet bought, times the limit, against the units not yet sold. The
-	// purchases' times are their reservations' (orders.created_at): both clocks are the system's.
+	// admissions out (neither bought nor expired), times the limit, against the units not yet
+	// sold. The purchases' times are their reservations' (orders.created_at), the expiries the
+	// admissions' own ends: every clock is the system's. A user whose WebSocket was lost before
+	// its queue:admitted is not seen admitted: the check is then looser, and the lost socket
+	// fails the run anyway.
 	for k, a := range admissions {
 		if k+1 < len(admissions) && admissions[k+1].ts.Equal(a.ts) {
 			continue // the pass's last admission counts them all
 		}
 		given := k + 1
+		for _, b := range admissions[:given] {
+			if !b.expires.IsZero() && !b.expires.After(a.ts) {
+				given-- // expired unused before this admission: its share was free again
+			}
+		}
 		bought, units := 0, 0
 		for _, o := range orders {
 			if o.at.Before(a.ts) {
