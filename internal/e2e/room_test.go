@@ -113,3 +113,68 @@ func TestWaitingRoomThroughHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitingRoomAcrossNodesOfAShardedSale: two API nodes on one Redis and database (the worker
+// in A only), a sale of 4 units in 4 shards (the admission pass sums the shards' stock): places
+// and admissions are the same whichever node a shopper asks; an admin raising the stock after
+// the sell-out reopens the room and admits the next in the same order.
+func TestWaitingRoomAcrossNodesOfAShardedSale(t *testing.T) {
+	t.Parallel()
+	fast := func(c *config.Config) { c.RoomAdmitInterval = 50 * time.Millisecond }
+	a := testutil.StartSystem(t, testutil.SystemOptions{Configure: fast})
+	b := secondNode(t, a, testutil.SystemOptions{NoWorker: true, Configure: fast})
+	ca, cb := testutil.NewClient(a.URL), testutil.NewClient(b.URL)
+	_, admin := a.Admin(t)
+	start := time.Now().Add(-time.Second).UTC()
+	r := cb.Do(t, testutil.Request{Method: "POST", Path: "/v1/admin/sales", Token: admin, Body: map[string]any{
+		"name": "Sharded room", "priceCents": 1000, "currency": "EUR", "totalStock": 4, "perUserLimit": 1, "shards": 4,
+		"startsAt": start.Format(time.RFC3339Nano), "endsAt": start.Add(time.Hour).Format(time.RFC3339Nano),
+		"waitingRoom": map[string]any{"enabled": true, "admitPerSecond": 1000, "admissionTtl": 60},
+	}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create sale: %d %s", r.Status, r.Body)
+	}
+	saleID := uuid.MustParse(r.JSON(t)["id"].(string))
+	users := a.CreateUsers(t, 6, domain.RoleShopper)
+	tokens := make([]string, len(users))
+	nodes := []*testutil.Client{ca, cb}
+	for i, u := range users {
+		tokens[i] = a.TokenFor(t, u)
+		// After the start: places in arrival order, whichever node took them.
+		if st := queue(t, nodes[i%2], "POST", tokens[i], saleID).JSON(t); st["state"] != "waiting" && st["state"] != "admitted" {
+			t.Fatalf("join #%d: %v", i, st)
+		}
+	}
+	stateOf := func(i int, c *testutil.Client) string {
+		return queue(t, c, "GET", tokens[i], saleID).JSON(t)["state"].(string)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the first four admitted", func() bool {
+		for i := range 4 {
+			if stateOf(i, nodes[(i+1)%2]) != "admitted" {
+				return false
+			}
+		}
+		return true
+	})
+	for i := 4; i < 6; i++ {
+		if sa, sb := stateOf(i, ca), stateOf(i, cb); sa != "waiting" || sb != "waiting" {
+			t.Fatalf("user %d: %s through A, %s through B; want waiting on both", i, sa, sb)
+		}
+	}
+	for i := range 4 { // bought through the other node than the one they joined by
+		if r := buy(t, nodes[(i+1)%2], tokens[i], saleID, "sharded-room-"+users[i].ID.String(), 1); r.Status != http.StatusAccepted {
+			t.Fatalf("purchase %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "the room to close", func() bool { return stateOf(4, cb) == "closed" })
+
+	// Stock comes back: the next in line (user 4, not 5) is admitted.
+	patchSale(t, ca, admin, saleID, map[string]any{"totalStock": 5})
+	testutil.WaitFor(t, 10*time.Second, "user 4 admitted", func() bool { return stateOf(4, cb) == "admitted" })
+	if st := stateOf(5, ca); st != "waiting" {
+		t.Fatalf("user 5 after one unit came back: %s, want waiting", st)
+	}
+	if st := queue(t, ca, "GET", tokens[5], saleID).JSON(t); st["likelySoldOut"] != true || st["position"] != float64(1) {
+		t.Fatalf("user 5: %v, want first in line, likely sold out", st)
+	}
+}

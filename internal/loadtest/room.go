@@ -101,8 +101,11 @@ func (r *Runner) runRoom(ctx context.Context) (Report, error) {
 	if err := r.each(ctx, "connect", func(i int) error {
 		u := r.users[i]
 		base := r.cfg.URLs[u.node%len(r.cfg.URLs)]
-		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/ws?sale="+saleID.String(),
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/ws?sale="+saleID.String(),
 			&websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {"fs_access=" + u.token}, "X-Forwarded-For": {u.ip}}})
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close() // the handshake's answer; the connection itself lives on in c
+		}
 		if err != nil {
 			return fmt.Errorf("websocket of user %d: %w", i, err)
 		}
