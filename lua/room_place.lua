@@ -6,7 +6,12 @@
 -- KEYS[3] adm    hash: user -> 'A:<until>' admitted | 'U:<until>:<idempotency key>' used
 --                       | 'X:<until>' expired unused; never removed: an admission is given once
 -- KEYS[4] state  hash: admitted (count), covered, closed (0|1), arrivals, last, credit
--- ARGV: user, join ('1'|'0'), draw (the new place's key before the start), starts (ms)
+-- KEYS[5] buyers reserve.lua's (user -> units bought), the sale's (its head shard's if sharded)
+-- ARGV: user, join ('1'|'0'), draw (the new place's key before the start), starts (ms),
+--       '1' to read KEYS[5] (a one-shard sale: a sharded sale's buyers are in their home shards)
+-- A shopper found among the sale's buyers without an admission on record is answered 'used':
+-- the room's keys were lost (Redis lost its data; the inventory, buyers included, is rebuilt
+-- from PostgreSQL's orders, the room is not), and a shopper who bought is never admitted again.
 -- Returns {state, position, key, until, waiting, admitted, covered, closed}
 --   state: waiting | closed | admitted | used | expired | none (not joined, ARGV[2] '0')
 local wait, seen, adm, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -29,6 +34,9 @@ if a then
 end
 
 local key = redis.call('ZSCORE', wait, user)
+if not key and ARGV[5] == '1' and redis.call('HEXISTS', KEYS[5], user) == 1 then
+  return {'used', '0', '0', '0', tostring(redis.call('ZCARD', wait)), admitted, covered, closed}
+end
 if not key then
   if not join then
     return {'none'}

@@ -3,13 +3,19 @@
 -- reservation has taken the stock (the admission pass sees the buyer in the sale's 'buyers'),
 -- or for ARGV[3] at most (a purchase refused, or a sharded sale whose buyers are elsewhere).
 --
--- KEYS[1] adm, KEYS[2] live, KEYS[3] held (room_admit.lua)
+-- KEYS[1] adm, KEYS[2] live, KEYS[3] held (room_admit.lua), KEYS[4] keys (reserve.lua's:
+-- "<user>:<idempotency key>" -> order id, the sale's, its head shard's if sharded)
 -- ARGV: user, idempotency key, hold (ms)
+-- A purchase whose key already made an order, with no admission on record (the room's keys were
+-- lost and the inventory rebuilt from PostgreSQL), is let through as 'spent': it is a replay.
 -- Returns 'spent' | 'none' | 'expired' | 'used' (spent by another idempotency key)
 local adm, live, held = KEYS[1], KEYS[2], KEYS[3]
 local user, key, hold = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local a = redis.call('HGET', adm, user)
 if not a then
+  if redis.call('HEXISTS', KEYS[4], user .. ':' .. key) == 1 then
+    return 'spent'
+  end
   return 'none'
 end
 local t = redis.call('TIME')

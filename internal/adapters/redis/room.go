@@ -44,11 +44,11 @@ func NewRooms(rdb goredis.UniversalClient, prefix string) *Rooms {
 var _ ports.WaitingRoomStore = (*Rooms)(nil)
 
 // roomKeys are the keys of one sale's room.
-type roomKeys struct{ inv, buyers, wait, seen, adm, state, live, held string }
+type roomKeys struct{ inv, buyers, keys, wait, seen, adm, state, live, held string }
 
 func (r *Rooms) keys(tenantID, saleID uuid.UUID) roomKeys {
 	base := r.prefix + ":{" + tenantID.String() + ":" + saleID.String() + "}:"
-	return roomKeys{inv: base + "inv", buyers: base + "buyers", wait: base + "room:wait", seen: base + "room:seen",
+	return roomKeys{inv: base + "inv", buyers: base + "buyers", keys: base + "keys", wait: base + "room:wait", seen: base + "room:seen",
 		adm: base + "room:adm", state: base + "room:state", live: base + "room:live", held: base + "room:held"}
 }
 
@@ -71,8 +71,12 @@ func (r *Rooms) place(ctx context.Context, s domain.Sale, user uuid.UUID, join b
 	if join {
 		flag = "1"
 	}
-	reply, err := roomPlaceScript.Run(ctx, r.rdb, []string{k.wait, k.seen, k.adm, k.state},
-		user.String(), flag, strconv.FormatFloat(draw, 'g', -1, 64), s.StartsAt.UnixMilli()).StringSlice()
+	readBuyers := "1" // a one-shard sale's buyers: a sharded sale's are in their home shards
+	if s.ShardCount() > 1 {
+		readBuyers = "0"
+	}
+	reply, err := roomPlaceScript.Run(ctx, r.rdb, []string{k.wait, k.seen, k.adm, k.state, k.buyers},
+		user.String(), flag, strconv.FormatFloat(draw, 'g', -1, 64), s.StartsAt.UnixMilli(), readBuyers).StringSlice()
 	if err != nil {
 		return domain.QueuePlace{}, false, fmt.Errorf("waiting room place: %w", err)
 	}
@@ -133,7 +137,9 @@ func (r *Rooms) Admit(ctx context.Context, s domain.Sale, remaining int, grace t
 func (r *Rooms) UseAdmission(ctx context.Context, tenantID, saleID, user uuid.UUID, idempotencyKey string) (_ domain.AdmissionUse, err error) {
 	defer func() { err = unavailable(err) }()
 	k := r.keys(tenantID, saleID)
-	out, err := roomUseScript.Run(ctx, r.rdb, []string{k.adm, k.live, k.held}, user.String(), idempotencyKey,
+	// The sale's 'keys' (its head shard's if sharded: a key found there did make an order; a
+	// sharded sale's buyers homed elsewhere are not found, and are refused after a loss).
+	out, err := roomUseScript.Run(ctx, r.rdb, []string{k.adm, k.live, k.held, k.keys}, user.String(), idempotencyKey,
 		r.UsedHold.Milliseconds()).Text()
 	if err != nil {
 		return "", fmt.Errorf("spend admission: %w", err)

@@ -139,6 +139,23 @@ func TestRoomAdmitsWhatTheStockCanServe(t *testing.T) {
 	if p, _ := rooms.Join(ctx, s, users[1], 0.1); p.State != domain.QueueExpired {
 		t.Fatalf("an expired shopper joined again: %+v; an admission is given once", p)
 	}
+
+	// Redis lost the room (not the inventory, rebuilt from PostgreSQL with its buyers): a
+	// shopper who bought is not placed, nor admitted, again.
+	testutil.DeleteKeys(ctx, r.Client, r.Prefix+":*room:*")
+	if p, err := rooms.Join(ctx, s, users[0], 0.2); err != nil || p.State != domain.QueueUsed {
+		t.Fatalf("a buyer joining a room that lost its keys = %+v, %v; want used", p, err)
+	}
+	if p, err := rooms.Join(ctx, s, users[1], 0.2); err != nil || p.State != domain.QueueWaiting {
+		t.Fatalf("a shopper who never bought, after the loss = %+v, %v; want a new place", p, err)
+	}
+	// The buyer's purchase sent again with its key reaches its replay; another key does not.
+	if got, err := rooms.UseAdmission(ctx, s.TenantID, s.ID, users[0], "key-1"); err != nil || got != domain.AdmissionSpent {
+		t.Fatalf("the accepted purchase's retry after the loss = %q, %v; want it let through", got, err)
+	}
+	if got, _ := rooms.UseAdmission(ctx, s.TenantID, s.ID, users[0], "key-3"); got != domain.AdmissionNone {
+		t.Fatalf("a new purchase after the loss = %q; want refused", got)
+	}
 }
 
 // TestRoomRateAndClosing: the room admits at its rate, and closes when the stock is gone
