@@ -13,11 +13,12 @@
 --
 -- KEYS[1] inv (the sale's, or its head shard's), KEYS[2..5] wait, seen, adm, state (room_place.lua),
 -- KEYS[6] live   zset: user -> end of the admission (ms), admitted and not yet spent
--- KEYS[7] held   zset: user -> end of the hold (ms), spent and the stock perhaps not yet taken
+-- KEYS[7] held   zset: user -> when it was spent (ms), the stock perhaps not yet taken
 -- KEYS[8] buyers (reserve.lua's: user -> units bought; read on a one-shard sale only)
 -- ARGV: rate (per second), ttl (ms), per-user limit, starts (ms), ends (ms), grace (ms),
 --       remaining (the caller's reading), '1' to read KEYS[1] instead (a sale of one shard: its
---       stock is in this slot; the caller's reading stands if the inventory is not there)
+--       stock is in this slot; the caller's reading stands if the inventory is not there),
+--       hold (ms: how long a spent admission may hold its share without its reservation seen)
 -- Returns {remaining, outstanding, waiting, admitted, covered, closed, changed, expired, lost, now,
 --          until, 'closing' (closed by this pass) | '', admitted users...}
 local inv, wait, seen, adm, state, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -40,7 +41,7 @@ end
 if #ended > 0 then
   redis.call('ZREMRANGEBYSCORE', live, '-inf', now)
 end
-redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', held, '-inf', now - tonumber(ARGV[9]))
 if ARGV[8] == '1' then
   for _, u in ipairs(redis.call('ZRANGE', held, 0, -1)) do
     if redis.call('HEXISTS', buyers, u) == 1 then

@@ -30,15 +30,20 @@ var (
 type Rooms struct {
 	rdb    goredis.UniversalClient
 	prefix string
-	// UsedHold bounds how long a spent admission keeps holding its share of the stock while its
-	// purchase's reservation has not taken the stock (on a one-shard sale the pass sees the
-	// reservation and ends the hold at once; a sharded sale's buyers live in other slots).
-	UsedHold time.Duration
+	// Hold bounds how long a spent admission keeps holding its share of the stock while its
+	// purchase's reservation has not been seen taking the stock. On a one-shard sale the pass
+	// sees the reservation (the sale's buyers) and ends the hold at once, so the bound only
+	// matters for a purchase that is refused or slow: long, so that a purchase stalled between
+	// its spend and its reservation cannot let the room admit beyond the stock. A sharded sale's
+	// buyers live in other slots: every spent admission holds for HoldSharded, counted twice
+	// with the units it bought meanwhile (admission slows near the end of the stock), and a
+	// purchase stalled longer than that could let one more shopper in than the stock serves.
+	Hold, HoldSharded time.Duration
 }
 
 // NewRooms stores under prefix (REDIS_PREFIX), beside the inventory.
 func NewRooms(rdb goredis.UniversalClient, prefix string) *Rooms {
-	return &Rooms{rdb: rdb, prefix: prefix, UsedHold: 3 * time.Second}
+	return &Rooms{rdb: rdb, prefix: prefix, Hold: 30 * time.Second, HoldSharded: 3 * time.Second}
 }
 
 var _ ports.WaitingRoomStore = (*Rooms)(nil)
@@ -103,13 +108,13 @@ func (r *Rooms) place(ctx context.Context, s domain.Sale, user uuid.UUID, join b
 func (r *Rooms) Admit(ctx context.Context, s domain.Sale, remaining int, grace time.Duration) (_ domain.AdmitPass, err error) {
 	defer func() { err = unavailable(err) }()
 	k := r.keys(s.TenantID, s.ID)
-	atomicRead := "1"
+	atomicRead, hold := "1", r.Hold
 	if s.ShardCount() > 1 {
-		atomicRead = "0"
+		atomicRead, hold = "0", r.HoldSharded
 	}
 	reply, err := roomAdmitScript.Run(ctx, r.rdb, []string{k.inv, k.wait, k.seen, k.adm, k.state, k.live, k.held, k.buyers},
 		s.WaitingRoom.AdmitPerSecond, s.WaitingRoom.AdmissionTTL.Milliseconds(), s.PerUserLimit,
-		s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli(), grace.Milliseconds(), remaining, atomicRead).StringSlice()
+		s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli(), grace.Milliseconds(), remaining, atomicRead, hold.Milliseconds()).StringSlice()
 	if err != nil {
 		return domain.AdmitPass{}, fmt.Errorf("waiting room admission pass: %w", err)
 	}
@@ -139,8 +144,7 @@ func (r *Rooms) UseAdmission(ctx context.Context, tenantID, saleID, user uuid.UU
 	k := r.keys(tenantID, saleID)
 	// The sale's 'keys' (its head shard's if sharded: a key found there did make an order; a
 	// sharded sale's buyers homed elsewhere are not found, and are refused after a loss).
-	out, err := roomUseScript.Run(ctx, r.rdb, []string{k.adm, k.live, k.held, k.keys}, user.String(), idempotencyKey,
-		r.UsedHold.Milliseconds()).Text()
+	out, err := roomUseScript.Run(ctx, r.rdb, []string{k.adm, k.live, k.held, k.keys}, user.String(), idempotencyKey).Text()
 	if err != nil {
 		return "", fmt.Errorf("spend admission: %w", err)
 	}

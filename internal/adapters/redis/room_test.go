@@ -72,7 +72,7 @@ func TestRoomAdmitsWhatTheStockCanServe(t *testing.T) {
 	r := testutil.NewRedis(t)
 	inv := redisadapter.NewInventory(r.Client, r.Prefix)
 	rooms := redisadapter.NewRooms(r.Client, r.Prefix)
-	rooms.UsedHold = 100 * time.Millisecond
+	rooms.Hold = 100 * time.Millisecond
 	s := roomSale(t, inv, 5, 2, 100, 300*time.Millisecond, started(), 1)
 	users := join(t, rooms, s, 10)
 
