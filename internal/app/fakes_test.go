@@ -215,10 +215,12 @@ func (f *fakeInventory) Forget(ctx context.Context, s ports.IdempotencyScope) er
 	return f.mem.Forget(ctx, s)
 }
 
-func (f *fakeInventory) Lookup(ctx context.Context, s ports.IdempotencyScope) (ports.IdempotencyRecord, bool, error) {
+func (f *fakeInventory) Lookup(ctx context.Context, s ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
 	f.inc("Lookup")
-	return f.mem.Lookup(ctx, s)
+	return f.mem.Lookup(ctx, s, session)
 }
+
+func (f *fakeInventory) GateInPurchase() bool { return false }
 
 func (f *fakeInventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
 	f.inc("Reservation")

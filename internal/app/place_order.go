@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ type PlaceOrder struct {
 	SaleID         uuid.UUID
 	Quantity       int
 	IdempotencyKey string
+	// Gate is the edge's session and rate-limit checks, when it leaves them to the purchase
+	// store (ports.PurchaseStore.GateInPurchase); zero otherwise.
+	Gate ports.PurchaseGate
 }
 
 // fingerprint identifies the request an idempotency key stands for.
@@ -36,6 +40,9 @@ type PlaceOrderResult struct {
 	Order domain.Order
 	// Replayed: the answer, order or error, is the one first given for this idempotency key.
 	Replayed bool
+	// Rate is the rate limit's decision when the purchase's gate asked for one (also with
+	// domain.ErrRateLimited).
+	Rate *ports.RateDecision
 }
 
 // PlaceOrderHandler handles PlaceOrder: the hot path of a flash sale.
@@ -87,6 +94,8 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		Scope:       ports.IdempotencyScope{TenantID: cmd.Principal.TenantID, UserID: cmd.Principal.UserID, Key: cmd.IdempotencyKey},
 		Fingerprint: cmd.fingerprint(),
 		Lease:       h.IdempotencyLease,
+		TTL:         h.IdempotencyTTL,
+		Gate:        cmd.Gate,
 		Reservation: domain.Reservation{
 			OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
 			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey, Node: h.Node,
@@ -103,12 +112,20 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		h.readopt(ctx, cmd.Principal.TenantID, cmd.SaleID)
 	}
 	if out.Known != nil {
-		return replay(*out.Known, p.Fingerprint)
+		res, err := replay(*out.Known, p.Fingerprint)
+		res.Rate = out.Rate
+		return res, err
 	}
 	var order domain.Order
 	if err == nil {
 		h.accepted(ctx, out.Reserved)
 		order = out.Reserved.Reservation.Order()
+	}
+	if out.Recorded { // the store recorded the answer, or left the key free: nothing to do here
+		if err != nil {
+			return PlaceOrderResult{Rate: out.Rate}, err
+		}
+		return PlaceOrderResult{Order: order, Replayed: out.Reserved.Duplicate, Rate: out.Rate}, nil
 	}
 	if !worthReplaying(err) {
 		// No final answer: a refusal a retry may not meet, or a failure. The key is freed for the
@@ -144,10 +161,16 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 	if !errors.Is(err, domain.ErrSaleNotFound) {
 		return out, err
 	}
+	rate := out.Rate
 	if err := h.Stock.RestoreSale(ctx, p.Reservation.TenantID, p.Reservation.SaleID); err != nil {
 		return ports.PurchaseOutcome{}, err
 	}
-	return h.Purchases.Purchase(ctx, p)
+	p.Gate = ports.PurchaseGate{} // passed already: the store checks it before it looks for the sale
+	out, err = h.Purchases.Purchase(ctx, p)
+	if out.Rate == nil {
+		out.Rate = rate
+	}
+	return out, err
 }
 
 // readopt is this node's part when it finds the inventory store lost or rolled back reservations
@@ -158,6 +181,9 @@ func (h PlaceOrderHandler) purchase(ctx context.Context, p ports.Purchase) (port
 // Whatever fails here is left to the worker, which adopts an order whose reservation is gone.
 // readoptTimeout bounds a node's taking its recent orders again (readopt).
 const readoptTimeout = time.Minute
+
+// readoptWidth is how many of its recent orders a node takes again at once (readopt).
+const readoptWidth = 16
 
 func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UUID) {
 	if h.readopting != nil { // once at a time per sale: the requests that learn of it together
@@ -196,20 +222,35 @@ func (h PlaceOrderHandler) readopt(ctx context.Context, tenantID, saleID uuid.UU
 	}()
 	recent := h.Queue.Recent(tenantID, saleID)
 	adopted, refused := 0, map[domain.Code]int{}
+	// adopt takes rs's stock again, readoptWidth at a time: one by one, each waits its turn
+	// for a connection behind every purchase of the storm that follows a loss (100 orders took
+	// 8 s so), and new purchases wait on the fence meanwhile. The stock they need is held for
+	// them whatever the order (the fence keeps new purchases out).
 	adopt := func(rs []domain.Reservation) (marked []domain.Reservation) {
-		for i, r := range rs {
-			_, ok, err := h.Stock.Inventory.Adopt(ctx, r)
-			switch {
-			case ok:
-				adopted++
-			case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrSaleNotFound):
-				return rs[i:] // marked rolled back, or gone: these and the rest after the rebuild
-			case err != nil && domain.CodeOf(err) != "":
-				refused[domain.CodeOf(err)]++
-			case err != nil:
-				h.Log.WarnContext(ctx, "recent order not adopted; the worker will", "order_id", r.OrderID, "err", err)
-			}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, readoptWidth)
+		for _, r := range rs {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				_, ok, err := h.Stock.Inventory.Adopt(ctx, r)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case ok:
+					adopted++
+				case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrSaleNotFound):
+					marked = append(marked, r) // marked rolled back, or gone: after the rebuild
+				case err != nil && domain.CodeOf(err) != "":
+					refused[domain.CodeOf(err)]++
+				case err != nil:
+					h.Log.WarnContext(ctx, "recent order not adopted; the worker will", "order_id", r.OrderID, "err", err)
+				}
+			})
 		}
+		wg.Wait()
+		slices.SortFunc(marked, func(a, b domain.Reservation) int { return a.CreatedAt.Compare(b.CreatedAt) })
 		return marked
 	}
 	if marked := adopt(recent); len(marked) > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -598,18 +599,18 @@ func TestPlaceOrderReadoptHoldsTheFenceUntilDone(t *testing.T) {
 	}
 	e.inv.mem.RollBack(s.TenantID, s.ID, 2) // both reservations gone, nothing in PostgreSQL
 	var during []error
+	var slow sync.Once // the orders are taken again at once: the first is slow
 	e.inv.BeforeAdopt = func() {
-		if len(during) > 0 {
-			return
-		}
-		e.clock.Advance(time.Second) // adoption is slow: the first fence is long over
-		time.Sleep(3 * fence / 2)    // the node renews it meanwhile
-		e.inv.PurchaseErr = nil
-		for range 2 {
-			_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1,
-				IdempotencyKey: "new"})
-			during = append(during, err)
-		}
+		slow.Do(func() {
+			e.clock.Advance(time.Second) // adoption is slow: the first fence is long over
+			time.Sleep(3 * fence / 2)    // the node renews it meanwhile
+			e.inv.PurchaseErr = nil
+			for range 2 {
+				_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1,
+					IdempotencyKey: "new"})
+				during = append(during, err)
+			}
+		})
 	}
 	e.inv.PurchaseErr = errors.Join(domain.Fenced(), ports.ErrRolledBack)
 	_, err := e.app.PlaceOrder.Handle(ctx, app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1, IdempotencyKey: "k"})

@@ -133,14 +133,15 @@ func (b *SoldOutSales) Observe(e domain.LiveEvent) {
 // answerSoldOut answers a purchase of a sale this node knows sold out without taking a
 // reservation: a key already in use is answered as the store would (its replay, in flight, or
 // reused), any other purchase is refused as sold out, afresh and without storing the refusal
-// (a retry is answered afresh too). A store that cannot look the key up fails the purchase, as
-// it would have failed the reservation. answered is false when the sale is not known sold out.
+// (a retry is answered afresh too). The session of the purchase's gate is checked in the same
+// step; its rate limit is not (such a purchase costs less than the limit would). A store that
+// cannot look the key up fails the purchase, as it would have failed the reservation. answered is false when the sale is not known sold out.
 func (h PlaceOrderHandler) answerSoldOut(ctx context.Context, p ports.Purchase) (_ PlaceOrderResult, answered bool, _ error) {
 	r := p.Reservation
 	if !h.SoldOutSales.Has(r.TenantID, r.SaleID) {
 		return PlaceOrderResult{}, false, nil
 	}
-	rec, known, err := h.Purchases.Lookup(ctx, p.Scope)
+	rec, known, err := h.Purchases.Lookup(ctx, p.Scope, p.Gate.SessionID)
 	switch {
 	case err != nil && domain.CodeOf(err) != "":
 		return PlaceOrderResult{}, true, err

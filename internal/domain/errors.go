@@ -76,6 +76,10 @@ var (
 // succeed in a moment, so it is answered 503 with Retry-After and never replayed.
 var ErrUnavailable = &Error{Code: "unavailable", Transient: true}
 
+// ErrRateLimited: the client sent more requests than its rate limit allows; answered 429 with
+// Retry-After, never replayed.
+var ErrRateLimited = &Error{Code: "rate-limited", Transient: true}
+
 // ErrPermanent marks a failure that retrying cannot fix (the order can never be written); the
 // queue dead-letters the task at once instead of spending its attempts.
 var ErrPermanent = errors.New("permanent failure")

@@ -254,6 +254,35 @@ type Purchase struct {
 	Lease time.Duration
 	// Reservation is what to take: order id, sale, buyer, quantity, key.
 	Reservation domain.Reservation
+	// TTL is how long a store that records answers itself (PurchaseOutcome.Recorded) keeps a
+	// final one for replay.
+	TTL time.Duration
+	// Gate, if set, is the HTTP edge's checks done in the purchase's own round trip (a store
+	// that takes them: GateInPurchase).
+	Gate PurchaseGate
+}
+
+// PurchaseGate is what the HTTP edge asks of every purchase, left to the purchase store so that
+// it costs no round trip of its own: is the caller's session alive (SessionID; uuid.Nil: not
+// asked), and is the client within its rate limit (RateKey, PerMinute; 0: no limit). A refusal
+// takes nothing and records nothing: domain.ErrUnauthenticated, or ErrRateLimited with the
+// decision in PurchaseOutcome.Rate.
+type PurchaseGate struct {
+	SessionID uuid.UUID
+	RateKey   string
+	PerMinute int
+}
+
+// IsZero reports whether the gate asks nothing.
+func (g PurchaseGate) IsZero() bool { return g == PurchaseGate{} }
+
+// RateDecision is a rate limit's answer for one request (GCRA: a burst of PerMinute, refilled
+// over a minute).
+type RateDecision struct {
+	Allowed    bool
+	Remaining  int
+	RetryAfter time.Duration
+	ResetAfter time.Duration
 }
 
 // PurchaseOutcome is what a purchase found or took: Known, or else Reserved.
@@ -264,6 +293,11 @@ type PurchaseOutcome struct {
 	// Reserved is the accepted reservation: taken now, or (Duplicate) the one this buyer's key
 	// already holds in the sale.
 	Reserved ReserveResult
+	// Recorded: the store itself recorded a final answer for replay (for Purchase.TTL) or, for
+	// any other answer, left the key free; the caller neither Completes nor Forgets the key.
+	Recorded bool
+	// Rate is the rate limit's decision when the purchase's gate asked for one.
+	Rate *RateDecision
 }
 
 // PurchaseStore takes purchases: the idempotency claim and the reservation are one step, so a
@@ -281,8 +315,13 @@ type PurchaseStore interface {
 	// Forget drops a claim whose request left nothing behind, so the key can be used again.
 	Forget(ctx context.Context, s IdempotencyScope) error
 	// Lookup reads the live record of a key, claimed or completed, without claiming it (false
-	// when the key is free): a purchase of a sale known sold out takes no claim.
-	Lookup(ctx context.Context, s IdempotencyScope) (IdempotencyRecord, bool, error)
+	// when the key is free): a purchase of a sale known sold out takes no claim. A session
+	// (not uuid.Nil; a store that takes gates: GateInPurchase) is checked in the same step:
+	// domain.ErrUnauthenticated when it has ended.
+	Lookup(ctx context.Context, s IdempotencyScope, session uuid.UUID) (IdempotencyRecord, bool, error)
+	// GateInPurchase reports whether Purchase and Lookup take the edge's checks (Purchase.Gate)
+	// in their own round trip; if not, the edge makes them first.
+	GateInPurchase() bool
 }
 
 // ErrAlreadyQueued: a task for the order exists (queued, retrying or dead-lettered).

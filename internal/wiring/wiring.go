@@ -378,7 +378,7 @@ var API = fx.Module("api",
 	fx.Provide(func() *bootstrapped { return &bootstrapped{} }),
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, store *postgres.Store, rdb goredis.UniversalClient,
 		epoch *redisadapter.Epoch, gate *redisadapter.Gate, tokens ports.TokenIssuer, prom *metrics.Prometheus, hub *ws.Hub,
-		boot *bootstrapped, log *slog.Logger, c config.Config) (*HTTPServer, error) {
+		boot *bootstrapped, purchases ports.PurchaseStore, log *slog.Logger, c config.Config) (*HTTPServer, error) {
 		// Redis must answer and hold the epoch: an API node sells from it.
 		srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{Secure: c.SecureCookies()},
 			store, redisadapter.Pinger{Client: rdb, Epoch: epoch}, boot)
@@ -396,6 +396,7 @@ var API = fx.Module("api",
 			Edge: httpadapter.EdgeConfig{
 				AllowedOrigins: c.CORSAllowedOrigins, TrustedProxies: proxies, HSTS: c.Production(),
 				PurchasesPerMinute: c.RateLimitPurchase, AuthPerMinute: c.RateLimitAuth, SoldOut: a.SoldOutSales,
+				GateInPurchase: purchases.GateInPurchase(),
 			},
 		})
 		if err != nil {

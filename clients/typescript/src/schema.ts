@@ -308,7 +308,9 @@ export interface paths {
          * @description Reserves stock atomically and queues the order; answers `202` with a `pending` order.
          *     `Idempotency-Key` is required: the same key with the same body replays the first answer
          *     (with `Idempotent-Replayed: true`), with another body it is `422 idempotency-key-reused`,
-         *     and while the first request is still running it is `409 idempotency-key-in-flight`.
+         *     and while the first request is still running it is `409 idempotency-key-in-flight` (on a
+         *     single Redis the answer is recorded in the same step as the reservation, so a duplicate
+         *     gets the replay instead).
          *     A `409 sale-not-active` before the start is not recorded, so the same key can be used
          *     again once the sale opens.
          *

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
 )
 
 // GateDecision is what the edge gate found for one request.
@@ -52,6 +53,31 @@ type EdgeConfig struct {
 	// counted against the rate limit (they are answered from memory, for less than the limit
 	// costs).
 	SoldOut SoldOutSales
+	// GateInPurchase leaves a purchase's session and rate-limit checks to the purchase itself
+	// (ports.PurchaseStore.GateInPurchase: in the reservation's own round trip).
+	GateInPurchase bool
+}
+
+// purchaseGateKey holds, in a purchase's context, the checks the edge left to the purchase.
+type purchaseGateKey struct{}
+
+// purchaseGate is what the edge left to a purchase: its checks, and the answer's header for the
+// rate limit's fields.
+type purchaseGate struct {
+	gate   ports.PurchaseGate
+	header http.Header
+}
+
+// setRateLimit writes a rate limit's decision on an answer (RateLimit-* fields, and Retry-After
+// when refused).
+func setRateLimit(h http.Header, perMinute, remaining int, reset, retryAfter time.Duration, allowed bool) {
+	h.Set("RateLimit-Limit", strconv.Itoa(perMinute))
+	h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(seconds(reset.Seconds())))
+	h.Set("RateLimit-Policy", strconv.Itoa(perMinute)+";w=60")
+	if !allowed {
+		h.Set("Retry-After", strconv.Itoa(max(seconds(retryAfter.Seconds()), 1)))
+	}
 }
 
 // SoldOutSales tells the edge which sales this node knows sold out (app.SoldOutSales).
@@ -130,6 +156,14 @@ func gate(g EdgeGate, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.
 			if a.present && a.err == nil {
 				sessionID = a.principal.SessionID
 			}
+			if bucket == "purchase" && sessionID != uuid.Nil && cfg.GateInPurchase {
+				pg := purchaseGate{gate: ports.PurchaseGate{SessionID: sessionID}, header: w.Header()}
+				if perMinute > 0 {
+					pg.gate.RateKey, pg.gate.PerMinute = bucket+":"+clientIP(r, cfg.TrustedProxies).String(), perMinute
+				}
+				next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, purchaseGateKey{}, pg)))
+				return
+			}
 			if bucket == "purchase" && sessionID != uuid.Nil && purchaseOfSoldOut(r, cfg.SoldOut, a.principal.TenantID) {
 				perMinute = 0 // the session is still checked: a revoked one is refused as ever
 			}
@@ -152,16 +186,10 @@ func gate(g EdgeGate, cfg EdgeConfig, log *slog.Logger) func(http.Handler) http.
 				return
 			}
 			if perMinute > 0 {
-				h := w.Header()
-				h.Set("RateLimit-Limit", strconv.Itoa(perMinute))
-				h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-				h.Set("RateLimit-Reset", strconv.Itoa(seconds(d.ResetAfter.Seconds())))
-				h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=60", perMinute))
+				setRateLimit(w.Header(), perMinute, d.Remaining, d.ResetAfter, d.RetryAfter, d.Allowed)
 				if !d.Allowed {
-					retry := max(seconds(d.RetryAfter.Seconds()), 1)
-					h.Set("Retry-After", strconv.Itoa(retry))
-					writeProblem(w, newProblem(ctx, codeRateLimited,
-						fmt.Sprintf("%d requests per minute; retry in %d seconds", perMinute, retry)), nil)
+					writeProblem(w, newProblem(ctx, codeRateLimited, fmt.Sprintf("%d requests per minute; retry in %s seconds",
+						perMinute, w.Header().Get("Retry-After"))), nil)
 					return
 				}
 			}

@@ -26,7 +26,6 @@ const (
 	codeUnsupportedMediaType domain.Code = "unsupported-media-type"
 	codeCrossOrigin          domain.Code = "cross-origin-request-rejected"
 	codeOriginNotAllowed     domain.Code = "origin-not-allowed"
-	codeRateLimited          domain.Code = "rate-limited"
 	codeHeadersTooLarge      domain.Code = "headers-too-large"
 	codeInternal             domain.Code = "internal"
 	// Answered by what sits under the handlers: net/http's server (NewListener) and the file
@@ -41,6 +40,9 @@ const (
 
 // codeUnavailable is a dependency down or a request that cannot be taken safely now.
 var codeUnavailable = domain.ErrUnavailable.Code
+
+// codeRateLimited is a client over its rate limit (the edge's gate, or the purchase's own).
+var codeRateLimited = domain.ErrRateLimited.Code
 
 type problemKind struct {
 	status int

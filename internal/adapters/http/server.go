@@ -179,10 +179,14 @@ func (s *Server) sale(ctx context.Context, tenant *api.TenantHeader, saleID uuid
 
 // PlaceOrder implements api.StrictServerInterface.
 func (s *Server) PlaceOrder(ctx context.Context, req api.PlaceOrderRequestObject) (api.PlaceOrderResponseObject, error) {
+	pg, _ := ctx.Value(purchaseGateKey{}).(purchaseGate)
 	res, err := s.app.PlaceOrder.Handle(ctx, app.PlaceOrder{
 		Principal: mustPrincipal(ctx), SaleID: req.SaleId, Quantity: req.Body.Quantity,
-		IdempotencyKey: req.Params.IdempotencyKey,
+		IdempotencyKey: req.Params.IdempotencyKey, Gate: pg.gate,
 	})
+	if d := res.Rate; d != nil && pg.header != nil {
+		setRateLimit(pg.header, pg.gate.PerMinute, d.Remaining, d.ResetAfter, d.RetryAfter, d.Allowed)
+	}
 	var replayed *bool
 	if res.Replayed {
 		replayed = &res.Replayed

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/flashsale/flashsale/internal/domain"
 	"github.com/flashsale/flashsale/internal/ports"
 )
@@ -12,6 +14,9 @@ import (
 // Purchase implements ports.PurchaseStore: claim and reserve under one lock, so a purchase whose
 // key is in use never takes stock.
 func (s *Inventory) Purchase(_ context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
+	if !p.Gate.IsZero() {
+		return ports.PurchaseOutcome{}, errors.New("purchase: the edge's checks are not taken here (GateInPurchase)")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -45,8 +50,14 @@ func (s *Inventory) Forget(_ context.Context, sc ports.IdempotencyScope) error {
 	return nil
 }
 
+// GateInPurchase implements ports.PurchaseStore: the edge checks sessions and rate limits.
+func (s *Inventory) GateInPurchase() bool { return false }
+
 // Lookup implements ports.PurchaseStore.
-func (s *Inventory) Lookup(_ context.Context, sc ports.IdempotencyScope) (ports.IdempotencyRecord, bool, error) {
+func (s *Inventory) Lookup(_ context.Context, sc ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
+	if session != uuid.Nil {
+		return ports.IdempotencyRecord{}, false, errors.New("look up idempotency key: sessions are not checked here (GateInPurchase)")
+	}
 	rec, _, ok := s.KeyRecord(sc)
 	return rec, ok, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -37,6 +38,9 @@ func (s *Inventory) Purchase(ctx context.Context, p ports.Purchase) (_ ports.Pur
 }
 
 func (s *Inventory) purchase(ctx context.Context, p ports.Purchase) (ports.PurchaseOutcome, error) {
+	if !p.Gate.IsZero() {
+		return ports.PurchaseOutcome{}, errors.New("purchase: the edge's checks are not taken here (GateInPurchase)")
+	}
 	var out ports.PurchaseOutcome
 	var refused error
 	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
@@ -73,8 +77,14 @@ func claim(ctx context.Context, q *sqlcdb.Queries, p ports.Purchase) (*ports.Ide
 	return record(ctx, q, p.Scope)
 }
 
+// GateInPurchase implements ports.PurchaseStore: the edge checks sessions and rate limits.
+func (s *Inventory) GateInPurchase() bool { return false }
+
 // Lookup implements ports.PurchaseStore.
-func (s *Inventory) Lookup(ctx context.Context, sc ports.IdempotencyScope) (ports.IdempotencyRecord, bool, error) {
+func (s *Inventory) Lookup(ctx context.Context, sc ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
+	if session != uuid.Nil {
+		return ports.IdempotencyRecord{}, false, errors.New("look up idempotency key: sessions are not checked here (GateInPurchase)")
+	}
 	rec, err := record(ctx, s.q, sc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ports.IdempotencyRecord{}, false, nil

@@ -32,7 +32,7 @@ func TestPurchaseWaitsForAReplica(t *testing.T) {
 	}
 	user := uuid.New()
 	p := ports.Purchase{Scope: ports.IdempotencyScope{TenantID: sale.TenantID, UserID: user, Key: "k"}, Fingerprint: "fp",
-		Lease: 30 * time.Second, Reservation: domain.Reservation{OrderID: uuid.New(), TenantID: sale.TenantID,
+		Lease: 30 * time.Second, TTL: time.Hour, Reservation: domain.Reservation{OrderID: uuid.New(), TenantID: sale.TenantID,
 			SaleID: sale.ID, UserID: user, Quantity: 2, IdempotencyKey: "k"}}
 
 	for range 2 { // twice: the first left the key free

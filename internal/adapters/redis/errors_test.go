@@ -34,7 +34,7 @@ func TestPurchaseOnASaturatedOrLostRedisIsUnavailable(t *testing.T) {
 	}
 	user := uuid.New()
 	p := ports.Purchase{Scope: ports.IdempotencyScope{TenantID: sale.TenantID, UserID: user, Key: "k"}, Fingerprint: "fp",
-		Lease: 30 * time.Second, Reservation: domain.Reservation{OrderID: uuid.New(), TenantID: sale.TenantID,
+		Lease: 30 * time.Second, TTL: time.Hour, Reservation: domain.Reservation{OrderID: uuid.New(), TenantID: sale.TenantID,
 			SaleID: sale.ID, UserID: user, Quantity: 1, IdempotencyKey: "k"}}
 
 	// The pool's one connection is busy for a second.

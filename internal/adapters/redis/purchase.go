@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -17,14 +20,18 @@ import (
 	"github.com/flashsale/flashsale/lua"
 )
 
-// Purchases implements ports.PurchaseStore on the inventory's client: the idempotency claim (one
-// key per tenant, user and client key, SET NX GET) and the reservation script go in one
-// pipeline, one round trip.
+// Purchases implements ports.PurchaseStore on the inventory's client.
 //
-// The claim and the sale's keys live in different hash slots (a key may be reused across sales,
-// and must then be refused), so one script cannot do both: the reservation runs whatever the
-// claim finds, and when the claim finds the key in use the adapter settles what the script
-// took before answering (see settle).
+// On a single Redis (or a Sentinel group's master) a purchase is one call of reserve.lua, one
+// round trip: the session and rate-limit checks of the edge (Purchase.Gate), the idempotency
+// claim (one key per tenant, user and client key, across sales: a key reused for another sale
+// is refused), the reservation, and the answer recorded in the claim for replays. Nothing is
+// left to undo, and a refusal records nothing but a final answer.
+//
+// On a Redis Cluster the claim and the sale's keys live in different hash slots, so one script
+// cannot do both: the claim goes first, then the reservation runs whatever the claim found,
+// and when the claim finds the key in use the adapter settles what the script took before
+// answering (see settle); the caller completes the key, and the edge checks first.
 type Purchases struct {
 	inv  *Inventory
 	wait Wait
@@ -58,6 +65,12 @@ type idempotencyRecord struct {
 	Order       *domain.Order `json:"o,omitempty"`
 	ErrCode     domain.Code   `json:"e,omitempty"`
 	ErrDetail   string        `json:"m,omitempty"`
+	// Written by reserve.lua: the sale and the reservation answered, or the refusal's reply
+	// and the quantity asked.
+	Sale        string   `json:"s,omitempty"`
+	Reservation string   `json:"r,omitempty"`
+	Refusal     []string `json:"x,omitempty"`
+	Quantity    int      `json:"q,omitempty"`
 }
 
 var discardScript = goredis.NewScript(lua.Discard)
@@ -68,11 +81,22 @@ func (p *Purchases) Purchase(ctx context.Context, pu ports.Purchase) (_ ports.Pu
 	ctx, span := tracer().Start(ctx, "redis.Reserve", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("flashsale.order_id", pu.Reservation.OrderID.String())))
 	defer func() { spans.End(span, err) }()
-	out, err := p.purchase(ctx, pu)
+	var out ports.PurchaseOutcome
+	if p.GateInPurchase() {
+		out, err = p.purchaseInOneCall(ctx, pu)
+	} else {
+		out, err = p.purchaseOnCluster(ctx, pu)
+	}
 	return out, unavailable(err)
 }
 
-func (p *Purchases) purchase(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
+// purchaseOnCluster takes a purchase on a Redis Cluster: the claim (on the node of the key's
+// slot), then the reservation (on the sale's), two round trips (see pipelined); the caller
+// completes or forgets the key, and the edge checks the session and the rate limit before.
+func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
+	if !pu.Gate.IsZero() {
+		return ports.PurchaseOutcome{}, errors.New("purchase: the edge's checks are not taken on a Redis Cluster")
+	}
 	r := pu.Reservation
 	claim, _ := json.Marshal(idempotencyRecord{Fingerprint: pu.Fingerprint})
 	k, home, shards, err := p.inv.home(ctx, r)
@@ -94,7 +118,7 @@ func (p *Purchases) purchase(ctx context.Context, pu ports.Purchase) (ports.Purc
 	if err != nil && !errors.Is(err, goredis.Nil) && !isNoScript(reserveCmd.Err()) {
 		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
 	}
-	known, err := decodeClaim(claimCmd)
+	known, err := decodeClaim(claimCmd, r.TenantID)
 	if err != nil {
 		return ports.PurchaseOutcome{}, err
 	}
@@ -226,7 +250,7 @@ func (p *Purchases) discard(ctx context.Context, r domain.Reservation) error {
 }
 
 // decodeClaim reads the answer of SET NX GET: nil if the key was free (and is now claimed).
-func decodeClaim(cmd *goredis.StatusCmd) (*ports.IdempotencyRecord, error) {
+func decodeClaim(cmd *goredis.StatusCmd, tenantID uuid.UUID) (*ports.IdempotencyRecord, error) {
 	old, err := cmd.Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, nil
@@ -234,14 +258,49 @@ func decodeClaim(cmd *goredis.StatusCmd) (*ports.IdempotencyRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
+	rec, err := decodeRecord(old, tenantID)
+	return &rec, err
+}
+
+// decodeRecord reads a key's record: a claim, or a final answer, as Complete stores it (an
+// order, or an error's code and detail) or as reserve.lua does (the reservation, or the
+// refusal's reply and the quantity asked, read as the purchase read them).
+func decodeRecord(raw string, tenantID uuid.UUID) (ports.IdempotencyRecord, error) {
 	var rec idempotencyRecord
-	if err := json.Unmarshal([]byte(old), &rec); err != nil {
-		return nil, fmt.Errorf("decode idempotency record: %w", err)
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return ports.IdempotencyRecord{}, fmt.Errorf("decode idempotency record: %w", err)
 	}
-	return &ports.IdempotencyRecord{
-		Fingerprint: rec.Fingerprint, Done: rec.Done,
-		Outcome: ports.PlaceOrderOutcome{Order: rec.Order, ErrCode: rec.ErrCode, ErrDetail: rec.ErrDetail},
-	}, nil
+	out := ports.IdempotencyRecord{Fingerprint: rec.Fingerprint, Done: rec.Done,
+		Outcome: ports.PlaceOrderOutcome{Order: rec.Order, ErrCode: rec.ErrCode, ErrDetail: rec.ErrDetail}}
+	switch {
+	case rec.Reservation != "":
+		saleID, err := uuid.Parse(rec.Sale)
+		if err != nil {
+			return ports.IdempotencyRecord{}, fmt.Errorf("decode idempotency record: sale %q: %w", rec.Sale, err)
+		}
+		r, err := decodeReservation(tenantID, saleID, rec.Reservation)
+		if err != nil {
+			return ports.IdempotencyRecord{}, err
+		}
+		r.Status = domain.OrderPending // the answer given: accepted, pending
+		order := r.Order()
+		out.Outcome.Order = &order
+	case len(rec.Refusal) > 0:
+		var de *domain.Error
+		if !errors.As(answerOf(rec.Refusal, rec.Quantity), &de) {
+			return ports.IdempotencyRecord{}, fmt.Errorf("decode idempotency record: refusal %q", rec.Refusal)
+		}
+		out.Outcome.ErrCode, out.Outcome.ErrDetail = de.Code, de.Detail
+	}
+	return out, nil
+}
+
+// answerOf is the refusal a final reply of reserve.lua stands for.
+func answerOf(reply []string, qty int) error {
+	if reply[0] == "ENDED" {
+		return domain.ErrSaleEnded
+	}
+	return refusal(reply, qty)
 }
 
 // Complete implements ports.PurchaseStore.
@@ -268,4 +327,134 @@ func (p *Purchases) Forget(ctx context.Context, sc ports.IdempotencyScope) error
 
 func isNoScript(err error) bool {
 	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// GateInPurchase implements ports.PurchaseStore: on a single Redis the edge's checks go in the
+// purchase's own call; a Cluster keeps the session and the counters on other nodes than the
+// sale's.
+func (p *Purchases) GateInPurchase() bool {
+	_, cluster := p.inv.rdb.(*goredis.ClusterClient)
+	return !cluster
+}
+
+// purchaseInOneCall takes a purchase in one call of reserve.lua (see Purchases).
+func (p *Purchases) purchaseInOneCall(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
+	r := pu.Reservation
+	if pu.TTL <= 0 {
+		return ports.PurchaseOutcome{}, errors.New("purchase: no TTL for the answer")
+	}
+	k, home, shards, err := p.inv.home(ctx, r)
+	if err != nil {
+		return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
+	}
+	reply, waited, err := p.reserveInOneCall(ctx, k, pu, pu.Gate)
+	if err != nil {
+		return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
+	}
+	out := ports.PurchaseOutcome{Recorded: true}
+	switch reply[0] {
+	case "NO_SESSION":
+		return out, domain.ErrUnauthenticated.WithDetail("the session has ended; log in again")
+	case "RATE_LIMITED":
+		d := ports.RateDecision{RetryAfter: seconds(reply[1]), ResetAfter: seconds(reply[2])}
+		out.Rate = &d
+		return out, domain.ErrRateLimited.WithDetail(fmt.Sprintf("%d requests per minute; retry in %d seconds",
+			pu.Gate.PerMinute, max(int(math.Ceil(d.RetryAfter.Seconds())), 1)))
+	}
+	if pu.Gate.PerMinute > 0 && len(reply) > 2 {
+		n := len(reply) - 2
+		left, _ := strconv.Atoi(reply[n])
+		out.Rate = &ports.RateDecision{Allowed: true, Remaining: left, ResetAfter: seconds(reply[n+1])}
+		reply = reply[:n]
+	}
+	if reply[0] == "KNOWN" {
+		rec, err := decodeRecord(reply[1], r.TenantID)
+		if err != nil {
+			return ports.PurchaseOutcome{}, err
+		}
+		out.Known = &rec
+		return out, nil
+	}
+	if reply[0] == "SHORT" { // a shard of a sharded sale: refill it, then again (without the gate)
+		if reply, err = p.inv.short(ctx, r, home, shards, true, reply, func() ([]string, error) {
+			reply, n, err := p.reserveInOneCall(ctx, k, pu, ports.PurchaseGate{})
+			waited = n
+			return reply, err
+		}); err != nil {
+			return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
+		}
+		switch reply[0] {
+		case "KNOWN": // another request with the key came in between
+			rec, err := decodeRecord(reply[1], r.TenantID)
+			if err != nil {
+				return ports.PurchaseOutcome{}, err
+			}
+			out.Known = &rec
+			return out, nil
+		case "SOLD_OUT", "LIMIT", "INSUFFICIENT": // perhaps the adapter's, not the script's: record it
+			raw, _ := json.Marshal(idempotencyRecord{Fingerprint: pu.Fingerprint, Done: true, Sale: r.SaleID.String(),
+				Refusal: reply, Quantity: r.Quantity})
+			if err := p.inv.rdb.SetNX(ctx, p.key(pu.Scope), raw, pu.TTL).Err(); err != nil {
+				return ports.PurchaseOutcome{}, fmt.Errorf("record the refusal: %w", err)
+			}
+		}
+	}
+	res, gen, rerr := p.inv.reserveOutcome(r, reply)
+	if rerr == nil && shards > 1 {
+		if res.Remaining, err = p.inv.saleRemaining(ctx, r, res.Remaining); err != nil {
+			return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
+		}
+	}
+	if rerr == nil && p.wait.Replicas > 0 && waited < int64(p.wait.Replicas) {
+		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
+	}
+	switch {
+	case rerr == nil && !res.Duplicate:
+		p.inv.accepted(res.Reservation, k, gen)
+	case errors.Is(rerr, ports.ErrRolledBack):
+		p.inv.lost(ctx, r)
+	}
+	out.Reserved = res
+	return out, rerr
+}
+
+// reserveInOneCall runs reserve.lua with the claim and the gate's checks on shard k, followed by
+// a WAIT for the replicas if purchases wait for them (REDIS_DURABILITY=replica): its reply, and
+// the replicas that acknowledged.
+func (p *Purchases) reserveInOneCall(ctx context.Context, k saleKeys, pu ports.Purchase, g ports.PurchaseGate) ([]string, int64, error) {
+	r := pu.Reservation
+	claim := p.key(pu.Scope)
+	session, rate, checkSession := claim, claim, "0" // a key stands in for a check not asked
+	if g.SessionID != uuid.Nil {
+		session, checkSession = sessionKey(p.inv.prefix, g.SessionID), "1"
+	}
+	perMinute := max(g.PerMinute, 0)
+	if perMinute > 0 {
+		rate = rateKey(p.inv.prefix, g.RateKey)
+	}
+	keys := append(k.reserveKeys(), claim, session, rate)
+	args := append(p.inv.reserveArgs(k, r), pu.Fingerprint, r.SaleID.String(), pu.TTL.Milliseconds(), checkSession, perMinute)
+	if p.wait.Replicas == 0 {
+		reply, err := reserveScript.Run(ctx, p.inv.rdb, keys, args...).StringSlice()
+		return reply, 0, err
+	}
+	var reserveCmd *goredis.Cmd
+	var waitCmd *goredis.IntCmd
+	run := func(eval func(goredis.Pipeliner) *goredis.Cmd) error {
+		_, err := p.inv.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+			reserveCmd = eval(pipe)
+			waitCmd = goredis.NewIntCmd(ctx, "wait", p.wait.Replicas, p.wait.Timeout.Milliseconds())
+			return pipe.Process(ctx, waitCmd)
+		})
+		return err
+	}
+	err := run(func(pipe goredis.Pipeliner) *goredis.Cmd { return reserveScript.EvalSha(ctx, pipe, keys, args...) })
+	if isNoScript(reserveCmd.Err()) { // first use since Redis started: send the script itself
+		err = run(func(pipe goredis.Pipeliner) *goredis.Cmd { return reserveScript.Eval(ctx, pipe, keys, args...) })
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	reply, err := reserveCmd.StringSlice()
+	return reply, waitCmd.Val(), err
 }

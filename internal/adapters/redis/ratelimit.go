@@ -39,11 +39,11 @@ func NewGate(rdb goredis.UniversalClient, prefix string, sessions *Sessions) *Ga
 	return &Gate{rdb: rdb, prefix: prefix, sessions: sessions}
 }
 
-// Check asks, in one round trip, whether the client is within its rate limit (rateKey,
+// Check asks, in one round trip, whether the client is within its rate limit (client,
 // perMinute; skipped when perMinute is 0) and whether its session is alive (skipped for uuid.Nil).
-func (g *Gate) Check(ctx context.Context, rateKey string, perMinute int, sessionID uuid.UUID) (GateDecision, error) {
+func (g *Gate) Check(ctx context.Context, client string, perMinute int, sessionID uuid.UUID) (GateDecision, error) {
 	d := GateDecision{Allowed: true, SessionActive: true}
-	keys := []string{g.prefix + ":rl:" + rateKey}
+	keys := []string{rateKey(g.prefix, client)}
 	args := []any{perMinute, perMinute, 60}
 	var rate *goredis.Cmd
 	var session *goredis.IntCmd
@@ -52,7 +52,7 @@ func (g *Gate) Check(ctx context.Context, rateKey string, perMinute int, session
 			rate = eval(pipe)
 		}
 		if sessionID != uuid.Nil {
-			session = pipe.Exists(ctx, g.sessions.key(sessionID))
+			session = pipe.Exists(ctx, sessionKey(g.prefix, sessionID))
 		}
 		return nil
 	}
@@ -82,6 +82,9 @@ func (g *Gate) Check(ctx context.Context, rateKey string, perMinute int, session
 	}
 	return d, nil
 }
+
+// rateKey is a client's rate-limit counter (GCRA).
+func rateKey(prefix, key string) string { return prefix + ":rl:" + key }
 
 func seconds(v any) time.Duration {
 	s, _ := v.(string)

@@ -30,7 +30,11 @@ func NewSessions(rdb goredis.UniversalClient, prefix string) *Sessions {
 var _ ports.SessionStore = (*Sessions)(nil)
 
 // A session's keys share the {session id} hash tag, so the rotation script runs on one slot.
-func (s *Sessions) key(id uuid.UUID) string     { return s.prefix + ":sess:{" + id.String() + "}" }
+func (s *Sessions) key(id uuid.UUID) string { return sessionKey(s.prefix, id) }
+
+// sessionKey is a session's record, in a slot of its own.
+func sessionKey(prefix string, id uuid.UUID) string { return prefix + ":sess:{" + id.String() + "}" }
+
 func (s *Sessions) usedKey(id uuid.UUID) string { return s.key(id) + ":used" }
 
 func (s *Sessions) userKey(tenantID, userID uuid.UUID) string {

@@ -6,7 +6,8 @@
 // an order or a refusal, or used for another sale) takes nothing, whatever the stock; a refusal
 // keeps the claim; an unknown sale leaves the key free; Forget frees a key; a lease and a TTL
 // end; racing requests with one key take the stock once; Lookup reads a key's record and
-// claims nothing.
+// claims nothing. A store that records its answers itself (PurchaseOutcome.Recorded) holds the
+// final answer where another holds the claim in flight, for Purchase.TTL.
 package purchasetest
 
 import (
@@ -69,6 +70,8 @@ type fixture struct {
 	tenant uuid.UUID
 	user   uuid.UUID
 	shards int
+	// recorded: the store answered the last purchase with its answer recorded.
+	recorded bool
 }
 
 const lease, ttl = 30 * time.Second, time.Hour
@@ -91,6 +94,7 @@ func (f *fixture) purchase(s domain.Sale, key, fingerprint string, qty int) port
 		Scope:       ports.IdempotencyScope{TenantID: f.tenant, UserID: f.user, Key: key},
 		Fingerprint: fingerprint,
 		Lease:       lease,
+		TTL:         ttl,
 		Reservation: domain.Reservation{OrderID: uuid.New(), TenantID: f.tenant, SaleID: s.ID, UserID: f.user,
 			Quantity: qty, IdempotencyKey: key},
 	}
@@ -104,6 +108,7 @@ func (f *fixture) reserved(p ports.Purchase) domain.Reservation {
 		f.t.Fatalf("Purchase(key %q) = %+v (known %+v), %v; want a new reservation of order %s",
 			p.Scope.Key, out.Reserved, out.Known, err, p.Reservation.OrderID)
 	}
+	f.recorded = out.Recorded
 	return out.Reserved.Reservation
 }
 
@@ -168,10 +173,17 @@ func testFreeKeyReserves(f *fixture) {
 func testKeyInFlight(f *fixture) {
 	s := f.sale(10, 3)
 	first := f.purchase(s, "k1", "fp", 2)
-	f.reserved(first)
+	r := f.reserved(first)
 	for _, fp := range []string{"fp", "other"} {
 		again := f.purchase(s, "k1", fp, 2)
-		if rec := f.known(again); rec.Done || rec.Fingerprint != "fp" {
+		rec := f.known(again)
+		switch {
+		case rec.Fingerprint != "fp":
+			f.t.Fatalf("record = %+v, want the first request's", rec)
+		case f.recorded && (!rec.Done || rec.Outcome.Order == nil || rec.Outcome.Order.ID != r.OrderID ||
+			rec.Outcome.Order.Status != domain.OrderPending || rec.Outcome.Order.Quantity != 2 || rec.Outcome.Order.AmountCents != 2*1999):
+			f.t.Fatalf("record = %+v (order %+v), want its recorded answer: order %s, pending", rec, rec.Outcome.Order, r.OrderID)
+		case !f.recorded && rec.Done:
 			f.t.Fatalf("record = %+v, want the first request's, in flight", rec)
 		}
 		f.absent(s, again.Reservation.OrderID)
@@ -244,7 +256,13 @@ func testRefusalKeepsTheClaim(f *fixture) {
 	if !errors.Is(err, domain.ErrSoldOut) || out.Known != nil {
 		f.t.Fatalf("Purchase in a sold-out sale = %+v, %v, want ErrSoldOut", out, err)
 	}
-	if rec := f.known(f.purchase(s, "k2", "fp2", 1)); rec.Done || rec.Fingerprint != "fp2" {
+	rec := f.known(f.purchase(s, "k2", "fp2", 1))
+	switch {
+	case rec.Fingerprint != "fp2":
+		f.t.Fatalf("record after a refusal = %+v, want the refused request's", rec)
+	case out.Recorded && (!rec.Done || rec.Outcome.ErrCode != domain.ErrSoldOut.Code || rec.Outcome.Order != nil):
+		f.t.Fatalf("record after a refusal = %+v, want the refusal recorded", rec)
+	case !out.Recorded && rec.Done:
 		f.t.Fatalf("record after a refusal = %+v, want the claim in flight", rec)
 	}
 	f.remaining(s, 0, 1)
@@ -291,6 +309,7 @@ func testExpiry(f *fixture) {
 	s := f.sale(10, 5)
 	short := f.purchase(s, "lease", "fp", 1)
 	short.Lease = 300 * time.Millisecond
+	short.TTL = 300 * time.Millisecond // a store that records its answer keeps it this long
 	f.reserved(short)
 	done := f.purchase(s, "ttl", "fp", 1)
 	r := f.reserved(done)
@@ -351,7 +370,7 @@ func testLookup(f *fixture) {
 	p := f.purchase(s, "k1", "fp", 1)
 	lookup := func() (ports.IdempotencyRecord, bool) {
 		f.t.Helper()
-		rec, ok, err := f.Purchases.Lookup(f.ctx, p.Scope)
+		rec, ok, err := f.Purchases.Lookup(f.ctx, p.Scope, uuid.Nil)
 		if err != nil {
 			f.t.Fatalf("Lookup: %v", err)
 		}
@@ -361,8 +380,8 @@ func testLookup(f *fixture) {
 		f.t.Fatalf("a free key looks up as %+v", rec)
 	}
 	r := f.reserved(p) // the lookup claimed nothing
-	if rec, ok := lookup(); !ok || rec.Done || rec.Fingerprint != "fp" {
-		f.t.Fatalf("a claimed key looks up as %+v (%v), want in flight", rec, ok)
+	if rec, ok := lookup(); !ok || rec.Done != f.recorded || rec.Fingerprint != "fp" {
+		f.t.Fatalf("a claimed key looks up as %+v (%v), want in flight (or done, if recorded: %v)", rec, ok, f.recorded)
 	}
 	order := r.Order()
 	f.complete(p, ports.PlaceOrderOutcome{Order: &order}, ttl)
@@ -371,7 +390,7 @@ func testLookup(f *fixture) {
 	}
 	refused := f.purchase(s, "k2", "fp", 1)
 	f.complete(refused, ports.PlaceOrderOutcome{ErrCode: domain.ErrSoldOut.Code, ErrDetail: "gone"}, ttl)
-	if rec, ok, err := f.Purchases.Lookup(f.ctx, refused.Scope); err != nil || !ok || rec.Outcome.ErrCode != domain.ErrSoldOut.Code {
+	if rec, ok, err := f.Purchases.Lookup(f.ctx, refused.Scope, uuid.Nil); err != nil || !ok || rec.Outcome.ErrCode != domain.ErrSoldOut.Code {
 		f.t.Fatalf("a refused key looks up as %+v (%v, %v)", rec, ok, err)
 	}
 }
