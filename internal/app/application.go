@@ -185,7 +185,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		Logout:     LogoutHandler{Sessions: d.Sessions},
 		LogoutAll:  LogoutAllHandler{Sessions: d.Sessions},
 		Me:         MeHandler{Users: d.Users},
-		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
+		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Scheduler: d.Scheduler, Now: now, Log: log},
 		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Scheduler: d.Scheduler,
 			Live: d.Live, Now: now, Log: log},
 		GetSale:   GetSaleHandler{Sales: d.Sales, Stock: stock, Cache: d.Cache, Now: now, Log: log},

@@ -221,6 +221,9 @@ type CreateSale struct {
 type CreateSaleHandler struct {
 	Sales     ports.SaleRepository
 	Inventory ports.InventoryStore
+	// Cache gets the new sale at once: the first purchases of a burst read it (whether the sale
+	// has a waiting room) from there, not from PostgreSQL.
+	Cache     ports.SaleCache
 	Scheduler ports.SaleScheduler
 	Now       func() time.Time
 	Log       *slog.Logger
@@ -244,6 +247,9 @@ func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView
 	}
 	if err := h.Sales.CreateSale(ctx, s); err != nil {
 		return SaleView{}, fmt.Errorf("create sale: %w", err)
+	}
+	if err := h.Cache.FillSale(ctx, s); err != nil {
+		h.Log.WarnContext(ctx, "sale cache write failed", "sale_id", s.ID, "err", err)
 	}
 	inv, err := h.Inventory.SyncSale(ctx, s, 0)
 	if err != nil {

@@ -47,6 +47,8 @@ type WaitingRoom struct {
 	rooms *sync.Map
 	// told remembers, per sale, the last queue:position this node sent (positionTold).
 	told *sync.Map
+	// lookups are the readings of sales' room options under way (hasRoom).
+	lookups *sync.Map
 }
 
 type positionTold struct {
@@ -56,7 +58,7 @@ type positionTold struct {
 
 // NewWaitingRoom returns w ready to use (its memory of sales' options made).
 func NewWaitingRoom(w WaitingRoom) *WaitingRoom {
-	w.rooms, w.told = &sync.Map{}, &sync.Map{}
+	w.rooms, w.told, w.lookups = &sync.Map{}, &sync.Map{}, &sync.Map{}
 	if w.SettingsTTL <= 0 {
 		w.SettingsTTL = time.Second
 	}
@@ -215,19 +217,44 @@ type roomOption struct {
 	until   time.Time
 }
 
+// roomLookup is one reading of a sale's room option that the purchases arriving meanwhile wait
+// for, rather than each reading it (a burst's first thousand purchases on a node would each
+// read the sale, and queue for the database pool when the cache has not got it yet).
+type roomLookup struct {
+	done    chan struct{}
+	enabled bool
+	err     error
+}
+
 func (w *WaitingRoom) hasRoom(ctx context.Context, tenantID, saleID uuid.UUID) (bool, error) {
 	now := w.Now()
 	if v, ok := w.rooms.Load(saleID); ok {
-		if o := v.(roomOption); now.Before(o.until) {
+		if o, fresh := v.(roomOption); fresh && now.Before(o.until) {
 			return o.enabled, nil
 		}
 	}
+	l := &roomLookup{done: make(chan struct{})}
+	if v, busy := w.lookups.LoadOrStore(saleID, l); busy {
+		other := v.(*roomLookup)
+		select {
+		case <-other.done:
+			return other.enabled, other.err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	defer func() {
+		w.lookups.Delete(saleID)
+		close(l.done)
+	}()
 	s, err := w.sale(ctx, tenantID, saleID)
 	if err != nil {
+		l.err = err
 		return false, err
 	}
-	w.rooms.Store(saleID, roomOption{enabled: s.WaitingRoom.Enabled, until: now.Add(w.SettingsTTL)})
-	return s.WaitingRoom.Enabled, nil
+	l.enabled = s.WaitingRoom.Enabled
+	w.rooms.Store(saleID, roomOption{enabled: l.enabled, until: now.Add(w.SettingsTTL)})
+	return l.enabled, nil
 }
 
 // RoomReport sums one admission pass over every live room.
