@@ -48,4 +48,13 @@ var (
 	// RotateRefresh swaps a session's refresh token, revoking the session on reuse.
 	//go:embed rotate_refresh.lua
 	RotateRefresh string
+	// RoomPlace joins a sale's waiting room or reads a place in it.
+	//go:embed room_place.lua
+	RoomPlace string
+	// RoomAdmit runs an admission pass over a sale's waiting room.
+	//go:embed room_admit.lua
+	RoomAdmit string
+	// RoomUse spends a shopper's admission for a purchase.
+	//go:embed room_use.lua
+	RoomUse string
 )

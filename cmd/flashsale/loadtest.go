@@ -140,6 +140,18 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 	f.StringVar(&jsonOut, "json", "", "write the results as JSON to this file")
 	f.StringVar(&svgOut, "svg", "", "write a chart of latency over time (last run per target) to this SVG file")
 	f.BoolVar(&quiet, "quiet", false, "no progress output")
+	var waitingRoom bool
+	f.BoolVar(&waitingRoom, "waiting-room", false, "a sale with a waiting room: every user joins before the start, keeps a WebSocket open, "+
+		"buys once admitted; verified: exactly the stock sold, nobody admitted beyond what the stock serves, admission order independent "+
+		"of join time (Spearman), every waiting user told queue:closed within 1 s of the sell-out (sets --mode room)")
+	f.IntVar(&cfg.AdmitRate, "admit-rate", 500, "the waiting room's admitPerSecond (--waiting-room)")
+	f.DurationVar(&cfg.AdmissionTTL, "admission-ttl", time.Minute, "the waiting room's admissionTtl (--waiting-room)")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if waitingRoom {
+			cfg.Mode = "room"
+		}
+		return nil
+	}
 	return cmd
 }
 

@@ -47,6 +47,9 @@ type Deps struct {
 	Live      ports.LiveEvents
 	Scheduler ports.SaleScheduler
 	Tickets   ports.TicketStore
+	// Waiting rooms: the places and admissions, and the sales that have a room.
+	Rooms     ports.WaitingRoomStore
+	RoomSales ports.WaitingRoomSales
 	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -81,6 +84,10 @@ type Settings struct {
 	SoldOutTTL time.Duration
 	// Node names this process on the reservations it accepts.
 	Node string
+	// RoomSecret signs waiting room tickets and admissions; RoomGrace is how long a waiting
+	// shopper may stay silent after the start (WaitingRoom).
+	RoomSecret []byte
+	RoomGrace  time.Duration
 }
 
 // DefaultSettings are the production defaults.
@@ -101,6 +108,7 @@ func DefaultSettings() Settings {
 		OrderRetryBudget:    time.Hour,
 		RestoreFence:        3 * time.Second,
 		SoldOutTTL:          DefaultSoldOutTTL,
+		RoomGrace:           30 * time.Second,
 	}
 }
 
@@ -138,6 +146,7 @@ type Application struct {
 	FireSaleEvent   FireSaleEventHandler
 	IssueTicket     IssueTicketHandler
 	RedeemTicket    RedeemTicketHandler
+	WaitingRoom     *WaitingRoom
 }
 
 // New wires the use-cases. Every port of d is required, so that a missing one fails at start
@@ -163,6 +172,8 @@ func New(d Deps, s Settings) (*Application, error) {
 	soldOut := NewSoldOutSales(s.SoldOutTTL, clock)
 	write := WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
 		Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second}
+	room := NewWaitingRoom(WaitingRoom{Sales: d.Sales, Cache: d.Cache, Rooms: d.Rooms, RoomSales: d.RoomSales, Stock: stock,
+		Live: d.Live, Now: now, Log: log, Secret: s.RoomSecret, Grace: s.RoomGrace})
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:    tenants,
@@ -174,7 +185,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		Logout:     LogoutHandler{Sessions: d.Sessions},
 		LogoutAll:  LogoutAllHandler{Sessions: d.Sessions},
 		Me:         MeHandler{Users: d.Users},
-		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Scheduler: d.Scheduler, Now: now, Log: log},
+		CreateSale: CreateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Cache: d.Cache, Scheduler: d.Scheduler, Now: now, Log: log},
 		UpdateSale: UpdateSaleHandler{Sales: d.Sales, Inventory: d.Inventory, Stock: stock, Cache: d.Cache, Scheduler: d.Scheduler,
 			Live: d.Live, Now: now, Log: log},
 		GetSale:   GetSaleHandler{Sales: d.Sales, Stock: stock, Cache: d.Cache, Now: now, Log: log},
@@ -182,7 +193,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		PlaceOrder: PlaceOrderHandler{
 			Sales: d.Sales, Purchases: d.Purchases, Stock: stock, Node: s.Node, Now: now, Log: log,
 			IdempotencyLease: s.IdempotencyLease, IdempotencyTTL: s.IdempotencyTTL,
-			Live: d.Live, Queue: d.Dispatch, readopting: &sync.Map{}, SoldOutSales: soldOut,
+			Live: d.Live, Queue: d.Dispatch, readopting: &sync.Map{}, SoldOutSales: soldOut, Room: room,
 		},
 		SoldOutSales:    soldOut,
 		WriteOrder:      write,
@@ -209,6 +220,7 @@ func New(d Deps, s Settings) (*Application, error) {
 		FireSaleEvent: FireSaleEventHandler{Sales: d.Sales, Inventory: d.Inventory, Live: d.Live, Now: now},
 		IssueTicket:   IssueTicketHandler{Tickets: d.Tickets, TTL: s.TicketTTL},
 		RedeemTicket:  RedeemTicketHandler{Tickets: d.Tickets},
+		WaitingRoom:   room,
 	}, nil
 }
 

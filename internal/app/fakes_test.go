@@ -989,6 +989,7 @@ type env struct {
 	nodes   *fakeNodes
 	epoch   *fakeEpoch
 	live    *fakeLive
+	rooms   *fakeRooms
 	// scheduler records the sales scheduled; tickets is the WebSocket ticket store.
 	scheduler *fakeScheduler
 	tickets   *memTickets
@@ -1029,6 +1030,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 		sess: &fakeSessions{mem: memory.NewSessions(c.Now)}, log: &logRecorder{}, settings: app.DefaultSettings(),
 		outbox: &fakeOutbox{mem: store}, publisher: &fakePublisher{}, processed: &fakeProcessed{mem: store},
 		stats: &fakeStats{mem: store}, counters: &fakeCounters{mem: store}, mailer: &fakeMailer{}, metrics: newFakeMetrics(),
+		rooms: newFakeRooms(),
 	}
 	if tune != nil {
 		tune(&e.settings)
@@ -1041,6 +1043,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 		Stats: e.stats, Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Live: e.live,
 		Scheduler: e.scheduler, Tickets: e.tickets, Log: slog.New(e.log), Now: c.Now,
 		Broker: &fakeBroker{incarnation: "kept"}, Recovery: &fakeRecovery{outbox: e.outbox},
+		Rooms: e.rooms, RoomSales: e.rooms,
 	}, e.settings)
 	if err != nil {
 		t.Fatal(err)

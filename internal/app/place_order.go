@@ -67,6 +67,8 @@ type PlaceOrderHandler struct {
 	Node string
 	// SoldOutSales answers purchases of sales this node knows sold out from memory (nil: none).
 	SoldOutSales *SoldOutSales
+	// Room spends the buyer's admission when the sale has a waiting room (nil: no rooms).
+	Room *WaitingRoom
 	// readopting holds the sales whose recent orders this node is taking again (readopt).
 	readopting *sync.Map
 }
@@ -84,6 +86,9 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 	}
 	if cmd.Quantity < 1 {
 		return PlaceOrderResult{}, domain.ErrInvalidRequest.WithDetail("quantity must be at least 1")
+	}
+	if err := h.Room.Admit(ctx, cmd); err != nil {
+		return PlaceOrderResult{}, err
 	}
 	p := ports.Purchase{
 		Scope:       ports.IdempotencyScope{TenantID: cmd.Principal.TenantID, UserID: cmd.Principal.UserID, Key: cmd.IdempotencyKey},

@@ -213,12 +213,17 @@ type CreateSale struct {
 	EndsAt       time.Time
 	// Shards is how many stock shards the inventory is split into (0: one).
 	Shards int
+	// WaitingRoom puts purchases behind an admission when enabled.
+	WaitingRoom domain.WaitingRoom
 }
 
 // CreateSaleHandler handles CreateSale.
 type CreateSaleHandler struct {
 	Sales     ports.SaleRepository
 	Inventory ports.InventoryStore
+	// Cache gets the new sale at once: the first purchases of a burst read it (whether the sale
+	// has a waiting room) from there, not from PostgreSQL.
+	Cache     ports.SaleCache
 	Scheduler ports.SaleScheduler
 	Now       func() time.Time
 	Log       *slog.Logger
@@ -235,13 +240,16 @@ func (h CreateSaleHandler) Handle(ctx context.Context, cmd CreateSale) (SaleView
 		ID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, Name: cmd.Name,
 		PriceCents: cmd.PriceCents, Currency: cmd.Currency, TotalStock: cmd.TotalStock,
 		PerUserLimit: cmd.PerUserLimit, StartsAt: pgTime(cmd.StartsAt), EndsAt: pgTime(cmd.EndsAt),
-		Shards: max(cmd.Shards, 1), CreatedAt: now, UpdatedAt: now,
+		Shards: max(cmd.Shards, 1), WaitingRoom: cmd.WaitingRoom, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Validate(); err != nil {
 		return SaleView{}, err
 	}
 	if err := h.Sales.CreateSale(ctx, s); err != nil {
 		return SaleView{}, fmt.Errorf("create sale: %w", err)
+	}
+	if err := h.Cache.FillSale(ctx, s); err != nil {
+		h.Log.WarnContext(ctx, "sale cache write failed", "sale_id", s.ID, "err", err)
 	}
 	inv, err := h.Inventory.SyncSale(ctx, s, 0)
 	if err != nil {

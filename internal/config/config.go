@@ -110,17 +110,19 @@ type Config struct {
 	MailFrom             string        `env:"MAIL_FROM" envDefault:"Flashsale <orders@flashsale.local>" help:"sender of order mails"`
 	MailDir              string        `env:"MAIL_DIR" envDefault:"var/mail" help:"where mail is written as .eml files when SMTP_ADDR is empty"`
 
-	LiveFlushInterval time.Duration `env:"LIVE_FLUSH_INTERVAL" envDefault:"200ms" help:"inventory:updated is sent at most once per sale per interval (latest value)"`
-	WSMaxConnections  int           `env:"WS_MAX_CONNECTIONS" envDefault:"20000" help:"live WebSocket connections per API node"`
-	WSSendBuffer      int           `env:"WS_SEND_BUFFER" envDefault:"64" help:"events queued per connection before it is dropped as slow"`
-	WSPingInterval    time.Duration `env:"WS_PING_INTERVAL" envDefault:"20s" help:"heartbeat; a connection that misses one pong is closed"`
-	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"5s" help:"how often the reconciler looks for stranded orders"`
-	NodeLease         time.Duration `env:"NODE_LEASE" envDefault:"3s" help:"lease of an API node, renewed while it lives: the orders it accepted and had not queued yet are queued this long after it dies"`
-	NodeCheckInterval time.Duration `env:"NODE_CHECK_INTERVAL" envDefault:"1s" help:"how often the worker looks for API nodes that died holding accepted orders, and for sale inventories Redis rolled back"`
-	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"10s" help:"age at which an unwritten reservation is re-queued (a request that died between its reservation and the queue)"`
-	IdempotencyTTL    time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
-	IdempotencyLease  time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"5s" help:"how long a crashed request keeps its idempotency key busy (a retry after it finds the first request's order, if any)"`
-	SaleCacheTTL      time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
+	LiveFlushInterval  time.Duration `env:"LIVE_FLUSH_INTERVAL" envDefault:"200ms" help:"inventory:updated is sent at most once per sale per interval (latest value)"`
+	WSMaxConnections   int           `env:"WS_MAX_CONNECTIONS" envDefault:"20000" help:"live WebSocket connections per API node"`
+	WSSendBuffer       int           `env:"WS_SEND_BUFFER" envDefault:"64" help:"events queued per connection before it is dropped as slow"`
+	WSPingInterval     time.Duration `env:"WS_PING_INTERVAL" envDefault:"20s" help:"heartbeat; a connection that misses one pong is closed"`
+	ReconcileInterval  time.Duration `env:"RECONCILE_INTERVAL" envDefault:"5s" help:"how often the reconciler looks for stranded orders"`
+	NodeLease          time.Duration `env:"NODE_LEASE" envDefault:"3s" help:"lease of an API node, renewed while it lives: the orders it accepted and had not queued yet are queued this long after it dies"`
+	RoomAdmitInterval  time.Duration `env:"ROOM_ADMIT_INTERVAL" envDefault:"250ms" help:"how often the worker runs the admission pass of the sales' waiting rooms (each admits at its own rate; a pass also tells waiting clients a sell-out)"`
+	RoomHeartbeatGrace time.Duration `env:"ROOM_HEARTBEAT_GRACE" envDefault:"30s" help:"how long a shopper waiting in a sale's waiting room may go without polling or joining, once the sale started, before losing the place"`
+	NodeCheckInterval  time.Duration `env:"NODE_CHECK_INTERVAL" envDefault:"1s" help:"how often the worker looks for API nodes that died holding accepted orders, and for sale inventories Redis rolled back"`
+	ReconcileGrace     time.Duration `env:"RECONCILE_GRACE" envDefault:"10s" help:"age at which an unwritten reservation is re-queued (a request that died between its reservation and the queue)"`
+	IdempotencyTTL     time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" help:"how long purchase answers are kept for replay"`
+	IdempotencyLease   time.Duration `env:"IDEMPOTENCY_LEASE" envDefault:"5s" help:"how long a crashed request keeps its idempotency key busy (a retry after it finds the first request's order, if any)"`
+	SaleCacheTTL       time.Duration `env:"SALE_CACHE_TTL" envDefault:"1m" help:"lifetime of cached sale details"`
 }
 
 // The inventory backends INVENTORY_BACKEND selects.

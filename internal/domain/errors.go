@@ -65,6 +65,10 @@ var (
 	ErrWeakPassword          = &Error{Code: "weak-password"}
 	ErrInvalidRefreshToken   = &Error{Code: "invalid-refresh-token"}
 	ErrRefreshTokenReused    = &Error{Code: "refresh-token-reused"}
+	// The waiting room (waiting_room.go).
+	ErrAdmissionRequired = &Error{Code: "admission-required"}
+	ErrNotInQueue        = &Error{Code: "not-in-queue"}
+	ErrNoWaitingRoom     = &Error{Code: "no-waiting-room"}
 )
 
 // ErrUnavailable: the system cannot take the request safely right now (a reservation that did

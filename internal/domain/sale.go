@@ -29,9 +29,11 @@ type Sale struct {
 	EndsAt       time.Time
 	// Shards is how many stock shards the inventory is split into (1 to MaxShards; 0 reads as
 	// 1). Set at creation, never changed.
-	Shards    int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Shards int
+	// WaitingRoom, when enabled, puts purchases behind an admission (waiting_room.go).
+	WaitingRoom WaitingRoom
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // MaxShards bounds Sale.Shards.
@@ -51,7 +53,7 @@ func (s Sale) Validate() error {
 	if s.Shards < 0 || s.Shards > MaxShards {
 		return ErrInvalidRequest.WithDetail("shards must be between 1 and 64")
 	}
-	return nil
+	return s.WaitingRoom.Validate()
 }
 
 // Status is the sale's state at now given the remaining stock.
@@ -77,6 +79,7 @@ type SalePatch struct {
 	PerUserLimit *int
 	StartsAt     *time.Time
 	EndsAt       *time.Time
+	WaitingRoom  *WaitingRoom
 }
 
 // Apply returns the sale with the patch applied and validated.
@@ -101,6 +104,9 @@ func (p SalePatch) Apply(s Sale) (Sale, error) {
 	}
 	if p.EndsAt != nil {
 		s.EndsAt = p.EndsAt.UTC().Truncate(time.Microsecond)
+	}
+	if p.WaitingRoom != nil {
+		s.WaitingRoom = *p.WaitingRoom
 	}
 	return s, s.Validate()
 }

@@ -90,6 +90,12 @@ func PrintRun(w io.Writer, r Report) {
 	for _, n := range r.Nodes {
 		fmt.Fprintf(w, "  API node %s: %d requests, %d accepted\n", n.URL, n.Requests, n.Accepted)
 	}
+	if room := r.Room; room != nil {
+		fmt.Fprintf(w, "  waiting room: %d joined before the start, %d admitted (%.0f/s), at most %d beyond what the stock served; "+
+			"Spearman rho join vs admission %.3f (bound %.3f); %d of %d waiting told closed, the last %.0f ms after the sell-out\n",
+			room.Joined, room.Admitted, room.AdmitRate, room.MaxOverAdmitted, room.Rho, room.RhoBound, room.ToldClosed,
+			room.NotAdmitted, room.ClosedLagMs)
+	}
 	switch {
 	case r.Counters != nil && r.Counters.Agree:
 		fmt.Fprintf(w, "  the system counted the same answers: /metrics and the control room's overview %v\n", r.Counters.Metrics)

@@ -46,6 +46,10 @@ type Config struct {
 	Conns int
 	// PoolSize is the target's DB_MAX_CONNS, to report connections in use against it.
 	PoolSize int
+	// AdmitRate and AdmissionTTL are the waiting room's settings in Mode "room" (room.go):
+	// every user joins before the start and buys once admitted.
+	AdmitRate    int
+	AdmissionTTL time.Duration
 	// DrainTimeout bounds the wait for the last order to become durable.
 	DrainTimeout time.Duration
 	// Progress, if set, receives a progress bar.
@@ -70,6 +74,8 @@ func (c *Config) defaults() {
 			c.Conns = min(max(c.Rate/10, 64), 2000)
 		case "connections":
 			c.Conns = c.Connections
+		case "room":
+			c.Conns = min(c.Users, 2000)
 		}
 	}
 	if c.PoolSize == 0 {
@@ -138,6 +144,9 @@ type Report struct {
 	CountersNote string    `json:"countersNote,omitempty"`
 
 	Series []Point `json:"series,omitempty"`
+
+	// Room is the waiting room's verification (Mode "room").
+	Room *RoomReport `json:"room,omitempty"`
 }
 
 // NodeCount is what one API node answered.
@@ -171,8 +180,10 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, errors.New("loadtest: no API URL")
 	}
 	switch {
-	case cfg.Mode != "burst" && cfg.Mode != "rate" && cfg.Mode != "connections":
-		return nil, fmt.Errorf("loadtest: mode %q: burst, rate or connections", cfg.Mode)
+	case cfg.Mode != "burst" && cfg.Mode != "rate" && cfg.Mode != "connections" && cfg.Mode != "room":
+		return nil, fmt.Errorf("loadtest: mode %q: burst, rate, connections or room", cfg.Mode)
+	case cfg.Mode == "room" && (cfg.AdmitRate < 1 || cfg.AdmissionTTL < 5*time.Second):
+		return nil, errors.New("loadtest: room mode needs --admit-rate above 0 and --admission-ttl of 5 s or more")
 	case cfg.Mode == "connections" && (cfg.Connections < 1 || cfg.Duration <= 0):
 		return nil, errors.New("loadtest: connections mode needs --connections and --duration above 0")
 	}
@@ -258,6 +269,9 @@ type result struct {
 // Run runs the scenario once, on a new sale.
 func (r *Runner) Run(ctx context.Context) (Report, error) {
 	cfg := r.cfg
+	if cfg.Mode == "room" {
+		return r.runRoom(ctx)
+	}
 	var sale struct {
 		ID uuid.UUID `json:"id"`
 	}

@@ -546,3 +546,34 @@ type TicketStore interface {
 	// expired ticket.
 	RedeemTicket(ctx context.Context, ticket string) (p domain.Principal, ok bool, err error)
 }
+
+// WaitingRoomStore keeps the waiting rooms of sales that have one (domain.WaitingRoom): the
+// places, the admissions and the admission rate, atomically with the sale's stock (the room's
+// keys share the slot of the sale's inventory, of its head shard if sharded), consistent
+// whichever API node a shopper reaches. Its clock is the store's (one for every node).
+type WaitingRoomStore interface {
+	// Join takes a place for user, or returns the place taken before (one per account; a shopper
+	// once admitted is never placed again). draw is the new place's sort key if the sale has not
+	// started (a random number below 1: the pre-start joiners' order is a random draw, not their
+	// arrival); later arrivals the store numbers itself, behind every draw. Joining is also a
+	// heartbeat.
+	Join(ctx context.Context, s domain.Sale, user uuid.UUID, draw float64) (domain.QueuePlace, error)
+	// Place is user's place (ok false: none) and counts as a heartbeat.
+	Place(ctx context.Context, s domain.Sale, user uuid.UUID) (p domain.QueuePlace, ok bool, err error)
+	// Admit runs one admission pass (safe under concurrency: any number of nodes may run it):
+	// admissions ended unused are freed, silent waiting shoppers dropped (no heartbeat for grace,
+	// counted from the start at the earliest), then up to the room's rate since the last pass,
+	// as many as domain.CanAdmit allows against the sale's remaining stock. remaining is the
+	// caller's reading of the stock: a sale of one shard is read by the store atomically
+	// instead; a sharded sale's shards live in other slots, so their sum is the caller's.
+	Admit(ctx context.Context, s domain.Sale, remaining int, grace time.Duration) (domain.AdmitPass, error)
+	// UseAdmission spends user's admission for a purchase with idempotencyKey (the same key
+	// finds it spent by itself: AdmissionSpent again).
+	UseAdmission(ctx context.Context, tenantID, saleID, user uuid.UUID, idempotencyKey string) (domain.AdmissionUse, error)
+}
+
+// WaitingRoomSales lists the sales whose waiting room the admission pass serves.
+type WaitingRoomSales interface {
+	// LiveWaitingRoomSales are the sales with a waiting room enabled that end after since.
+	LiveWaitingRoomSales(ctx context.Context, since time.Time) ([]domain.Sale, error)
+}

@@ -97,6 +97,7 @@ var Postgres = fx.Module("postgres",
 			fx.As(new(ports.TenantRepository)),
 			fx.As(new(ports.UserRepository)),
 			fx.As(new(ports.SaleRepository)),
+			fx.As(new(ports.WaitingRoomSales)),
 			fx.As(new(ports.OrderRepository)),
 			fx.As(new(ports.Outbox)),
 			fx.As(new(ports.OutboxRecovery)),
@@ -158,6 +159,9 @@ var Redis = fx.Module("redis",
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Nodes {
 			return redisadapter.NewNodes(rdb, c.RedisPrefix)
 		}, fx.As(fx.Self()), fx.As(new(ports.Nodes))),
+		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Rooms {
+			return redisadapter.NewRooms(rdb, c.RedisPrefix)
+		}, fx.As(new(ports.WaitingRoomStore))),
 		fx.Annotate(func(rdb goredis.UniversalClient, c config.Config) *redisadapter.Tickets {
 			return redisadapter.NewTickets(rdb, c.RedisPrefix)
 		}, fx.As(new(ports.TicketStore))),
@@ -232,6 +236,9 @@ var Application = fx.Module("app",
 			s.OrderAttempts, s.OrderRetryBudget = c.OrderAttempts, c.OrderRetryBudget
 			s.RestoreFence = c.RestoreFence
 			s.SoldOutTTL = c.SoldOutTTL
+			// Its own key, derived from the token secret: a queue ticket is never a token.
+			s.RoomSecret = []byte("flashsale waiting room\x00" + c.JWTSecret)
+			s.RoomGrace = c.RoomHeartbeatGrace
 			s.Node = nodeName()
 			return app.New(d, s)
 		},
@@ -513,6 +520,20 @@ var Worker = fx.Module("worker",
 			}
 			if rep.Requeued+rep.Released+rep.Confirmed > 0 {
 				log.InfoContext(ctx, "reconciled", "requeued", rep.Requeued, "released", rep.Released, "confirmed", rep.Confirmed)
+			}
+		})
+		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})
+	}),
+	// The waiting rooms' admission pass: any number of workers may run it (the rate and the
+	// clock are Redis's), so it needs no lock.
+	fx.Invoke(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) {
+		loop := newTicker(c.RoomAdmitInterval, func(ctx context.Context) {
+			rep, err := a.WaitingRoom.AdmitPass(ctx)
+			if err != nil {
+				log.ErrorContext(ctx, "waiting room admission pass failed", "err", err)
+			}
+			if rep.Admitted+rep.Expired+rep.Lost > 0 {
+				log.DebugContext(ctx, "waiting rooms", "rooms", rep.Rooms, "admitted", rep.Admitted, "expired", rep.Expired, "lost", rep.Lost)
 			}
 		})
 		lc.Append(fx.Hook{OnStart: loop.start, OnStop: loop.stop})

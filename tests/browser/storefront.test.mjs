@@ -384,3 +384,67 @@ test("hostile sale names are shown as text, never as markup", { timeout: 120_000
     await browser.close();
   }
 });
+
+test("a shopper waits in a sale's waiting room, is admitted with a countdown, buys once; the others see it close", { timeout: 120_000 }, async () => {
+  const admin = await login(process.env.ADMIN_EMAIL, process.env.ADMIN_PASSWORD);
+  const suffix = suffixOf();
+  const startsAt = new Date(Date.now() + 8_000);
+  const sale = await api("/v1/admin/sales", {
+    token: admin,
+    body: {
+      name: "Limited vinyl " + suffix, priceCents: 3500, currency: "EUR", totalStock: 1, perUserLimit: 1,
+      startsAt: startsAt.toISOString(), endsAt: minutes(30).toISOString(),
+      waitingRoom: { enabled: true, admitPerSecond: 10, admissionTtl: 60 },
+    },
+  });
+  // Another shopper joined the room before us: one of us is admitted, the other waits.
+  const rival = { email: `room-rival-${suffix}@example.com`, password: "storefront-Pa55word" };
+  await api("/v1/auth/register", { body: rival });
+  const rivalToken = await login(rival.email, rival.password);
+  await api(`/v1/sales/${sale.id}/queue`, { token: rivalToken, method: "POST" });
+
+  const shopper = { email: `room-${suffix}@example.com`, password: "storefront-Pa55word" };
+  await api("/v1/auth/register", { body: shopper });
+  const browser = await openBrowser();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  try {
+    await page.goto(base + "/");
+    await logInOnPage(page, shopper);
+    const card = page.locator(`#sale-${sale.id}`);
+    const room = card.getByTestId("room");
+    assert.match(await room.innerText(), /has a waiting room: join it/);
+    await card.getByTestId("join-room").click();
+    await room.filter({ hasText: /drawn at random at the start/ }).waitFor();
+    assert.ok(await card.getByTestId("buy").isDisabled(), "buy is disabled while waiting");
+
+    // At the start one of the two is admitted (the draw decides which) and the stock of one is
+    // covered: the other is told it is likely sold out, then that the room closed.
+    const rivalFirst = await (async () => {
+      for (let i = 0; i < 100; i++) {
+        const st = await api(`/v1/sales/${sale.id}/queue`, { token: rivalToken });
+        if (st.state === "admitted") return true;
+        if (await room.getAttribute("data-state") === "admitted") return false;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error("nobody was admitted");
+    })();
+    if (rivalFirst) {
+      await room.filter({ hasText: /Likely sold out/ }).waitFor({ timeout: 10_000 });
+      await buyByAPI(rivalToken, sale.id, 1, "room-rival-" + suffix);
+      await room.filter({ hasText: /The room closed: sold out/ }).waitFor({ timeout: 10_000 });
+      assert.ok(await card.getByTestId("buy").isDisabled(), "buy stays disabled in a closed room");
+    } else {
+      await room.filter({ hasText: /You are admitted: buy within \d+s\./ }).waitFor({ timeout: 10_000 });
+      await card.getByTestId("buy").click();
+      await page.getByTestId("order").first().waitFor();
+      await room.filter({ hasText: /used your admission/ }).waitFor();
+      const rivalState = await api(`/v1/sales/${sale.id}/queue`, { token: rivalToken });
+      assert.equal(rivalState.state, "closed");
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

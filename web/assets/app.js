@@ -14,6 +14,10 @@ const state = {
   liveAt: new Map(), // sale id -> when (performance.now()) a live event last changed it
   early: new Map(), // order id -> its order:confirmed, come before the answer to the purchase
   refreshing: null, // the session's rotation under way, if any
+  // sale id -> the shopper's place in the sale's waiting room (GET /v1/sales/{id}/queue), with
+  // seenAdmitted: the room's admissions count when the place was read (queue:position moves the
+  // position by the admissions since).
+  rooms: new Map(),
 };
 const $ = (sel) => document.querySelector(sel);
 const problems = "https://flashsale.dev/problems/";
@@ -118,9 +122,45 @@ function maxQuantity(sale) {
   return Math.max(0, Math.min(sale.perUserLimit - bought(sale.id), sale.remaining));
 }
 
+const hasRoom = (sale) => !!sale.waitingRoom?.enabled;
+
+// roomText says where the shopper stands in the sale's waiting room ("" if nowhere to say).
+function roomText(sale) {
+  if (!hasRoom(sale) || !state.me || state.me.role !== "shopper") return "";
+  const place = state.rooms.get(sale.id);
+  if (!place) return "This sale has a waiting room: join it, and buy once you are admitted.";
+  switch (place.state) {
+    case "waiting": {
+      const position = Math.max(1, place.position - ((place.admittedNow ?? place.admitted) - place.admitted));
+      const order = place.drawn ? `You are number ${position} in line` :
+        `You are in the room (number ${position} so far: the order is drawn at random at the start)`;
+      const eta = place.estimateSeconds != null ? `, about ${duration(place.estimateSeconds * 1000)} to go` : "";
+      return order + eta + "." + (place.likelySoldOut ?
+        " Likely sold out: the stock left is covered by those already admitted. You may keep your place." : "");
+    }
+    case "admitted": {
+      const ms = new Date(place.admission?.expiresAt) - Date.now();
+      return ms > 0 ? `You are admitted: buy within ${duration(ms)}.` : "Your admission has expired.";
+    }
+    case "used": return "You have used your admission to this sale.";
+    case "expired": return "Your admission expired unused: an admission is given once.";
+    case "closed": return "The room closed: sold out. You keep your place in case stock comes back.";
+    default: return "";
+  }
+}
+
+// roomBlocks says why the room keeps the shopper from buying ("" once admitted).
+function roomBlocks(sale) {
+  if (!hasRoom(sale)) return "";
+  const place = state.rooms.get(sale.id);
+  if (place?.state === "admitted" && new Date(place.admission?.expiresAt) > Date.now()) return "";
+  return roomText(sale) || "This sale has a waiting room.";
+}
+
 // whyNot says, as text on the page, why the shopper cannot buy from the sale now; "" if they can.
 function whyNot(sale) {
   if (sale.status === "ended") return "This sale has ended.";
+  if (hasRoom(sale) && state.rooms.get(sale.id)?.state === "closed") return roomText(sale);
   if (sale.status === "sold_out" || sale.remaining <= 0) return "Sold out: every unit has been bought.";
   if (sale.status === "scheduled") {
     const ms = new Date(sale.startsAt) - Date.now();
@@ -130,7 +170,36 @@ function whyNot(sale) {
   if (state.me.role !== "shopper") return "Admin accounts cannot buy: log in as a shopper.";
   if (maxQuantity(sale) === 0) return `You have reached the limit of ${sale.perUserLimit} per customer for this sale.`;
   if (state.busy.has(sale.id)) return "Placing your order…";
-  return "";
+  return roomBlocks(sale);
+}
+
+// joinRoom takes (or reads back) the shopper's place in the sale's waiting room.
+async function joinRoom(saleId) {
+  notice("");
+  try {
+    setPlace(saleId, (await api(`/v1/sales/${saleId}/queue`, { method: "POST" })).body);
+  } catch (e) {
+    notice(e.message);
+  }
+}
+
+function setPlace(saleId, place) {
+  state.rooms.set(saleId, { ...place, admittedNow: place.admitted });
+  const sale = state.sales.get(saleId);
+  if (sale) renderSale(sale);
+}
+
+// pollRooms reads the shopper's places: the room's heartbeat (a silent place is given up) and the
+// truth for a page that missed an event.
+async function pollRooms() {
+  for (const [saleId, place] of [...state.rooms]) {
+    if (place.state !== "waiting" && place.state !== "closed" && place.state !== "admitted") continue;
+    try {
+      setPlace(saleId, (await api(`/v1/sales/${saleId}/queue`)).body);
+    } catch (e) {
+      if (e.status === 404) { state.rooms.delete(saleId); const s = state.sales.get(saleId); if (s) renderSale(s); }
+    }
+  }
 }
 
 // hueOf picks one of the image slot's six colours from the sale id, so a card keeps its colour.
@@ -163,6 +232,9 @@ function saleCard(sale) {
     className: "buy", type: "button", dataset: { testid: "buy" }, aria: { "aria-describedby": "why-" + sale.id },
   });
   button.addEventListener("click", () => buy(sale.id));
+  const join = el("button", { className: "join", type: "button", textContent: "Join the waiting room", hidden: true,
+    dataset: { testid: "join-room" } });
+  join.addEventListener("click", () => joinRoom(sale.id));
   return el("li", { id: "sale-" + sale.id, className: "sale", dataset: { testid: "sale" } },
     el("div", { className: "product-image " + hueOf(sale.id), aria: { role: "img" } },
       el("span", { className: "initial", aria: { "aria-hidden": "true" } }),
@@ -176,6 +248,8 @@ function saleCard(sale) {
         el("progress", { className: "stock-bar" }),
         el("span", { className: "stock-text", dataset: { testid: "stock" } })),
       el("p", { className: "when", dataset: { testid: "when" } }),
+      el("p", { className: "room", dataset: { testid: "room" }, aria: { "aria-live": "polite" } }),
+      join,
       el("div", { className: "buy-row" },
         el("label", { htmlFor: "qty-" + sale.id, textContent: "Quantity" }), quantity, button),
       el("p", { className: "reason", id: "why-" + sale.id, dataset: { testid: "buy-reason" } })));
@@ -216,6 +290,13 @@ function renderSale(sale) {
   const button = li.querySelector(".buy");
   button.disabled = reason !== "";
   button.textContent = reason === "" ? `Buy ${chosen} · ${money(sale.priceCents * chosen, sale.currency)}` : "Buy";
+
+  const room = li.querySelector(".room");
+  room.textContent = roomText(sale);
+  room.hidden = room.textContent === "";
+  room.dataset.state = state.rooms.get(sale.id)?.state || "none";
+  li.querySelector(".join").hidden = !(hasRoom(sale) && state.me?.role === "shopper" && !state.rooms.has(sale.id) &&
+    sale.status !== "ended");
 
   const hint = li.querySelector(".reason");
   const have = bought(sale.id);
@@ -289,6 +370,19 @@ async function loadSales() {
   for (const o of state.orders.values()) renderOrder(o);
 }
 
+// loadRooms reads back the shopper's places in the rooms of the sales on the page.
+async function loadRooms() {
+  if (state.me?.role !== "shopper") return;
+  for (const sale of state.sales.values()) {
+    if (!hasRoom(sale)) continue;
+    try {
+      setPlace(sale.id, (await api(`/v1/sales/${sale.id}/queue`)).body);
+    } catch {
+      // Not in this room.
+    }
+  }
+}
+
 async function loadOrders() {
   if (!state.me) return;
   const { body } = await api("/v1/orders?limit=100");
@@ -340,6 +434,26 @@ function onEvent(ev) {
       sale.totalStock = ev.data.totalStock;
       sale.status = ev.data.status;
       break;
+    case "queue:position":
+      for (const [id, place] of state.rooms) {
+        if (id !== ev.saleId) continue;
+        place.admittedNow = ev.data.admitted;
+        place.waiting = ev.data.waiting;
+        place.likelySoldOut = ev.data.likelySoldOut;
+        if (place.state === "closed" && ev.data.remaining > 0) place.state = "waiting";
+      }
+      break;
+    case "queue:admitted": {
+      const place = state.rooms.get(ev.saleId);
+      state.rooms.set(ev.saleId, { ...(place || {}), state: "admitted", admission: ev.data });
+      notice(`You are admitted to ${sale ? sale.name : "the sale"}: buy before your admission expires.`, "ok");
+      break;
+    }
+    case "queue:closed": {
+      const place = state.rooms.get(ev.saleId);
+      if (place?.state === "waiting") place.state = ev.data.reason === "sold_out" ? "closed" : "expired";
+      break;
+    }
     case "order:confirmed": {
       const known = state.orders.get(ev.data.orderId);
       if (!known && state.busy.has(ev.saleId)) {
@@ -376,9 +490,11 @@ async function buy(saleId) {
     });
     // order:confirmed may have come first: never turn a confirmed order back to pending.
     if (!state.orders.has(body.id) || state.orders.get(body.id).status === "pending") setOrder(body);
+    if (hasRoom(sale) && state.rooms.has(saleId)) state.rooms.get(saleId).state = "used";
     notice(`Order placed: ${body.quantity} × ${sale.name}. Its confirmation shows under "Your orders".`, "ok");
   } catch (e) {
     if (e.problem?.type === problems + "purchase-limit-exceeded") state.limitHit.add(saleId);
+    if (e.problem?.type === problems + "admission-required") pollRooms();
     notice(e.message);
   } finally {
     state.busy.delete(saleId);
@@ -396,6 +512,7 @@ async function logIn(email, password) {
   await api("/v1/auth/login", { method: "POST", body: JSON.stringify({ email, password }) });
   await loadMe();
   await loadOrders();
+  loadRooms().catch(() => {}); // the places come when they come: logging in does not wait for them
   connect(); // again, now with the session cookie: the buyer's own events come too
 }
 
@@ -418,6 +535,7 @@ $("#logout").addEventListener("click", async () => {
   await api("/v1/auth/logout", { method: "POST" }).catch(() => {});
   state.orders.clear();
   state.limitHit.clear();
+  state.rooms.clear();
   $("#orders").replaceChildren(noOrders());
   notice("");
   await loadMe();
@@ -431,11 +549,14 @@ setInterval(() => {
     if (!li) continue;
     li.querySelector(".when").textContent = timer(sale);
     if (sale.status === "scheduled") li.querySelector(".reason").textContent = whyNot(sale);
+    if (state.rooms.get(sale.id)?.state === "admitted") renderSale(sale); // the admission's countdown
   }
 }, 250);
 setInterval(pollPending, 2000);
+setInterval(pollRooms, 5000); // the room's heartbeat: well within ROOM_HEARTBEAT_GRACE (30 s)
 
 await loadMe();
 await loadSales().catch((e) => notice(e.message));
 await loadOrders().catch(() => {});
+loadRooms().catch(() => {});
 connect();

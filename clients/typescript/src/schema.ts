@@ -260,6 +260,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sales/{saleId}/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The shopper's place in the waiting room
+         * @description The place, the state and, once admitted, the admission. Also the heartbeat that keeps the
+         *     place (see `joinQueue`). `404 not-in-queue` when the shopper has no place (never joined,
+         *     or lost it by going silent).
+         */
+        get: operations["getQueueStatus"];
+        put?: never;
+        /**
+         * Join the sale's waiting room
+         * @description Takes a place in the waiting room of a sale that has one (`waitingRoom.enabled`). One place
+         *     per account, idempotent: joining again answers the place taken first. Those who join
+         *     before the start are placed in a random order at the start (arriving first gives no
+         *     advantage); those who join after the start go to the back, in arrival order. Joining a
+         *     closed room (sold out or ended) answers `closed`. Keep the place by polling
+         *     `GET /v1/sales/{saleId}/queue` (or joining again) at least every 30 s
+         *     (`ROOM_HEARTBEAT_GRACE`) once the sale started: a shopper silent for longer loses the
+         *     place (and may join again, at the back). Admission is pushed over the WebSocket
+         *     (`queue:admitted`, to that shopper only) and shown here.
+         */
+        post: operations["joinQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sales/{saleId}/orders": {
         parameters: {
             query?: never;
@@ -287,6 +321,12 @@ export interface paths {
          *     counted against the rate limit (the session is checked as ever). Stock coming back (a
          *     failed order, an admin raising it, a rebuilt inventory) is known to every node at once;
          *     a node that missed the news answers `sold-out` for at most 1 s (`SOLD_OUT_TTL`) longer.
+         *
+         *     A sale with a waiting room (`waitingRoom.enabled`) needs the buyer's admission
+         *     (`joinQueue`): without one, after it expired, or once it was used by a purchase with
+         *     another `Idempotency-Key`, the answer is `403 admission-required` (its `detail` says
+         *     which). The admission is spent by the purchase that presents it, whatever its outcome;
+         *     a retry with the same `Idempotency-Key` is let through to its replay.
          */
         post: operations["placeOrder"];
         delete?: never;
@@ -569,6 +609,7 @@ export interface components {
              *     only on a Redis Cluster, for a sale one Redis core cannot serve (docs/performance.md).
              */
             shards?: number;
+            waitingRoom?: components["schemas"]["WaitingRoom"];
         };
         UpdateSaleRequest: {
             name?: string;
@@ -581,6 +622,7 @@ export interface components {
             startsAt?: string;
             /** Format: date-time */
             endsAt?: string;
+            waitingRoom?: components["schemas"]["WaitingRoom"];
         };
         Sale: {
             /** Format: uuid */
@@ -595,6 +637,7 @@ export interface components {
             perUserLimit: number;
             /** @description Stock shards of the sale's inventory (see CreateSaleRequest). */
             shards: number;
+            waitingRoom?: components["schemas"]["WaitingRoom"];
             /** Format: date-time */
             startsAt: string;
             /** Format: date-time */
@@ -604,6 +647,66 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        /**
+         * @description The sale's waiting room (absent on a sale without one). When `enabled`, a purchase needs
+         *     an admission: shoppers join with `POST /v1/sales/{saleId}/queue`, those who joined before
+         *     the start are put in a random order at the start, later ones behind them in arrival order,
+         *     and the room admits `admitPerSecond` of them a second, never more than the remaining stock
+         *     can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
+         *     An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
+         *     frees its share.
+         */
+        WaitingRoom: {
+            enabled: boolean;
+            /** @example 50 */
+            admitPerSecond: number;
+            /**
+             * @description Seconds an admission lasts.
+             * @example 120
+             */
+            admissionTtl: number;
+        };
+        /**
+         * @description `waiting` (in line), `admitted` (may buy until `admission.expiresAt`), `used` (bought with
+         *     the admission), `expired` (admitted, did not buy in time: an admission is given once),
+         *     `closed` (the sale sold out or ended; a waiting shopper keeps the place in case stock
+         *     comes back).
+         * @enum {string}
+         */
+        QueueState: "waiting" | "admitted" | "used" | "expired" | "closed";
+        Admission: {
+            /** @description Signed proof of the admission (the purchase checks the account's admission itself). */
+            token: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        QueueStatus: {
+            /** Format: uuid */
+            saleId: string;
+            state: components["schemas"]["QueueState"];
+            /**
+             * @description 1 for the next shopper to be admitted; present while waiting. Before the start the
+             *     order is not drawn yet (`drawn` false): the position then counts those ahead in the
+             *     random order so far, and moves as others join.
+             */
+            position?: number;
+            /** @description False before the start: the pre-start joiners' random order is settled at the start. */
+            drawn: boolean;
+            /** @description Shoppers waiting in the room. */
+            waiting: number;
+            /** @description Shoppers admitted so far. */
+            admitted: number;
+            /** @description Seconds until this shopper's admission at the room's rate, if stock lasts. */
+            estimateSeconds?: number;
+            /**
+             * @description True when the stock left is covered by the shoppers already admitted: the sale will
+             *     likely sell out before this place comes; the place is kept in case stock comes back.
+             */
+            likelySoldOut: boolean;
+            /** @description Signed queue ticket: the sale, the account and the place's key. */
+            ticket: string;
+            admission?: components["schemas"]["Admission"];
         };
         SaleList: {
             items: components["schemas"]["Sale"][];
@@ -784,7 +887,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `forbidden` (the caller's role may not do this) or `cross-origin-request-rejected` (CSRF). */
+        /** @description `forbidden` (the caller's role may not do this), `cross-origin-request-rejected` (CSRF) or `admission-required` (a purchase in a sale with a waiting room, without a valid admission: none, expired or used). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -800,7 +903,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `sale-not-found`, `order-not-found`, `tenant-not-found` or `not-found`. */
+        /** @description `sale-not-found`, `order-not-found`, `tenant-not-found`, `not-in-queue` or `not-found`. */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -1472,6 +1575,132 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getQueueStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The sale's id.
+                 * @example 0193a7c3-1f20-7c41-8e55-6a7b8c9d0e1f
+                 */
+                saleId: components["parameters"]["SaleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The shopper's place. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "saleId": "0193a7c3-1f20-7c41-8e55-6a7b8c9d0e1f",
+                     *       "state": "admitted",
+                     *       "drawn": true,
+                     *       "waiting": 2518,
+                     *       "admitted": 762,
+                     *       "likelySoldOut": false,
+                     *       "ticket": "dGlja2V0LjAxOTNhN2MzLi4u.kZ3n0d0",
+                     *       "admission": {
+                     *         "token": "YWRtaXNzaW9uLjAxOTNhN2MzLi4u.Qm9uZQ",
+                     *         "expiresAt": "2026-11-27T04:23:57Z"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["QueueStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            /** @description `no-waiting-room`: the sale has no waiting room. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    joinQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The sale's id.
+                 * @example 0193a7c3-1f20-7c41-8e55-6a7b8c9d0e1f
+                 */
+                saleId: components["parameters"]["SaleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The shopper's place. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "saleId": "0193a7c3-1f20-7c41-8e55-6a7b8c9d0e1f",
+                     *       "state": "waiting",
+                     *       "position": 412,
+                     *       "drawn": true,
+                     *       "waiting": 2930,
+                     *       "admitted": 350,
+                     *       "estimateSeconds": 8,
+                     *       "likelySoldOut": false,
+                     *       "ticket": "dGlja2V0LjAxOTNhN2MzLi4u.kZ3n0d0"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["QueueStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            /** @description `no-waiting-room`: the sale has no waiting room; buy directly. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://flashsale.dev/problems/no-waiting-room",
+                     *       "title": "The sale has no waiting room",
+                     *       "status": 409
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

@@ -307,7 +307,8 @@ func newFuzzAppObserved(tb testing.TB, obs httpadapter.RequestObserver) *fuzzApp
 	a := newApp(tb, app.Deps{
 		Tenants: fakeTenants{}, Users: fx.users, Sales: fakeSales{}, Inventory: fx.inv,
 		Purchases: fx.inv, Queue: fx.queue, Dispatch: fx.queue, Hasher: fakeHasher{}, Live: quietLive{}, Log: log,
-		Now: func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
+		Cache: noRoomCache{},
+		Now:   func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
 	})
 	srv := httpadapter.NewServer(a, log, httpadapter.CookieConfig{})
 	router, err := httpadapter.NewRouter(srv, fakeAuthenticator{}, allowAll{}, log, httpadapter.RouterConfig{
@@ -341,6 +342,8 @@ type unused struct {
 	ports.TicketStore
 	ports.BrokerWatcher
 	ports.OutboxRecovery
+	ports.WaitingRoomStore
+	ports.WaitingRoomSales
 }
 
 type (
@@ -452,6 +455,13 @@ func (*fakeUsers) ReplacePasswordHash(context.Context, uuid.UUID, uuid.UUID, str
 
 // fakeSales: the fake inventory always knows the sale, so placeOrder never reads it.
 type fakeSales struct{ ports.SaleRepository }
+
+// noRoomCache knows every sale as one without a waiting room (the purchase's room check reads it).
+type noRoomCache struct{ ports.SaleCache }
+
+func (noRoomCache) CachedSale(_ context.Context, tenantID, saleID uuid.UUID) (domain.Sale, bool, error) {
+	return domain.Sale{ID: saleID, TenantID: tenantID}, true, nil
+}
 
 // fakeInventory reserves whatever is asked.
 type fakeInventory struct {

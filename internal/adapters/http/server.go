@@ -251,7 +251,7 @@ func (s *Server) CreateSale(ctx context.Context, req api.CreateSaleRequestObject
 	v, err := s.app.CreateSale.Handle(ctx, app.CreateSale{
 		Principal: mustPrincipal(ctx), Name: b.Name, PriceCents: b.PriceCents, Currency: b.Currency,
 		TotalStock: b.TotalStock, PerUserLimit: b.PerUserLimit, StartsAt: b.StartsAt, EndsAt: b.EndsAt,
-		Shards: shards,
+		Shards: shards, WaitingRoom: toDomainWaitingRoom(b.WaitingRoom),
 	})
 	if err != nil {
 		return s.fail(ctx, err), nil
@@ -268,6 +268,7 @@ func (s *Server) UpdateSale(ctx context.Context, req api.UpdateSaleRequestObject
 		Patch: domain.SalePatch{
 			Name: b.Name, PriceCents: b.PriceCents, Currency: b.Currency, TotalStock: b.TotalStock,
 			PerUserLimit: b.PerUserLimit, StartsAt: b.StartsAt, EndsAt: b.EndsAt,
+			WaitingRoom: toDomainWaitingRoomPatch(b.WaitingRoom),
 		},
 	})
 	if err != nil {
@@ -339,6 +340,7 @@ func toAPISale(v app.SaleView) api.Sale {
 		Id: s.ID, Name: s.Name, PriceCents: s.PriceCents, Currency: s.Currency, TotalStock: s.TotalStock,
 		Remaining: v.Inventory.Remaining, PerUserLimit: s.PerUserLimit, Shards: s.ShardCount(), StartsAt: s.StartsAt, EndsAt: s.EndsAt,
 		Status: api.SaleStatus(v.Status), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		WaitingRoom: toAPIWaitingRoom(s.WaitingRoom),
 	}
 }
 

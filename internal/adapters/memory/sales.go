@@ -129,6 +129,7 @@ func (s *Store) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
 	stored.Name, stored.PriceCents, stored.Currency = next.Name, next.PriceCents, next.Currency
 	stored.TotalStock, stored.PerUserLimit = next.TotalStock, next.PerUserLimit
 	stored.StartsAt, stored.EndsAt, stored.UpdatedAt = next.StartsAt, next.EndsAt, next.UpdatedAt
+	stored.WaitingRoom = next.WaitingRoom
 	if err := checkSale(stored); err != nil {
 		return domain.Sale{}, err
 	}

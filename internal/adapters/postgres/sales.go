@@ -19,7 +19,9 @@ func (s *Store) CreateSale(ctx context.Context, sale domain.Sale) error {
 		ID: sale.ID, TenantID: sale.TenantID, Name: sale.Name, PriceCents: sale.PriceCents,
 		Currency: sale.Currency, TotalStock: int32(sale.TotalStock), PerUserLimit: int32(sale.PerUserLimit),
 		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, CreatedAt: sale.CreatedAt, UpdatedAt: sale.UpdatedAt,
-		Shards: int16(sale.ShardCount()),
+		Shards:      int16(sale.ShardCount()),
+		RoomEnabled: sale.WaitingRoom.Enabled, RoomAdmitPerSecond: int32(sale.WaitingRoom.AdmitPerSecond),
+		RoomAdmissionTtlSeconds: int32(sale.WaitingRoom.AdmissionTTL / time.Second),
 	})
 	if err != nil {
 		return classify("insert sale", err)
@@ -75,6 +77,8 @@ func (s *Store) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
 			TenantID: tenantID, ID: id, Name: next.Name, PriceCents: next.PriceCents, Currency: next.Currency,
 			TotalStock: int32(next.TotalStock), PerUserLimit: int32(next.PerUserLimit),
 			StartsAt: next.StartsAt, EndsAt: next.EndsAt, UpdatedAt: next.UpdatedAt,
+			RoomEnabled: next.WaitingRoom.Enabled, RoomAdmitPerSecond: int32(next.WaitingRoom.AdmitPerSecond),
+			RoomAdmissionTtlSeconds: int32(next.WaitingRoom.AdmissionTTL / time.Second),
 		})
 		if err != nil {
 			return classify("update sale", err)
@@ -134,5 +138,22 @@ func toDomainSale(r sqlcdb.Sale, err error) (domain.Sale, error) {
 		TotalStock: int(r.TotalStock), PerUserLimit: int(r.PerUserLimit),
 		StartsAt: r.StartsAt.UTC(), EndsAt: r.EndsAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		Shards: int(r.Shards),
+		WaitingRoom: domain.WaitingRoom{Enabled: r.RoomEnabled, AdmitPerSecond: int(r.RoomAdmitPerSecond),
+			AdmissionTTL: time.Duration(r.RoomAdmissionTtlSeconds) * time.Second},
 	}, nil
 }
+
+// LiveWaitingRoomSales implements ports.WaitingRoomSales.
+func (s *Store) LiveWaitingRoomSales(ctx context.Context, since time.Time) ([]domain.Sale, error) {
+	rows, err := s.q.LiveWaitingRoomSales(ctx, since)
+	if err != nil {
+		return nil, classify("live waiting room sales", err)
+	}
+	sales := make([]domain.Sale, len(rows))
+	for i, r := range rows {
+		sales[i], _ = toDomainSale(r, nil)
+	}
+	return sales, nil
+}
+
+var _ ports.WaitingRoomSales = (*Store)(nil)

@@ -113,6 +113,7 @@ func testUpdateSaleStores(t *testing.T, f *Fixture) {
 		cur.Name, cur.PriceCents, cur.Currency, cur.TotalStock, cur.PerUserLimit = "renamed", 2500, "USD", 250, 5
 		cur.EndsAt = cur.EndsAt.Add(time.Hour)
 		cur.UpdatedAt = f.Now.Add(time.Minute)
+		cur.WaitingRoom = domain.WaitingRoom{Enabled: true, AdmitPerSecond: 50, AdmissionTTL: 2 * time.Minute}
 		return cur, nil
 	})
 	if err != nil {
@@ -124,6 +125,7 @@ func testUpdateSaleStores(t *testing.T, f *Fixture) {
 	want := s
 	want.Name, want.PriceCents, want.Currency, want.TotalStock, want.PerUserLimit = "renamed", 2500, "USD", 250, 5
 	want.EndsAt, want.UpdatedAt = s.EndsAt.Add(time.Hour), f.Now.Add(time.Minute)
+	want.WaitingRoom = domain.WaitingRoom{Enabled: true, AdmitPerSecond: 50, AdmissionTTL: 2 * time.Minute}
 	if saved != want {
 		t.Fatalf("UpdateSale = %+v, want %+v", saved, want)
 	}

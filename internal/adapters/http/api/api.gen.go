@@ -93,6 +93,33 @@ func (e PurchaseCountOutcome) Valid() bool {
 	}
 }
 
+// Defines values for QueueState.
+const (
+	Admitted QueueState = "admitted"
+	Closed   QueueState = "closed"
+	Expired  QueueState = "expired"
+	Used     QueueState = "used"
+	Waiting  QueueState = "waiting"
+)
+
+// Valid indicates whether the value is a known member of the QueueState enum.
+func (e QueueState) Valid() bool {
+	switch e {
+	case Admitted:
+		return true
+	case Closed:
+		return true
+	case Expired:
+		return true
+	case Used:
+		return true
+	case Waiting:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	Admin   Role = "admin"
@@ -150,6 +177,14 @@ func (e TokenResponseTokenType) Valid() bool {
 	}
 }
 
+// Admission defines model for Admission.
+type Admission struct {
+	ExpiresAt time.Time `json:"expiresAt"`
+
+	// Token Signed proof of the admission (the purchase checks the account's admission itself).
+	Token string `json:"token"`
+}
+
 // CreateSaleRequest defines model for CreateSaleRequest.
 type CreateSaleRequest struct {
 	// Currency Example: EUR
@@ -168,6 +203,15 @@ type CreateSaleRequest struct {
 	Shards     *int      `json:"shards,omitempty"`
 	StartsAt   time.Time `json:"startsAt"`
 	TotalStock int       `json:"totalStock"`
+
+	// WaitingRoom The sale's waiting room (absent on a sale without one). When `enabled`, a purchase needs
+	// an admission: shoppers join with `POST /v1/sales/{saleId}/queue`, those who joined before
+	// the start are put in a random order at the start, later ones behind them in arrival order,
+	// and the room admits `admitPerSecond` of them a second, never more than the remaining stock
+	// can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
+	// An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
+	// frees its share.
+	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 }
 
 // DeadLetter defines model for DeadLetter.
@@ -316,6 +360,48 @@ type QueueDepth struct {
 	Scheduled            int     `json:"scheduled"`
 }
 
+// QueueState `waiting` (in line), `admitted` (may buy until `admission.expiresAt`), `used` (bought with
+// the admission), `expired` (admitted, did not buy in time: an admission is given once),
+// `closed` (the sale sold out or ended; a waiting shopper keeps the place in case stock
+// comes back).
+type QueueState string
+
+// QueueStatus defines model for QueueStatus.
+type QueueStatus struct {
+	Admission *Admission `json:"admission,omitempty"`
+
+	// Admitted Shoppers admitted so far.
+	Admitted int `json:"admitted"`
+
+	// Drawn False before the start: the pre-start joiners' random order is settled at the start.
+	Drawn bool `json:"drawn"`
+
+	// EstimateSeconds Seconds until this shopper's admission at the room's rate, if stock lasts.
+	EstimateSeconds *int `json:"estimateSeconds,omitempty"`
+
+	// LikelySoldOut True when the stock left is covered by the shoppers already admitted: the sale will
+	// likely sell out before this place comes; the place is kept in case stock comes back.
+	LikelySoldOut bool `json:"likelySoldOut"`
+
+	// Position 1 for the next shopper to be admitted; present while waiting. Before the start the
+	// order is not drawn yet (`drawn` false): the position then counts those ahead in the
+	// random order so far, and moves as others join.
+	Position *int               `json:"position,omitempty"`
+	SaleId   openapi_types.UUID `json:"saleId"`
+
+	// State `waiting` (in line), `admitted` (may buy until `admission.expiresAt`), `used` (bought with
+	// the admission), `expired` (admitted, did not buy in time: an admission is given once),
+	// `closed` (the sale sold out or ended; a waiting shopper keeps the place in case stock
+	// comes back).
+	State QueueState `json:"state"`
+
+	// Ticket Signed queue ticket: the sale, the account and the place's key.
+	Ticket string `json:"ticket"`
+
+	// Waiting Shoppers waiting in the room.
+	Waiting int `json:"waiting"`
+}
+
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
 	// RefreshToken Omit it to use the `fs_refresh` cookie.
@@ -353,6 +439,15 @@ type Sale struct {
 	Status     SaleStatus `json:"status"`
 	TotalStock int        `json:"totalStock"`
 	UpdatedAt  time.Time  `json:"updatedAt"`
+
+	// WaitingRoom The sale's waiting room (absent on a sale without one). When `enabled`, a purchase needs
+	// an admission: shoppers join with `POST /v1/sales/{saleId}/queue`, those who joined before
+	// the start are put in a random order at the start, later ones behind them in arrival order,
+	// and the room admits `admitPerSecond` of them a second, never more than the remaining stock
+	// can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
+	// An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
+	// frees its share.
+	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 }
 
 // SaleDrift defines model for SaleDrift.
@@ -417,6 +512,15 @@ type UpdateSaleRequest struct {
 	PriceCents   *int64     `json:"priceCents,omitempty"`
 	StartsAt     *time.Time `json:"startsAt,omitempty"`
 	TotalStock   *int       `json:"totalStock,omitempty"`
+
+	// WaitingRoom The sale's waiting room (absent on a sale without one). When `enabled`, a purchase needs
+	// an admission: shoppers join with `POST /v1/sales/{saleId}/queue`, those who joined before
+	// the start are put in a random order at the start, later ones behind them in arrival order,
+	// and the room admits `admitPerSecond` of them a second, never more than the remaining stock
+	// can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
+	// An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
+	// frees its share.
+	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 }
 
 // User defines model for User.
@@ -426,6 +530,24 @@ type User struct {
 	Id        openapi_types.UUID  `json:"id"`
 	Role      Role                `json:"role"`
 	TenantId  openapi_types.UUID  `json:"tenantId"`
+}
+
+// WaitingRoom The sale's waiting room (absent on a sale without one). When `enabled`, a purchase needs
+// an admission: shoppers join with `POST /v1/sales/{saleId}/queue`, those who joined before
+// the start are put in a random order at the start, later ones behind them in arrival order,
+// and the room admits `admitPerSecond` of them a second, never more than the remaining stock
+// can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
+// An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
+// frees its share.
+type WaitingRoom struct {
+	// AdmissionTtl Seconds an admission lasts.
+	//
+	// Example: 120
+	AdmissionTtl int `json:"admissionTtl"`
+
+	// AdmitPerSecond Example: 50
+	AdmitPerSecond int  `json:"admitPerSecond"`
+	Enabled        bool `json:"enabled"`
 }
 
 // WebSocketTicket defines model for WebSocketTicket.
@@ -620,6 +742,12 @@ type ServerInterface interface {
 	// PlaceOrder Buy from a live sale
 	// (POST /v1/sales/{saleId}/orders)
 	PlaceOrder(w http.ResponseWriter, r *http.Request, saleId SaleId, params PlaceOrderParams)
+	// GetQueueStatus The shopper's place in the waiting room
+	// (GET /v1/sales/{saleId}/queue)
+	GetQueueStatus(w http.ResponseWriter, r *http.Request, saleId SaleId)
+	// JoinQueue Join the sale's waiting room
+	// (POST /v1/sales/{saleId}/queue)
+	JoinQueue(w http.ResponseWriter, r *http.Request, saleId SaleId)
 	// IssueWebSocketTicket A one-time ticket for the live-events WebSocket
 	// (POST /v1/ws/tickets)
 	IssueWebSocketTicket(w http.ResponseWriter, r *http.Request)
@@ -746,6 +874,18 @@ func (_ Unimplemented) GetInventory(w http.ResponseWriter, r *http.Request, sale
 // PlaceOrder Buy from a live sale
 // (POST /v1/sales/{saleId}/orders)
 func (_ Unimplemented) PlaceOrder(w http.ResponseWriter, r *http.Request, saleId SaleId, params PlaceOrderParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetQueueStatus The shopper's place in the waiting room
+// (GET /v1/sales/{saleId}/queue)
+func (_ Unimplemented) GetQueueStatus(w http.ResponseWriter, r *http.Request, saleId SaleId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// JoinQueue Join the sale's waiting room
+// (POST /v1/sales/{saleId}/queue)
+func (_ Unimplemented) JoinQueue(w http.ResponseWriter, r *http.Request, saleId SaleId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1362,6 +1502,58 @@ func (siw *ServerInterfaceWrapper) PlaceOrder(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// GetQueueStatus operation middleware
+func (siw *ServerInterfaceWrapper) GetQueueStatus(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "saleId" -------------
+	var saleId SaleId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "saleId", chi.URLParam(r, "saleId"), &saleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "saleId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetQueueStatus(w, r, saleId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// JoinQueue operation middleware
+func (siw *ServerInterfaceWrapper) JoinQueue(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "saleId" -------------
+	var saleId SaleId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "saleId", chi.URLParam(r, "saleId"), &saleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "saleId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.JoinQueue(w, r, saleId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // IssueWebSocketTicket operation middleware
 func (siw *ServerInterfaceWrapper) IssueWebSocketTicket(w http.ResponseWriter, r *http.Request) {
 
@@ -1524,6 +1716,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/v1/sales/{saleId}/inventory", wrapper.GetInventory)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/v1/sales/{saleId}/queue", wrapper.GetQueueStatus)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/v1/sales/{saleId}/queue", wrapper.JoinQueue)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/v1/sales/{saleId}/orders", wrapper.PlaceOrder)
@@ -4996,6 +5194,428 @@ func (response PlaceOrder503ApplicationProblemPlusJSONResponse) VisitPlaceOrderR
 	return err
 }
 
+type GetQueueStatusRequestObject struct {
+	SaleId SaleId `json:"saleId"`
+}
+
+type GetQueueStatusResponseObject interface {
+	VisitGetQueueStatusResponse(w http.ResponseWriter) error
+}
+
+type GetQueueStatus200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetQueueStatus200JSONResponse struct {
+	Body    QueueStatus
+	Headers GetQueueStatus200ResponseHeaders
+}
+
+func (response GetQueueStatus200JSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus400ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus401ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus403ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus404ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus405ApplicationProblemPlusJSONResponse struct {
+	MethodNotAllowedApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus405ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Allow", fmt.Sprint(response.Headers.Allow))
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus409ApplicationProblemPlusJSONResponse Problem
+
+func (response GetQueueStatus409ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus431ApplicationProblemPlusJSONResponse struct {
+	HeadersTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus431ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus500ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQueueStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetQueueStatus503ApplicationProblemPlusJSONResponse) VisitGetQueueStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueueRequestObject struct {
+	SaleId SaleId `json:"saleId"`
+}
+
+type JoinQueueResponseObject interface {
+	VisitJoinQueueResponse(w http.ResponseWriter) error
+}
+
+type JoinQueue200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type JoinQueue200JSONResponse struct {
+	Body    QueueStatus
+	Headers JoinQueue200ResponseHeaders
+}
+
+func (response JoinQueue200JSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue400ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue401ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue403ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue404ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue405ApplicationProblemPlusJSONResponse struct {
+	MethodNotAllowedApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue405ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Allow", fmt.Sprint(response.Headers.Allow))
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue409ApplicationProblemPlusJSONResponse Problem
+
+func (response JoinQueue409ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue413ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue415ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AcceptEncoding != nil {
+		w.Header().Set("Accept-Encoding", fmt.Sprint(*response.Headers.AcceptEncoding))
+	}
+	if response.Headers.AcceptPatch != nil {
+		w.Header().Set("Accept-Patch", fmt.Sprint(*response.Headers.AcceptPatch))
+	}
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue429ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitLimit != nil {
+		w.Header().Set("RateLimit-Limit", fmt.Sprint(*response.Headers.RateLimitLimit))
+	}
+	if response.Headers.RateLimitRemaining != nil {
+		w.Header().Set("RateLimit-Remaining", fmt.Sprint(*response.Headers.RateLimitRemaining))
+	}
+	if response.Headers.RateLimitReset != nil {
+		w.Header().Set("RateLimit-Reset", fmt.Sprint(*response.Headers.RateLimitReset))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue431ApplicationProblemPlusJSONResponse struct {
+	HeadersTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue431ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue500ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinQueue503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response JoinQueue503ApplicationProblemPlusJSONResponse) VisitJoinQueueResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type IssueWebSocketTicketRequestObject struct {
 }
 
@@ -5205,6 +5825,12 @@ type StrictServerInterface interface {
 	// PlaceOrder Buy from a live sale
 	// (POST /v1/sales/{saleId}/orders)
 	PlaceOrder(ctx context.Context, request PlaceOrderRequestObject) (PlaceOrderResponseObject, error)
+	// GetQueueStatus The shopper's place in the waiting room
+	// (GET /v1/sales/{saleId}/queue)
+	GetQueueStatus(ctx context.Context, request GetQueueStatusRequestObject) (GetQueueStatusResponseObject, error)
+	// JoinQueue Join the sale's waiting room
+	// (POST /v1/sales/{saleId}/queue)
+	JoinQueue(ctx context.Context, request JoinQueueRequestObject) (JoinQueueResponseObject, error)
 	// IssueWebSocketTicket A one-time ticket for the live-events WebSocket
 	// (POST /v1/ws/tickets)
 	IssueWebSocketTicket(ctx context.Context, request IssueWebSocketTicketRequestObject) (IssueWebSocketTicketResponseObject, error)
@@ -5794,6 +6420,58 @@ func (sh *strictHandler) PlaceOrder(w http.ResponseWriter, r *http.Request, sale
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(PlaceOrderResponseObject); ok {
 		if err := validResponse.VisitPlaceOrderResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetQueueStatus operation middleware
+func (sh *strictHandler) GetQueueStatus(w http.ResponseWriter, r *http.Request, saleId SaleId) {
+	var request GetQueueStatusRequestObject
+
+	request.SaleId = saleId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetQueueStatus(ctx, request.(GetQueueStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetQueueStatus")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetQueueStatusResponseObject); ok {
+		if err := validResponse.VisitGetQueueStatusResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// JoinQueue operation middleware
+func (sh *strictHandler) JoinQueue(w http.ResponseWriter, r *http.Request, saleId SaleId) {
+	var request JoinQueueRequestObject
+
+	request.SaleId = saleId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.JoinQueue(ctx, request.(JoinQueueRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "JoinQueue")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(JoinQueueResponseObject); ok {
+		if err := validResponse.VisitJoinQueueResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

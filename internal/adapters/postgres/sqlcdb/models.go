@@ -101,19 +101,22 @@ type ProcessedEvent struct {
 }
 
 type Sale struct {
-	ID           uuid.UUID
-	TenantID     uuid.UUID
-	Name         string
-	PriceCents   int64
-	Currency     string
-	TotalStock   int32
-	PerUserLimit int32
-	StartsAt     time.Time
-	EndsAt       time.Time
-	Status       string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Shards       int16
+	ID                      uuid.UUID
+	TenantID                uuid.UUID
+	Name                    string
+	PriceCents              int64
+	Currency                string
+	TotalStock              int32
+	PerUserLimit            int32
+	StartsAt                time.Time
+	EndsAt                  time.Time
+	Status                  string
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	Shards                  int16
+	RoomEnabled             bool
+	RoomAdmitPerSecond      int32
+	RoomAdmissionTtlSeconds int32
 }
 
 type SaleCounter struct {

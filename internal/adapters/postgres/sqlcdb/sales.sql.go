@@ -26,23 +26,27 @@ func (q *Queries) CloseSales(ctx context.Context, endsAt time.Time) (int64, erro
 
 const insertSale = `-- name: InsertSale :exec
 INSERT INTO sales (id, tenant_id, name, price_cents, currency, total_stock, per_user_limit,
-                   starts_at, ends_at, created_at, updated_at, shards)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                   starts_at, ends_at, created_at, updated_at, shards,
+                   room_enabled, room_admit_per_second, room_admission_ttl_seconds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 `
 
 type InsertSaleParams struct {
-	ID           uuid.UUID
-	TenantID     uuid.UUID
-	Name         string
-	PriceCents   int64
-	Currency     string
-	TotalStock   int32
-	PerUserLimit int32
-	StartsAt     time.Time
-	EndsAt       time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Shards       int16
+	ID                      uuid.UUID
+	TenantID                uuid.UUID
+	Name                    string
+	PriceCents              int64
+	Currency                string
+	TotalStock              int32
+	PerUserLimit            int32
+	StartsAt                time.Time
+	EndsAt                  time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	Shards                  int16
+	RoomEnabled             bool
+	RoomAdmitPerSecond      int32
+	RoomAdmissionTtlSeconds int32
 }
 
 func (q *Queries) InsertSale(ctx context.Context, arg InsertSaleParams) error {
@@ -59,12 +63,15 @@ func (q *Queries) InsertSale(ctx context.Context, arg InsertSaleParams) error {
 		arg.CreatedAt,
 		arg.UpdatedAt,
 		arg.Shards,
+		arg.RoomEnabled,
+		arg.RoomAdmitPerSecond,
+		arg.RoomAdmissionTtlSeconds,
 	)
 	return err
 }
 
 const listActiveSales = `-- name: ListActiveSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales
 WHERE tenant_id = $1 AND status = 'active' AND ends_at > now()
 ORDER BY starts_at DESC
 LIMIT $2
@@ -99,6 +106,9 @@ func (q *Queries) ListActiveSales(ctx context.Context, arg ListActiveSalesParams
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Shards,
+			&i.RoomEnabled,
+			&i.RoomAdmitPerSecond,
+			&i.RoomAdmissionTtlSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -111,7 +121,7 @@ func (q *Queries) ListActiveSales(ctx context.Context, arg ListActiveSalesParams
 }
 
 const listEndedSales = `-- name: ListEndedSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales
 WHERE tenant_id = $1 AND ends_at <= now()
 ORDER BY ends_at DESC
 LIMIT $2
@@ -145,6 +155,9 @@ func (q *Queries) ListEndedSales(ctx context.Context, arg ListEndedSalesParams) 
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Shards,
+			&i.RoomEnabled,
+			&i.RoomAdmitPerSecond,
+			&i.RoomAdmissionTtlSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -157,7 +170,7 @@ func (q *Queries) ListEndedSales(ctx context.Context, arg ListEndedSalesParams) 
 }
 
 const listSales = `-- name: ListSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales
 WHERE tenant_id = $1
 ORDER BY created_at DESC
 LIMIT $2
@@ -191,6 +204,9 @@ func (q *Queries) ListSales(ctx context.Context, arg ListSalesParams) ([]Sale, e
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Shards,
+			&i.RoomEnabled,
+			&i.RoomAdmitPerSecond,
+			&i.RoomAdmissionTtlSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -231,8 +247,50 @@ func (q *Queries) LiveSales(ctx context.Context, endsAt time.Time) ([]LiveSalesR
 	return items, nil
 }
 
+const liveWaitingRoomSales = `-- name: LiveWaitingRoomSales :many
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales WHERE room_enabled AND ends_at > $1
+`
+
+// Sales with a waiting room that have not ended (since: a little before now), for the admit pass.
+func (q *Queries) LiveWaitingRoomSales(ctx context.Context, endsAt time.Time) ([]Sale, error) {
+	rows, err := q.db.Query(ctx, liveWaitingRoomSales, endsAt)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Sale
+	for rows.Next() {
+		var i Sale
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.Name,
+			&i.PriceCents,
+			&i.Currency,
+			&i.TotalStock,
+			&i.PerUserLimit,
+			&i.StartsAt,
+			&i.EndsAt,
+			&i.Status,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Shards,
+			&i.RoomEnabled,
+			&i.RoomAdmitPerSecond,
+			&i.RoomAdmissionTtlSeconds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const saleByID = `-- name: SaleByID :one
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales WHERE tenant_id = $1 AND id = $2
 `
 
 type SaleByIDParams struct {
@@ -257,12 +315,15 @@ func (q *Queries) SaleByID(ctx context.Context, arg SaleByIDParams) (Sale, error
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Shards,
+		&i.RoomEnabled,
+		&i.RoomAdmitPerSecond,
+		&i.RoomAdmissionTtlSeconds,
 	)
 	return i, err
 }
 
 const saleByIDForUpdate = `-- name: SaleByIDForUpdate :one
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 `
 
 type SaleByIDForUpdateParams struct {
@@ -287,6 +348,9 @@ func (q *Queries) SaleByIDForUpdate(ctx context.Context, arg SaleByIDForUpdatePa
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Shards,
+		&i.RoomEnabled,
+		&i.RoomAdmitPerSecond,
+		&i.RoomAdmissionTtlSeconds,
 	)
 	return i, err
 }
@@ -341,21 +405,25 @@ const updateSale = `-- name: UpdateSale :exec
 UPDATE sales
 SET name = $3, price_cents = $4, currency = $5, total_stock = $6, per_user_limit = $7,
     starts_at = $8, ends_at = $9, updated_at = $10,
+    room_enabled = $11, room_admit_per_second = $12, room_admission_ttl_seconds = $13,
     status = CASE WHEN $9 > now() THEN 'active' ELSE status END
 WHERE tenant_id = $1 AND id = $2
 `
 
 type UpdateSaleParams struct {
-	TenantID     uuid.UUID
-	ID           uuid.UUID
-	Name         string
-	PriceCents   int64
-	Currency     string
-	TotalStock   int32
-	PerUserLimit int32
-	StartsAt     time.Time
-	EndsAt       time.Time
-	UpdatedAt    time.Time
+	TenantID                uuid.UUID
+	ID                      uuid.UUID
+	Name                    string
+	PriceCents              int64
+	Currency                string
+	TotalStock              int32
+	PerUserLimit            int32
+	StartsAt                time.Time
+	EndsAt                  time.Time
+	UpdatedAt               time.Time
+	RoomEnabled             bool
+	RoomAdmitPerSecond      int32
+	RoomAdmissionTtlSeconds int32
 }
 
 func (q *Queries) UpdateSale(ctx context.Context, arg UpdateSaleParams) error {
@@ -370,6 +438,9 @@ func (q *Queries) UpdateSale(ctx context.Context, arg UpdateSaleParams) error {
 		arg.StartsAt,
 		arg.EndsAt,
 		arg.UpdatedAt,
+		arg.RoomEnabled,
+		arg.RoomAdmitPerSecond,
+		arg.RoomAdmissionTtlSeconds,
 	)
 	return err
 }
