@@ -131,11 +131,14 @@ func (b *SoldOutSales) Observe(e domain.LiveEvent) {
 }
 
 // answerSoldOut answers a purchase of a sale this node knows sold out without taking a
-// reservation: a key already in use is answered as the store would (its replay, in flight, or
-// reused), any other purchase is refused as sold out, afresh and without storing the refusal
-// (a retry is answered afresh too). The session of the purchase's gate is checked in the same
-// step; its rate limit is not (such a purchase costs less than the limit would). A store that
-// cannot look the key up fails the purchase, as it would have failed the reservation. answered is false when the sale is not known sold out.
+// reservation: a key already answered is answered as the store would (its replay, or reused
+// for another request), any other purchase is refused as sold out, afresh and without storing
+// the refusal, so a retry is answered afresh too (a key whose first request has no answer yet
+// included: on a Cluster a request that failed mid-way leaves its claim without one). The
+// session of the purchase's gate is checked in the same step; its rate limit is not (such a
+// purchase costs less than the limit would). A store that cannot look the key up fails the
+// purchase, as it would have failed the reservation. answered is false when the sale is not
+// known sold out.
 func (h PlaceOrderHandler) answerSoldOut(ctx context.Context, p ports.Purchase) (_ PlaceOrderResult, answered bool, _ error) {
 	r := p.Reservation
 	if !h.SoldOutSales.Has(r.TenantID, r.SaleID) {
@@ -147,10 +150,12 @@ func (h PlaceOrderHandler) answerSoldOut(ctx context.Context, p ports.Purchase) 
 		return PlaceOrderResult{}, true, err
 	case err != nil:
 		return PlaceOrderResult{}, true, fmt.Errorf("place order: %w", err)
-	case known:
+	case known && (rec.Done || rec.Fingerprint != p.Fingerprint):
 		res, err := replay(rec, p.Fingerprint)
 		return res, true, err
 	}
+	// A free key, or this request's own with no answer yet (its first request died, or is
+	// still running in a sale that has nothing left): sold out, afresh.
 	return PlaceOrderResult{}, true, domain.SoldOut()
 }
 

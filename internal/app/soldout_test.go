@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"testing"
@@ -187,4 +188,30 @@ func TestSoldOutClearsWhenStockComesBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A key whose first request left no answer (its claim in flight: the request died mid-way, as a
+// failed request does on a Redis Cluster) is refused afresh as sold out, not "in flight"; the
+// same key with another request is still "reused".
+func TestSoldOutAnswersAKeyWithoutAnAnswerAfresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s, _ := soldOutSale(t, e)
+	e.app.SoldOutSales.Clear(s.TenantID, s.ID)
+	e.inv.CompleteErr = errors.New("the answer is lost")
+	stuck := app.PlaceOrder{Principal: e.shopper(), SaleID: s.ID, Quantity: 1, IdempotencyKey: "stuck-key"}
+	_, err := e.app.PlaceOrder.Handle(ctx, stuck)
+	wantErr(t, err, domain.ErrSoldOut)
+	if rec, ok := e.inv.record(scopeOf(stuck.Principal, stuck.IdempotencyKey)); !ok || rec.Done {
+		t.Fatalf("claim = %+v (%v), want it left in flight", rec, ok)
+	}
+	if !e.app.SoldOutSales.Has(s.TenantID, s.ID) {
+		t.Fatal("the store's sold out did not mark the sale")
+	}
+	_, err = e.app.PlaceOrder.Handle(ctx, stuck)
+	wantErr(t, err, domain.ErrSoldOut)
+	other := stuck
+	other.Quantity = 2
+	_, err = e.app.PlaceOrder.Handle(ctx, other)
+	wantErr(t, err, domain.ErrIdempotencyKeyReused)
 }

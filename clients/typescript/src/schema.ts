@@ -315,8 +315,8 @@ export interface paths {
          *     again once the sale opens.
          *
          *     A sale that sold out is answered `409 sold-out` from the API node's memory, without
-         *     reserving: only the key is looked up (a key already used is answered as above: its
-         *     replay, in flight or reused). That refusal is not recorded: the same key sent again is
+         *     reserving: only the key is looked up (a key already answered is answered as above: its
+         *     replay, or reused; one whose first request has no answer yet is answered `sold-out`). That refusal is not recorded: the same key sent again is
          *     answered afresh, and is accepted if stock came back meanwhile. Such a purchase is not
          *     counted against the rate limit (the session is checked as ever). Stock coming back (a
          *     failed order, an admin raising it, a rebuilt inventory) is known to every node at once;
