@@ -55,9 +55,6 @@ type Consumer struct {
 	log     *slog.Logger
 	// rewindUntil: partitions assigned before then start from the beginning (see rewind).
 	rewindUntil time.Time
-	// unwound are the partitions a rewind could not seek yet (the client refuses while the
-	// group settles on the new broker): tried again on each poll until rewindUntil.
-	unwound []ckafka.TopicPartition
 	// deadLettered counts the messages parked on the DLQ topic.
 	deadLettered atomic.Uint64
 }
@@ -181,14 +178,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case id := <-lost:
 			c.rewind(id)
 		default:
-			switch {
-			case len(c.unwound) == 0:
-			case time.Now().Before(c.rewindUntil):
-				c.seekToStart(c.unwound)
-			default:
-				c.log.Warn("cannot rewind partitions of a broker that lost its log; positions kept", "partitions", len(c.unwound))
-				c.unwound = nil
-			}
 		}
 		ev := c.c.Poll(200)
 		switch e := ev.(type) {
@@ -254,23 +243,14 @@ func (c *Consumer) rewind(cluster string) {
 		c.log.Warn("broker lost its log, but the assignment is unknown; positions kept", "err", err)
 		return
 	}
-	c.seekToStart(parts)
-	c.log.Warn("the broker lost its log (a new cluster id): every partition read again from its start; events already applied are skipped",
-		"cluster", cluster, "partitions", len(parts))
-}
-
-// seekToStart moves each partition to its start; those the client cannot move now are kept in
-// c.unwound, to be tried again.
-func (c *Consumer) seekToStart(parts []ckafka.TopicPartition) {
-	var failed []ckafka.TopicPartition
 	for _, tp := range parts {
 		tp.Offset = ckafka.OffsetBeginning
 		if err := c.c.Seek(tp, 1000); err != nil {
-			c.log.Debug("partition not rewound yet; trying again", "partition", tp.Partition, "err", err)
-			failed = append(failed, tp)
+			c.log.Warn("cannot rewind a partition", "partition", tp.Partition, "err", err)
 		}
 	}
-	c.unwound = failed
+	c.log.Warn("the broker lost its log (a new cluster id): every partition read again from its start; events already applied are skipped",
+		"cluster", cluster, "partitions", len(parts))
 }
 
 // process applies one message until it succeeds, or dead-letters it once it proved poison.
