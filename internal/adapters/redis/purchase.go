@@ -265,7 +265,17 @@ func (p *Purchases) purchaseInOneCall(ctx context.Context, pu ports.Purchase) (p
 		}
 	}
 	res, gen, rerr := p.inv.reserveOutcome(r, reply)
+	return p.reserved(ctx, pu, k, shards, waited, res, gen, rerr, out)
+}
+
+// reserved ends a purchase with the reservation script's outcome, on either path: the sale's
+// remaining stock over every shard, the WAIT's verdict (a reservation no replica has is
+// undone), this node's floor, or the loss the script found.
+func (p *Purchases) reserved(ctx context.Context, pu ports.Purchase, k saleKeys, shards int, waited int64,
+	res ports.ReserveResult, gen string, rerr error, out ports.PurchaseOutcome) (ports.PurchaseOutcome, error) {
+	r := pu.Reservation
 	if rerr == nil && shards > 1 {
+		var err error
 		if res.Remaining, err = p.inv.saleRemaining(ctx, r, res.Remaining); err != nil {
 			return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
 		}

@@ -96,22 +96,7 @@ func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (p
 			return ports.PurchaseOutcome{}, err
 		}
 	}
-	if rerr == nil && shards > 1 {
-		if res.Remaining, err = p.inv.saleRemaining(ctx, r, res.Remaining); err != nil {
-			return ports.PurchaseOutcome{}, fmt.Errorf("purchase: %w", err)
-		}
-	}
-	if rerr == nil && p.wait.Replicas > 0 && waited < int64(p.wait.Replicas) {
-		return ports.PurchaseOutcome{}, p.notReplicated(ctx, pu, res)
-	}
-	switch {
-	case rerr == nil && !res.Duplicate:
-		p.inv.accepted(res.Reservation, k, gen)
-	case errors.Is(rerr, ports.ErrRolledBack):
-		p.inv.lost(ctx, r)
-	}
-	out.Reserved = res
-	return out, rerr
+	return p.reserved(ctx, pu, k, shards, waited, res, gen, rerr, out)
 }
 
 // claimAndCheck claims the purchase's key and makes the gate's checks, in one round trip to
