@@ -113,6 +113,7 @@ type Config struct {
 	LiveFlushInterval  time.Duration `env:"LIVE_FLUSH_INTERVAL" envDefault:"200ms" help:"inventory:updated is sent at most once per sale per interval (latest value)"`
 	WSMaxConnections   int           `env:"WS_MAX_CONNECTIONS" envDefault:"20000" help:"live WebSocket connections per API node"`
 	WSSendBuffer       int           `env:"WS_SEND_BUFFER" envDefault:"64" help:"events queued per connection before it is dropped as slow"`
+	WSSnapshotInterval time.Duration `env:"WS_SNAPSHOT_INTERVAL" envDefault:"1s" help:"a connection gets a sale's inventory:updated (and a room's queue:position) at most once per interval, the newest; other events at once (0: every one)"`
 	WSPingInterval     time.Duration `env:"WS_PING_INTERVAL" envDefault:"20s" help:"heartbeat; a connection that misses one pong is closed"`
 	ReconcileInterval  time.Duration `env:"RECONCILE_INTERVAL" envDefault:"5s" help:"how often the reconciler looks for stranded orders"`
 	NodeLease          time.Duration `env:"NODE_LEASE" envDefault:"3s" help:"lease of an API node, renewed while it lives: the orders it accepted and had not queued yet are queued this long after it dies"`

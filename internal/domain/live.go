@@ -14,6 +14,12 @@ const (
 	LiveSaleEnded        = "sale:ended"
 )
 
+// Snapshot reports whether events of type state the whole of something (a sale's stock, a
+// waiting room's figures): a client behind on its events needs only the newest of them.
+func Snapshot(eventType string) bool {
+	return eventType == LiveInventoryUpdated || eventType == LiveQueuePosition
+}
+
 // LiveEvent is pushed to clients over WebSocket: {type, saleId, data, ts} on the wire. It is
 // public to the tenant's clients unless UserID is set: then only that user's connections get it.
 type LiveEvent struct {

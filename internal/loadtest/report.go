@@ -92,9 +92,9 @@ func PrintRun(w io.Writer, r Report) {
 	}
 	if room := r.Room; room != nil {
 		fmt.Fprintf(w, "  waiting room: %d joined before the start, %d admitted (%.0f/s), at most %d beyond what the stock served; "+
-			"Spearman rho join vs admission %.3f (bound %.3f); %d of %d waiting told closed, the last %.0f ms after the sell-out\n",
+			"Spearman rho join vs admission %.3f (bound %.3f); %d of %d waiting told closed, the last %.0f ms after the sell-out (the closing pass at %.0f ms)\n",
 			room.Joined, room.Admitted, room.AdmitRate, room.MaxOverAdmitted, room.Rho, room.RhoBound, room.ToldClosed,
-			room.NotAdmitted, room.ClosedLagMs)
+			room.NotAdmitted, room.ClosedLagMs, room.ClosingPassMs)
 	}
 	switch {
 	case r.Counters != nil && r.Counters.Agree:

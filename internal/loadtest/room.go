@@ -37,6 +37,9 @@ type RoomReport struct {
 	NotAdmitted int     `json:"notAdmitted"`
 	ToldClosed  int     `json:"toldClosed"`
 	ClosedLagMs float64 `json:"closedLagMs"`
+	// ClosingPassMs is when the admission pass that closed the room ran (its queue:closed's ts),
+	// from the sell-out: the part of ClosedLagMs before the fan-out.
+	ClosingPassMs float64 `json:"closingPassMs"`
 	// AdmitRate is the admissions per second measured from the first to the last.
 	AdmitRate float64 `json:"admitRate"`
 }
@@ -48,6 +51,7 @@ type roomUser struct {
 	admittedUntil        time.Time // the admission's end (its expiresAt)
 	admittedSeen         bool
 	closedAt             time.Time
+	closedTS             time.Time // the queue:closed event's ts (the pass that closed the room)
 	purchase             result
 	wsErr, heartbeatErrs error
 }
@@ -229,7 +233,7 @@ func (r *Runner) roomUser(ctx context.Context, saleID uuid.UUID, i int, conn *we
 				out.purchase = r.purchase(ctx, saleID, i, began, time.Now())
 				return
 			case "queue:closed":
-				out.closedAt = time.Now()
+				out.closedAt, out.closedTS = time.Now(), e.TS
 				return
 			}
 		}
@@ -349,6 +353,7 @@ func (r *Runner) verifyRoom(ctx context.Context, saleID uuid.UUID, users []roomU
 			}
 			rep.ToldClosed++
 			rep.ClosedLagMs = max(rep.ClosedLagMs, ms(u.closedAt.Sub(soldOut)))
+			rep.ClosingPassMs = max(rep.ClosingPassMs, ms(u.closedTS.Sub(soldOut)))
 		}
 	}
 	check(rep.ToldClosed == rep.NotAdmitted, "%d of %d waiting users were never told the room closed", rep.NotAdmitted-rep.ToldClosed, rep.NotAdmitted)

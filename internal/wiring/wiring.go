@@ -360,7 +360,7 @@ var API = fx.Module("api",
 	fx.Provide(func(lc fx.Lifecycle, a *app.Application, c config.Config, log *slog.Logger) *ws.Hub {
 		return ws.NewHub(ws.Config{
 			MaxConnections: c.WSMaxConnections, SendBuffer: c.WSSendBuffer, PingInterval: c.WSPingInterval,
-			WriteTimeout: 5 * time.Second, OriginPatterns: originHosts(c.CORSAllowedOrigins),
+			WriteTimeout: 5 * time.Second, OriginPatterns: originHosts(c.CORSAllowedOrigins), SnapshotEvery: c.WSSnapshotInterval,
 		}, log)
 	}),
 	fx.Invoke(func(lc fx.Lifecycle, hub *ws.Hub, live *redisadapter.Live, a *app.Application, log *slog.Logger) {
@@ -368,7 +368,8 @@ var API = fx.Module("api",
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error {
 				return live.Subscribe(ctx, log, func(e redisadapter.Envelope) {
-					hub.Deliver(ws.Event{Type: e.Type, TenantID: e.TenantID, SaleID: e.SaleID, UserID: e.UserID, Data: e.Data, TS: e.TS})
+					hub.Deliver(ws.Event{Type: e.Type, TenantID: e.TenantID, SaleID: e.SaleID, UserID: e.UserID, Data: e.Data, TS: e.TS,
+						Snapshot: domain.Snapshot(e.Type)})
 					observeSoldOut(a.SoldOutSales, e)
 				})
 			},

@@ -565,7 +565,7 @@ func TestWSClientHelper(t *testing.T) {
 
 // BenchmarkDeliver: Deliver alone, no network — the clients are registered in the hub directly.
 // Without writers their send buffers are emptied (outside the timer) before they fill: ns/op is
-// the bare fan-out (encoding, filtering, one buffered channel send each). With writers every
+// the bare fan-out (encoding, filtering, one queued event each). With writers every
 // client has a goroutine parked on its buffer, as Hub.write is, so each send also readies a
 // goroutine, and those compete with Deliver for the CPUs: ns/op is then how long the caller of
 // Deliver (and the hub's read lock) is held.
@@ -574,11 +574,15 @@ func BenchmarkDeliver(b *testing.B) {
 		name            string
 		clients, others int // matching clients; clients of another tenant
 		writers         bool
+		// private: the event is one user's (a waiting room's queue:admitted), among clients that
+		// each belong to a user of their own
+		private bool
 	}{
-		{"clients=1000", 1000, 0, false},
-		{"clients=10000", 10_000, 0, false},
-		{"clients=100+other-tenant=9900", 100, 9900, false},
-		{"clients=10000+writers", 10_000, 0, true},
+		{"clients=1000", 1000, 0, false, false},
+		{"clients=10000", 10_000, 0, false, false},
+		{"clients=100+other-tenant=9900", 100, 9900, false, false},
+		{"clients=10000+writers", 10_000, 0, true, false},
+		{"private-of-10000", 10_000, 0, false, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			const buf = 16
@@ -591,10 +595,14 @@ func BenchmarkDeliver(b *testing.B) {
 			var matching []*client
 			for i := range bc.clients + bc.others {
 				id := Identity{TenantID: tenant}
+				if bc.private {
+					u := uuid.New()
+					id.UserID = &u
+				}
 				if i >= bc.clients {
 					id.TenantID = other
 				}
-				c := &client{id: id, send: make(chan []byte, buf), done: make(chan struct{}), all: true, sales: map[uuid.UUID]bool{}}
+				c := newClient(id, nil)
 				if !hub.add(c) {
 					b.Fatal("hub full")
 				}
@@ -604,7 +612,8 @@ func BenchmarkDeliver(b *testing.B) {
 						writers.Go(func() {
 							for {
 								select {
-								case <-c.send:
+								case <-c.wake:
+									_, _ = c.take(nil, true)
 								case <-stop:
 									return
 								}
@@ -616,14 +625,16 @@ func BenchmarkDeliver(b *testing.B) {
 			data := []byte(`{"totalStock":1000,"remaining":420,"status":"active"}`)
 			ts := time.Now()
 			i := 0
+			e := Event{Type: "inventory:updated", TenantID: tenant, SaleID: sale, Data: data, TS: ts}
+			if bc.private {
+				e.Type, e.UserID = "queue:admitted", matching[0].id.UserID
+			}
 			for b.Loop() {
-				hub.Deliver(Event{Type: "inventory:updated", TenantID: tenant, SaleID: sale, Data: data, TS: ts})
+				hub.Deliver(e)
 				if i++; !bc.writers && i%(buf-1) == 0 {
 					b.StopTimer()
 					for _, c := range matching {
-						for len(c.send) > 0 {
-							<-c.send
-						}
+						_, _ = c.take(nil, true)
 					}
 					b.StartTimer()
 				}

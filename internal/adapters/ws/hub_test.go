@@ -364,8 +364,9 @@ func TestSubscriptionMessages(t *testing.T) {
 	c.send(map[string]string{"action": "subscribe", "saleId": "*"})
 	c.sync()
 	deliver("s3", s3)
+	deliver("s2", s2) // subscribed twice over (s2 and *): sent once
 	deliver("s1", s1)
-	expect("after subscribe *", "s1", "s3", "s1")
+	expect("after subscribe *", "s1", "s3", "s2", "s1")
 
 	c.send(map[string]string{"action": "unsubscribe", "saleId": "*"})
 	c.sync()
@@ -585,5 +586,48 @@ func TestConnectionCap(t *testing.T) {
 	hs.connect(t, peer{name: "fourth", tenant: tenant}, true, nil)
 	if n := hs.hub.Connections(); n != 2 {
 		t.Fatalf("Connections() = %d, want 2", n)
+	}
+}
+
+// TestSnapshotsPacedPerClient: a client gets a sale's snapshots at most once per SnapshotEvery,
+// the newest of those that came meanwhile, while other events go out at once.
+func TestSnapshotsPacedPerClient(t *testing.T) {
+	t.Parallel()
+	const every = 400 * time.Millisecond
+	hs := newHubServer(t, ws.Config{SendBuffer: 64, SnapshotEvery: every})
+	tenant, sale := uuid.New(), uuid.New()
+	c := hs.connect(t, peer{name: "c", tenant: tenant, sales: []uuid.UUID{sale}}, true, nil)
+	stock := func(n int) {
+		hs.hub.Deliver(ws.Event{Type: "inventory:updated", TenantID: tenant, SaleID: sale, Snapshot: true,
+			Data: json.RawMessage(fmt.Sprintf(`{"remaining":%d}`, n)), TS: time.Now()})
+	}
+	remaining := func(m wireMsg) int {
+		var d struct{ Remaining int }
+		_ = json.Unmarshal(m.Data, &d)
+		return d.Remaining
+	}
+	stock(10)
+	first := c.next()
+	began := time.Now()
+	if first.Type != "inventory:updated" || remaining(first) != 10 {
+		t.Fatalf("first message %+v, want the stock at 10", first)
+	}
+	stock(9)
+	stock(8)
+	hs.hub.Deliver(event("order:confirmed", tenant, sale, nil))
+	if m := c.next(); m.Type != "order:confirmed" {
+		t.Fatalf("got %s, want order:confirmed at once, ahead of the held snapshot", m.Type)
+	}
+	m := c.next()
+	if m.Type != "inventory:updated" || remaining(m) != 8 {
+		t.Fatalf("got %+v, want the newest stock (8)", m)
+	}
+	if waited := time.Since(began); waited < every-50*time.Millisecond {
+		t.Fatalf("the second snapshot came %v after the first, want about %v", waited, every)
+	}
+	select {
+	case m := <-c.msgs:
+		t.Fatalf("unexpected %+v: the replaced snapshot (9) must not be sent", m)
+	case <-time.After(every + 100*time.Millisecond):
 	}
 }
