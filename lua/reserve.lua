@@ -25,6 +25,12 @@
 -- rolled back), so that the key stays free for those. With a rate limit every other reply ends
 -- with two more items: the requests left and the reset (s).
 --
+-- A sale with a waiting room (ARGV[14] '1') adds its room's keys last: KEYS[n-2] adm, KEYS[n-1]
+-- live, KEYS[n] held (room_admit.lua's, in the slot of the sale's head shard). A purchase then
+-- needs its buyer's live admission, {'ADMISSION', 'none' | 'expired' | 'used'} otherwise (the
+-- key stays free), and spends it only with the stock it takes, in this same step: a purchase
+-- refused for any reason keeps its admission for the next try. A replay needs none.
+--
 -- On a Redis Cluster the claim and the session are sent beside this call, to their own nodes,
 -- and the rate-limit counter is the sale's (KEYS[6], in its slot; ARGV as above): a final
 -- refusal is recorded in the keys hash ("R:" and {x = the reply, q = the quantity}), where a
@@ -58,8 +64,10 @@ local inv, buyers, keys, res, awaited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS
 local order_id, user_id, qty, idem, node = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local floor, floor_id, floor_gen = tonumber(ARGV[6] or '0'), ARGV[7] or '', ARGV[8] or ''
 local key_field = user_id .. ':' .. idem
-local claim = #KEYS == 8 and KEYS[6] or nil -- a single Redis: the claim and the gate's keys
-local on_cluster = #KEYS == 6             -- a Cluster: the sale's rate-limit counter only
+local room = ARGV[14] == '1'
+local n = room and #KEYS - 3 or #KEYS
+local claim = n == 8 and KEYS[6] or nil -- a single Redis: the claim and the gate's keys
+local on_cluster = n == 6             -- a Cluster: the sale's rate-limit counter only
 local rate_key = (claim and KEYS[8]) or (on_cluster and KEYS[6]) or nil
 local fingerprint, sale_id = ARGV[9] or '', ARGV[10]
 local per_minute = tonumber(ARGV[13] or '0')
@@ -141,6 +149,26 @@ if prior then
   local rec = redis.call('HGET', res, prior) or ''
   return answer({'DUP', rec, f[1], gen}, rec, rec ~= '')
 end
+local admitted_until -- the buyer's live admission's end (a sale with a room)
+if room then
+  local adm = KEYS[n + 1]
+  local a = redis.call('HGET', adm, user_id)
+  if not a then
+    return answer({'ADMISSION', 'none'})
+  end
+  local kind, untl = string.sub(a, 1, 1), string.match(a, '^%a:(%d+)')
+  if kind == 'U' then
+    return answer({'ADMISSION', 'used'})
+  end
+  if kind == 'X' or now >= tonumber(untl) then
+    if kind == 'A' then -- ended unused: its share is free (as the next admission pass would do)
+      redis.call('HSET', adm, user_id, 'X:' .. untl)
+      redis.call('ZREM', KEYS[n + 2], user_id)
+    end
+    return answer({'ADMISSION', 'expired'})
+  end
+  admitted_until = untl
+end
 if f[9] or f[12] then
   return answer({'FENCED', '1000'})
 end
@@ -179,4 +207,11 @@ local rec = cjson.encode({o = order_id, u = user_id, q = qty, k = idem, p = f[5]
                           t = tostring(now), s = 'pending', d = node, n = seq})
 redis.call('HSET', res, order_id, rec)
 redis.call('ZADD', awaited, now, order_id)
+if admitted_until then -- spent with the stock it lets the buyer take
+  redis.call('HSET', KEYS[n + 1], user_id, 'U:' .. admitted_until .. ':' .. idem)
+  redis.call('ZREM', KEYS[n + 2], user_id)
+  if shards > 1 then -- the admission pass sees only the head shard's buyers: it holds a while
+    redis.call('ZADD', KEYS[n + 3], now, user_id)
+  end
+end
 return answer({'OK', rec, tostring(remaining), gen}, rec, true)

@@ -222,6 +222,8 @@ func (f *fakeInventory) Lookup(ctx context.Context, s ports.IdempotencyScope, se
 
 func (f *fakeInventory) GateInPurchase() bool { return false }
 
+func (f *fakeInventory) AdmissionInPurchase() bool { return false }
+
 func (f *fakeInventory) Reservation(ctx context.Context, tenantID, saleID, orderID uuid.UUID) (domain.Reservation, bool, error) {
 	f.inc("Reservation")
 	if f.ReservationErr != nil {

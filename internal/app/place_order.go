@@ -87,7 +87,8 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 	if cmd.Quantity < 1 {
 		return PlaceOrderResult{}, domain.ErrInvalidRequest.WithDetail("quantity must be at least 1")
 	}
-	if err := h.Room.Admit(ctx, cmd); err != nil {
+	admission, err := h.Room.Admit(ctx, cmd, h.Purchases.AdmissionInPurchase())
+	if err != nil {
 		return PlaceOrderResult{}, err
 	}
 	p := ports.Purchase{
@@ -96,6 +97,7 @@ func (h PlaceOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (PlaceOrd
 		Lease:       h.IdempotencyLease,
 		TTL:         h.IdempotencyTTL,
 		Gate:        cmd.Gate,
+		Admission:   admission,
 		Reservation: domain.Reservation{
 			OrderID: uuid.Must(uuid.NewV7()), TenantID: cmd.Principal.TenantID, SaleID: cmd.SaleID,
 			UserID: cmd.Principal.UserID, Quantity: cmd.Quantity, IdempotencyKey: cmd.IdempotencyKey, Node: h.Node,
@@ -332,4 +334,5 @@ func (h PlaceOrderHandler) soldOut(ctx context.Context, tenantID, saleID uuid.UU
 	now := h.Now()
 	publish(ctx, h.Live, h.Log, domain.LiveEvent{Type: domain.LiveSaleEnded, TenantID: tenantID, SaleID: saleID,
 		TS: now, Data: saleTimes(s, now, 0, "sold_out")})
+	h.Room.SoldOut(ctx, s)
 }

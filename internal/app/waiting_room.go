@@ -182,34 +182,29 @@ func draw() float64 {
 }
 
 // Admit is the waiting room's part of a purchase (PlaceOrderHandler): a purchase of a sale with
-// a room spends its buyer's admission first, in a call of its own to the room store (folding it
-// into the reservation's round trip, lua/reserve.lua, is a later step). A sale without a room
-// costs no call: whether a sale has one is remembered per node for SettingsTTL.
-func (w *WaitingRoom) Admit(ctx context.Context, cmd PlaceOrder) error {
+// a room needs its buyer's admission. A purchase store that spends it itself, with the stock it
+// takes and in the same round trip (inPurchase: ports.PurchaseStore.AdmissionInPurchase), is
+// told to (required); otherwise the admission is spent here first, in a call of its own. A sale
+// without a room costs no call: whether a sale has one is remembered per node for SettingsTTL.
+func (w *WaitingRoom) Admit(ctx context.Context, cmd PlaceOrder, inPurchase bool) (required bool, _ error) {
 	if w == nil {
-		return nil
+		return false, nil
 	}
 	room, err := w.hasRoom(ctx, cmd.Principal.TenantID, cmd.SaleID)
 	if errors.Is(err, domain.ErrSaleNotFound) {
-		return nil // the purchase answers it
+		return false, nil // the purchase answers it
 	}
 	if err != nil || !room {
-		return err
+		return false, err
+	}
+	if inPurchase {
+		return true, nil
 	}
 	use, err := w.Rooms.UseAdmission(ctx, cmd.Principal.TenantID, cmd.SaleID, cmd.Principal.UserID, cmd.IdempotencyKey)
 	if err != nil {
-		return fmt.Errorf("spend admission: %w", err)
+		return false, fmt.Errorf("spend admission: %w", err)
 	}
-	switch use {
-	case domain.AdmissionSpent:
-		return nil
-	case domain.AdmissionExpired:
-		return domain.ErrAdmissionRequired.WithDetail("your admission to this sale's waiting room expired unused")
-	case domain.AdmissionUsedUp:
-		return domain.ErrAdmissionRequired.WithDetail("your admission to this sale's waiting room was used by another purchase")
-	default:
-		return domain.ErrAdmissionRequired.WithDetail("this sale has a waiting room: join it and buy once admitted")
-	}
+	return false, domain.AdmissionRefusal(use)
 }
 
 type roomOption struct {
@@ -255,6 +250,25 @@ func (w *WaitingRoom) hasRoom(ctx context.Context, tenantID, saleID uuid.UUID) (
 	l.enabled = s.WaitingRoom.Enabled
 	w.rooms.Store(saleID, roomOption{enabled: l.enabled, until: now.Add(w.SettingsTTL)})
 	return l.enabled, nil
+}
+
+// soldOutPassTimeout bounds the admission pass a sell-out runs at once (SoldOut).
+const soldOutPassTimeout = 5 * time.Second
+
+// SoldOut closes s's room at once when a purchase took its last unit, rather than at the
+// worker's next pass: the pass run now finds no stock and tells every waiting client
+// (queue:closed). It runs beside the purchase's answer; the worker's passes follow as usual.
+func (w *WaitingRoom) SoldOut(ctx context.Context, s domain.Sale) {
+	if w == nil || !s.WaitingRoom.Enabled {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), soldOutPassTimeout)
+	go func() {
+		defer cancel()
+		if err := w.admitSale(ctx, s, &RoomReport{}); err != nil {
+			w.Log.WarnContext(ctx, "waiting room not closed at the sell-out (the worker's next pass will)", "sale_id", s.ID, "err", err)
+		}
+	}()
 }
 
 // RoomReport sums one admission pass over every live room.

@@ -119,6 +119,21 @@ const (
 	AdmissionNotARoom AdmissionUse = "no-room" // the sale has no room in the store
 )
 
+// AdmissionRefusal is the answer to a purchase whose buyer's admission was found as use (nil:
+// spent by this purchase).
+func AdmissionRefusal(use AdmissionUse) error {
+	switch use {
+	case AdmissionSpent:
+		return nil
+	case AdmissionExpired:
+		return ErrAdmissionRequired.WithDetail("your admission to this sale's waiting room expired unused")
+	case AdmissionUsedUp:
+		return ErrAdmissionRequired.WithDetail("your admission to this sale's waiting room was used by another purchase")
+	default:
+		return ErrAdmissionRequired.WithDetail("this sale has a waiting room: join it and buy once admitted")
+	}
+}
+
 // Live events of the waiting room.
 const (
 	LiveQueuePosition = "queue:position"

@@ -260,6 +260,10 @@ type Purchase struct {
 	// Gate, if set, is the HTTP edge's checks done in the purchase's own round trip (a store
 	// that takes them: GateInPurchase).
 	Gate PurchaseGate
+	// Admission: the sale has a waiting room, so the buyer must hold a live admission, which the
+	// purchase spends only if it takes stock (a store that does it: AdmissionInPurchase). Without
+	// one: domain.ErrAdmissionRequired, the key left free, nothing taken.
+	Admission bool
 }
 
 // PurchaseGate is what the HTTP edge asks of every purchase, left to the purchase store so that
@@ -322,6 +326,9 @@ type PurchaseStore interface {
 	// GateInPurchase reports whether Purchase and Lookup take the edge's checks (Purchase.Gate)
 	// in their own round trip; if not, the edge makes them first.
 	GateInPurchase() bool
+	// AdmissionInPurchase reports whether Purchase spends a waiting room's admission itself
+	// (Purchase.Admission); if not, the waiting room spends it before the purchase.
+	AdmissionInPurchase() bool
 }
 
 // ErrAlreadyQueued: a task for the order exists (queued, retrying or dead-lettered).

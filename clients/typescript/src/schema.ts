@@ -325,8 +325,11 @@ export interface paths {
          *     A sale with a waiting room (`waitingRoom.enabled`) needs the buyer's admission
          *     (`joinQueue`): without one, after it expired, or once it was used by a purchase with
          *     another `Idempotency-Key`, the answer is `403 admission-required` (its `detail` says
-         *     which). The admission is spent by the purchase that presents it, whatever its outcome;
-         *     a retry with the same `Idempotency-Key` is let through to its replay.
+         *     which; nothing is taken and the key stays free). The admission is spent only by the
+         *     purchase that takes stock with it, in the same step: a purchase refused for any other
+         *     reason (rate-limited, over the limit, more than is left) keeps it for the next try. A
+         *     retry with the same `Idempotency-Key` is let through to its replay. A sale known sold out
+         *     is answered `409 sold-out` first, admission or not.
          */
         post: operations["placeOrder"];
         delete?: never;

@@ -493,6 +493,8 @@ func (*fakeInventory) Lookup(context.Context, ports.IdempotencyScope, uuid.UUID)
 }
 func (*fakeInventory) GateInPurchase() bool { return false }
 
+func (*fakeInventory) AdmissionInPurchase() bool { return false }
+
 func (i *fakeInventory) count() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()

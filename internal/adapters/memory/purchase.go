@@ -17,6 +17,9 @@ func (s *Inventory) Purchase(_ context.Context, p ports.Purchase) (ports.Purchas
 	if !p.Gate.IsZero() {
 		return ports.PurchaseOutcome{}, errors.New("purchase: the edge's checks are not taken here (GateInPurchase)")
 	}
+	if p.Admission {
+		return ports.PurchaseOutcome{}, errors.New("purchase: admissions are not spent here (AdmissionInPurchase)")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -52,6 +55,9 @@ func (s *Inventory) Forget(_ context.Context, sc ports.IdempotencyScope) error {
 
 // GateInPurchase implements ports.PurchaseStore: the edge checks sessions and rate limits.
 func (s *Inventory) GateInPurchase() bool { return false }
+
+// AdmissionInPurchase implements ports.PurchaseStore: the waiting room spends admissions first.
+func (s *Inventory) AdmissionInPurchase() bool { return false }
 
 // Lookup implements ports.PurchaseStore.
 func (s *Inventory) Lookup(_ context.Context, sc ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {

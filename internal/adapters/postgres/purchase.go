@@ -41,6 +41,9 @@ func (s *Inventory) purchase(ctx context.Context, p ports.Purchase) (ports.Purch
 	if !p.Gate.IsZero() {
 		return ports.PurchaseOutcome{}, errors.New("purchase: the edge's checks are not taken here (GateInPurchase)")
 	}
+	if p.Admission {
+		return ports.PurchaseOutcome{}, errors.New("purchase: admissions are not spent here (AdmissionInPurchase)")
+	}
 	var out ports.PurchaseOutcome
 	var refused error
 	err := s.inTx(ctx, func(q *sqlcdb.Queries) error {
@@ -79,6 +82,9 @@ func claim(ctx context.Context, q *sqlcdb.Queries, p ports.Purchase) (*ports.Ide
 
 // GateInPurchase implements ports.PurchaseStore: the edge checks sessions and rate limits.
 func (s *Inventory) GateInPurchase() bool { return false }
+
+// AdmissionInPurchase implements ports.PurchaseStore: the waiting room spends admissions first.
+func (s *Inventory) AdmissionInPurchase() bool { return false }
 
 // Lookup implements ports.PurchaseStore.
 func (s *Inventory) Lookup(ctx context.Context, sc ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {

@@ -402,6 +402,8 @@ func (s *Inventory) reserveOutcome(r domain.Reservation, reply []string) (ports.
 		return ports.ReserveResult{}, "", domain.Fenced()
 	case "ROLLED_BACK": // the caller calls lost
 		return ports.ReserveResult{}, "", errors.Join(domain.Fenced(), ports.ErrRolledBack)
+	case "ADMISSION": // a waiting room's sale, and the buyer holds no live admission
+		return ports.ReserveResult{}, "", domain.AdmissionRefusal(domain.AdmissionUse(reply[1]))
 	}
 	return ports.ReserveResult{}, "", refusal(reply, r.Quantity)
 }

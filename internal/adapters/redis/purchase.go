@@ -202,6 +202,11 @@ func isNoScript(err error) bool {
 // round trip.
 func (p *Purchases) GateInPurchase() bool { return true }
 
+// AdmissionInPurchase implements ports.PurchaseStore: reserve.lua spends a waiting room's
+// admission with the stock it takes (on a Cluster, a sharded sale's purchase spends it just
+// before: its home shard's slot is not the room's).
+func (p *Purchases) AdmissionInPurchase() bool { return true }
+
 // purchaseInOneCall takes a purchase in one call of reserve.lua (see Purchases).
 func (p *Purchases) purchaseInOneCall(ctx context.Context, pu ports.Purchase) (ports.PurchaseOutcome, error) {
 	r := pu.Reservation
@@ -293,7 +298,8 @@ func (p *Purchases) reserved(ctx context.Context, pu ports.Purchase, k saleKeys,
 	return out, rerr
 }
 
-// reserveCall runs reserve.lua on shard k with the gate's checks, followed by a WAIT for the
+// reserveCall runs reserve.lua on shard k with the gate's checks (and the buyer's admission if
+// pu.Admission; on a Cluster only for a shard in the room's slot), followed by a WAIT for the
 // replicas if purchases wait for them (REDIS_DURABILITY=replica): its reply, and the replicas
 // that acknowledged. On a single Redis the call takes the claim and the session too; on a
 // Cluster (cluster) only the sale's rate-limit counter, in the sale's slot, and the WAIT goes
@@ -316,7 +322,12 @@ func (p *Purchases) reserveCall(ctx context.Context, k saleKeys, pu ports.Purcha
 		}
 		keys = append(k.reserveKeys(), claim, session, rate)
 	}
-	args := append(p.inv.reserveArgs(k, r), pu.Fingerprint, r.SaleID.String(), pu.TTL.Milliseconds(), checkSession, perMinute)
+	room := "0"
+	if pu.Admission {
+		rk := roomKeysOf(p.inv.prefix, r.TenantID, r.SaleID)
+		keys, room = append(keys, rk.adm, rk.live, rk.held), "1"
+	}
+	args := append(p.inv.reserveArgs(k, r), pu.Fingerprint, r.SaleID.String(), pu.TTL.Milliseconds(), checkSession, perMinute, room)
 	if p.wait.Replicas == 0 {
 		reply, err := reserveScript.Run(ctx, p.inv.rdb, keys, args...).StringSlice()
 		return reply, 0, err

@@ -66,6 +66,18 @@ func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (p
 		out.Known = known // another request's key, or an answer the caller completed
 		return out, nil
 	}
+	if pu.Admission && home != 0 { // the room's keys are in the head shard's slot: spend it first
+		if err := p.spendAdmission(ctx, pu); err != nil {
+			if ferr := free(); ferr != nil {
+				return ports.PurchaseOutcome{}, ferr
+			}
+			if domain.CodeOf(err) != "" {
+				return out, err
+			}
+			return ports.PurchaseOutcome{}, err
+		}
+		pu.Admission = false
+	}
 	reply, waited, err := p.reserveCall(ctx, k, pu, ports.PurchaseGate{}, true)
 	if err != nil {
 		return ports.PurchaseOutcome{}, fmt.Errorf("reserve: %w", err)
@@ -97,6 +109,20 @@ func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (p
 		}
 	}
 	return p.reserved(ctx, pu, k, shards, waited, res, gen, rerr, out)
+}
+
+// spendAdmission spends the buyer's waiting-room admission ahead of the reservation
+// (room_use.lua: the admission holds its share of the stock a while, until the admission pass
+// could see the reservation), for a Cluster's sharded sale whose home shard is not in the
+// room's slot: a purchase then refused by its shard has spent it.
+func (p *Purchases) spendAdmission(ctx context.Context, pu ports.Purchase) error {
+	r := pu.Reservation
+	k := roomKeysOf(p.inv.prefix, r.TenantID, r.SaleID)
+	use, err := roomUseScript.Run(ctx, p.inv.rdb, []string{k.adm, k.live, k.held, k.keys}, r.UserID.String(), r.IdempotencyKey).Text()
+	if err != nil {
+		return fmt.Errorf("spend admission: %w", err)
+	}
+	return domain.AdmissionRefusal(domain.AdmissionUse(use))
 }
 
 // claimAndCheck claims the purchase's key and makes the gate's checks, in one round trip to

@@ -52,7 +52,12 @@ var _ ports.WaitingRoomStore = (*Rooms)(nil)
 type roomKeys struct{ inv, buyers, keys, wait, seen, adm, state, live, held string }
 
 func (r *Rooms) keys(tenantID, saleID uuid.UUID) roomKeys {
-	base := r.prefix + ":{" + tenantID.String() + ":" + saleID.String() + "}:"
+	return roomKeysOf(r.prefix, tenantID, saleID)
+}
+
+// roomKeysOf are the keys of a sale's room under prefix: in the slot of the sale's head shard.
+func roomKeysOf(prefix string, tenantID, saleID uuid.UUID) roomKeys {
+	base := prefix + ":{" + tenantID.String() + ":" + saleID.String() + "}:"
 	return roomKeys{inv: base + "inv", buyers: base + "buyers", keys: base + "keys", wait: base + "room:wait", seen: base + "room:seen",
 		adm: base + "room:adm", state: base + "room:state", live: base + "room:live", held: base + "room:held"}
 }
