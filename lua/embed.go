@@ -54,6 +54,9 @@ var (
 	// RoomAdmit runs an admission pass over a sale's waiting room.
 	//go:embed room_admit.lua
 	RoomAdmit string
+	// RoomRestore puts back a waiting room's admissions that Redis lost.
+	//go:embed room_restore.lua
+	RoomRestore string
 	// RoomUse spends a shopper's admission for a purchase.
 	//go:embed room_use.lua
 	RoomUse string

@@ -149,6 +149,12 @@ if prior then
   local rec = redis.call('HGET', res, prior) or ''
   return answer({'DUP', rec, f[1], gen}, rec, rec ~= '')
 end
+if f[9] or f[12] then
+  return answer({'FENCED', '1000'})
+end
+if f[7] and now < tonumber(f[7]) then
+  return answer({'FENCED', tostring(tonumber(f[7]) - now)})
+end
 local admitted_until -- the buyer's live admission's end (a sale with a room)
 if room then
   local adm = KEYS[n + 1]
@@ -168,12 +174,6 @@ if room then
     return answer({'ADMISSION', 'expired'})
   end
   admitted_until = untl
-end
-if f[9] or f[12] then
-  return answer({'FENCED', '1000'})
-end
-if f[7] and now < tonumber(f[7]) then
-  return answer({'FENCED', tostring(tonumber(f[7]) - now)})
 end
 if now < starts then
   return answer({'NOT_STARTED'})

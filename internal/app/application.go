@@ -50,7 +50,9 @@ type Deps struct {
 	// Waiting rooms: the places and admissions, and the sales that have a room.
 	Rooms     ports.WaitingRoomStore
 	RoomSales ports.WaitingRoomSales
-	Log       *slog.Logger
+	// RoomRecords keeps the admissions given, durably (nil: a room Redis lost is not put back).
+	RoomRecords ports.RoomAdmissionRecords
+	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -173,7 +175,7 @@ func New(d Deps, s Settings) (*Application, error) {
 	write := WriteOrderHandler{Orders: d.Orders, Inventory: d.Inventory, Sales: d.Sales, Stock: stock, Now: now, Log: log,
 		Live: d.Live, Attempts: s.OrderAttempts, RetryBudget: s.OrderRetryBudget, AdoptWait: 2 * time.Second}
 	room := NewWaitingRoom(WaitingRoom{Sales: d.Sales, Cache: d.Cache, Rooms: d.Rooms, RoomSales: d.RoomSales, Stock: stock,
-		Live: d.Live, Now: now, Log: log, Secret: s.RoomSecret, Grace: s.RoomGrace})
+		Records: d.RoomRecords, Orders: d.Orders, Live: d.Live, Now: now, Log: log, Secret: s.RoomSecret, Grace: s.RoomGrace})
 	issuer := SessionIssuer{Sessions: d.Sessions, Tokens: d.Tokens, RefreshTTL: s.RefreshTTL}
 	return &Application{
 		Tenants:    tenants,

@@ -992,6 +992,7 @@ type env struct {
 	epoch   *fakeEpoch
 	live    *fakeLive
 	rooms   *fakeRooms
+	records *fakeRecords
 	// scheduler records the sales scheduled; tickets is the WebSocket ticket store.
 	scheduler *fakeScheduler
 	tickets   *memTickets
@@ -1032,7 +1033,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 		sess: &fakeSessions{mem: memory.NewSessions(c.Now)}, log: &logRecorder{}, settings: app.DefaultSettings(),
 		outbox: &fakeOutbox{mem: store}, publisher: &fakePublisher{}, processed: &fakeProcessed{mem: store},
 		stats: &fakeStats{mem: store}, counters: &fakeCounters{mem: store}, mailer: &fakeMailer{}, metrics: newFakeMetrics(),
-		rooms: newFakeRooms(),
+		rooms: newFakeRooms(), records: &fakeRecords{recs: map[uuid.UUID][]domain.Admitted{}},
 	}
 	if tune != nil {
 		tune(&e.settings)
@@ -1045,7 +1046,7 @@ func newEnvWith(t *testing.T, tune func(s *app.Settings)) *env {
 		Stats: e.stats, Counters: e.counters, Mailer: e.mailer, Metrics: e.metrics, Live: e.live,
 		Scheduler: e.scheduler, Tickets: e.tickets, Log: slog.New(e.log), Now: c.Now,
 		Broker: &fakeBroker{incarnation: "kept"}, Recovery: &fakeRecovery{outbox: e.outbox},
-		Rooms: e.rooms, RoomSales: e.rooms,
+		Rooms: e.rooms, RoomSales: e.rooms, RoomRecords: e.records,
 	}, e.settings)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -28,10 +29,14 @@ type WaitingRoom struct {
 	Cache     ports.SaleCache
 	Rooms     ports.WaitingRoomStore
 	RoomSales ports.WaitingRoomSales
-	Stock     Stock
-	Live      ports.LiveEvents
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Records keeps the admissions given in the durable store, and Orders tells who bought, so
+	// that a room Redis lost is put back before the next pass admits anyone (nil: not kept).
+	Records ports.RoomAdmissionRecords
+	Orders  ports.OrderRepository
+	Stock   Stock
+	Live    ports.LiveEvents
+	Now     func() time.Time
+	Log     *slog.Logger
 	// Secret signs queue tickets and admission tokens.
 	Secret []byte
 	// Grace is how long a waiting shopper may stay silent (no poll, no join) once the sale
@@ -49,6 +54,9 @@ type WaitingRoom struct {
 	told *sync.Map
 	// lookups are the readings of sales' room options under way (hasRoom).
 	lookups *sync.Map
+	// unrecorded are admissions given whose record failed, by sale: the next pass records them.
+	mu         *sync.Mutex
+	unrecorded map[uuid.UUID][]domain.Admitted
 }
 
 type positionTold struct {
@@ -59,6 +67,7 @@ type positionTold struct {
 // NewWaitingRoom returns w ready to use (its memory of sales' options made).
 func NewWaitingRoom(w WaitingRoom) *WaitingRoom {
 	w.rooms, w.told, w.lookups = &sync.Map{}, &sync.Map{}, &sync.Map{}
+	w.mu, w.unrecorded = &sync.Mutex{}, map[uuid.UUID][]domain.Admitted{}
 	if w.SettingsTTL <= 0 {
 		w.SettingsTTL = time.Second
 	}
@@ -298,6 +307,61 @@ func (w *WaitingRoom) AdmitPass(ctx context.Context) (RoomReport, error) {
 	return rep, errors.Join(errs...)
 }
 
+// restore puts back the admissions of s's room when the room store has lost them (it holds no
+// trace of a pass, yet PostgreSQL records admissions): a shopper admitted before is neither
+// placed again nor admitted twice, and one who bought keeps it spent.
+func (w *WaitingRoom) restore(ctx context.Context, s domain.Sale) error {
+	if w.Records == nil {
+		return nil
+	}
+	present, err := w.Rooms.Present(ctx, s)
+	if err != nil || present {
+		return err
+	}
+	recs, err := w.Records.Admissions(ctx, s.TenantID, s.ID)
+	if err != nil || len(recs) == 0 { // none: the room's first pass
+		return err
+	}
+	orders, err := w.Orders.SaleOrders(ctx, s.TenantID, s.ID)
+	if err != nil {
+		return fmt.Errorf("restore waiting room: %w", err)
+	}
+	bought := map[uuid.UUID]string{}
+	for _, o := range orders {
+		if o.Status != domain.OrderFailed {
+			bought[o.UserID] = o.IdempotencyKey
+		}
+	}
+	if err := w.Rooms.Restore(ctx, s, recs, bought); err != nil {
+		return err
+	}
+	w.Log.WarnContext(ctx, "waiting room restored from PostgreSQL: the room store had lost it",
+		"sale_id", s.ID, "admissions", len(recs), "bought", len(bought))
+	return nil
+}
+
+// record keeps the admissions a pass gave in the durable store, with those a failed record
+// left over; what fails now waits for the next pass.
+func (w *WaitingRoom) record(ctx context.Context, s domain.Sale, admitted []domain.Admitted) {
+	if w.Records == nil {
+		return
+	}
+	w.mu.Lock()
+	pending := slices.Concat(w.unrecorded[s.ID], admitted)
+	delete(w.unrecorded, s.ID)
+	w.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	if err := w.Records.RecordAdmissions(ctx, s, pending); err != nil {
+		w.Log.WarnContext(ctx, "waiting room admissions not recorded yet (the next pass tries again)",
+			"sale_id", s.ID, "admissions", len(pending), "err", err)
+		w.mu.Lock()
+		w.unrecorded[s.ID] = append(w.unrecorded[s.ID], pending...)
+		w.mu.Unlock()
+	}
+}
+
 // positionDue reports whether the pass's figures are worth a queue:position now: they changed,
 // and the last was sent PositionEvery ago or said otherwise about likelySoldOut. Every waiting
 // client gets each one: at 10,000 clients, one every pass (4 a second) would be the hub's
@@ -317,6 +381,9 @@ func (w *WaitingRoom) positionDue(saleID uuid.UUID, pass domain.AdmitPass, now t
 }
 
 func (w *WaitingRoom) admitSale(ctx context.Context, s domain.Sale, rep *RoomReport) error {
+	if err := w.restore(ctx, s); err != nil { // never admit before a lost room is back
+		return err
+	}
 	inv, err := w.Stock.Of(ctx, s) // loads a missing inventory; sums a sharded sale's shards
 	if err != nil {
 		return err
@@ -325,6 +392,7 @@ func (w *WaitingRoom) admitSale(ctx context.Context, s domain.Sale, rep *RoomRep
 	if err != nil {
 		return err
 	}
+	w.record(ctx, s, pass.Admitted)
 	rep.Rooms++
 	rep.Admitted += len(pass.Admitted)
 	rep.Expired += pass.Expired

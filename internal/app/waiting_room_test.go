@@ -102,6 +102,62 @@ func (f *fakeRooms) UseAdmission(_ context.Context, _, saleID, user uuid.UUID, k
 	}
 }
 
+func (f *fakeRooms) Present(_ context.Context, s domain.Sale) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.admitted[s.ID] != nil, nil
+}
+
+func (f *fakeRooms) Restore(_ context.Context, s domain.Sale, admitted []domain.Admitted, bought map[uuid.UUID]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.admitted[s.ID] == nil {
+		f.admitted[s.ID] = map[uuid.UUID]string{}
+	}
+	for _, a := range admitted {
+		if _, ok := f.admitted[s.ID][a.UserID]; !ok {
+			f.admitted[s.ID][a.UserID] = bought[a.UserID]
+		}
+		f.waiting[s.ID] = slices.DeleteFunc(f.waiting[s.ID], func(u uuid.UUID) bool { return u == a.UserID })
+	}
+	return nil
+}
+
+// lose forgets the sale's room, as Redis losing its data does.
+func (f *fakeRooms) lose(s domain.Sale) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.admitted, s.ID)
+	delete(f.waiting, s.ID)
+}
+
+// fakeRecords is an in-memory ports.RoomAdmissionRecords.
+type fakeRecords struct {
+	mu   sync.Mutex
+	recs map[uuid.UUID][]domain.Admitted
+	fail bool
+}
+
+func (f *fakeRecords) RecordAdmissions(_ context.Context, s domain.Sale, admitted []domain.Admitted) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return errors.New("database down")
+	}
+	for _, a := range admitted {
+		if !slices.ContainsFunc(f.recs[s.ID], func(r domain.Admitted) bool { return r.UserID == a.UserID }) {
+			f.recs[s.ID] = append(f.recs[s.ID], a)
+		}
+	}
+	return nil
+}
+
+func (f *fakeRecords) Admissions(_ context.Context, _, saleID uuid.UUID) ([]domain.Admitted, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.recs[saleID]), nil
+}
+
 func (f *fakeRooms) LiveWaitingRoomSales(context.Context, time.Time) ([]domain.Sale, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -185,4 +241,60 @@ func TestARoomSaleSellsOnlyToTheAdmitted(t *testing.T) {
 
 func placeOrder(p domain.Principal, s domain.Sale, qty int, key string) app.PlaceOrder {
 	return app.PlaceOrder{Principal: p, SaleID: s.ID, Quantity: qty, IdempotencyKey: key}
+}
+
+// TestALostRoomIsPutBackBeforeTheNextAdmission: the pass records every admission it gives;
+// when the room store loses the room (Redis lost its data), the next pass puts the recorded
+// admissions back before it admits anyone: an admitted shopper who joined again is not admitted
+// a second time, and one who bought keeps the admission spent. An admission whose record failed
+// is recorded by a later pass.
+func TestALostRoomIsPutBackBeforeTheNextAdmission(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.roomSale(t, 2, 1)
+	first, second, third := e.shopper(), e.shopper(), e.shopper()
+	for _, p := range []domain.Principal{first, second, third} {
+		if _, err := e.app.WaitingRoom.Join(ctx, p, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.records.fail = true
+	if rep, err := e.app.WaitingRoom.AdmitPass(ctx); err != nil || rep.Admitted != 2 {
+		t.Fatalf("pass = %+v, %v; want 2 admitted (2 units)", rep, err)
+	}
+	if recs, _ := e.records.Admissions(ctx, s.TenantID, s.ID); len(recs) != 0 {
+		t.Fatalf("recorded %v while the database was down", recs)
+	}
+	e.records.fail = false
+	if _, err := e.app.WaitingRoom.AdmitPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := e.records.Admissions(ctx, s.TenantID, s.ID); len(recs) != 2 {
+		t.Fatalf("recorded %d admissions after the database came back, want 2", len(recs))
+	}
+	e.durable(s, first, 1, "bought-1") // first bought; PostgreSQL has the order
+
+	e.rooms.lose(s)
+	for _, p := range []domain.Principal{first, second, third} { // everyone joins again
+		if _, err := e.app.WaitingRoom.Join(ctx, p, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := e.app.WaitingRoom.AdmitPass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range e.live.published(domain.LiveQueueAdmitted)[2:] {
+		if *a.UserID == first.UserID || *a.UserID == second.UserID {
+			t.Fatalf("pass after the loss = %+v: admitted %v a second time", rep, a.UserID)
+		}
+	}
+	for _, c := range []struct {
+		who  domain.Principal
+		want domain.QueueState
+	}{{first, domain.QueueUsed}, {second, domain.QueueAdmitted}} {
+		if v, err := e.app.WaitingRoom.Status(ctx, c.who, s.ID); err != nil || v.Place.State != c.want {
+			t.Fatalf("after the loss: %+v, %v; want %s", v.Place, err, c.want)
+		}
+	}
 }

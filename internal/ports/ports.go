@@ -577,6 +577,24 @@ type WaitingRoomStore interface {
 	// UseAdmission spends user's admission for a purchase with idempotencyKey (the same key
 	// finds it spent by itself: AdmissionSpent again).
 	UseAdmission(ctx context.Context, tenantID, saleID, user uuid.UUID, idempotencyKey string) (domain.AdmissionUse, error)
+	// Present reports whether the sale's room has run an admission pass in the store (false:
+	// never yet, or the store lost it).
+	Present(ctx context.Context, s domain.Sale) (bool, error)
+	// Restore puts back admissions the store lost, before any pass runs (Present is then true):
+	// a shopper in bought (user -> the idempotency key of its order) as spent by that key, the
+	// others admitted until their end, or expired; none is placed in the queue again. What the
+	// store holds already is kept.
+	Restore(ctx context.Context, s domain.Sale, admitted []domain.Admitted, bought map[uuid.UUID]string) error
+}
+
+// RoomAdmissionRecords keeps, in the durable store, the admissions the waiting rooms gave, so
+// that a room Redis lost is put back before it admits anyone again: no shopper is admitted twice.
+type RoomAdmissionRecords interface {
+	// RecordAdmissions records the admissions of one pass (one per shopper and sale: a shopper
+	// recorded before keeps the first).
+	RecordAdmissions(ctx context.Context, s domain.Sale, admitted []domain.Admitted) error
+	// Admissions are the sale's recorded admissions.
+	Admissions(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Admitted, error)
 }
 
 // WaitingRoomSales lists the sales whose waiting room the admission pass serves.

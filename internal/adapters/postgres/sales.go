@@ -157,3 +157,31 @@ func (s *Store) LiveWaitingRoomSales(ctx context.Context, since time.Time) ([]do
 }
 
 var _ ports.WaitingRoomSales = (*Store)(nil)
+
+// RecordAdmissions implements ports.RoomAdmissionRecords.
+func (s *Store) RecordAdmissions(ctx context.Context, sale domain.Sale, admitted []domain.Admitted) error {
+	if len(admitted) == 0 {
+		return nil
+	}
+	users, untils := make([]uuid.UUID, len(admitted)), make([]time.Time, len(admitted))
+	for i, a := range admitted {
+		users[i], untils[i] = a.UserID, a.Until
+	}
+	err := s.q.RecordRoomAdmissions(ctx, sqlcdb.RecordRoomAdmissionsParams{SaleID: sale.ID, TenantID: sale.TenantID, UserIds: users, Untils: untils})
+	return classify("record room admissions", err)
+}
+
+// Admissions implements ports.RoomAdmissionRecords.
+func (s *Store) Admissions(ctx context.Context, tenantID, saleID uuid.UUID) ([]domain.Admitted, error) {
+	rows, err := s.q.RoomAdmissions(ctx, sqlcdb.RoomAdmissionsParams{TenantID: tenantID, SaleID: saleID})
+	if err != nil {
+		return nil, classify("room admissions", err)
+	}
+	out := make([]domain.Admitted, len(rows))
+	for i, r := range rows {
+		out[i] = domain.Admitted{UserID: r.UserID, Until: r.AdmittedUntil.UTC()}
+	}
+	return out, nil
+}
+
+var _ ports.RoomAdmissionRecords = (*Store)(nil)

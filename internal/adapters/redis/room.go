@@ -15,9 +15,10 @@ import (
 )
 
 var (
-	roomPlaceScript = goredis.NewScript(lua.RoomPlace)
-	roomAdmitScript = goredis.NewScript(lua.RoomAdmit)
-	roomUseScript   = goredis.NewScript(lua.RoomUse)
+	roomPlaceScript   = goredis.NewScript(lua.RoomPlace)
+	roomAdmitScript   = goredis.NewScript(lua.RoomAdmit)
+	roomUseScript     = goredis.NewScript(lua.RoomUse)
+	roomRestoreScript = goredis.NewScript(lua.RoomRestore)
 )
 
 // Rooms implements ports.WaitingRoomStore. A room's keys carry the sale's {tenant:sale} hash
@@ -154,6 +155,35 @@ func (r *Rooms) UseAdmission(ctx context.Context, tenantID, saleID, user uuid.UU
 		return "", fmt.Errorf("spend admission: %w", err)
 	}
 	return domain.AdmissionUse(out), nil
+}
+
+// Present implements ports.WaitingRoomStore: every admission pass stamps the room's state.
+func (r *Rooms) Present(ctx context.Context, s domain.Sale) (_ bool, err error) {
+	defer func() { err = unavailable(err) }()
+	ok, err := r.rdb.HExists(ctx, r.keys(s.TenantID, s.ID).state, "last").Result()
+	if err != nil {
+		return false, fmt.Errorf("waiting room present: %w", err)
+	}
+	return ok, nil
+}
+
+// Restore implements ports.WaitingRoomStore (room_restore.lua), 1,000 admissions a call.
+func (r *Rooms) Restore(ctx context.Context, s domain.Sale, admitted []domain.Admitted, bought map[uuid.UUID]string) (err error) {
+	defer func() { err = unavailable(err) }()
+	k := r.keys(s.TenantID, s.ID)
+	keys := []string{k.wait, k.seen, k.adm, k.state, k.live}
+	for first := true; first || len(admitted) > 0; first = false { // once at least: it stamps the room
+		n := min(len(admitted), 1000)
+		args := make([]any, 0, 3*n)
+		for _, a := range admitted[:n] {
+			args = append(args, a.UserID.String(), a.Until.UnixMilli(), bought[a.UserID])
+		}
+		if err := roomRestoreScript.Run(ctx, r.rdb, keys, args...).Err(); err != nil {
+			return fmt.Errorf("waiting room restore: %w", err)
+		}
+		admitted = admitted[n:]
+	}
+	return nil
 }
 
 func atoi64(s string) int64 {

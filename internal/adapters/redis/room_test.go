@@ -11,6 +11,7 @@ import (
 
 	redisadapter "github.com/flashsale/flashsale/internal/adapters/redis"
 	"github.com/flashsale/flashsale/internal/domain"
+	"github.com/flashsale/flashsale/internal/ports"
 	"github.com/flashsale/flashsale/internal/testutil"
 )
 
@@ -251,5 +252,69 @@ func TestRoomDrawsPreStartJoinersAtRandom(t *testing.T) {
 	}
 	if _, ok, _ := rooms.Place(ctx, s2, quiet[1]); ok {
 		t.Fatal("a silent shopper kept the place")
+	}
+}
+
+// TestRoomRestorePutsBackLostAdmissions: after the room's keys are lost, the room is not
+// present; Restore puts back each admission as the record and the orders say (bought: spent by
+// its order's key; live; past its end: expired), takes a shopper who joined again out of the
+// queue, keeps what the store holds, and stamps the room present. The next pass admits nobody
+// twice, and the buyer's admission stays spent for another key.
+func TestRoomRestorePutsBackLostAdmissions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := testutil.NewRedis(t)
+	inv := redisadapter.NewInventory(r.Client, r.Prefix)
+	rooms := redisadapter.NewRooms(r.Client, r.Prefix)
+	purchases := redisadapter.NewPurchases(inv, redisadapter.Wait{})
+	s := roomSale(t, inv, 10, 1, 100, time.Minute, started(), 1)
+	if ok, err := rooms.Present(ctx, s); err != nil || ok {
+		t.Fatalf("Present before any pass = %v, %v; want false", ok, err)
+	}
+	users := join(t, rooms, s, 4)
+	pass := admit(t, rooms, s, -1)
+	if len(pass.Admitted) != 4 {
+		t.Fatalf("admitted %d, want 4", len(pass.Admitted))
+	}
+	if ok, err := rooms.Present(ctx, s); err != nil || !ok {
+		t.Fatalf("Present after a pass = %v, %v; want true", ok, err)
+	}
+	// The room's keys are lost (the inventory's too would be, and rebuilt: not needed here).
+	keys, err := r.Client.Keys(ctx, r.Prefix+":{"+s.TenantID.String()+":"+s.ID.String()+"}:room:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("room keys %v, %v", keys, err)
+	}
+	if err := r.Client.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := rooms.Present(ctx, s); ok {
+		t.Fatal("Present after the loss, want false")
+	}
+	// users[1] joins again before the restore; users[3]'s admission had ended.
+	if p, err := rooms.Join(ctx, s, users[1], 0.5); err != nil || p.State != domain.QueueWaiting {
+		t.Fatalf("join again after the loss = %+v, %v", p, err)
+	}
+	until := pass.Admitted[0].Until
+	records := []domain.Admitted{{UserID: users[0], Until: until}, {UserID: users[1], Until: until},
+		{UserID: users[2], Until: until}, {UserID: users[3], Until: time.Now().Add(-time.Second)}}
+	if err := rooms.Restore(ctx, s, records, map[uuid.UUID]string{users[0]: "bought-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := rooms.Present(ctx, s); !ok {
+		t.Fatal("Present after the restore, want true")
+	}
+	for i, want := range []domain.QueueState{domain.QueueUsed, domain.QueueAdmitted, domain.QueueAdmitted, domain.QueueExpired} {
+		if p, ok, err := rooms.Place(ctx, s, users[i]); err != nil || !ok || p.State != want {
+			t.Fatalf("user %d after the restore = %+v, %v, %v; want %s", i, p, ok, err, want)
+		}
+	}
+	if again := admit(t, rooms, s, -1); len(again.Admitted) != 0 || again.Outstanding != 2 {
+		t.Fatalf("pass after the restore = %+v; want nobody admitted again, 2 admissions live", again)
+	}
+	buy := ports.Purchase{Scope: ports.IdempotencyScope{TenantID: s.TenantID, UserID: users[0], Key: "other"}, Fingerprint: "fp",
+		Lease: 5 * time.Second, TTL: time.Hour, Admission: true, Reservation: domain.Reservation{OrderID: uuid.New(),
+			TenantID: s.TenantID, SaleID: s.ID, UserID: users[0], Quantity: 1, IdempotencyKey: "other"}}
+	if _, err := purchases.Purchase(ctx, buy); domain.CodeOf(err) != domain.ErrAdmissionRequired.Code {
+		t.Fatalf("the buyer's purchase with another key after the restore: %v, want admission-required", err)
 	}
 }

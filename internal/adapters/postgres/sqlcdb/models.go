@@ -100,6 +100,14 @@ type ProcessedEvent struct {
 	ProcessedAt time.Time
 }
 
+type RoomAdmission struct {
+	SaleID        uuid.UUID
+	UserID        uuid.UUID
+	TenantID      uuid.UUID
+	AdmittedUntil time.Time
+	CreatedAt     time.Time
+}
+
 type Sale struct {
 	ID                      uuid.UUID
 	TenantID                uuid.UUID
