@@ -1,5 +1,6 @@
 -- Take the units of a transfer given by another shard of the sale (give.lua), once: the
--- transfer's id stays in xin until the donor's record is settled, so a retry adds nothing.
+-- transfer's id stays in xin (for the sale's life, or until a rebuild), so a retry, or a settle
+-- pass that read the donor's record before it was settled, adds nothing.
 --
 -- KEYS[1] inv (the receiving shard's, as in reserve.lua), KEYS[2] xin: set of transfer ids taken
 -- ARGV: transfer id, units, the donor's generation when it gave

@@ -280,12 +280,10 @@ func (s *Inventory) finish(ctx context.Context, from, to saleKeys, id string, un
 	if reply[0] == "FENCED" {
 		return false, nil
 	}
-	// The donor's record first: while it exists the transfer may be taken again, and the
-	// receiver's mark makes that a no-op.
+	// The receiver keeps its mark for good (until a rebuild, whose new generation refuses a
+	// stale take anyway): a settle pass that read the donor's record before this settles it may
+	// still take the transfer, and the mark makes that a no-op.
 	if err := s.rdb.HDel(ctx, from.xout, id).Err(); err != nil {
-		return false, fmt.Errorf("settle transfer: %w", err)
-	}
-	if err := s.rdb.SRem(ctx, to.xin, id).Err(); err != nil {
 		return false, fmt.Errorf("settle transfer: %w", err)
 	}
 	return reply[0] == "OK" || reply[0] == "HAS", nil
