@@ -37,6 +37,8 @@ type Facts struct {
 	// OutboxUnpublished is how many events of confirmed orders the relay has not published
 	// (a detail: it tells events stuck in the outbox from events lost after it).
 	OutboxUnpublished int
+	// Room is what the sale's waiting room recorded (nil: the sale has none).
+	Room *RoomFacts
 }
 
 // AcceptedOrder is an order a buyer was told was accepted.
@@ -83,6 +85,9 @@ type Outcome struct {
 	StockDrift      int // remaining (API) - (stock - sold)
 	EventsMissing   map[string]int
 	EventsDuplicate map[string]int
+	// A sale with a waiting room: accepted orders whose purchase did not spend its buyer's
+	// admission, and live admissions beyond what the remaining stock serves.
+	Unadmitted, OverAdmitted int
 }
 
 // Violations lists the broken invariants, in words; empty when every one holds.
@@ -98,6 +103,8 @@ func (o Outcome) Violations() []string {
 	add(o.SecondOrders, "%d idempotency keys with a second order")
 	add(o.AboveLimit, "%d buyers above the limit")
 	add(o.StockDrift, "remaining stock off by %+d")
+	add(o.Unadmitted, "%d accepted orders without their buyer's admission spent on them")
+	add(o.OverAdmitted, "%d live admissions beyond what the remaining stock serves")
 	for _, g := range sortedKeys(o.EventsMissing) {
 		add(o.EventsMissing[g], "%d events not applied by "+g)
 	}
@@ -155,6 +162,9 @@ func Evaluate(f Facts) Outcome {
 	}
 	o.SecondOrders = f.KeysWithSecondOrder + f.Verified.DuplicateKeys
 	o.StockDrift = f.Verified.Remaining - (f.Stock - f.Verified.Sold)
+	if f.Room != nil {
+		o.Unadmitted, o.OverAdmitted = evaluateRoom(f.Room, f.Verified.Remaining, f.Limit)
+	}
 	for g, gf := range f.Groups {
 		processed, processedUnits := 0, 0
 		for id, u := range confirmedUnits {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -219,3 +220,29 @@ func TestPurchaseAnswers(t *testing.T) {
 
 // errTest is shaped like net/http's: `Post "url": read tcp a->b: connection reset`.
 var errTest = &url.Error{Op: "Post", URL: "http://127.0.0.1:1/v1", Err: errors.New("read tcp 127.0.0.1:2->127.0.0.1:1: connection reset")}
+
+// TestEvaluateRoom: an accepted order counts as admitted only when its buyer's admission was
+// spent by that very purchase (its key on the record); live admissions count against the
+// remaining stock, expired and past ones do not.
+func TestEvaluateRoom(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	future, past := "A:1000500", "A:999000"
+	rf := &RoomFacts{Now: now,
+		Admissions: map[string]string{
+			"u1": "U:1000500:k1",                     // bought with it
+			"u2": "U:1000500:k9",                     // spent by another key than its order's
+			"u4": future, "u5": future, "u6": future, // live
+			"u7": past, "u8": "X:999000", // ended unused
+		},
+		Keys: map[string]string{"o1": "u1:k1", "o2": "u2:k2", "o3": "u3:k3"}, // u3: no admission at all
+	}
+	if un, over := evaluateRoom(rf, 3, 1); un != 2 || over != 0 {
+		t.Fatalf("evaluateRoom with 3 left = %d unadmitted, %d over; want 2, 0", un, over)
+	}
+	if _, over := evaluateRoom(rf, 3, 2); over != 1 { // 3 units at 2 serve 2 admissions: 3 live is 1 over
+		t.Fatalf("evaluateRoom with 3 left at 2 a shopper: %d over, want 1", over)
+	}
+	if _, over := evaluateRoom(rf, 0, 1); over != 3 {
+		t.Fatalf("evaluateRoom sold out: %d over, want 3", over)
+	}
+}

@@ -41,6 +41,8 @@ type driver struct {
 	purchases []*purchase
 	began     time.Time
 	end       atomic.Int64 // unix nanoseconds: when a rate load stops
+	// roomStarted is closed once a room load set its sale's start (began).
+	roomStarted chan struct{}
 }
 
 type shopper struct {
@@ -79,7 +81,7 @@ func newDriver(apis []string, conns int) *driver {
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
-	d := &driver{apis: apis, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	d := &driver{apis: apis, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, roomStarted: make(chan struct{})}
 	d.end.Store(math.MaxInt64) // until stopAt
 	return d
 }

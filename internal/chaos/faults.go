@@ -14,7 +14,13 @@ import (
 const (
 	loadRate  = "rate"  // Options.Rate purchases per second, for Lead + the fault + Trail
 	loadBurst = "burst" // Options.BurstUsers users buy at once, stock Options.BurstStock, limit 1
+	// Options.RoomUsers users join the sale's waiting room before the start, and buy once
+	// admitted (Options.RoomRate a second), stock Options.RoomStock, limit 1.
+	loadRoom = "room"
 )
+
+// roomAdmissionTTL is the admissionTtl of the room load's sale.
+const roomAdmissionTTL = 20 * time.Second
 
 // fault is one row of the table: how the system is laid out, the load, and the injection.
 type fault struct {
@@ -302,6 +308,34 @@ var faults = []fault{
 		after: func(ctx context.Context, r *rowRun) error {
 			n := r.d.resend(ctx, 1, r.opts.InflightWait, func(p *purchase) bool { return p.failed() })
 			r.mark(fmt.Sprintf("%d unanswered purchases sent again to serve-b", n))
+			return nil
+		},
+	},
+	{
+		name: "room-api-kill", title: "a sale with a waiting room: an API node killed while it admits",
+		how: "roles as processes with two API nodes; a sale with a waiting room (admitPerSecond --room-rate, 250; " +
+			"admissions of 20 s); --room-users (2,000) shoppers join it before the start, half on each node, poll " +
+			"their place every 0.5 s and buy one unit (stock --room-stock, 500, limit 1) once admitted; node A " +
+			"killed (SIGKILL) --api-kill-at (0.5 s) after the start: its shoppers go on with node B, a purchase " +
+			"without an answer sent again there with its key. Also checked: every accepted order spent its buyer's " +
+			"admission (its key is on the room's record of that admission), and no live admission is beyond " +
+			"what the remaining stock serves",
+		layout: layoutSplit, apiNodes: 2, redis: persistNone, load: loadRoom, window: none,
+		inject: func(ctx context.Context, r *rowRun, _ time.Time) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-r.d.roomStarted:
+			}
+			sleepUntil(ctx, r.d.began.Add(r.opts.APIKillAt))
+			r.mark("serve-a killed (SIGKILL)")
+			r.sys.Kill("serve-a")
+			r.verifyNode = 1
+			return nil
+		},
+		after: func(ctx context.Context, r *rowRun) error {
+			n := r.d.resend(ctx, 1, r.opts.InflightWait, func(p *purchase) bool { return p.failed() || p.last().problem == problemInFlight })
+			r.mark(fmt.Sprintf("%d purchases without an answer, with a 5xx or in flight sent again to serve-b", n))
 			return nil
 		},
 	},

@@ -38,6 +38,9 @@ type Options struct {
 	Rate            int           // purchases per second of the rate load
 	BurstUsers      int           // users of the burst load, one purchase each
 	BurstStock      int           // stock of the burst's sale (limit 1)
+	RoomUsers       int           // users of the room load: each joins the sale's waiting room, buys once admitted
+	RoomStock       int           // stock of the room load's sale (limit 1)
+	RoomRate        int           // its waiting room's admitPerSecond
 	Shards          int           // stock shards of every row's sale (0: one)
 	Lead, Trail     time.Duration // rate load before the fault and after it clears
 	PGStopFor       time.Duration
@@ -60,6 +63,7 @@ func Defaults() Options {
 	return Options{
 		PGUser: "postgres", RedisBin: "redis-server",
 		Rate: 100, BurstUsers: 5000, BurstStock: 500, Lead: 5 * time.Second, Trail: 5 * time.Second,
+		RoomUsers: 2000, RoomStock: 500, RoomRate: 250,
 		PGStopFor: 30 * time.Second, TerminateFor: 10 * time.Second, TerminateEvery: time.Second,
 		ReadOnlyFor: 20 * time.Second, RedisRestartAt: 900 * time.Millisecond, AOFLoss: time.Second,
 		RollbackBy: 10 * time.Second, BrokerDownFor: time.Second, APIKillAt: 500 * time.Millisecond,
@@ -277,6 +281,9 @@ func loadLabel(o Options, f fault, purchases, stock int) string {
 	if f.load == loadBurst {
 		return fmt.Sprintf("burst %d users, stock %d", o.BurstUsers, o.BurstStock)
 	}
+	if f.load == loadRoom {
+		return fmt.Sprintf("room %d users, stock %d, %d/s", o.RoomUsers, o.RoomStock, o.RoomRate)
+	}
 	if purchases == 0 {
 		return fmt.Sprintf("%d/s", o.Rate)
 	}
@@ -347,11 +354,19 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 		// and the stock is 70% of the purchases.
 		users, stock, limit = max(1, (total+3)/4), max(1, total*7/10), 3
 	}
+	if f.load == loadRoom {
+		users, stock = o.RoomUsers, o.RoomStock
+	}
 	r.d = newDriver(r.sys.APIs, min(max(users, 64), 2000))
 	r.d.shards = o.Shards
 	r.opts.progress("%s: creating the sale (stock %d, limit %d) and %d users", f.name, stock, limit, users)
 	if err := r.d.prepare(ctx, users, stock, limit); err != nil {
 		return time.Time{}, err
+	}
+	if f.load == loadRoom {
+		if err := r.d.enableRoom(ctx, o.RoomRate, roomAdmissionTTL); err != nil {
+			return time.Time{}, err
+		}
 	}
 	if f.setup != nil {
 		if err := f.setup(ctx, r); err != nil {
@@ -360,11 +375,15 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 	}
 	r.t0 = time.Now()
 	loadDone := make(chan struct{})
+	var loadErr error
 	go func() {
 		defer close(loadDone)
-		if f.load == loadBurst {
+		switch f.load {
+		case loadBurst:
 			r.d.burst(ctx)
-		} else {
+		case loadRoom:
+			loadErr = r.d.room(ctx)
+		default:
 			r.d.rate(ctx, o.Rate)
 		}
 	}()
@@ -376,6 +395,9 @@ func (r *rowRun) drive(ctx context.Context) (time.Time, error) {
 	r.mark("load over")
 	if injectErr != nil {
 		return cleared, fmt.Errorf("inject %s: %w", f.name, injectErr)
+	}
+	if loadErr != nil {
+		return cleared, loadErr
 	}
 	if f.after != nil {
 		if err := f.after(ctx, r); err != nil {
@@ -461,6 +483,11 @@ func (r *rowRun) look(ctx context.Context) (Outcome, Facts, error) {
 	}
 	if err := r.askUnwritten(ctx, &f); err != nil {
 		return Outcome{}, f, err
+	}
+	if r.f.load == loadRoom {
+		if f.Room, err = r.roomFacts(ctx); err != nil {
+			return Outcome{}, f, err
+		}
 	}
 	return Evaluate(f), f, nil
 }
@@ -596,6 +623,9 @@ func (r *rowRun) details(f Facts) []string {
 		f.Verified.Sold, f.Stock, f.Verified.Remaining, o.Lost, o.Failed, o.Released, o.Pending, o.Unknown)}
 	if f.OutboxUnpublished > 0 {
 		d = append(d, fmt.Sprintf("%d events of confirmed orders still unpublished in the outbox", f.OutboxUnpublished))
+	}
+	if f.Room != nil {
+		d = append(d, roomDetails(f.Room))
 	}
 	if f.Verified.ExtraRows > 0 {
 		d = append(d, fmt.Sprintf("%d confirmed rows for orders no buyer was answered 202 for", f.Verified.ExtraRows))
