@@ -18,9 +18,13 @@
 -- ARGV: rate (per second), ttl (ms), per-user limit, starts (ms), ends (ms), grace (ms),
 --       remaining (the caller's reading), '1' to read KEYS[1] instead (a sale of one shard: its
 --       stock is in this slot; the caller's reading stands if the inventory is not there),
---       hold (ms: how long a spent admission may hold its share without its reservation seen)
+--       hold (ms: how long a spent admission may hold its share without its reservation seen),
+--       '1' for an automatic rate (the rate above is then its ceiling): it starts at a tenth of
+--       the ceiling (at least 1) and, once a second from the start, grows by half while fewer
+--       admissions are out unspent than one second's worth (the admitted are buying: the sale
+--       serves them), or shrinks by a quarter while they pile up; kept in state ('rate', 'tuned')
 -- Returns {remaining, outstanding, waiting, admitted, covered, closed, changed, expired, lost, now,
---          until, 'closing' (closed by this pass) | '', admitted users...}
+--          until, 'closing' (closed by this pass) | '', rate in force, admitted users...}
 local inv, wait, seen, adm, state, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local held, buyers = KEYS[7], KEYS[8]
 local rate, ttl, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -58,6 +62,28 @@ if now >= starts + grace then
     lost = lost + redis.call('ZREM', wait, u)
     redis.call('ZREM', seen, u)
   end
+end
+
+-- The automatic rate, tuned once a second on the admissions out unspent (after step 1).
+if ARGV[10] == '1' then
+  local ceiling = rate
+  local a = redis.call('HMGET', state, 'rate', 'tuned')
+  rate = tonumber(a[1] or '0')
+  local tuned = tonumber(a[2] or '0')
+  if rate < 1 then
+    rate = math.max(1, math.floor(ceiling / 10))
+  end
+  if now >= starts and tuned > 0 and now - tuned >= 1000 then
+    if redis.call('ZCARD', live) < rate then
+      rate = math.min(ceiling, math.ceil(rate * 1.5))
+    else
+      rate = math.max(1, math.floor(rate * 0.75))
+    end
+    tuned = now
+  elseif now >= starts and tuned == 0 then
+    tuned = now
+  end
+  redis.call('HSET', state, 'rate', rate, 'tuned', tuned)
 end
 
 -- 3. admission
@@ -114,6 +140,7 @@ if closed == '1' and was_closed ~= '1' then
 else
   reply[#reply + 1] = ''
 end
+reply[#reply + 1] = tostring(rate)
 for _, u in ipairs(out) do
   reply[#reply + 1] = u
 end

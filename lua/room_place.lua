@@ -12,14 +12,15 @@
 -- A shopper found among the sale's buyers without an admission on record is answered 'used':
 -- the room's keys were lost (Redis lost its data; the inventory, buyers included, is rebuilt
 -- from PostgreSQL's orders, the room is not), and a shopper who bought is never admitted again.
--- Returns {state, position, key, until, waiting, admitted, covered, closed}
+-- Returns {state, position, key, until, waiting, admitted, covered, closed, rate}
+--   rate: the automatic rate in force ('' if none: a fixed rate, or no pass yet)
 --   state: waiting | closed | admitted | used | expired | none (not joined, ARGV[2] '0')
 local wait, seen, adm, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local user, join, starts = ARGV[1], ARGV[2] == '1', tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local st = redis.call('HMGET', state, 'admitted', 'covered', 'closed')
-local admitted, covered, closed = st[1] or '0', st[2] or '0', st[3] or '0'
+local st = redis.call('HMGET', state, 'admitted', 'covered', 'closed', 'rate')
+local admitted, covered, closed, rate = st[1] or '0', st[2] or '0', st[3] or '0', st[4] or ''
 
 local a = redis.call('HGET', adm, user)
 if a then
@@ -30,12 +31,12 @@ if a then
   elseif kind == 'X' or now >= tonumber(untl) then
     s = 'expired'
   end
-  return {s, '0', '0', untl, tostring(redis.call('ZCARD', wait)), admitted, covered, closed}
+  return {s, '0', '0', untl, tostring(redis.call('ZCARD', wait)), admitted, covered, closed, rate}
 end
 
 local key = redis.call('ZSCORE', wait, user)
 if not key and ARGV[5] == '1' and redis.call('HEXISTS', KEYS[5], user) == 1 then
-  return {'used', '0', '0', '0', tostring(redis.call('ZCARD', wait)), admitted, covered, closed}
+  return {'used', '0', '0', '0', tostring(redis.call('ZCARD', wait)), admitted, covered, closed, rate}
 end
 if not key then
   if not join then
@@ -54,4 +55,4 @@ if closed == '1' then
   s = 'closed'
 end
 return {s, tostring(redis.call('ZRANK', wait, user) + 1), key, '0', tostring(redis.call('ZCARD', wait)),
-  admitted, covered, closed}
+  admitted, covered, closed, rate}

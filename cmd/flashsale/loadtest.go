@@ -145,6 +145,7 @@ database and Redis prefix, believing X-Forwarded-For from 127.0.0.1) once per --
 		"buys once admitted; verified: exactly the stock sold, nobody admitted beyond what the stock serves, admission order independent "+
 		"of join time (Spearman), every waiting user told queue:closed within 1 s of the sell-out (sets --mode room)")
 	f.IntVar(&cfg.AdmitRate, "admit-rate", 500, "the waiting room's admitPerSecond (--waiting-room)")
+	f.BoolVar(&cfg.AutoRate, "auto-rate", false, "the waiting room finds its rate itself, --admit-rate its ceiling (--waiting-room)")
 	f.DurationVar(&cfg.AdmissionTTL, "admission-ttl", time.Minute, "the waiting room's admissionTtl (--waiting-room)")
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if waitingRoom {

@@ -11,5 +11,9 @@ CREATE TABLE IF NOT EXISTS room_admissions (
     PRIMARY KEY (sale_id, user_id)
 );
 
+-- A room may find its admission rate itself (the sale's room_admit_per_second is then its ceiling).
+ALTER TABLE sales ADD COLUMN IF NOT EXISTS room_auto_rate boolean NOT NULL DEFAULT false;
+
 -- +goose Down
+ALTER TABLE sales DROP COLUMN IF EXISTS room_auto_rate;
 DROP TABLE IF EXISTS room_admissions;

@@ -1,8 +1,8 @@
 -- name: InsertSale :exec
 INSERT INTO sales (id, tenant_id, name, price_cents, currency, total_stock, per_user_limit,
                    starts_at, ends_at, created_at, updated_at, shards,
-                   room_enabled, room_admit_per_second, room_admission_ttl_seconds)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+                   room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16);
 
 -- name: SaleByID :one
 SELECT * FROM sales WHERE tenant_id = $1 AND id = $2;
@@ -14,7 +14,7 @@ SELECT * FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE;
 UPDATE sales
 SET name = $3, price_cents = $4, currency = $5, total_stock = $6, per_user_limit = $7,
     starts_at = $8, ends_at = $9, updated_at = $10,
-    room_enabled = $11, room_admit_per_second = $12, room_admission_ttl_seconds = $13,
+    room_enabled = $11, room_admit_per_second = $12, room_admission_ttl_seconds = $13, room_auto_rate = $14,
     status = CASE WHEN $9 > now() THEN 'active' ELSE status END
 WHERE tenant_id = $1 AND id = $2;
 

@@ -50,7 +50,7 @@ type Deps struct {
 	// Waiting rooms: the places and admissions, and the sales that have a room.
 	Rooms     ports.WaitingRoomStore
 	RoomSales ports.WaitingRoomSales
-	// RoomRecords keeps the admissions given, durably (nil: a room Redis lost is not put back).
+	// RoomRecords keeps the admissions given, durably: a room Redis lost is put back from it.
 	RoomRecords ports.RoomAdmissionRecords
 	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.

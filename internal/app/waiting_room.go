@@ -155,8 +155,12 @@ func (w *WaitingRoom) sale(ctx context.Context, tenantID, saleID uuid.UUID) (dom
 func (w *WaitingRoom) view(s domain.Sale, user uuid.UUID, place domain.QueuePlace) QueueView {
 	v := QueueView{SaleID: s.ID, Place: place, Drawn: !w.Now().Before(s.StartsAt),
 		Ticket: w.sign("ticket", s.ID, user, strconv.FormatFloat(place.Key, 'g', -1, 64))}
-	if place.State == domain.QueueWaiting && s.WaitingRoom.AdmitPerSecond > 0 {
-		d := time.Duration(place.Position) * time.Second / time.Duration(s.WaitingRoom.AdmitPerSecond)
+	rate := s.WaitingRoom.AdmitPerSecond
+	if place.Room.Rate > 0 { // an automatic rate: the one in force
+		rate = place.Room.Rate
+	}
+	if place.State == domain.QueueWaiting && rate > 0 {
+		d := time.Duration(place.Position) * time.Second / time.Duration(rate)
 		if v.Drawn {
 			d = d.Round(time.Second)
 		} else {

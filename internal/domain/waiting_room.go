@@ -13,6 +13,9 @@ type WaitingRoom struct {
 	Enabled        bool
 	AdmitPerSecond int
 	AdmissionTTL   time.Duration
+	// AutoRate: the room finds its rate from the purchases it sees served (lua/room_admit.lua),
+	// AdmitPerSecond being its ceiling.
+	AutoRate bool
 }
 
 // Bounds of a waiting room's settings.
@@ -80,6 +83,8 @@ type RoomCounts struct {
 	Admitted int
 	// LikelySoldOut: the remaining stock is covered by the admissions already out.
 	LikelySoldOut bool
+	// Rate is the automatic rate in force (a room with AutoRate, once it ran a pass; 0: none).
+	Rate int
 	// Closed: the sale sold out (or ended); places are kept in case stock comes back.
 	Closed bool
 }

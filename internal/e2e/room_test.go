@@ -116,6 +116,13 @@ func TestWaitingRoomThroughHTTP(t *testing.T) {
 			t.Fatalf("purchase of a waiting shopper after the sell-out: %d %s, want sold-out", r.Status, r.Body)
 		}
 	}
+	// The room may find its rate itself (autoRate), admitPerSecond its ceiling.
+	r = c.Do(t, testutil.Request{Method: "PATCH", Path: "/v1/admin/sales/" + saleID.String(), Token: admin, Body: map[string]any{
+		"waitingRoom": map[string]any{"enabled": true, "admitPerSecond": 100, "admissionTtl": 60, "autoRate": true},
+	}})
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"waitingRoom":{"admissionTtl":60,"admitPerSecond":100,"autoRate":true,"enabled":true}`) {
+		t.Fatalf("turn on the automatic rate: %d %s", r.Status, r.Body)
+	}
 }
 
 // TestWaitingRoomAcrossNodesOfAShardedSale: two API nodes on one Redis and database (the worker

@@ -76,7 +76,7 @@ func (r *Runner) runRoom(ctx context.Context) (Report, error) {
 		"totalStock": cfg.Stock, "perUserLimit": cfg.Limit,
 		"startsAt": far.Format(time.RFC3339Nano), "endsAt": far.Add(time.Hour).Format(time.RFC3339Nano),
 		"waitingRoom": map[string]any{"enabled": true, "admitPerSecond": cfg.AdmitRate,
-			"admissionTtl": int(cfg.AdmissionTTL / time.Second)},
+			"admissionTtl": int(cfg.AdmissionTTL / time.Second), "autoRate": cfg.AutoRate},
 	}
 	if cfg.Shards > 0 {
 		body["shards"] = cfg.Shards

@@ -50,6 +50,8 @@ type Config struct {
 	// every user joins before the start and buys once admitted.
 	AdmitRate    int
 	AdmissionTTL time.Duration
+	// AutoRate lets the room find its rate (AdmitRate its ceiling).
+	AutoRate bool
 	// DrainTimeout bounds the wait for the last order to become durable.
 	DrainTimeout time.Duration
 	// Progress, if set, receives a progress bar.
@@ -241,7 +243,24 @@ func (r *Runner) prepareUser(ctx context.Context, run string, i int) error {
 	var u struct {
 		ID uuid.UUID `json:"id"`
 	}
-	if err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/auth/register", ip: ip, body: creds, node: node}, &u); err != nil {
+	// A registration that got no answer (a starved machine: the server's write timeout) is sent
+	// again; if the first did register, the account is read back after the login.
+	var err error
+	for try := 0; try < 3; try++ {
+		var a answer
+		if a, err = r.c.do(ctx, call{method: http.MethodPost, path: "/v1/auth/register", ip: ip, body: creds, node: node}); err != nil {
+			continue
+		}
+		switch {
+		case a.status/100 == 2:
+			err = json.Unmarshal(a.body, &u)
+		case a.status == http.StatusConflict && try > 0: // registered by the try that got no answer
+		default:
+			err = fmt.Errorf("POST /v1/auth/register: %d %s", a.status, a.body)
+		}
+		break
+	}
+	if err != nil {
 		return fmt.Errorf("register user %d: %w", i, err)
 	}
 	var tok struct {
@@ -249,6 +268,11 @@ func (r *Runner) prepareUser(ctx context.Context, run string, i int) error {
 	}
 	if err := r.c.json(ctx, call{method: http.MethodPost, path: "/v1/auth/login", ip: ip, body: creds, node: node}, &tok); err != nil {
 		return fmt.Errorf("login user %d: %w", i, err)
+	}
+	if u.ID == uuid.Nil {
+		if err := r.c.json(ctx, call{method: http.MethodGet, path: "/v1/me", ip: ip, token: tok.AccessToken, node: node}, &u); err != nil {
+			return fmt.Errorf("read back user %d: %w", i, err)
+		}
 	}
 	r.users[i] = user{id: u.ID, token: tok.AccessToken, ip: ip, node: node}
 	return nil

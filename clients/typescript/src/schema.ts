@@ -658,12 +658,23 @@ export interface components {
          *     and the room admits `admitPerSecond` of them a second, never more than the remaining stock
          *     can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
          *     An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
-         *     frees its share.
+         *     frees its share. With `autoRate` the room finds its rate itself, from the purchases it
+         *     sees served, and `admitPerSecond` is its ceiling.
          */
         WaitingRoom: {
             enabled: boolean;
             /** @example 50 */
             admitPerSecond: number;
+            /**
+             * @description Admit at the rate the sale serves purchases instead of a fixed one (absent: false).
+             *     The room starts at a tenth of `admitPerSecond` (at least 1) and, once a second, raises
+             *     its rate by half while the shoppers it admitted buy (fewer admissions are out, unspent,
+             *     than one second's worth), or cuts it by a quarter while they pile up unspent (purchases
+             *     slow or failing, shoppers slow to buy); never above `admitPerSecond`, never below 1.
+             *     The position's estimate uses the rate in force.
+             * @default false
+             */
+            autoRate: boolean;
             /**
              * @description Seconds an admission lasts.
              * @example 120

@@ -344,6 +344,7 @@ type unused struct {
 	ports.OutboxRecovery
 	ports.WaitingRoomStore
 	ports.WaitingRoomSales
+	ports.RoomAdmissionRecords
 }
 
 type (

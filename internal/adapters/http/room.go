@@ -57,7 +57,8 @@ func toDomainWaitingRoom(w *api.WaitingRoom) domain.WaitingRoom {
 	if w == nil {
 		return domain.WaitingRoom{}
 	}
-	return domain.WaitingRoom{Enabled: w.Enabled, AdmitPerSecond: w.AdmitPerSecond, AdmissionTTL: time.Duration(w.AdmissionTtl) * time.Second}
+	return domain.WaitingRoom{Enabled: w.Enabled, AdmitPerSecond: w.AdmitPerSecond, AdmissionTTL: time.Duration(w.AdmissionTtl) * time.Second,
+		AutoRate: w.AutoRate != nil && *w.AutoRate}
 }
 
 func toDomainWaitingRoomPatch(w *api.WaitingRoom) *domain.WaitingRoom {
@@ -72,7 +73,11 @@ func toAPIWaitingRoom(w domain.WaitingRoom) *api.WaitingRoom {
 	if w == (domain.WaitingRoom{}) {
 		return nil
 	}
-	return &api.WaitingRoom{Enabled: w.Enabled, AdmitPerSecond: w.AdmitPerSecond, AdmissionTtl: int(w.AdmissionTTL / time.Second)}
+	out := &api.WaitingRoom{Enabled: w.Enabled, AdmitPerSecond: w.AdmitPerSecond, AdmissionTtl: int(w.AdmissionTTL / time.Second)}
+	if w.AutoRate {
+		out.AutoRate = &w.AutoRate
+	}
+	return out
 }
 
 func (p problemResponse) VisitJoinQueueResponse(w stdhttp.ResponseWriter) error { return p.write(w) }

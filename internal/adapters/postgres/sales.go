@@ -21,7 +21,7 @@ func (s *Store) CreateSale(ctx context.Context, sale domain.Sale) error {
 		StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, CreatedAt: sale.CreatedAt, UpdatedAt: sale.UpdatedAt,
 		Shards:      int16(sale.ShardCount()),
 		RoomEnabled: sale.WaitingRoom.Enabled, RoomAdmitPerSecond: int32(sale.WaitingRoom.AdmitPerSecond),
-		RoomAdmissionTtlSeconds: int32(sale.WaitingRoom.AdmissionTTL / time.Second),
+		RoomAdmissionTtlSeconds: int32(sale.WaitingRoom.AdmissionTTL / time.Second), RoomAutoRate: sale.WaitingRoom.AutoRate,
 	})
 	if err != nil {
 		return classify("insert sale", err)
@@ -78,7 +78,7 @@ func (s *Store) UpdateSale(ctx context.Context, tenantID, id uuid.UUID,
 			TotalStock: int32(next.TotalStock), PerUserLimit: int32(next.PerUserLimit),
 			StartsAt: next.StartsAt, EndsAt: next.EndsAt, UpdatedAt: next.UpdatedAt,
 			RoomEnabled: next.WaitingRoom.Enabled, RoomAdmitPerSecond: int32(next.WaitingRoom.AdmitPerSecond),
-			RoomAdmissionTtlSeconds: int32(next.WaitingRoom.AdmissionTTL / time.Second),
+			RoomAdmissionTtlSeconds: int32(next.WaitingRoom.AdmissionTTL / time.Second), RoomAutoRate: next.WaitingRoom.AutoRate,
 		})
 		if err != nil {
 			return classify("update sale", err)
@@ -139,7 +139,7 @@ func toDomainSale(r sqlcdb.Sale, err error) (domain.Sale, error) {
 		StartsAt: r.StartsAt.UTC(), EndsAt: r.EndsAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		Shards: int(r.Shards),
 		WaitingRoom: domain.WaitingRoom{Enabled: r.RoomEnabled, AdmitPerSecond: int(r.RoomAdmitPerSecond),
-			AdmissionTTL: time.Duration(r.RoomAdmissionTtlSeconds) * time.Second},
+			AdmissionTTL: time.Duration(r.RoomAdmissionTtlSeconds) * time.Second, AutoRate: r.RoomAutoRate},
 	}, nil
 }
 

@@ -104,6 +104,9 @@ func (r *Rooms) place(ctx context.Context, s domain.Sale, user uuid.UUID, join b
 			Closed: reply[7] == "1"},
 	}
 	p.Key, _ = strconv.ParseFloat(reply[2], 64)
+	if len(reply) > 8 {
+		p.Room.Rate = atoi(reply[8]) // '' (a fixed rate): 0
+	}
 	if until := atoi64(reply[3]); until > 0 {
 		p.AdmittedUntil = time.UnixMilli(until).UTC()
 	}
@@ -118,13 +121,17 @@ func (r *Rooms) Admit(ctx context.Context, s domain.Sale, remaining int, grace t
 	if s.ShardCount() > 1 {
 		atomicRead, hold = "0", r.HoldSharded
 	}
+	auto := "0"
+	if s.WaitingRoom.AutoRate {
+		auto = "1"
+	}
 	reply, err := roomAdmitScript.Run(ctx, r.rdb, []string{k.inv, k.wait, k.seen, k.adm, k.state, k.live, k.held, k.buyers},
 		s.WaitingRoom.AdmitPerSecond, s.WaitingRoom.AdmissionTTL.Milliseconds(), s.PerUserLimit,
-		s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli(), grace.Milliseconds(), remaining, atomicRead, hold.Milliseconds()).StringSlice()
+		s.StartsAt.UnixMilli(), s.EndsAt.UnixMilli(), grace.Milliseconds(), remaining, atomicRead, hold.Milliseconds(), auto).StringSlice()
 	if err != nil {
 		return domain.AdmitPass{}, fmt.Errorf("waiting room admission pass: %w", err)
 	}
-	if len(reply) < 12 {
+	if len(reply) < 13 {
 		return domain.AdmitPass{}, fmt.Errorf("waiting room admission pass: unexpected reply %q", reply)
 	}
 	pass := domain.AdmitPass{
@@ -133,8 +140,11 @@ func (r *Rooms) Admit(ctx context.Context, s domain.Sale, remaining int, grace t
 			Closed: reply[5] == "1"},
 		Changed: reply[6] == "1", Expired: atoi(reply[7]), Lost: atoi(reply[8]), Closing: reply[11] == "closing",
 	}
+	if s.WaitingRoom.AutoRate {
+		pass.Room.Rate = atoi(reply[12])
+	}
 	until := time.UnixMilli(atoi64(reply[10])).UTC()
-	for _, u := range reply[12:] {
+	for _, u := range reply[13:] {
 		id, err := uuid.Parse(u)
 		if err != nil {
 			return pass, fmt.Errorf("waiting room admission pass: %w", err)

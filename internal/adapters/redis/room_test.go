@@ -318,3 +318,48 @@ func TestRoomRestorePutsBackLostAdmissions(t *testing.T) {
 		t.Fatalf("the buyer's purchase with another key after the restore: %v, want admission-required", err)
 	}
 }
+
+// TestRoomFindsItsRateItself: with autoRate the room starts at a tenth of admitPerSecond and,
+// a second later, raises its rate by half when the shoppers it admitted bought (no admission
+// left unspent), or cuts it by a quarter when they did not; the rate in force is what a waiting
+// shopper's place reports.
+func TestRoomFindsItsRateItself(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := testutil.NewRedis(t)
+	inv := redisadapter.NewInventory(r.Client, r.Prefix)
+	rooms := redisadapter.NewRooms(r.Client, r.Prefix)
+	purchases := redisadapter.NewPurchases(inv, redisadapter.Wait{})
+	s := roomSale(t, inv, 1000, 1, 100, time.Minute, started(), 1)
+	s.WaitingRoom.AutoRate = true
+	users := join(t, rooms, s, 100)
+	buyAll := func(admitted []domain.Admitted) {
+		t.Helper()
+		for _, a := range admitted {
+			p := ports.Purchase{Scope: ports.IdempotencyScope{TenantID: s.TenantID, UserID: a.UserID, Key: "k"}, Fingerprint: "fp",
+				Lease: 5 * time.Second, TTL: time.Hour, Admission: true, Reservation: domain.Reservation{OrderID: uuid.New(),
+					TenantID: s.TenantID, SaleID: s.ID, UserID: a.UserID, Quantity: 1, IdempotencyKey: "k"}}
+			if _, err := purchases.Purchase(ctx, p); err != nil {
+				t.Fatalf("purchase of an admitted shopper: %v", err)
+			}
+		}
+	}
+	first := admit(t, rooms, s, -1)
+	if len(first.Admitted) != 10 || first.Room.Rate != 10 {
+		t.Fatalf("first pass admitted %d at %d/s; want 10 (a tenth of 100)", len(first.Admitted), first.Room.Rate)
+	}
+	buyAll(first.Admitted)
+	time.Sleep(1100 * time.Millisecond)
+	second := admit(t, rooms, s, -1)
+	if len(second.Admitted) != 15 || second.Room.Rate != 15 {
+		t.Fatalf("after every admitted shopper bought: admitted %d at %d/s; want 15 (raised by half)", len(second.Admitted), second.Room.Rate)
+	}
+	time.Sleep(1100 * time.Millisecond) // nobody buys: 15 admissions out unspent
+	third := admit(t, rooms, s, -1)
+	if len(third.Admitted) != 11 || third.Room.Rate != 11 {
+		t.Fatalf("with the admitted not buying: admitted %d at %d/s; want 11 (cut by a quarter)", len(third.Admitted), third.Room.Rate)
+	}
+	if p, _, err := rooms.Place(ctx, s, users[len(users)-1]); err != nil || p.Room.Rate != 11 {
+		t.Fatalf("a waiting shopper's place = %+v, %v; want the rate in force, 11", p, err)
+	}
+}

@@ -113,7 +113,7 @@ func testUpdateSaleStores(t *testing.T, f *Fixture) {
 		cur.Name, cur.PriceCents, cur.Currency, cur.TotalStock, cur.PerUserLimit = "renamed", 2500, "USD", 250, 5
 		cur.EndsAt = cur.EndsAt.Add(time.Hour)
 		cur.UpdatedAt = f.Now.Add(time.Minute)
-		cur.WaitingRoom = domain.WaitingRoom{Enabled: true, AdmitPerSecond: 50, AdmissionTTL: 2 * time.Minute}
+		cur.WaitingRoom = domain.WaitingRoom{Enabled: true, AdmitPerSecond: 50, AdmissionTTL: 2 * time.Minute, AutoRate: true}
 		return cur, nil
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func testUpdateSaleStores(t *testing.T, f *Fixture) {
 	want := s
 	want.Name, want.PriceCents, want.Currency, want.TotalStock, want.PerUserLimit = "renamed", 2500, "USD", 250, 5
 	want.EndsAt, want.UpdatedAt = s.EndsAt.Add(time.Hour), f.Now.Add(time.Minute)
-	want.WaitingRoom = domain.WaitingRoom{Enabled: true, AdmitPerSecond: 50, AdmissionTTL: 2 * time.Minute}
+	want.WaitingRoom = domain.WaitingRoom{Enabled: true, AdmitPerSecond: 50, AdmissionTTL: 2 * time.Minute, AutoRate: true}
 	if saved != want {
 		t.Fatalf("UpdateSale = %+v, want %+v", saved, want)
 	}

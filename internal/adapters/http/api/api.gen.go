@@ -210,7 +210,8 @@ type CreateSaleRequest struct {
 	// and the room admits `admitPerSecond` of them a second, never more than the remaining stock
 	// can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
 	// An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
-	// frees its share.
+	// frees its share. With `autoRate` the room finds its rate itself, from the purchases it
+	// sees served, and `admitPerSecond` is its ceiling.
 	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 }
 
@@ -446,7 +447,8 @@ type Sale struct {
 	// and the room admits `admitPerSecond` of them a second, never more than the remaining stock
 	// can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
 	// An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
-	// frees its share.
+	// frees its share. With `autoRate` the room finds its rate itself, from the purchases it
+	// sees served, and `admitPerSecond` is its ceiling.
 	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 }
 
@@ -519,7 +521,8 @@ type UpdateSaleRequest struct {
 	// and the room admits `admitPerSecond` of them a second, never more than the remaining stock
 	// can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
 	// An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
-	// frees its share.
+	// frees its share. With `autoRate` the room finds its rate itself, from the purchases it
+	// sees served, and `admitPerSecond` is its ceiling.
 	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 }
 
@@ -538,7 +541,8 @@ type User struct {
 // and the room admits `admitPerSecond` of them a second, never more than the remaining stock
 // can serve (admitted and not yet bought, times `perUserLimit`, against the remaining stock).
 // An admission lets its shopper buy once within `admissionTtl` seconds; unused, it expires and
-// frees its share.
+// frees its share. With `autoRate` the room finds its rate itself, from the purchases it
+// sees served, and `admitPerSecond` is its ceiling.
 type WaitingRoom struct {
 	// AdmissionTtl Seconds an admission lasts.
 	//
@@ -546,8 +550,16 @@ type WaitingRoom struct {
 	AdmissionTtl int `json:"admissionTtl"`
 
 	// AdmitPerSecond Example: 50
-	AdmitPerSecond int  `json:"admitPerSecond"`
-	Enabled        bool `json:"enabled"`
+	AdmitPerSecond int `json:"admitPerSecond"`
+
+	// AutoRate Admit at the rate the sale serves purchases instead of a fixed one (absent: false).
+	// The room starts at a tenth of `admitPerSecond` (at least 1) and, once a second, raises
+	// its rate by half while the shoppers it admitted buy (fewer admissions are out, unspent,
+	// than one second's worth), or cuts it by a quarter while they pile up unspent (purchases
+	// slow or failing, shoppers slow to buy); never above `admitPerSecond`, never below 1.
+	// The position's estimate uses the rate in force.
+	AutoRate *bool `json:"autoRate,omitempty"`
+	Enabled  bool  `json:"enabled"`
 }
 
 // WebSocketTicket defines model for WebSocketTicket.

@@ -125,6 +125,7 @@ type Sale struct {
 	RoomEnabled             bool
 	RoomAdmitPerSecond      int32
 	RoomAdmissionTtlSeconds int32
+	RoomAutoRate            bool
 }
 
 type SaleCounter struct {

@@ -27,8 +27,8 @@ func (q *Queries) CloseSales(ctx context.Context, endsAt time.Time) (int64, erro
 const insertSale = `-- name: InsertSale :exec
 INSERT INTO sales (id, tenant_id, name, price_cents, currency, total_stock, per_user_limit,
                    starts_at, ends_at, created_at, updated_at, shards,
-                   room_enabled, room_admit_per_second, room_admission_ttl_seconds)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                   room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 `
 
 type InsertSaleParams struct {
@@ -47,6 +47,7 @@ type InsertSaleParams struct {
 	RoomEnabled             bool
 	RoomAdmitPerSecond      int32
 	RoomAdmissionTtlSeconds int32
+	RoomAutoRate            bool
 }
 
 func (q *Queries) InsertSale(ctx context.Context, arg InsertSaleParams) error {
@@ -66,12 +67,13 @@ func (q *Queries) InsertSale(ctx context.Context, arg InsertSaleParams) error {
 		arg.RoomEnabled,
 		arg.RoomAdmitPerSecond,
 		arg.RoomAdmissionTtlSeconds,
+		arg.RoomAutoRate,
 	)
 	return err
 }
 
 const listActiveSales = `-- name: ListActiveSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate FROM sales
 WHERE tenant_id = $1 AND status = 'active' AND ends_at > now()
 ORDER BY starts_at DESC
 LIMIT $2
@@ -109,6 +111,7 @@ func (q *Queries) ListActiveSales(ctx context.Context, arg ListActiveSalesParams
 			&i.RoomEnabled,
 			&i.RoomAdmitPerSecond,
 			&i.RoomAdmissionTtlSeconds,
+			&i.RoomAutoRate,
 		); err != nil {
 			return nil, err
 		}
@@ -121,7 +124,7 @@ func (q *Queries) ListActiveSales(ctx context.Context, arg ListActiveSalesParams
 }
 
 const listEndedSales = `-- name: ListEndedSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate FROM sales
 WHERE tenant_id = $1 AND ends_at <= now()
 ORDER BY ends_at DESC
 LIMIT $2
@@ -158,6 +161,7 @@ func (q *Queries) ListEndedSales(ctx context.Context, arg ListEndedSalesParams) 
 			&i.RoomEnabled,
 			&i.RoomAdmitPerSecond,
 			&i.RoomAdmissionTtlSeconds,
+			&i.RoomAutoRate,
 		); err != nil {
 			return nil, err
 		}
@@ -170,7 +174,7 @@ func (q *Queries) ListEndedSales(ctx context.Context, arg ListEndedSalesParams) 
 }
 
 const listSales = `-- name: ListSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate FROM sales
 WHERE tenant_id = $1
 ORDER BY created_at DESC
 LIMIT $2
@@ -207,6 +211,7 @@ func (q *Queries) ListSales(ctx context.Context, arg ListSalesParams) ([]Sale, e
 			&i.RoomEnabled,
 			&i.RoomAdmitPerSecond,
 			&i.RoomAdmissionTtlSeconds,
+			&i.RoomAutoRate,
 		); err != nil {
 			return nil, err
 		}
@@ -248,7 +253,7 @@ func (q *Queries) LiveSales(ctx context.Context, endsAt time.Time) ([]LiveSalesR
 }
 
 const liveWaitingRoomSales = `-- name: LiveWaitingRoomSales :many
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales WHERE room_enabled AND ends_at > $1
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate FROM sales WHERE room_enabled AND ends_at > $1
 `
 
 // Sales with a waiting room that have not ended (since: a little before now), for the admit pass.
@@ -278,6 +283,7 @@ func (q *Queries) LiveWaitingRoomSales(ctx context.Context, endsAt time.Time) ([
 			&i.RoomEnabled,
 			&i.RoomAdmitPerSecond,
 			&i.RoomAdmissionTtlSeconds,
+			&i.RoomAutoRate,
 		); err != nil {
 			return nil, err
 		}
@@ -290,7 +296,7 @@ func (q *Queries) LiveWaitingRoomSales(ctx context.Context, endsAt time.Time) ([
 }
 
 const saleByID = `-- name: SaleByID :one
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate FROM sales WHERE tenant_id = $1 AND id = $2
 `
 
 type SaleByIDParams struct {
@@ -318,12 +324,13 @@ func (q *Queries) SaleByID(ctx context.Context, arg SaleByIDParams) (Sale, error
 		&i.RoomEnabled,
 		&i.RoomAdmitPerSecond,
 		&i.RoomAdmissionTtlSeconds,
+		&i.RoomAutoRate,
 	)
 	return i, err
 }
 
 const saleByIDForUpdate = `-- name: SaleByIDForUpdate :one
-SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+SELECT id, tenant_id, name, price_cents, currency, total_stock, per_user_limit, starts_at, ends_at, status, created_at, updated_at, shards, room_enabled, room_admit_per_second, room_admission_ttl_seconds, room_auto_rate FROM sales WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 `
 
 type SaleByIDForUpdateParams struct {
@@ -351,6 +358,7 @@ func (q *Queries) SaleByIDForUpdate(ctx context.Context, arg SaleByIDForUpdatePa
 		&i.RoomEnabled,
 		&i.RoomAdmitPerSecond,
 		&i.RoomAdmissionTtlSeconds,
+		&i.RoomAutoRate,
 	)
 	return i, err
 }
@@ -405,7 +413,7 @@ const updateSale = `-- name: UpdateSale :exec
 UPDATE sales
 SET name = $3, price_cents = $4, currency = $5, total_stock = $6, per_user_limit = $7,
     starts_at = $8, ends_at = $9, updated_at = $10,
-    room_enabled = $11, room_admit_per_second = $12, room_admission_ttl_seconds = $13,
+    room_enabled = $11, room_admit_per_second = $12, room_admission_ttl_seconds = $13, room_auto_rate = $14,
     status = CASE WHEN $9 > now() THEN 'active' ELSE status END
 WHERE tenant_id = $1 AND id = $2
 `
@@ -424,6 +432,7 @@ type UpdateSaleParams struct {
 	RoomEnabled             bool
 	RoomAdmitPerSecond      int32
 	RoomAdmissionTtlSeconds int32
+	RoomAutoRate            bool
 }
 
 func (q *Queries) UpdateSale(ctx context.Context, arg UpdateSaleParams) error {
@@ -441,6 +450,7 @@ func (q *Queries) UpdateSale(ctx context.Context, arg UpdateSaleParams) error {
 		arg.RoomEnabled,
 		arg.RoomAdmitPerSecond,
 		arg.RoomAdmissionTtlSeconds,
+		arg.RoomAutoRate,
 	)
 	return err
 }
