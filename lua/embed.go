@@ -57,6 +57,9 @@ var (
 	// RoomRestore puts back a waiting room's admissions that Redis lost.
 	//go:embed room_restore.lua
 	RoomRestore string
+	// RoomUnspend gives back an admission spent by a purchase that then took nothing.
+	//go:embed room_unspend.lua
+	RoomUnspend string
 	// RoomUse spends a shopper's admission for a purchase.
 	//go:embed room_use.lua
 	RoomUse string

@@ -16,7 +16,10 @@ import (
 	"github.com/flashsale/flashsale/lua"
 )
 
-var lookupScript = goredis.NewScript(lua.Lookup)
+var (
+	lookupScript      = goredis.NewScript(lua.Lookup)
+	roomUnspendScript = goredis.NewScript(lua.RoomUnspend)
+)
 
 // purchaseOnCluster takes a purchase on a Redis Cluster in two round trips. The claim, the
 // session and the rate-limit counter each live in a slot of their own, so they cannot be in
@@ -66,6 +69,7 @@ func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (p
 		out.Known = known // another request's key, or an answer the caller completed
 		return out, nil
 	}
+	spent := false                 // the admission, spent here before the reservation
 	if pu.Admission && home != 0 { // the room's keys are in the head shard's slot: spend it first
 		if err := p.spendAdmission(ctx, pu); err != nil {
 			if ferr := free(); ferr != nil {
@@ -76,7 +80,7 @@ func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (p
 			}
 			return ports.PurchaseOutcome{}, err
 		}
-		pu.Admission = false
+		pu.Admission, spent = false, true
 	}
 	reply, waited, err := p.reserveCall(ctx, k, pu, ports.PurchaseGate{}, true)
 	if err != nil {
@@ -97,6 +101,11 @@ func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (p
 			}
 		}
 	}
+	if spent && reply[0] != "OK" && reply[0] != "DUP" { // nothing taken: the buyer keeps the admission
+		if err := p.unspendAdmission(ctx, pu); err != nil {
+			return ports.PurchaseOutcome{}, err
+		}
+	}
 	if rec, ok := p.inv.answerIn(r, reply); ok && ((reply[0] == "DUP" && known != nil) || reply[0] == "REFUSED") {
 		rec.Fingerprint = pu.Fingerprint // a replay: the key's answer, found in the sale
 		out.Known = &rec
@@ -114,7 +123,7 @@ func (p *Purchases) purchaseOnCluster(ctx context.Context, pu ports.Purchase) (p
 // spendAdmission spends the buyer's waiting-room admission ahead of the reservation
 // (room_use.lua: the admission holds its share of the stock a while, until the admission pass
 // could see the reservation), for a Cluster's sharded sale whose home shard is not in the
-// room's slot: a purchase then refused by its shard has spent it.
+// room's slot; a purchase then refused by its shard gives it back (unspendAdmission).
 func (p *Purchases) spendAdmission(ctx context.Context, pu ports.Purchase) error {
 	r := pu.Reservation
 	k := roomKeysOf(p.inv.prefix, r.TenantID, r.SaleID)
@@ -123,6 +132,17 @@ func (p *Purchases) spendAdmission(ctx context.Context, pu ports.Purchase) error
 		return fmt.Errorf("spend admission: %w", err)
 	}
 	return domain.AdmissionRefusal(domain.AdmissionUse(use))
+}
+
+// unspendAdmission gives back the admission spendAdmission spent, when the reservation then
+// took nothing (a crash in between leaves it spent: the buyer joins again).
+func (p *Purchases) unspendAdmission(ctx context.Context, pu ports.Purchase) error {
+	r := pu.Reservation
+	k := roomKeysOf(p.inv.prefix, r.TenantID, r.SaleID)
+	if err := roomUnspendScript.Run(ctx, p.inv.rdb, []string{k.adm, k.live, k.held}, r.UserID.String(), r.IdempotencyKey).Err(); err != nil {
+		return fmt.Errorf("give back the admission: %w", err)
+	}
+	return nil
 }
 
 // claimAndCheck claims the purchase's key and makes the gate's checks, in one round trip to
