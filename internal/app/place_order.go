@@ -325,6 +325,7 @@ func (h PlaceOrderHandler) accepted(ctx context.Context, res ports.ReserveResult
 // soldOut tells live clients the sale just ended by selling its last unit. Only the purchase that
 // took the last unit sees remaining 0, so this fires once per sell-out.
 func (h PlaceOrderHandler) soldOut(ctx context.Context, tenantID, saleID uuid.UUID) {
+	h.Room.SoldOut(ctx, tenantID, saleID) // first: it reads the sale from the cache, not PostgreSQL
 	s, err := h.Sales.Sale(ctx, tenantID, saleID)
 	if err != nil {
 		h.Log.WarnContext(ctx, "sold-out event not broadcast", "sale_id", saleID, "err", err)
@@ -334,5 +335,4 @@ func (h PlaceOrderHandler) soldOut(ctx context.Context, tenantID, saleID uuid.UU
 	now := h.Now()
 	publish(ctx, h.Live, h.Log, domain.LiveEvent{Type: domain.LiveSaleEnded, TenantID: tenantID, SaleID: saleID,
 		TS: now, Data: saleTimes(s, now, 0, "sold_out")})
-	h.Room.SoldOut(ctx, s)
 }

@@ -268,16 +268,24 @@ func (w *WaitingRoom) hasRoom(ctx context.Context, tenantID, saleID uuid.UUID) (
 // soldOutPassTimeout bounds the admission pass a sell-out runs at once (SoldOut).
 const soldOutPassTimeout = 5 * time.Second
 
-// SoldOut closes s's room at once when a purchase took its last unit, rather than at the
+// SoldOut closes the sale's room at once when a purchase took its last unit, rather than at the
 // worker's next pass: the pass run now finds no stock and tells every waiting client
-// (queue:closed). It runs beside the purchase's answer; the worker's passes follow as usual.
-func (w *WaitingRoom) SoldOut(ctx context.Context, s domain.Sale) {
-	if w == nil || !s.WaitingRoom.Enabled {
+// (queue:closed). It runs beside the purchase's answer, on the sale as the node's memory and the
+// sale cache know it (the database may be busy writing the orders); the worker's passes follow.
+func (w *WaitingRoom) SoldOut(ctx context.Context, tenantID, saleID uuid.UUID) {
+	if w == nil {
 		return
+	}
+	if v, ok := w.rooms.Load(saleID); ok && !v.(roomOption).enabled {
+		return // known to have no room (were it stale, the worker's next pass closes the room)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), soldOutPassTimeout)
 	go func() {
 		defer cancel()
+		s, err := w.sale(ctx, tenantID, saleID)
+		if err != nil || !s.WaitingRoom.Enabled {
+			return
+		}
 		if err := w.admitSale(ctx, s, &RoomReport{}); err != nil {
 			w.Log.WarnContext(ctx, "waiting room not closed at the sell-out (the worker's next pass will)", "sale_id", s.ID, "err", err)
 		}
