@@ -61,6 +61,8 @@ type roomEvent struct {
 	SaleID string          `json:"saleId"`
 	Data   json.RawMessage `json:"data"`
 	TS     time.Time       `json:"ts"`
+	// at is when the client read it off its WebSocket.
+	at time.Time
 }
 
 // runRoom is Run for Mode "room".
@@ -202,7 +204,7 @@ func (r *Runner) roomUser(ctx context.Context, saleID uuid.UUID, i int, conn *we
 				}
 				return
 			}
-			var e roomEvent
+			e := roomEvent{at: time.Now()}
 			if json.Unmarshal(data, &e) == nil && e.SaleID == saleID.String() {
 				events <- e
 			}
@@ -233,7 +235,7 @@ func (r *Runner) roomUser(ctx context.Context, saleID uuid.UUID, i int, conn *we
 				out.purchase = r.purchase(ctx, saleID, i, began, time.Now())
 				return
 			case "queue:closed":
-				out.closedAt, out.closedTS = time.Now(), e.TS
+				out.closedAt, out.closedTS = e.at, e.TS
 				return
 			}
 		}
