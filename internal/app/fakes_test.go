@@ -215,9 +215,9 @@ func (f *fakeInventory) Forget(ctx context.Context, s ports.IdempotencyScope) er
 	return f.mem.Forget(ctx, s)
 }
 
-func (f *fakeInventory) Lookup(ctx context.Context, s ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
+func (f *fakeInventory) Lookup(ctx context.Context, s ports.IdempotencyScope, saleID, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
 	f.inc("Lookup")
-	return f.mem.Lookup(ctx, s, session)
+	return f.mem.Lookup(ctx, s, saleID, session)
 }
 
 func (f *fakeInventory) GateInPurchase() bool { return false }

@@ -144,7 +144,12 @@ func (h PlaceOrderHandler) answerSoldOut(ctx context.Context, p ports.Purchase) 
 	if !h.SoldOutSales.Has(r.TenantID, r.SaleID) {
 		return PlaceOrderResult{}, false, nil
 	}
-	rec, known, err := h.Purchases.Lookup(ctx, p.Scope, p.Gate.SessionID)
+	rec, known, err := h.Purchases.Lookup(ctx, p.Scope, p.Reservation.SaleID, p.Gate.SessionID)
+	if known && rec.Fingerprint == "" {
+		// Found in the sale only (the claim was freed after its request failed): the key's
+		// answer in this sale, as a reservation finding the key there answers any request with it.
+		rec.Fingerprint = p.Fingerprint
+	}
 	switch {
 	case err != nil && domain.CodeOf(err) != "":
 		return PlaceOrderResult{}, true, err

@@ -322,7 +322,10 @@ type PurchaseStore interface {
 	// when the key is free): a purchase of a sale known sold out takes no claim. A session
 	// (not uuid.Nil; a store that takes gates: GateInPurchase) is checked in the same step:
 	// domain.ErrUnauthenticated when it has ended.
-	Lookup(ctx context.Context, s IdempotencyScope, session uuid.UUID) (IdempotencyRecord, bool, error)
+	// The key is also looked up in the sale (saleID), where the store records it: a purchase
+	// that took stock but whose answer was lost (its claim freed after the error) is found there
+	// and answered with its order.
+	Lookup(ctx context.Context, s IdempotencyScope, saleID, session uuid.UUID) (IdempotencyRecord, bool, error)
 	// GateInPurchase reports whether Purchase and Lookup take the edge's checks (Purchase.Gate)
 	// in their own round trip; if not, the edge makes them first.
 	GateInPurchase() bool

@@ -489,7 +489,7 @@ func (*fakeInventory) Complete(context.Context, ports.IdempotencyScope, ports.Id
 	return nil
 }
 func (*fakeInventory) Forget(context.Context, ports.IdempotencyScope) error { return nil }
-func (*fakeInventory) Lookup(context.Context, ports.IdempotencyScope, uuid.UUID) (ports.IdempotencyRecord, bool, error) {
+func (*fakeInventory) Lookup(context.Context, ports.IdempotencyScope, uuid.UUID, uuid.UUID) (ports.IdempotencyRecord, bool, error) {
 	return ports.IdempotencyRecord{}, false, nil
 }
 func (*fakeInventory) GateInPurchase() bool { return false }

@@ -87,7 +87,7 @@ func (s *Inventory) GateInPurchase() bool { return false }
 func (s *Inventory) AdmissionInPurchase() bool { return false }
 
 // Lookup implements ports.PurchaseStore.
-func (s *Inventory) Lookup(ctx context.Context, sc ports.IdempotencyScope, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
+func (s *Inventory) Lookup(ctx context.Context, sc ports.IdempotencyScope, _, session uuid.UUID) (ports.IdempotencyRecord, bool, error) {
 	if session != uuid.Nil {
 		return ports.IdempotencyRecord{}, false, errors.New("look up idempotency key: sessions are not checked here (GateInPurchase)")
 	}

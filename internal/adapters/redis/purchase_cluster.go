@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
@@ -245,35 +244,4 @@ func refusalAnswer(reply []string, qty int) (ports.IdempotencyRecord, bool) {
 		return ports.IdempotencyRecord{}, false
 	}
 	return ports.IdempotencyRecord{Done: true, Outcome: ports.PlaceOrderOutcome{ErrCode: de.Code, ErrDetail: de.Detail}}, true
-}
-
-// lookupOnCluster reads the answer of a key whose claim names its sale: the claim holds only
-// the fingerprint there, the answer is in the sale (lookup.lua), one more round trip.
-func (p *Purchases) lookupOnCluster(ctx context.Context, sc ports.IdempotencyScope, rec ports.IdempotencyRecord,
-	sale string) (ports.IdempotencyRecord, error) {
-	if sale == "" { // a claim of the older form, which names no sale: in flight, as it says
-		return rec, nil
-	}
-	saleID, err := uuid.Parse(sale)
-	if err != nil {
-		return rec, fmt.Errorf("look up idempotency key: sale %q: %w", sale, err)
-	}
-	r := domain.Reservation{TenantID: sc.TenantID, SaleID: saleID, UserID: sc.UserID, IdempotencyKey: sc.Key}
-	k, _, _, err := p.inv.home(ctx, r)
-	if err != nil {
-		return rec, err
-	}
-	reply, err := lookupScript.Run(ctx, p.inv.rdb, []string{k.keys, k.res}, sc.UserID.String()+":"+sc.Key).StringSlice()
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return rec, fmt.Errorf("look up idempotency key: %w", err)
-	}
-	if len(reply) == 0 || (reply[0] == "DUP" && strings.TrimSpace(reply[1]) == "") {
-		return rec, nil // in flight
-	}
-	answer, ok := p.inv.answerIn(r, reply)
-	if !ok {
-		return rec, nil
-	}
-	answer.Fingerprint = rec.Fingerprint
-	return answer, nil
 }

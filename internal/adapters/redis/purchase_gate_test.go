@@ -95,7 +95,7 @@ func TestPurchaseTakesTheEdgesChecksInOneRoundTrip(t *testing.T) {
 	if got, _, _ := f.inv.Inventory(f.ctx, f.tenant, s.ID); got.Remaining != 7 {
 		t.Fatalf("inventory after a rate-limited purchase = %+v, want 7 left", got)
 	}
-	if rec, ok, err := purchases.Lookup(f.ctx, limited.Scope, session); err != nil || ok {
+	if rec, ok, err := purchases.Lookup(f.ctx, limited.Scope, limited.Reservation.SaleID, session); err != nil || ok {
 		t.Fatalf("key of a rate-limited purchase = %+v, %v, %v; want free", rec, ok, err)
 	}
 
@@ -111,16 +111,16 @@ func TestPurchaseTakesTheEdgesChecksInOneRoundTrip(t *testing.T) {
 	if got, _, _ := f.inv.Inventory(f.ctx, f.tenant, s.ID); got.Remaining != 7 {
 		t.Fatalf("inventory after a revoked session's purchase = %+v, want 7 left", got)
 	}
-	if _, _, err := purchases.Lookup(f.ctx, first.Scope, session); !errors.Is(err, domain.ErrUnauthenticated) {
+	if _, _, err := purchases.Lookup(f.ctx, first.Scope, first.Reservation.SaleID, session); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Fatalf("Lookup with a revoked session: %v, want ErrUnauthenticated", err)
 	}
 	before := trips.n.Load()
-	rec, ok, err := purchases.Lookup(f.ctx, first.Scope, uuid.Nil)
+	rec, ok, err := purchases.Lookup(f.ctx, first.Scope, first.Reservation.SaleID, uuid.Nil)
 	if err != nil || !ok || !rec.Done || rec.Outcome.Order == nil || rec.Outcome.Order.ID != first.Reservation.OrderID ||
 		!one(trips.n.Load()-before) {
 		t.Fatalf("Lookup = %+v, %v, %v; want the recorded order in 1 round trip", rec, ok, err)
 	}
-	if rec, ok, err := purchases.Lookup(f.ctx, ended.Scope, uuid.Nil); err != nil || ok {
+	if rec, ok, err := purchases.Lookup(f.ctx, ended.Scope, ended.Reservation.SaleID, uuid.Nil); err != nil || ok {
 		t.Fatalf("key of a revoked session's purchase = %+v, %v, %v; want free", rec, ok, err)
 	}
 }
@@ -165,7 +165,35 @@ func TestPurchaseRecordsItsRefusalInItsRoundTrip(t *testing.T) {
 	if _, err := purchases.Purchase(f.ctx, early); !errors.Is(err, domain.ErrSaleNotStarted) {
 		t.Fatalf("Purchase before the start: %v, want not started", err)
 	}
-	if rec, ok, err := purchases.Lookup(f.ctx, early.Scope, uuid.Nil); err != nil || ok {
+	if rec, ok, err := purchases.Lookup(f.ctx, early.Scope, early.Reservation.SaleID, uuid.Nil); err != nil || ok {
 		t.Fatalf("key of a purchase before the start = %+v, %v, %v; want free", rec, ok, err)
+	}
+}
+
+// A purchase that took stock but whose answer was lost frees its claim (the caller's Forget
+// after the error); a retry of it in a sale now known sold out looks the key up, and finds the
+// order in the sale, not a free key: the buyer is answered the order, not "sold out".
+func TestLookupFindsTheOrderOfAFreedClaimInTheSale(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	purchases := redisadapter.NewPurchases(f.inv, redisadapter.Wait{})
+	s := f.liveSale(1, 1)
+	user := uuid.New()
+	p := ports.Purchase{Scope: ports.IdempotencyScope{TenantID: f.tenant, UserID: user, Key: "lost-answer"}, Fingerprint: "fp",
+		Lease: 5 * time.Second, TTL: time.Hour, Reservation: f.reservation(s, user, 1, "lost-answer")}
+	if _, err := purchases.Purchase(f.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := purchases.Forget(f.ctx, p.Scope); err != nil { // the answer was lost: the claim freed
+		t.Fatal(err)
+	}
+	rec, ok, err := purchases.Lookup(f.ctx, p.Scope, s.ID, uuid.Nil)
+	if err != nil || !ok || !rec.Done || rec.Outcome.Order == nil || rec.Outcome.Order.ID != p.Reservation.OrderID {
+		t.Fatalf("Lookup of a freed claim = %+v, %v, %v; want the order %s from the sale", rec, ok, err, p.Reservation.OrderID)
+	}
+	other := p
+	other.Scope.Key, other.Reservation.IdempotencyKey = "never-used", "never-used"
+	if rec, ok, err := purchases.Lookup(f.ctx, other.Scope, s.ID, uuid.Nil); err != nil || ok {
+		t.Fatalf("Lookup of a key never used = %+v, %v, %v; want free", rec, ok, err)
 	}
 }

@@ -75,7 +75,7 @@ func testPurchaseSpendsTheAdmission(t *testing.T, shards int) {
 	if _, err := purchases.Purchase(f.ctx, none); code(err) != domain.ErrAdmissionRequired.Code {
 		t.Fatalf("Purchase without an admission: %v, want admission-required", err)
 	}
-	if rec, ok, err := purchases.Lookup(f.ctx, none.Scope, uuid.Nil); err != nil || ok {
+	if rec, ok, err := purchases.Lookup(f.ctx, none.Scope, none.Reservation.SaleID, uuid.Nil); err != nil || ok {
 		t.Fatalf("key of a purchase without an admission = %+v, %v, %v; want free", rec, ok, err)
 	}
 

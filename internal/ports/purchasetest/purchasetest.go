@@ -372,7 +372,7 @@ func testLookup(f *fixture) {
 	p := f.purchase(s, "k1", "fp", 1)
 	lookup := func() (ports.IdempotencyRecord, bool) {
 		f.t.Helper()
-		rec, ok, err := f.Purchases.Lookup(f.ctx, p.Scope, uuid.Nil)
+		rec, ok, err := f.Purchases.Lookup(f.ctx, p.Scope, p.Reservation.SaleID, uuid.Nil)
 		if err != nil {
 			f.t.Fatalf("Lookup: %v", err)
 		}
@@ -392,7 +392,7 @@ func testLookup(f *fixture) {
 	}
 	refused := f.purchase(s, "k2", "fp", 1)
 	f.complete(refused, ports.PlaceOrderOutcome{ErrCode: domain.ErrSoldOut.Code, ErrDetail: "gone"}, ttl)
-	if rec, ok, err := f.Purchases.Lookup(f.ctx, refused.Scope, uuid.Nil); err != nil || !ok || rec.Outcome.ErrCode != domain.ErrSoldOut.Code {
+	if rec, ok, err := f.Purchases.Lookup(f.ctx, refused.Scope, refused.Reservation.SaleID, uuid.Nil); err != nil || !ok || rec.Outcome.ErrCode != domain.ErrSoldOut.Code {
 		f.t.Fatalf("a refused key looks up as %+v (%v, %v)", rec, ok, err)
 	}
 }
