@@ -145,6 +145,15 @@ func (s *Inventory) short(ctx context.Context, r domain.Reservation, home, n int
 		case got == 0 && fenced:
 			return []string{"FENCED", "1000"}, nil
 		case got == 0:
+			// Units given by a shard but not yet taken by another (a purchase's move under way)
+			// are in no shard's stock: the sale is not sold out until they land.
+			moving, err := s.inTransit(ctx, r.TenantID, r.SaleID, n)
+			if err != nil {
+				return nil, err
+			}
+			if moving {
+				return []string{"FENCED", "200"}, nil
+			}
 			s.drained(ctx, r.TenantID, r.SaleID, home)
 			if left == 0 {
 				return []string{"SOLD_OUT"}, nil
@@ -227,6 +236,26 @@ func (s *Inventory) remaining(ctx context.Context, tenantID, saleID uuid.UUID, n
 		sum += max(v, 0)
 	}
 	return sum, nil
+}
+
+// inTransit reports whether any shard of the sale has given units another has not taken yet
+// (a transfer record in its xout).
+func (s *Inventory) inTransit(ctx context.Context, tenantID, saleID uuid.UUID, n int) (bool, error) {
+	cmds := make([]*goredis.IntCmd, n)
+	if _, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for k := range n {
+			cmds[k] = p.HLen(ctx, s.shardKeys(tenantID, saleID, k).xout)
+		}
+		return nil
+	}); err != nil {
+		return false, fmt.Errorf("read the shards' transfers: %w", err)
+	}
+	for _, c := range cmds {
+		if c.Val() > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // gather moves up to want units (or a batch, see give.lua) from the sale's other shards to

@@ -183,3 +183,44 @@ func TestStaleSettleOfAFinishedTransferAddsNothing(t *testing.T) { //nolint:para
 	}
 	wantStock(t, inv, s, 8, 8, 0)
 }
+
+// TestNotSoldOutWhileUnitsMove: the last units of a sharded sale on their way between shards
+// (given, not yet taken: a purchase's move under way) are in no shard's stock; a purchase that
+// finds every shard empty meanwhile is told to retry in a moment (fenced), not sold out, and
+// buys them once they landed.
+func TestNotSoldOutWhileUnitsMove(t *testing.T) { //nolint:paralleltest // sets the package's transfer age
+	ctx := context.Background()
+	r := testutil.NewRedis(t)
+	inv := redisadapter.NewInventory(r.Client, r.Prefix)
+	s := shardedSale(t, inv, 2, 1, 2) // 1 unit per shard
+	buyer := func(shard int) uuid.UUID {
+		for {
+			if u := uuid.New(); redisadapter.HomeShard(u, 2) == shard {
+				return u
+			}
+		}
+	}
+	reserve := func(u uuid.UUID) error {
+		_, err := inv.Reserve(ctx, domain.Reservation{OrderID: uuid.New(), TenantID: s.TenantID, SaleID: s.ID,
+			UserID: u, Quantity: 1, IdempotencyKey: "k"})
+		return err
+	}
+	if err := reserve(buyer(0)); err != nil { // shard 0's unit sold
+		t.Fatal(err)
+	}
+	if given, _, err := inv.Give(ctx, s.TenantID, s.ID, 1, 0, 1); err != nil || given != 1 { // shard 1's unit on its way to 0
+		t.Fatalf("Give = %d, %v", given, err)
+	}
+	late := buyer(0)
+	if err := reserve(late); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("purchase while the last unit moves: %v, want fenced (retry), not sold out", err)
+	}
+	defer redisadapter.SetTransferAge(redisadapter.SetTransferAge(0))
+	if n, err := inv.SettleTransfers(ctx, s.TenantID, s.ID); err != nil || n != 1 {
+		t.Fatalf("SettleTransfers = %d, %v", n, err)
+	}
+	if err := reserve(late); err != nil {
+		t.Fatalf("purchase once the unit landed: %v", err)
+	}
+	wantStock(t, inv, s, 2, 0, 2)
+}
