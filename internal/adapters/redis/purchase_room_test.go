@@ -57,8 +57,9 @@ func testPurchaseSpendsTheAdmission(t *testing.T, shards int) {
 	a, b, waiting := users[0], users[1], users[2]
 	gate := ports.PurchaseGate{RateKey: "purchase:198.51.100.7", PerMinute: 1}
 	purchase := func(user uuid.UUID, key string, qty int, g ports.PurchaseGate) ports.Purchase {
-		return ports.Purchase{Scope: ports.IdempotencyScope{TenantID: s.TenantID, UserID: user, Key: key}, Fingerprint: "fp-" + key,
-			Lease: 5 * time.Second, TTL: time.Hour, Gate: g, Admission: true, Reservation: f.reservation(s, user, qty, key)}
+		p := roomPurchase(s, user, key, qty)
+		p.Gate = g
+		return p
 	}
 	state := func(user uuid.UUID) domain.QueueState {
 		t.Helper()

@@ -55,6 +55,14 @@ func admit(t *testing.T, rooms *redisadapter.Rooms, s domain.Sale, remaining int
 	return pass
 }
 
+// roomPurchase is a purchase of qty units of a room sale by user with key, spending the
+// buyer's admission in the purchase (ports.Purchase.Admission).
+func roomPurchase(s domain.Sale, user uuid.UUID, key string, qty int) ports.Purchase {
+	return ports.Purchase{Scope: ports.IdempotencyScope{TenantID: s.TenantID, UserID: user, Key: key}, Fingerprint: "fp-" + key,
+		Lease: 5 * time.Second, TTL: time.Hour, Admission: true, Reservation: domain.Reservation{OrderID: uuid.New(),
+			TenantID: s.TenantID, SaleID: s.ID, UserID: user, Quantity: qty, IdempotencyKey: key}}
+}
+
 func ids(a []domain.Admitted) []uuid.UUID {
 	out := make([]uuid.UUID, len(a))
 	for i, x := range a {
@@ -312,10 +320,7 @@ func TestRoomRestorePutsBackLostAdmissions(t *testing.T) {
 	if again := admit(t, rooms, s, -1); len(again.Admitted) != 0 || again.Outstanding != 2 {
 		t.Fatalf("pass after the restore = %+v; want nobody admitted again, 2 admissions live", again)
 	}
-	buy := ports.Purchase{Scope: ports.IdempotencyScope{TenantID: s.TenantID, UserID: users[0], Key: "other"}, Fingerprint: "fp",
-		Lease: 5 * time.Second, TTL: time.Hour, Admission: true, Reservation: domain.Reservation{OrderID: uuid.New(),
-			TenantID: s.TenantID, SaleID: s.ID, UserID: users[0], Quantity: 1, IdempotencyKey: "other"}}
-	if _, err := purchases.Purchase(ctx, buy); domain.CodeOf(err) != domain.ErrAdmissionRequired.Code {
+	if _, err := purchases.Purchase(ctx, roomPurchase(s, users[0], "other", 1)); domain.CodeOf(err) != domain.ErrAdmissionRequired.Code {
 		t.Fatalf("the buyer's purchase with another key after the restore: %v, want admission-required", err)
 	}
 }
@@ -337,10 +342,7 @@ func TestRoomFindsItsRateItself(t *testing.T) {
 	buyAll := func(admitted []domain.Admitted) {
 		t.Helper()
 		for _, a := range admitted {
-			p := ports.Purchase{Scope: ports.IdempotencyScope{TenantID: s.TenantID, UserID: a.UserID, Key: "k"}, Fingerprint: "fp",
-				Lease: 5 * time.Second, TTL: time.Hour, Admission: true, Reservation: domain.Reservation{OrderID: uuid.New(),
-					TenantID: s.TenantID, SaleID: s.ID, UserID: a.UserID, Quantity: 1, IdempotencyKey: "k"}}
-			if _, err := purchases.Purchase(ctx, p); err != nil {
+			if _, err := purchases.Purchase(ctx, roomPurchase(s, a.UserID, "k", 1)); err != nil {
 				t.Fatalf("purchase of an admitted shopper: %v", err)
 			}
 		}
